@@ -1,0 +1,1 @@
+"""The ``tianping`` command line: one module per command group, discovered at start-up."""

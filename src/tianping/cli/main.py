@@ -1,0 +1,89 @@
+"""Entry point of the ``tianping`` command.
+
+Each module in :mod:`tianping.cli` (other than this one and ``common``) defines
+``register(app)`` and adds its commands; heavy libraries are imported inside the commands so
+``tianping --help`` stays fast. User errors (:class:`~tianping.errors.TianpingError`) are
+printed as one line and end with the error's exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import typer
+from typer.core import TyperGroup
+
+import tianping.cli
+from tianping import __version__
+from tianping.cli.common import err_console, print_error
+from tianping.errors import TianpingError
+from tianping.settings import load_settings
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TianpingError as exc:
+            print_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="tianping (天平): metrics against the market, experiments and horse races, "
+    "refund decisions, a balanced ledger and quorum governance for a marketplace.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tianping {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, help="Data folder (env TIANPING_HOME; default ./.tianping)."
+    ),
+    warehouse: str | None = typer.Option(
+        None,
+        help="duckdb | duckdb:///FILE | spark | local\\[N] | spark://HOST:PORT "
+        "(env TIANPING_WAREHOUSE; default duckdb under home).",
+    ),
+    store: str | None = typer.Option(
+        None, help="SQLAlchemy URL of the store (env TIANPING_STORE; default SQLite under home)."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+) -> None:
+    try:
+        ctx.obj = load_settings({"home": home, "warehouse": warehouse, "store": store})
+    except TianpingError as exc:
+        print_error(exc)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _register_all() -> None:
+    for info in sorted(pkgutil.iter_modules(tianping.cli.__path__), key=lambda m: m.name):
+        if info.name in {"main", "common"}:
+            continue
+        module = importlib.import_module(f"tianping.cli.{info.name}")
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Event tables: their documented schemas (pure) and their ingest."""

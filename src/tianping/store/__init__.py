@@ -1,0 +1,5 @@
+"""The operational store: SQLAlchemy 2 on SQLite (default) or PostgreSQL."""
+
+from tianping.store.db import Base, init_schema, make_engine, make_sessionmaker
+
+__all__ = ["Base", "init_schema", "make_engine", "make_sessionmaker"]

@@ -1,0 +1,191 @@
+"""One small interface over the two warehouse engines.
+
+Analyses are Ibis expressions built from :meth:`Warehouse.table` and run unchanged on DuckDB
+and Spark. Writes go through :meth:`Warehouse.append`, which takes an Arrow table already in
+the documented schema (see :mod:`tianping.events.schema`).
+
+On DuckDB the event tables are real tables in one database file. On Spark each event table is
+a folder of Parquet files under ``<home>/spark/<table>/`` registered as a view at connect time,
+so data survives between sessions without a Hive metastore; on a cluster, point ``home`` at a
+shared file system.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from tianping.errors import UsageError
+from tianping.events.schema import TABLES, TableSchema
+from tianping.settings import Settings
+
+MONEY_PRECISION = 18
+
+
+def arrow_type(kind: str, scale: int = 2) -> pa.DataType:
+    """The Arrow type a column kind is stored as."""
+    return {
+        "string": pa.string(),
+        "enum": pa.string(),
+        "money": pa.decimal128(MONEY_PRECISION, scale),
+        "timestamp": pa.timestamp("us"),
+        "date": pa.date32(),
+        "int": pa.int64(),
+        "bool": pa.bool_(),
+    }[kind]
+
+
+def arrow_schema(table: TableSchema, scale: int = 2) -> pa.Schema:
+    """Arrow schema of an event table as stored in the warehouse (timestamps naive UTC)."""
+    return pa.schema([pa.field(c.name, arrow_type(c.kind, scale)) for c in table.columns])
+
+
+class Warehouse:
+    """An Ibis connection plus the few writes tianping needs."""
+
+    def __init__(self, con: Any, kind: str, *, spark_root: Path | None = None, scale: int = 2):
+        self.con = con
+        self.kind = kind
+        self.scale = scale
+        self._spark_root = spark_root
+
+    # -- reading -----------------------------------------------------------------
+    def has_table(self, name: str) -> bool:
+        return name in self.con.list_tables()
+
+    def table(self, name: str) -> ibis.Table:
+        """The Ibis table ``name``; an empty table in the documented schema if none was loaded."""
+        if self.has_table(name):
+            return self.con.table(name)
+        if name in TABLES:
+            return ibis.memtable(arrow_schema(TABLES[name], self.scale).empty_table())
+        raise UsageError(f"no table {name!r} in the warehouse", field="table")
+
+    def row_count(self, name: str) -> int:
+        return int(self.table(name).count().execute()) if self.has_table(name) else 0
+
+    def execute(self, expr: ibis.Expr):
+        """Run an expression; returns pandas (tables) or a scalar."""
+        return self.con.execute(expr)
+
+    def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        return self.con.to_pyarrow(expr)
+
+    # -- writing -----------------------------------------------------------------
+    def append(self, name: str, data: pa.Table) -> None:
+        """Append rows (atomically on DuckDB); creates the table on first write."""
+        schema = arrow_schema(TABLES[name], self.scale) if name in TABLES else data.schema
+        data = data.select(schema.names).cast(schema)
+        if self.kind == "duckdb":
+            self._duckdb_append(name, data)
+        else:
+            self._spark_append(name, data)
+
+    def replace(self, name: str, data: pa.Table) -> None:
+        """Replace a table's whole content (simulations, tests)."""
+        self.drop(name)
+        self.append(name, data)
+
+    def drop(self, name: str) -> None:
+        if self.kind == "duckdb":
+            self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+            return
+        import shutil
+
+        self.con._session.catalog.dropTempView(name)
+        shutil.rmtree(self._spark_root / name, ignore_errors=True)
+
+    def _duckdb_append(self, name: str, data: pa.Table) -> None:
+        raw = self.con.con
+        view = f"_tp_append_{uuid.uuid4().hex}"
+        raw.register(view, data)
+        try:
+            raw.execute("BEGIN TRANSACTION")
+            raw.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM {view} LIMIT 0')
+            raw.execute(f'INSERT INTO "{name}" SELECT * FROM {view}')
+            raw.execute("COMMIT")
+        except Exception:
+            raw.execute("ROLLBACK")
+            raise
+        finally:
+            raw.unregister(view)
+
+    def _spark_append(self, name: str, data: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
+        folder = self._spark_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        # Write to a hidden temp name, then rename: readers never see a half-written file.
+        final = folder / f"part-{uuid.uuid4().hex}.parquet"
+        tmp = folder / f".{final.name}.tmp"
+        pq.write_table(data, tmp)
+        os.replace(tmp, final)
+        self._register_spark(name)
+
+    def _register_spark(self, name: str) -> None:
+        session = self.con._session
+        df = session.read.parquet(str(self._spark_root / name))
+        df.createOrReplaceTempView(name)
+
+    def close(self) -> None:
+        if self.kind == "duckdb":
+            self.con.disconnect()
+
+
+def connect(settings: Settings) -> Warehouse:
+    """Open the warehouse the settings name."""
+    scale = _scale(settings.currency)
+    if settings.warehouse_kind == "duckdb":
+        path = settings.duckdb_path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return Warehouse(ibis.duckdb.connect(path), "duckdb", scale=scale)
+    return _connect_spark(settings, scale)
+
+
+def _scale(currency: str) -> int:
+    from tianping.money import exponent_of
+
+    return exponent_of(currency)
+
+
+def _connect_spark(settings: Settings, scale: int) -> Warehouse:
+    session = spark_session(settings.spark_master, settings.spark_conf)
+    root = settings.home.resolve() / "spark"
+    root.mkdir(parents=True, exist_ok=True)
+    wh = Warehouse(ibis.pyspark.connect(session), "spark", spark_root=root, scale=scale)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob("*.parquet"))):
+        wh._register_spark(folder.name)
+    return wh
+
+
+def spark_session(master: str, conf: dict[str, str] | None = None):
+    """A SparkSession set up for portable results: UTC, small shuffles, temp dirs under /tmp."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UsageError(
+            "the Spark warehouse needs PySpark: pip install 'tianping[spark]'", field="warehouse"
+        ) from None
+    scratch = Path(tempfile.gettempdir()) / "tianping-spark"
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("tianping")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+        .config("spark.local.dir", str(scratch / "local"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch / 'derby'}")
+        .config("spark.sql.ansi.enabled", "false")
+    )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
