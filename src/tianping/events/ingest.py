@@ -1,0 +1,420 @@
+"""Load an event file into the warehouse: validate every row, reject with reasons, dedupe by key.
+
+The file is read with Arrow (CSV, Parquet) or DuckDB (JSON Lines) into a staging table; the
+rules of :mod:`tianping.events.validation` type and check every column in one SQL pass; rows
+whose key repeats in the file or is already loaded are counted as duplicates (identical) or
+rejected (different values). Then either nothing is written (the default, when any row is
+invalid) or the valid rows are appended in one transaction and the invalid ones written to a
+rejects file. Every input row is accounted for: read = loaded + rejected + duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from tianping.errors import InvalidInput, UsageError
+from tianping.events.schema import TABLES, TableSchema
+from tianping.events.validation import column_sql, lit, q
+from tianping.warehouse.backend import Warehouse, arrow_schema
+
+MAX_LISTED = 20
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason one input row is invalid. ``row`` is the 1-based data row (header excluded)."""
+
+    row: int
+    column: str
+    value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        shown = "(empty)" if self.value is None else repr(self.value)
+        return f"row {self.row}, column {self.column}, value {shown}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did; ``read == loaded + rejected + duplicates`` always holds."""
+
+    table: str
+    path: str
+    read: int
+    loaded: int
+    rejected: int
+    duplicates: int
+    problems: tuple[Problem, ...] = ()
+    problem_count: int = 0
+    ignored_columns: tuple[str, ...] = ()
+    rejects_path: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "table": self.table,
+            "path": self.path,
+            "read": self.read,
+            "loaded": self.loaded,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "problem_count": self.problem_count,
+            "ignored_columns": list(self.ignored_columns),
+            "rejects_path": self.rejects_path,
+            "problems": [_problem_dict(p) for p in self.problems],
+        }
+
+
+def _problem_dict(p: Problem) -> dict:
+    return {"row": p.row, "column": p.column, "value": p.value, "reason": p.reason}
+
+
+class IngestRejected(InvalidInput):
+    """The file has invalid rows and ``--rejects`` was not given: nothing was loaded."""
+
+    code = "invalid_rows"
+
+    def __init__(self, report: IngestReport):
+        listed = "\n".join(f"  {p}" for p in report.problems)
+        more = report.problem_count - len(report.problems)
+        tail = f"\n  … and {more} more problem(s)" if more > 0 else ""
+        super().__init__(
+            f"{report.rejected} of {report.read} rows in {report.path} are invalid "
+            f"({report.problem_count} problem(s)); nothing was loaded. Fix them, or pass "
+            f"--rejects PATH to load the valid rows and write the invalid ones there.\n"
+            f"{listed}{tail}",
+            field=report.path,
+        )
+        self.report = report
+
+
+def ingest_file(
+    wh: Warehouse,
+    table: str,
+    path: str | Path,
+    *,
+    tz: str = "UTC",
+    rejects: str | Path | None = None,
+    file_format: str | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Validate ``path`` against event table ``table`` and load it into ``wh``.
+
+    Args:
+        wh: the warehouse to load into.
+        table: one of the event tables (orders, refunds, reviews, nps, activity, exposures).
+        path: a CSV (with header), Parquet or JSON Lines file.
+        tz: time zone of timestamps that carry no offset (IANA name, e.g. ``Asia/Shanghai``).
+        rejects: when given, load the valid rows and write the invalid ones here (CSV with a
+            ``reason`` column); otherwise any invalid row means nothing is loaded.
+        file_format: ``csv``, ``parquet`` or ``jsonl``; by default from the file's extension.
+        progress: called with (stage, rows) as the stages complete.
+
+    Raises:
+        UsageError: unknown table, unreadable file, missing required columns, bad time zone.
+        IngestRejected: invalid rows and no ``rejects`` path.
+    """
+    schema = _schema(table)
+    path = Path(path)
+    step = progress or (lambda stage, rows: None)
+    con = duckdb.connect()
+    try:
+        _check_tz(con, tz)
+        data = read_file(path, file_format, con)
+        step("read", data.num_rows)
+        present, ignored = _check_columns(schema, data, path)
+        staged = data.select(present).append_column(
+            "_row", pa.array(range(1, data.num_rows + 1), pa.int64())
+        )
+        con.register("_raw", staged)
+        _type_and_check(con, schema, staged, scale=wh.scale, tz=tz)
+        step("validated", data.num_rows)
+        _mark_duplicates(con, wh, schema)
+        step("deduplicated", data.num_rows)
+        report = _report(con, schema, path, data.num_rows, ignored)
+        if report.rejected and rejects is None:
+            raise IngestRejected(report)
+        pending = _write_rejects(con, present, Path(rejects)) if rejects is not None else None
+        try:
+            _load(con, wh, schema)
+        except BaseException:
+            if pending is not None:
+                pending.unlink(missing_ok=True)
+            raise
+        if pending is not None:
+            os.replace(pending, rejects)
+            report = replace(report, rejects_path=str(rejects))
+        step("loaded", report.loaded)
+        return report
+    finally:
+        con.close()
+
+
+def _schema(table: str) -> TableSchema:
+    schema = TABLES.get(table)
+    if schema is None:
+        raise UsageError(f"unknown table {table!r}; tables are: {', '.join(TABLES)}", field="table")
+    return schema
+
+
+def _check_tz(con: duckdb.DuckDBPyConnection, tz: str) -> None:
+    try:
+        con.execute(
+            f"SELECT timezone('UTC', timezone({lit(tz)}, TIMESTAMP '2000-01-01'))"
+        ).fetchall()
+    except duckdb.Error:
+        raise UsageError(
+            f"unknown time zone {tz!r} (use an IANA name such as Asia/Shanghai)", field="tz"
+        ) from None
+
+
+def read_file(path: Path, file_format: str | None, con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Read a CSV/Parquet/JSONL file into Arrow; text formats keep every value as text."""
+    fmt = file_format or FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"{path}: cannot tell the format from the extension; use --format csv|parquet|jsonl",
+            field="path",
+        )
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise UsageError(f"{path}: no such readable file", field="path")
+    try:
+        if fmt == "csv":
+            return _read_csv(path)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if fmt == "jsonl":
+            return _read_jsonl(path, con)
+    except (pa.ArrowInvalid, pa.ArrowException, duckdb.Error, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path}: cannot read as {fmt}: {first}", field="path") from None
+    raise UsageError(f"unknown format {fmt!r}; use csv, parquet or jsonl", field="format")
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow.csv as pcsv
+
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), None)
+    if not header:
+        raise UsageError(f"{path}: empty file (a CSV needs a header row)", field="path")
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise UsageError(
+            f"{path}: repeated column(s) in the header: {', '.join(dupes)}", field="path"
+        )
+    return pcsv.read_csv(
+        path,
+        read_options=pcsv.ReadOptions(column_names=header, skip_rows=1),
+        convert_options=pcsv.ConvertOptions(
+            column_types={h: pa.string() for h in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _read_jsonl(path: Path, con: duckdb.DuckDBPyConnection) -> pa.Table:
+    src = lit(str(path))
+    described = con.execute(
+        f"DESCRIBE SELECT * FROM read_json({src}, format='newline_delimited', "
+        "sample_size=-1, union_by_name=true)"
+    ).fetchall()
+    columns = "{" + ", ".join(f"{lit(r[0])}: 'VARCHAR'" for r in described) + "}"
+    return con.execute(
+        f"SELECT * FROM read_json({src}, format='newline_delimited', columns={columns})"
+    ).fetch_arrow_table()
+
+
+def _check_columns(schema: TableSchema, data: pa.Table, path: Path) -> tuple[list[str], tuple]:
+    names = list(data.column_names)
+    missing = [c for c in schema.required if c not in names]
+    if missing:
+        raise UsageError(
+            f"{path}: missing required column(s) for {schema.name}: {', '.join(missing)} "
+            f"(the file has: {', '.join(names) or 'no columns'})",
+            field="columns",
+        )
+    present = [c for c in schema.names if c in names]
+    ignored = tuple(c for c in names if c not in schema.names)
+    return present, ignored
+
+
+def _type_and_check(con, schema: TableSchema, staged: pa.Table, *, scale: int, tz: str) -> None:
+    types = dict(
+        con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM _raw)").fetchall()
+    )
+    typed, problems, raws = [], [], []
+    for col in schema.columns:
+        sql = column_sql(col, types.get(col.name), scale=scale, tz=tz)
+        typed.append(f"{sql.value} AS {q(col.name)}")
+        raws.append(f"{sql.raw} AS {q('_raw_' + col.name)}")
+        for condition, reason in sql.checks:
+            problems.append(
+                f"CASE WHEN {condition} THEN {{'column': {lit(col.name)}, 'reason': {lit(reason)}, "
+                f"'value': {sql.raw}}} END"
+            )
+    problem_list = f"list_filter([{', '.join(problems)}], p -> p IS NOT NULL)" if problems else "[]"
+    con.execute(
+        f"CREATE TEMP TABLE _typed AS SELECT _row, {', '.join(typed)}, {', '.join(raws)}, "
+        f"{problem_list} AS _problems FROM _raw"
+    )
+
+
+def _row_hash(schema: TableSchema, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return "hash(" + ", ".join(f"{prefix}{q(c)}" for c in schema.names) + ")"
+
+
+def _mark_duplicates(con, wh: Warehouse, schema: TableSchema) -> None:
+    """Add ``_status``: ok, dup (identical copy, skipped) or conflict reasons in _problems."""
+    key = ", ".join(q(k) for k in schema.key)
+    con.execute(f"""
+        CREATE TEMP TABLE _checked AS
+        WITH valid AS (
+            SELECT *, {_row_hash(schema)} AS _h FROM _typed WHERE len(_problems) = 0
+        ), w AS (
+            SELECT *, row_number() OVER k AS _k, min(_h) OVER k AS _hmin, max(_h) OVER k AS _hmax,
+                   string_agg(_row::VARCHAR, ', ' ORDER BY _row) OVER k AS _rows
+            FROM valid WINDOW k AS (PARTITION BY {key})
+        )
+        SELECT w.*,
+            CASE WHEN _hmin <> _hmax THEN 'conflict' WHEN _k > 1 THEN 'dup' ELSE 'ok' END AS _status
+        FROM w
+    """)
+    _compare_with_loaded(con, wh, schema)
+
+
+def _compare_with_loaded(con, wh: Warehouse, schema: TableSchema) -> None:
+    if not wh.has_table(schema.name):
+        con.execute("ALTER TABLE _checked ADD COLUMN _eh UBIGINT")
+        return
+    keys = con.execute(
+        f"SELECT DISTINCT {', '.join(q(k) for k in schema.key)} FROM _checked WHERE _status = 'ok'"
+    ).fetch_arrow_table()
+    existing = _existing_rows(con, wh, schema, keys)
+    con.register("_loaded", existing)
+    on = " AND ".join(f"c.{q(k)} = l.{q(k)}" for k in schema.key)
+    con.execute(f"""
+        CREATE TEMP TABLE _checked2 AS
+        SELECT c.*, l._eh FROM _checked c
+        LEFT JOIN (SELECT *, {_row_hash(schema)} AS _eh FROM _loaded) l ON {on}
+    """)
+    con.execute("DROP TABLE _checked")
+    con.execute("ALTER TABLE _checked2 RENAME TO _checked")
+
+
+def _existing_rows(con, wh: Warehouse, schema: TableSchema, keys: pa.Table) -> pa.Table:
+    if wh.kind == "duckdb":
+        # Same engine: join inside the warehouse, bringing back only the matching rows.
+        wcon = wh.con.con
+        name = f"_tp_keys_{uuid.uuid4().hex}"
+        wcon.register(name, keys)
+        try:
+            on = " AND ".join(f"t.{q(k)} = k.{q(k)}" for k in schema.key)
+            return wcon.execute(
+                f"SELECT t.* FROM {q(schema.name)} t SEMI JOIN {name} k ON {on}"
+            ).fetch_arrow_table()
+        finally:
+            wcon.unregister(name)
+    import ibis
+
+    loaded = wh.table(schema.name)
+    return wh.to_arrow(loaded.semi_join(ibis.memtable(keys), list(schema.key)))
+
+
+def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestReport:
+    con.execute(f"""
+        CREATE TEMP TABLE _outcome AS
+        SELECT t._row,
+            CASE
+              WHEN len(t._problems) > 0 THEN t._problems
+              WHEN c._status = 'conflict' THEN [{{'column': {lit(", ".join(schema.key))},
+                   'reason': 'the same key appears in rows ' || c._rows || ' with different values',
+                   'value': {_key_text(schema, "c")}}}]
+              WHEN c._eh IS NOT NULL AND c._eh <> c._h THEN [{{'column': {lit(", ".join(schema.key))},
+                   'reason': 'already loaded with different values (ingest never updates rows)',
+                   'value': {_key_text(schema, "c")}}}]
+              ELSE []
+            END AS problems,
+            CASE
+              WHEN len(t._problems) > 0 OR c._status = 'conflict'
+                   OR (c._eh IS NOT NULL AND c._eh <> c._h) THEN 'rejected'
+              WHEN c._status = 'dup' OR c._eh IS NOT NULL THEN 'duplicate'
+              ELSE 'load'
+            END AS outcome
+        FROM _typed t LEFT JOIN _checked c USING (_row)
+    """)
+    counts = dict(con.execute("SELECT outcome, count(*) FROM _outcome GROUP BY 1").fetchall())
+    total_problems = con.execute("SELECT coalesce(sum(len(problems)), 0) FROM _outcome").fetchone()[
+        0
+    ]
+    listed = con.execute(f"""
+        SELECT _row, p.column, p.value, p.reason FROM
+          (SELECT _row, unnest(problems) AS p FROM _outcome WHERE outcome = 'rejected')
+        ORDER BY _row LIMIT {MAX_LISTED}
+    """).fetchall()
+    return IngestReport(
+        table=schema.name,
+        path=str(path),
+        read=read,
+        loaded=int(counts.get("load", 0)),
+        rejected=int(counts.get("rejected", 0)),
+        duplicates=int(counts.get("duplicate", 0)),
+        problems=tuple(Problem(int(r), c, v, reason) for r, c, v, reason in listed),
+        problem_count=int(total_problems),
+        ignored_columns=tuple(ignored),
+    )
+
+
+def _key_text(schema: TableSchema, alias: str) -> str:
+    return " || ', ' || ".join(f"CAST({alias}.{q(k)} AS VARCHAR)" for k in schema.key)
+
+
+def _load(con, wh: Warehouse, schema: TableSchema) -> None:
+    cols = ", ".join(q(c) for c in schema.names)
+    rows = con.execute(
+        f"SELECT {cols} FROM _typed JOIN _outcome USING (_row) WHERE outcome = 'load' ORDER BY _row"
+    ).fetch_arrow_table()
+    if rows.num_rows:
+        wh.append(schema.name, rows.cast(arrow_schema(schema, wh.scale)))
+
+
+def _write_rejects(con, present: list[str], target: Path) -> Path:
+    """Write invalid rows (original text plus a ``reason`` column) to a temp file beside
+    ``target``; the caller renames it into place once the load has committed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    raw_cols = ", ".join(f"{q('_raw_' + c)} AS {q(c)}" for c in present)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    con.execute(f"""
+        COPY (
+          SELECT t._row AS row, {raw_cols},
+                 array_to_string(list_transform(o.problems, p -> p.column || ': ' || p.reason), '; ')
+                 AS reason
+          FROM _typed t JOIN _outcome o USING (_row) WHERE o.outcome = 'rejected' ORDER BY t._row
+        ) TO {lit(str(tmp))} (HEADER, DELIMITER ',')
+    """)
+    return tmp
+
+
+__all__ = ["IngestRejected", "IngestReport", "Problem", "ingest_file", "read_file"]

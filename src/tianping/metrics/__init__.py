@@ -1,0 +1,1 @@
+"""The metrics layer: every headline number, defined once (docs/metrics.md)."""
