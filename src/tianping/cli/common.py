@@ -86,14 +86,7 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: str, *, title: str | None =
     """Print rows (dicts with the same keys) as a Rich table, JSON or CSV on stdout."""
     check_format(fmt)
     if fmt == "json":
-        typer.echo(
-            json.dumps(
-                [{k: _plain(v) for k, v in r.items()} for r in rows],
-                indent=2,
-                ensure_ascii=False,
-                default=str,
-            )
-        )
+        typer.echo(dumps_json(list(rows)))
         return
     columns = list(rows[0]) if rows else []
     if fmt == "csv":
@@ -104,12 +97,41 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: str, *, title: str | None =
             writer.writerow({k: "" if v is None else _plain(v) for k, v in r.items()})
         typer.echo(buf.getvalue(), nl=False)
         return
+    if len(columns) > 8 and 0 < len(rows) <= 8:
+        rows, columns = _transpose(rows, columns)
     table = Table(title=title, show_lines=False)
     for c in columns:
         table.add_column(c, justify="right" if rows and _is_number(rows[0][c]) else "left")
     for r in rows:
         table.add_row(*("—" if r[c] is None else str(_plain(r[c])) for c in columns))
     console.print(table)
+
+
+def _transpose(rows: Sequence[dict[str, Any]], columns: list[str]):
+    """Wide, short results read better with one line per field."""
+    head = columns[0]
+    names = [str(_plain(r[head])) for r in rows]
+    out = [{head: c, **{n: r[c] for n, r in zip(names, rows, strict=True)}} for c in columns[1:]]
+    return out, [head, *names]
+
+
+def dumps_json(obj: Any) -> str:
+    """JSON with Decimals written as exact numbers (``12.30`` stays ``12.30``) and dates as ISO."""
+    exact: dict[str, str] = {}
+
+    def default(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            token = f"__decimal_{len(exact)}__"
+            exact[token] = format(o, "f")
+            return token
+        if hasattr(o, "isoformat"):
+            return o.isoformat()
+        return str(o)
+
+    text = json.dumps(obj, default=default, indent=2, ensure_ascii=False)
+    for token, number in exact.items():
+        text = text.replace(f'"{token}"', number, 1)
+    return text
 
 
 def _is_number(value: Any) -> bool:

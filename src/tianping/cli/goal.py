@@ -1,0 +1,112 @@
+"""``tianping goal``: KPI goals whose every revision is kept."""
+
+from __future__ import annotations
+
+import typer
+
+goal_app = typer.Typer(no_args_is_help=True, help="KPI goals: set, revise, status, history.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(goal_app, name="goal")
+
+
+@goal_app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Goal name, e.g. double-dac-fy2025."),
+    metric: str = typer.Option(..., help="A metric of `tianping metrics`, e.g. dac."),
+    target: float = typer.Option(..., help="Target value of the metric (per --grain period)."),
+    by: str = typer.Option(..., "--by", help="Deadline (YYYY-MM-DD)."),
+    reason: str = typer.Option(..., help="Why the goal is set or changed (kept forever)."),
+    grain: str = typer.Option("month", help="Period the metric is measured over."),
+    author: str = typer.Option("", help="Who sets it."),
+) -> None:
+    """Set a goal, or revise it: the old versions are kept with their time and reason."""
+    from tianping.cli.common import console, store_session, warehouse_of
+    from tianping.cli.metrics import parse_day
+    from tianping.goals.service import set_goal
+
+    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+        rev = set_goal(
+            name,
+            metric=metric,
+            target=target,
+            deadline=parse_day(by, "--by"),
+            reason=reason,
+            grain=grain,
+            author=author,
+            session=session,
+            wh=wh,
+        )
+    verb = "set" if rev.number == 1 else f"revised (revision {rev.number})"
+    base = "no baseline yet" if rev.baseline is None else f"baseline {rev.baseline:,.2f}"
+    console.print(f"goal {name} {verb}: {metric} → {target:,.2f} by {rev.deadline}; {base}")
+
+
+@goal_app.command("status")
+def status_(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="One goal (default: all)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Day to judge (default: last data)."),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Actual vs the path to target, a forecast, and how many times each goal was changed."""
+    from tianping.cli.common import render_rows, store_session, warehouse_of
+    from tianping.cli.metrics import parse_day
+    from tianping.goals.service import get_goal, goal_status, list_goals
+
+    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+        goals = [get_goal(name, session=session)] if name else list_goals(session=session)
+        reports = [goal_status(g, wh, parse_day(as_of, "--as-of")) for g in goals]
+        rows = [_status_row(r) for r in reports]
+    render_rows(rows, fmt, title="KPI goals")
+
+
+def _status_row(r) -> dict:
+    s, rev = r.status, r.goal.current
+    return {
+        "goal": r.goal.name,
+        "metric": rev.metric,
+        "target": s.target,
+        "deadline": rev.deadline,
+        "as_of": s.as_of,
+        "actual": _r(s.actual),
+        "expected_now": _r(s.expected),
+        "forecast": _r(s.forecast),
+        "on_track": s.on_track,
+        "progress": _r(s.progress),
+        "times_changed": r.changes,
+    }
+
+
+def _r(v):
+    return None if v is None else round(v, 4)
+
+
+@goal_app.command("history")
+def history(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
+    """Every revision of a goal: when, who, what changed and why."""
+    from tianping.cli.common import render_rows, store_session
+    from tianping.goals.service import get_goal
+
+    with store_session(ctx) as session:
+        goal = get_goal(name, session=session)
+        rows = [
+            {
+                "revision": v.number,
+                "at": v.created_at,
+                "author": v.author,
+                "metric": v.metric,
+                "target": v.target,
+                "deadline": v.deadline,
+                "baseline": v.baseline,
+                "reason": v.reason,
+            }
+            for v in goal.revisions
+        ]
+    render_rows(rows, fmt, title=f"goal {name}: {len(rows) - 1} change(s)")

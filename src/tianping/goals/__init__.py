@@ -1,0 +1,1 @@
+"""KPI goals whose every revision is kept (docs/metrics.md#goals)."""

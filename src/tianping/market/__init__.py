@@ -1,0 +1,1 @@
+"""Market and competitor figures, and how our metrics compare with them."""
