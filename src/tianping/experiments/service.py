@@ -1,0 +1,156 @@
+"""Experiment definitions: create, read, export and the SDK snapshot (never commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from sqlalchemy.orm import Session
+
+from tianping.clock import Clock, SystemClock
+from tianping.errors import Conflict, InvalidInput, NotFound
+from tianping.experiments import repository
+from tianping.experiments.assignment import Holdout, Layer, Snapshot, check_layer_ranges
+from tianping.experiments.models import Experiment
+from tianping.experiments.schemas import ExperimentSpec, parse_spec
+
+_SPEC_COLUMNS = (
+    "name",
+    "hypothesis",
+    "unit",
+    "layer",
+    "traffic",
+    "forced",
+    "status",
+    "primary_metric",
+    "secondary_metrics",
+    "mde",
+    "alpha",
+    "power",
+    "method",
+    "correction",
+    "cuped",
+    "winsorize",
+    "start_date",
+    "end_date",
+)
+
+
+def create(spec: ExperimentSpec, *, session: Session, clock: Clock | None = None) -> Experiment:
+    """Store a new experiment.
+
+    Raises:
+        Conflict: the name is taken, or it would overlap a running experiment of its layer.
+    """
+    if repository.get_by_name(spec.name, session=session) is not None:
+        raise Conflict(f"experiment {spec.name!r} already exists", field="name")
+    now = (clock or SystemClock()).now()
+    row = Experiment(created_at=now, updated_at=now, **_columns(spec))
+    if row.status == "running":
+        _check_layer(row, session=session)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_or_raise(name: str, *, session: Session) -> Experiment:
+    """The experiment called ``name``.
+
+    Raises:
+        NotFound: no experiment has that name.
+    """
+    row = repository.get_by_name(name, session=session)
+    if row is None:
+        raise NotFound(f"no experiment named {name!r}", field="name")
+    return row
+
+
+def list_all(*, session: Session, status: str | None = None) -> Sequence[Experiment]:
+    """All experiments by name, optionally only those with ``status``."""
+    return repository.list_experiments(session=session, status=status)
+
+
+def set_status(
+    name: str, status: str, *, session: Session, clock: Clock | None = None
+) -> Experiment:
+    """Move an experiment to ``draft``, ``running`` or ``stopped``.
+
+    Raises:
+        InvalidInput: unknown status.
+        Conflict: starting it would overlap a running experiment of its layer.
+    """
+    if status not in ("draft", "running", "stopped"):
+        raise InvalidInput(
+            f"unknown status {status!r}; use draft, running or stopped", field="status"
+        )
+    row = get_or_raise(name, session=session)
+    if status == "running":
+        _check_layer(row, session=session)
+    row.status = status
+    row.updated_at = (clock or SystemClock()).now()
+    session.flush()
+    return row
+
+
+def spec_of(row: Experiment) -> ExperimentSpec:
+    """The definition of a stored experiment."""
+    data: dict[str, Any] = {c: getattr(row, c) for c in _SPEC_COLUMNS}
+    data.update(
+        salt=row.salt,
+        layer_buckets=(row.layer_start, row.layer_end),
+        variants=row.variants,
+        guardrails=row.guardrails,
+    )
+    return ExperimentSpec.model_validate(data)
+
+
+def snapshot(*, session: Session, holdout: Holdout | None = None) -> Snapshot:
+    """The SDK snapshot of every running experiment (a layer's salt is its name)."""
+    configs = [spec_of(row).to_config() for row in list_all(session=session, status="running")]
+    layers = sorted({c.layer for c in configs if c.layer is not None})
+    return Snapshot(tuple(configs), tuple(Layer(name, name) for name in layers), holdout)
+
+
+def load_yaml(text: str, *, source: str = "experiment") -> ExperimentSpec:
+    """Parse and validate a YAML definition.
+
+    Raises:
+        InvalidInput: not YAML, or not a valid definition.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{source}: not valid YAML ({exc})", field=source) from None
+    return parse_spec(data, source=source)
+
+
+def dump_yaml(spec: ExperimentSpec) -> str:
+    """The definition as YAML that :func:`load_yaml` reads back to an equal spec."""
+    data = spec.model_dump(mode="json")
+    data["layer_buckets"] = list(spec.layer_buckets)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _columns(spec: ExperimentSpec) -> dict[str, Any]:
+    data = {c: getattr(spec, c) for c in _SPEC_COLUMNS}
+    data.update(
+        salt=spec.salt or spec.name,
+        layer_start=spec.layer_buckets[0],
+        layer_end=spec.layer_buckets[1],
+        variants=[v.model_dump() for v in spec.variants],
+        guardrails=[g.model_dump() for g in spec.guardrails],
+    )
+    return data
+
+
+def _check_layer(row: Experiment, *, session: Session) -> None:
+    if row.layer is None:
+        return
+    others = [
+        r for r in repository.running_in_layer(row.layer, session=session) if r.name != row.name
+    ]
+    try:
+        check_layer_ranges([spec_of(r).to_config() for r in [*others, row]])
+    except InvalidInput as exc:
+        raise Conflict(exc.message, field="layer_buckets") from None
