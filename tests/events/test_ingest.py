@@ -1,0 +1,251 @@
+"""Ingest: every bad-file behaviour of issue 2, on all three formats, and on both engines."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tianping.errors import UsageError
+from tianping.events.ingest import IngestRejected, ingest_file
+
+HEADER = ["order_id", "buyer_id", "merchant_id", "category", "amount", "created_at"]
+GOOD = [
+    ["o1", "b1", "m1", "food", "12.34", "2024-06-18T10:00:00+08:00"],
+    ["o2", "b2", "m1", "food", "0.1", "2024-06-18 10:00"],
+    ["o3", "b3", "m2", "toys", "7", "2024-06-18"],
+]
+
+
+def write_csv(path, rows, header=HEADER):
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def loaded(wh, table="orders"):
+    if not wh.has_table(table):
+        return []
+    return sorted(wh.to_arrow(wh.table(table)).to_pylist(), key=lambda r: str(list(r.values())))
+
+
+def test_valid_csv_loads_exactly(warehouse, tmp_path):
+    report = ingest_file(warehouse, "orders", write_csv(tmp_path / "o.csv", GOOD))
+    assert (report.read, report.loaded, report.rejected, report.duplicates) == (3, 3, 0, 0)
+    rows = {r["order_id"]: r for r in loaded(warehouse)}
+    assert rows["o1"]["amount"] == Decimal("12.34")
+    assert rows["o2"]["amount"] == Decimal("0.10")
+    # +08:00 is converted to UTC; naive times are UTC by default; a date is midnight.
+    assert rows["o1"]["created_at"] == datetime(2024, 6, 18, 2, 0)
+    assert rows["o2"]["created_at"] == datetime(2024, 6, 18, 10, 0)
+    assert rows["o3"]["created_at"] == datetime(2024, 6, 18, 0, 0)
+
+
+def test_reingesting_the_same_file_changes_nothing(duckdb_warehouse, tmp_path):
+    path = write_csv(tmp_path / "o.csv", GOOD)
+    ingest_file(duckdb_warehouse, "orders", path)
+    before = loaded(duckdb_warehouse)
+    again = ingest_file(duckdb_warehouse, "orders", path)
+    assert (again.read, again.loaded, again.duplicates, again.rejected) == (3, 0, 3, 0)
+    assert loaded(duckdb_warehouse) == before
+
+
+def test_naive_times_follow_tz(duckdb_warehouse, tmp_path):
+    ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "o.csv", GOOD), tz="Asia/Shanghai")
+    rows = {r["order_id"]: r for r in loaded(duckdb_warehouse)}
+    assert rows["o1"]["created_at"] == datetime(2024, 6, 18, 2, 0)  # had an offset: unchanged
+    assert rows["o2"]["created_at"] == datetime(2024, 6, 18, 2, 0)  # 10:00 in Shanghai
+
+
+BAD = [
+    (["o4", "b4", "m1", "food", "12.345", "2024-06-18"], "amount", "more than 2 decimal places"),
+    (["o5", "b5", "m1", "food", "-1", "2024-06-18"], "amount", "must be >= 0"),
+    (["o6", "b6", "m1", "food", "abc", "2024-06-18"], "amount", "not a number"),
+    (["o7", "", "m1", "food", "1", "2024-06-18"], "buyer_id", "missing value"),
+    (["o8", "b8", "m1", "food", "1", "yesterday"], "created_at", "not an ISO 8601 timestamp"),
+    (["o9", "b9", "m1", "food", "1", "2024-02-30"], "created_at", "not a valid date/time"),
+]
+
+
+def test_any_invalid_row_loads_nothing_and_names_row_column_reason(duckdb_warehouse, tmp_path):
+    path = write_csv(tmp_path / "o.csv", GOOD + [r for r, _, _ in BAD])
+    with pytest.raises(IngestRejected) as err:
+        ingest_file(duckdb_warehouse, "orders", path)
+    report = err.value.report
+    assert (report.read, report.rejected) == (9, 6)
+    got = {(p.row, p.column, p.reason) for p in report.problems}
+    want = {(4 + i, col, reason) for i, (_, col, reason) in enumerate(BAD)}
+    assert got == want
+    assert err.value.exit_code == 1
+    assert "row 4, column amount, value '12.345': more than 2 decimal places" in err.value.message
+    assert not duckdb_warehouse.has_table("orders")
+
+
+def test_message_lists_at_most_twenty_problems_plus_the_total(duckdb_warehouse, tmp_path):
+    rows = [[f"o{i}", f"b{i}", "m", "c", "-5", "2024-01-01"] for i in range(30)]
+    with pytest.raises(IngestRejected) as err:
+        ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "o.csv", rows))
+    assert len(err.value.report.problems) == 20
+    assert err.value.report.problem_count == 30
+    assert "and 10 more problem(s)" in err.value.message
+
+
+def test_rejects_loads_valid_rows_and_writes_the_rest(duckdb_warehouse, tmp_path):
+    path = write_csv(tmp_path / "o.csv", GOOD + [r for r, _, _ in BAD] + [GOOD[0]])
+    rejects = tmp_path / "out" / "rejects.csv"
+    report = ingest_file(duckdb_warehouse, "orders", path, rejects=rejects)
+    assert (report.read, report.loaded, report.rejected, report.duplicates) == (10, 3, 6, 1)
+    assert report.read == report.loaded + report.rejected + report.duplicates
+    with rejects.open() as f:
+        written = list(csv.DictReader(f))
+    assert [r["order_id"] for r in written] == ["o4", "o5", "o6", "o7", "o8", "o9"]
+    assert written[0]["amount"] == "12.345"  # original text kept
+    assert written[0]["reason"] == "amount: more than 2 decimal places"
+    assert written[0]["row"] == "4"
+
+
+def test_conflicting_duplicates_in_file_are_rejected_together(duckdb_warehouse, tmp_path):
+    rows = [GOOD[0], ["o1", "b1", "m1", "food", "99.00", "2024-06-18"]]
+    report = ingest_file(
+        duckdb_warehouse, "orders", write_csv(tmp_path / "o.csv", rows), rejects=tmp_path / "r.csv"
+    )
+    assert (report.loaded, report.rejected) == (0, 2)
+    assert "appears in rows 1, 2 with different values" in report.problems[0].reason
+
+
+def test_changed_row_for_a_loaded_key_is_rejected_not_updated(duckdb_warehouse, tmp_path):
+    ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "a.csv", GOOD))
+    changed = [["o1", "b1", "m1", "food", "99.99", "2024-06-18T10:00:00+08:00"]]
+    with pytest.raises(IngestRejected, match="already loaded with different values"):
+        ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "b.csv", changed))
+    assert {r["amount"] for r in loaded(duckdb_warehouse)} == {
+        Decimal("12.34"),
+        Decimal("0.10"),
+        Decimal("7.00"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "path_kind", "match"),
+    [
+        ("order", "good", "unknown table 'order'"),
+        ("orders", "missing", "no such readable file"),
+        ("orders", "nocols", "missing required column"),
+        ("orders", "empty", "empty file"),
+        ("orders", "badext", "cannot tell the format"),
+        ("orders", "garbage_parquet", "cannot read as parquet"),
+    ],
+)
+def test_usage_errors_exit_2_and_write_nothing(duckdb_warehouse, tmp_path, table, path_kind, match):
+    paths = {
+        "good": write_csv(tmp_path / "o.csv", GOOD),
+        "missing": tmp_path / "nope.csv",
+        "nocols": write_csv(tmp_path / "n.csv", [["o1", "1"]], header=["order_id", "amount"]),
+        "empty": tmp_path / "e.csv",
+        "badext": tmp_path / "o.xlsx",
+        "garbage_parquet": tmp_path / "g.parquet",
+    }
+    paths["empty"].write_text("")
+    paths["badext"].write_text("x")
+    paths["garbage_parquet"].write_bytes(b"not parquet")
+    with pytest.raises(UsageError, match=match) as err:
+        ingest_file(duckdb_warehouse, table, paths[path_kind])
+    assert err.value.exit_code == 2
+    assert not duckdb_warehouse.has_table("orders")
+
+
+def test_unknown_time_zone_is_a_usage_error(duckdb_warehouse, tmp_path):
+    with pytest.raises(UsageError, match="unknown time zone"):
+        ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "o.csv", GOOD), tz="Mars/Base")
+
+
+def test_parquet_with_native_types(warehouse, tmp_path):
+    table = pa.table(
+        {
+            "order_id": ["p1", "p2", "p3"],
+            "buyer_id": ["b1", "b2", "b3"],
+            "merchant_id": ["m", "m", "m"],
+            "category": ["c", "c", "c"],
+            "amount": pa.array([12.34, 0.1 + 0.2, 5.0]),  # floats that round exactly to cents
+            "created_at": pa.array([datetime(2024, 1, 1, 8)] * 3, pa.timestamp("us", tz="UTC")),
+            "delivery_mode": ["door", "station", None],
+        }
+    )
+    pq.write_table(table, tmp_path / "o.parquet")
+    report = ingest_file(warehouse, "orders", tmp_path / "o.parquet")
+    assert report.loaded == 3
+    amounts = sorted(r["amount"] for r in loaded(warehouse))
+    assert amounts == [Decimal("0.30"), Decimal("5.00"), Decimal("12.34")]
+
+
+def test_parquet_float_money_with_fractions_of_a_cent_is_rejected(duckdb_warehouse, tmp_path):
+    table = pa.table(
+        {
+            "order_id": ["p1"],
+            "buyer_id": ["b"],
+            "merchant_id": ["m"],
+            "category": ["c"],
+            "amount": [1.005],
+            "created_at": ["2024-01-01"],
+        }
+    )
+    pq.write_table(table, tmp_path / "o.parquet")
+    with pytest.raises(IngestRejected, match="more than 2 decimal places"):
+        ingest_file(duckdb_warehouse, "orders", tmp_path / "o.parquet")
+
+
+def test_jsonl_with_mixed_value_types(duckdb_warehouse, tmp_path):
+    lines = [
+        {"review_id": "v1", "order_id": "o1", "rating": 5, "created_at": "2024-01-01T00:00:00Z"},
+        {"review_id": "v2", "order_id": "o1", "rating": "4", "created_at": "2024-01-02"},
+        {"review_id": "v3", "order_id": "o2", "rating": 6, "created_at": "2024-01-02"},
+        {"review_id": "v4", "order_id": "o2", "rating": 4.5, "created_at": "2024-01-02"},
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    report = ingest_file(duckdb_warehouse, "reviews", path, rejects=tmp_path / "rej.csv")
+    assert (report.loaded, report.rejected) == (2, 2)
+    assert {(p.row, p.reason) for p in report.problems} == {
+        (3, "must be <= 5"),
+        (4, "not a whole number"),
+    }
+
+
+def test_other_tables_ranges_enums_and_bools(duckdb_warehouse, tmp_path):
+    nps = write_csv(
+        tmp_path / "n.csv",
+        [["n1", "b1", "11", "2024-01-01"], ["n2", "b1", "0", "2024-01-01"]],
+        header=["response_id", "buyer_id", "score", "created_at"],
+    )
+    report = ingest_file(duckdb_warehouse, "nps", nps, rejects=tmp_path / "r1.csv")
+    assert (report.loaded, [p.reason for p in report.problems]) == (1, ["must be <= 10"])
+    refunds = write_csv(
+        tmp_path / "f.csv",
+        [
+            ["r1", "o1", "2024-01-01", "quality", "5", "yes"],
+            ["r2", "o1", "2024-01-01", "q", "5", "maybe"],
+        ],
+        header=["refund_id", "order_id", "requested_at", "reason", "requested_amount", "returned"],
+    )
+    report = ingest_file(duckdb_warehouse, "refunds", refunds, rejects=tmp_path / "r2.csv")
+    assert report.loaded == 1 and report.problems[0].reason == "not true/false"
+    activity = write_csv(
+        tmp_path / "a.csv",
+        [["b1", "2024-01-01"], ["b1", "2024-01-01T10:00"]],
+        header=["buyer_id", "date"],
+    )
+    report = ingest_file(duckdb_warehouse, "activity", activity, rejects=tmp_path / "r3.csv")
+    assert report.loaded == 1 and "YYYY-MM-DD" in report.problems[0].reason
+
+
+def test_unknown_columns_are_reported_not_silently_dropped(duckdb_warehouse, tmp_path):
+    path = write_csv(tmp_path / "o.csv", [[*GOOD[0], "x"]], header=[*HEADER, "colour"])
+    report = ingest_file(duckdb_warehouse, "orders", path)
+    assert report.ignored_columns == ("colour",)

@@ -1,0 +1,85 @@
+"""KPI goals: every revision kept; status against path and forecast."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from fixtures_events import load
+from tianping.clock import FixedClock
+from tianping.errors import InvalidInput, NotFound
+from tianping.goals.forecast import linear_forecast, path_value, status
+from tianping.goals.service import get_goal, goal_status, set_goal
+
+
+def test_path_and_forecast_by_hand():
+    assert path_value(10, 20, date(2024, 1, 1), date(2024, 1, 31), date(2024, 1, 16)) == 15
+    assert path_value(10, 20, date(2024, 1, 1), date(2024, 1, 31), date(2025, 1, 1)) == 20
+    days = [date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)]
+    assert linear_forecast(days, [1.0, 3.0, 5.0], date(2024, 1, 5)) == pytest.approx(9.0)
+    s = status(
+        10.0,
+        5.0,
+        date(2024, 1, 1),
+        date(2024, 1, 11),
+        date(2024, 1, 6),
+        [(date(2024, 1, 1), 10.0), (date(2024, 1, 6), 8.0)],
+    )
+    assert s.direction == "down" and s.expected == 7.5
+    assert s.forecast == pytest.approx(6.0) and s.on_track is False
+    assert s.progress == pytest.approx(0.4)
+
+
+def test_revisions_are_kept_with_reason_and_time(session, duckdb_warehouse):
+    load(duckdb_warehouse)
+    clock = FixedClock(datetime(2024, 2, 22, tzinfo=UTC))
+    set_goal(
+        "double-gmv",
+        metric="gmv",
+        target=200,
+        deadline=date(2024, 6, 30),
+        reason="FY plan",
+        session=session,
+        wh=duckdb_warehouse,
+        clock=clock,
+    )
+    clock.advance(days=30)
+    set_goal(
+        "double-gmv",
+        metric="gmv",
+        target=300,
+        deadline=date(2024, 6, 30),
+        reason="raised by the board",
+        author="cfo",
+        session=session,
+        wh=duckdb_warehouse,
+        clock=clock,
+    )
+    goal = get_goal("double-gmv", session=session)
+    assert [(r.number, r.target, r.reason) for r in goal.revisions] == [
+        (1, 200.0, "FY plan"),
+        (2, 300.0, "raised by the board"),
+    ]
+    assert goal.revisions[1].created_at.replace(tzinfo=UTC) == datetime(2024, 3, 23, tzinfo=UTC)
+    assert goal.revisions[0].baseline == goal.revisions[1].baseline == pytest.approx(105.25)
+    report = goal_status(goal, duckdb_warehouse)
+    assert report.changes == 1
+    assert report.status.actual == pytest.approx(105.25)
+    assert report.status.as_of == date(2024, 2, 21)
+    # two monthly points: 100.50 in Jan, 105.25 in Feb -> line reaches ~124 by June 30
+    assert report.status.forecast == pytest.approx(
+        linear_forecast([date(2024, 1, 1), date(2024, 2, 1)], [100.5, 105.25], date(2024, 6, 30))
+    )
+    assert report.status.on_track is False
+
+
+def test_goal_errors(session):
+    with pytest.raises(InvalidInput, match="unknown metric"):
+        set_goal(
+            "g", metric="profit", target=1, deadline=date(2024, 1, 1), reason="x", session=session
+        )
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        set_goal(
+            "g", metric="gmv", target=1, deadline=date(2024, 1, 1), reason=" ", session=session
+        )
+    with pytest.raises(NotFound):
+        get_goal("nope", session=session)
