@@ -1,0 +1,150 @@
+"""The summary-statistics interface: a JSON document of per-arm sums in, results out.
+
+Teams that aggregate in their own warehouse send::
+
+    {"metric_type": "mean" | "proportion" | "ratio",
+     "method": "frequentist" | "sequential" | "bayesian",      (default frequentist)
+     "alpha": 0.05, "alternative": "two-sided" | "greater" | "less",
+     "cuped": false,
+     "planned_weights": [0.5, 0.5],                             (optional, for SRM)
+     "arms": [{"name": "control", "n": ..., "sum": ..., "sum_sq": ...,
+               "den_sum": ..., "den_sum_sq": ..., "num_den_sum": ...,
+               "pre_sum": ..., "pre_sum_sq": ..., "pre_cross_sum": ...}, ...]}
+
+The first arm is the control; for proportions ``sum_sq`` may be omitted. Two optional
+extensions: ``correction`` (``holm`` default, ``bh``, ``bonferroni``, ``none``) and
+``tuning_n`` (sequential); and per arm ``pre_den_cross_sum`` (sum of ``d*x``, needed for
+CUPED on a ratio metric). ``null`` counts as omitted. Any other field is an error.
+The output shape is documented in docs/statistics.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from tianping.errors import InvalidInput
+from tianping.stats.analysis import AnalysisConfig, analyze
+from tianping.stats.sufficient import ArmStats, arm_field_names
+
+TOP_FIELDS = (
+    "metric_type",
+    "method",
+    "alpha",
+    "alternative",
+    "cuped",
+    "planned_weights",
+    "arms",
+    "correction",
+    "tuning_n",
+)
+_CONFIG_FIELDS = (
+    "metric_type",
+    "method",
+    "alpha",
+    "alternative",
+    "cuped",
+    "correction",
+    "tuning_n",
+)
+
+
+def analyze_summary(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Analyse a summary-statistics document (the parsed JSON) and return the results.
+
+    Args:
+        document: the input described in this module's docstring.
+
+    Returns:
+        ``{"metric_type", "method", "alpha", "alternative", "cuped", "correction",
+        ["srm_pvalue", "srm_flagged",] "arms": [...], "comparisons": [...]}``; each
+        comparison has ``control``, ``treatment``, ``effect_size``,
+        ``effect_size_ci_lower/upper``, ``rel_effect_size``, ``rel_effect_size_ci_lower/upper``,
+        ``pvalue``, ``pvalue_adjusted`` and, for Bayesian, ``chance_to_win``, ``risk``.
+
+    Raises:
+        InvalidInput: a missing, unknown or ill-typed field, or inconsistent sums.
+
+    >>> out = analyze_summary({"metric_type": "proportion", "arms": [
+    ...     {"name": "control", "n": 1000, "sum": 100}, {"name": "b", "n": 1000, "sum": 130}]})
+    >>> out["comparisons"][0]["treatment"], round(out["comparisons"][0]["pvalue"], 4)
+    ('b', 0.0354)
+    """
+    if not isinstance(document, Mapping):
+        raise InvalidInput("the summary must be a JSON object", field="document")
+    _reject_unknown(document, TOP_FIELDS, "the summary")
+    config = AnalysisConfig(**_config_fields(document))
+    arms = _arms(document.get("arms"))
+    weights = _weights(document.get("planned_weights"))
+    return analyze(arms, planned_weights=weights, config=config).to_dict()
+
+
+def _config_fields(document: Mapping[str, Any]) -> dict[str, Any]:
+    if document.get("metric_type") is None:
+        raise InvalidInput(
+            "metric_type is required (mean, proportion or ratio)", field="metric_type"
+        )
+    fields = {k: document[k] for k in _CONFIG_FIELDS if document.get(k) is not None}
+    for key in ("metric_type", "method", "alternative", "correction"):
+        if key in fields and not isinstance(fields[key], str):
+            raise InvalidInput(f"{key} must be a string, got {fields[key]!r}", field=key)
+    if "tuning_n" in fields and not _is_number(fields["tuning_n"]):
+        raise InvalidInput(
+            f"tuning_n must be a number, got {fields['tuning_n']!r}", field="tuning_n"
+        )
+    return fields
+
+
+def _arms(raw: Any) -> list[ArmStats]:
+    if not isinstance(raw, list):
+        raise InvalidInput("arms must be a list of objects, control first", field="arms")
+    if len(raw) < 2:
+        raise InvalidInput(
+            f"need at least 2 arms (a control and a treatment), got {len(raw)}", field="arms"
+        )
+    return [_arm(i, item, len(raw)) for i, item in enumerate(raw)]
+
+
+def _arm(i: int, item: Any, count: int) -> ArmStats:
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"arms[{i}] must be an object", field="arms")
+    label = f"arms[{i}]" + (f" ({item['name']!r})" if isinstance(item.get("name"), str) else "")
+    _reject_unknown(item, arm_field_names(), label)
+    values = {k: v for k, v in item.items() if v is not None}
+    values.setdefault("name", _default_name(i, count))
+    for key in ("n", "sum"):
+        if key not in values:
+            raise InvalidInput(f"{label}: field {key!r} is required", field=key)
+    for key, value in values.items():
+        if key != "name" and not _is_number(value):
+            raise InvalidInput(f"{label}: {key} must be a number, got {value!r}", field=key)
+    return ArmStats(**values)
+
+
+def _weights(raw: Any) -> list[float] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(_is_number(w) for w in raw):
+        raise InvalidInput("planned_weights must be a list of numbers", field="planned_weights")
+    return [float(w) for w in raw]
+
+
+def _reject_unknown(obj: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in obj if k not in allowed]
+    if unknown:
+        raise InvalidInput(
+            f"{where}: unknown field{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)}; allowed: {', '.join(allowed)}",
+            field=str(unknown[0]),
+        )
+
+
+def _default_name(i: int, count: int) -> str:
+    if i == 0:
+        return "control"
+    return "treatment" if count == 2 else f"treatment_{i}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
