@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import yaml
@@ -154,3 +155,92 @@ def _check_layer(row: Experiment, *, session: Session) -> None:
         check_layer_ranges([spec_of(r).to_config() for r in [*others, row]])
     except InvalidInput as exc:
         raise Conflict(exc.message, field="layer_buckets") from None
+
+
+def analysis_window(spec: ExperimentSpec, *, clock: Clock | None = None):
+    """``[start_date, end_date]`` of the experiment; a missing end date means today (UTC).
+
+    Raises:
+        InvalidInput: the experiment has no start date.
+    """
+    from tianping.experiments.analysis import AnalysisWindow
+
+    if spec.start_date is None:
+        raise InvalidInput(
+            f"experiment {spec.name!r} has no start_date to analyse from", field="start_date"
+        )
+    end = spec.end_date or (clock or SystemClock()).now().date()
+    return AnalysisWindow.from_dates(spec.start_date, end)
+
+
+def analyze_experiment(
+    name: str,
+    *,
+    session: Session,
+    warehouse: Any,
+    slice_by: str | None = None,
+    clock: Clock | None = None,
+):
+    """Analyse a stored experiment on the warehouse: one grouped query, then the statistics.
+
+    Args:
+        name: the experiment.
+        session: the store session (read only).
+        warehouse: a :class:`tianping.warehouse.Warehouse`.
+        slice_by: also analyse the primary metric per value of this dimension
+            (``buyer_type`` or an orders column such as ``category``).
+        clock: gives "today" when the experiment has no end date.
+
+    Returns:
+        A :class:`tianping.experiments.report.Report`.
+    """
+    from dataclasses import replace
+
+    from tianping.experiments import analysis as an
+    from tianping.experiments.report import ReportPlan, build_report
+
+    spec = spec_of(get_or_raise(name, session=session))
+    window = analysis_window(spec, clock=clock)
+    query = an.Query(name, window, spec.metrics, cuped=spec.cuped, winsorize=spec.winsorize)
+    agg = an.fetch_aggregates(warehouse, query)
+    variants = tuple(v.name for v in spec.variants)
+    stats = {m: an.arm_stats(agg, m, variants, cuped=spec.cuped) for m in spec.metrics}
+    slices = None
+    if slice_by is not None:
+        sliced = an.fetch_aggregates(
+            warehouse, replace(query, metrics=(spec.primary_metric,), slice_by=slice_by)
+        )
+        slices = {
+            spec.primary_metric: {
+                s: an.arm_stats(
+                    sliced, spec.primary_metric, variants, cuped=spec.cuped, slice_value=s
+                )
+                for s in an.slices_of(sliced)
+            }
+        }
+    plan = ReportPlan(
+        experiment=spec.name,
+        variants=variants,
+        weights=spec.to_config().weights,
+        primary=spec.primary_metric,
+        secondary=tuple(spec.secondary_metrics),
+        guardrails=tuple((g.metric, bool(g.higher_is_better)) for g in spec.guardrails),
+        method=spec.method,
+        alpha=spec.alpha,
+        correction=spec.correction,
+        cuped=spec.cuped,
+        hypothesis=spec.hypothesis,
+        window=(
+            window.start.date().isoformat(),
+            (window.end.date() - timedelta(days=1)).isoformat(),
+        ),
+    )
+    counts = an.observed_counts(agg, variants)
+    return build_report(
+        plan,
+        stats,
+        counts,
+        multiple_exposed=an.multiple_exposed(agg),
+        slices=slices,
+        slice_by=slice_by,
+    )

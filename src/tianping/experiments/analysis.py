@@ -1,0 +1,386 @@
+"""Warehouse-native experiment analysis: per-arm sufficient statistics from one grouped query.
+
+The query (Ibis, so it runs unchanged on DuckDB and Spark):
+
+1. **units**: the experiment's exposures in ``[start, end)``, one row per unit with its variant
+   and first exposure; a unit seen in two variants gets the arm ``MULTIPLE`` and is left out;
+2. **unit features** (:data:`~tianping.experiments.unit_metrics.FEATURES`): the unit's
+   orders paid from its first exposure until ``end``, refund requests and reviews on those
+   orders, and its NPS answers in the same span; units without events count as zeros;
+3. **pre-period features** (CUPED): the same features in the equal-length period before
+   ``start``, for every unit;
+4. optional **winsorisation**: each summed feature capped at its ``p`` quantile over all
+   units, computed in the engine;
+5. **aggregation** by arm (and slice): ``n`` and, per metric, the sums, sums of squares and
+   cross-products that :class:`tianping.stats.sufficient.ArmStats` holds.
+
+Only that small aggregate table reaches Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import ibis
+
+from tianping.errors import InvalidInput
+from tianping.experiments.unit_metrics import METRICS, features_of, get_metric
+from tianping.stats.sufficient import ArmStats
+from tianping.warehouse.backend import Warehouse
+
+MULTIPLE = "__multiple__"
+ALL = "all"
+UNIT_SLICES = ("buyer_type",)
+ORDER_SLICES = ("category", "channel", "delivery_mode", "merchant_id")
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisWindow:
+    """Exposures and outcomes count in ``[start, end)``; the pre-period is as long, before it."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def from_dates(cls, first: date, last: date) -> AnalysisWindow:
+        """Whole UTC days ``first`` .. ``last`` inclusive."""
+        if last < first:
+            raise InvalidInput(f"end date {last} is before start date {first}", field="end_date")
+        return cls(
+            datetime.combine(first, time.min), datetime.combine(last + timedelta(days=1), time.min)
+        )
+
+    @property
+    def pre_start(self) -> datetime:
+        return self.start - (self.end - self.start)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What to aggregate for one experiment."""
+
+    experiment: str
+    window: AnalysisWindow
+    metrics: tuple[str, ...]
+    cuped: bool = True
+    winsorize: float | None = None
+    slice_by: str | None = None
+
+    def __post_init__(self) -> None:
+        for m in self.metrics:
+            get_metric(m)
+        if self.winsorize is not None and not 0.5 < self.winsorize < 1:
+            raise InvalidInput(
+                "winsorize must be a quantile in (0.5, 1), e.g. 0.99", field="winsorize"
+            )
+        if self.slice_by is not None and self.slice_by not in UNIT_SLICES + ORDER_SLICES:
+            raise InvalidInput(
+                f"cannot slice by {self.slice_by!r}; use one of {', '.join(UNIT_SLICES + ORDER_SLICES)}",
+                field="slice_by",
+            )
+
+
+# -- the unit table -------------------------------------------------------------------------
+
+
+def exposed_units(wh: Warehouse, q: Query) -> ibis.Table:
+    """One row per exposed unit: ``unit_id``, ``variant`` and ``first_exposed``."""
+    ex = wh.table("exposures")
+    ex = ex.filter(
+        (ex.experiment == q.experiment)
+        & (ex.exposed_at >= ibis.timestamp(q.window.start))
+        & (ex.exposed_at < ibis.timestamp(q.window.end))
+    )
+    units = ex.group_by("unit_id").agg(
+        first_exposed=ex.exposed_at.min(), variant=ex.variant.min(), _variants=ex.variant.nunique()
+    )
+    return units.mutate(variant=ibis.ifelse(units._variants > 1, MULTIPLE, units.variant)).drop(
+        "_variants"
+    )
+
+
+def order_facts(wh: Warehouse, end: datetime) -> ibis.Table:
+    """Orders with their refund flag, review count and rating sum (events before ``end``)."""
+    orders = wh.table("orders")
+    refunds = wh.table("refunds")
+    refunds = refunds.filter(refunds.requested_at < ibis.timestamp(end))
+    refunded = refunds.group_by("order_id").agg(_refund_requests=refunds.refund_id.count())
+    reviews = wh.table("reviews")
+    reviews = reviews.filter(reviews.created_at < ibis.timestamp(end))
+    reviewed = reviews.group_by("order_id").agg(
+        _reviews=reviews.review_id.count(), _rating_sum=reviews.rating.sum().cast("int64")
+    )
+    facts = orders.left_join(refunded, "order_id").left_join(reviewed, "order_id")
+    return facts.select(
+        "buyer_id",
+        "created_at",
+        *ORDER_SLICES,
+        amount=facts.amount.cast("float64"),
+        refunded=(facts._refund_requests.fill_null(0) > 0).cast("int64"),
+        reviews=facts._reviews.fill_null(0),
+        rating_sum=facts._rating_sum.fill_null(0),
+    )
+
+
+def _order_features(facts: ibis.Table, key: list[str]) -> ibis.Table:
+    return facts.group_by(key).agg(
+        orders=facts.count(),
+        gmv=facts.amount.sum(),
+        refunded_orders=facts.refunded.sum(),
+        reviews=facts.reviews.sum(),
+        rating_sum=facts.rating_sum.sum(),
+        door_orders=(facts.delivery_mode == "door").cast("int64").sum(),
+        moded_orders=facts.delivery_mode.notnull().cast("int64").sum(),
+    )
+
+
+def _nps_features(nps: ibis.Table, key: list[str]) -> ibis.Table:
+    return nps.group_by(key).agg(
+        nps_responses=nps.count(),
+        nps_score_sum=nps.score.sum().cast("int64"),
+        nps_net=((nps.score >= 9).cast("int64") - (nps.score <= 6).cast("int64")).sum(),
+    )
+
+
+_ORDER_FEATURES = (
+    "orders",
+    "gmv",
+    "refunded_orders",
+    "reviews",
+    "rating_sum",
+    "door_orders",
+    "moded_orders",
+)
+_NPS_FEATURES = ("nps_responses", "nps_score_sum", "nps_net")
+
+
+def unit_table(wh: Warehouse, q: Query) -> ibis.Table:
+    """One row per unit (and slice value): ``variant``, ``slice``, features and ``pre_`` features.
+
+    With an orders-column slice, a unit has one row per slice value it has orders in (during
+    or before the experiment); units without any are absent but counted in ``n`` (their sums
+    are zero), see :func:`fetch_aggregates`.
+    """
+    units = exposed_units(wh, q)
+    facts = order_facts(wh, q.window.end)
+    nps = wh.table("nps")
+    order_slice = q.slice_by in ORDER_SLICES
+    key = ["unit_id", "slice"] if order_slice else ["unit_id"]
+    end = ibis.timestamp(q.window.end)
+    in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
+        lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
+    )
+    parts = [_order_features(_sliced(in_window, q), key)]
+    if not order_slice:
+        nps_in = nps.join(units, nps.buyer_id == units.unit_id).filter(
+            lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
+        )
+        parts.append(_nps_features(nps_in, key))
+    if q.cuped:
+        parts += _pre_parts(facts, nps, q, key)
+    rows = _spine(units, parts, key)
+    for part in parts:
+        rows = rows.left_join(part, key).select(~ibis.selectors.endswith("_right"))
+    if q.slice_by == "buyer_type":
+        rows = _with_buyer_type(rows, facts)
+    elif not order_slice:
+        rows = rows.mutate(slice=ibis.literal(ALL))
+    return _fill_and_derive(rows, order_slice)
+
+
+def _sliced(facts: ibis.Table, q: Query) -> ibis.Table:
+    if q.slice_by not in ORDER_SLICES:
+        return facts
+    return facts.mutate(slice=facts[q.slice_by].cast("string").fill_null("(none)"))
+
+
+def _spine(units: ibis.Table, parts: list[ibis.Table], key: list[str]) -> ibis.Table:
+    if key == ["unit_id"]:
+        return units.select("unit_id", "variant", "first_exposed")
+    keys = ibis.union(*(p.select("unit_id", "slice") for p in parts), distinct=True)
+    return keys.join(units, "unit_id").select("unit_id", "slice", "variant", "first_exposed")
+
+
+def _pre_parts(facts, nps, q: Query, key: list[str]) -> list[ibis.Table]:
+    lo, hi = ibis.timestamp(q.window.pre_start), ibis.timestamp(q.window.start)
+    pre_orders = facts.filter((facts.created_at >= lo) & (facts.created_at < hi)).rename(
+        unit_id="buyer_id"
+    )
+    pre = _order_features(_sliced(pre_orders, q), key)
+    parts = [pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES})]
+    if q.slice_by not in ORDER_SLICES:
+        pre_nps = nps.filter((nps.created_at >= lo) & (nps.created_at < hi)).rename(
+            unit_id="buyer_id"
+        )
+        parts.append(_nps_features(pre_nps, key).rename({f"pre_{f}": f for f in _NPS_FEATURES}))
+    return parts
+
+
+def _with_buyer_type(rows: ibis.Table, facts: ibis.Table) -> ibis.Table:
+    first = facts.group_by("buyer_id").agg(_first_order=facts.created_at.min())
+    rows = rows.left_join(first, rows.unit_id == first.buyer_id)
+    returning = rows._first_order.notnull() & (rows._first_order < rows.first_exposed)
+    return rows.mutate(slice=ibis.ifelse(returning, "returning", "new")).drop(
+        "_first_order", "buyer_id"
+    )
+
+
+def _fill_and_derive(rows: ibis.Table, order_slice: bool) -> ibis.Table:
+    present = set(rows.columns)
+    fills = {}
+    for f in (*_ORDER_FEATURES, *_NPS_FEATURES):
+        for name in (f, f"pre_{f}"):
+            if name in present:
+                fills[name] = rows[name].fill_null(0)
+            elif not name.startswith("pre_") and not (order_slice and f in _NPS_FEATURES):
+                fills[name] = ibis.literal(0)
+    rows = rows.mutate(**fills)
+    rows = rows.mutate(converted=(rows.orders > 0).cast("int64"))
+    if "pre_orders" in rows.columns:
+        rows = rows.mutate(pre_converted=(rows.pre_orders > 0).cast("int64"))
+    return rows
+
+
+# -- winsorisation and aggregation ---------------------------------------------------------
+
+
+def winsorized(rows: ibis.Table, features: Sequence[str], p: float) -> ibis.Table:
+    """Cap each feature (and its ``pre_`` twin) at its ``p`` quantile over all rows (in-engine)."""
+    capped = [c for f in features if f != "converted" for c in (f, f"pre_{f}") if c in rows.columns]
+    if not capped:
+        return rows
+    caps = rows.agg(**{f"_cap_{c}": rows[c].cast("float64").quantile(p) for c in capped})
+    joined = rows.cross_join(caps)
+    return joined.mutate(
+        **{c: ibis.least(joined[c].cast("float64"), joined[f"_cap_{c}"]) for c in capped}
+    ).drop(*(f"_cap_{c}" for c in capped))
+
+
+def _plan_sums(q: Query, rows: ibis.Table) -> dict[str, ibis.Expr]:
+    """Name → aggregate expression: every sum any metric of the query needs, each once."""
+    aggs: dict[str, ibis.Expr] = {"n": rows.count()}
+
+    def s(name: str, expr: ibis.Value) -> None:
+        aggs.setdefault(name, expr.cast("float64").sum())
+
+    for name in q.metrics:
+        m = METRICS[name]
+        if q.slice_by in ORDER_SLICES and m.numerator in _NPS_FEATURES:
+            continue
+        y, d = m.numerator, m.denominator
+        s(f"{y}", rows[y])
+        s(f"{y}*{y}", rows[y] * rows[y])
+        if d is not None:
+            s(d, rows[d])
+            s(f"{d}*{d}", rows[d] * rows[d])
+            s(f"{y}*{d}", rows[y] * rows[d])
+        x = f"pre_{y}"
+        if q.cuped and x in rows.columns:
+            s(x, rows[x])
+            s(f"{x}*{x}", rows[x] * rows[x])
+            s(f"{y}*{x}", rows[y] * rows[x])
+            if d is not None:
+                s(f"{d}*{x}", rows[d] * rows[x])
+    return aggs
+
+
+def stats_query(wh: Warehouse, q: Query) -> ibis.Table:
+    """The one grouped query: per ``variant`` and ``slice``, ``n`` and every needed sum."""
+    rows = unit_table(wh, q)
+    if q.winsorize is not None:
+        rows = winsorized(rows, features_of(q.metrics), q.winsorize)
+    sums = _plan_sums(q, rows)
+    named = {_column(k): v for k, v in sums.items()}
+    return rows.group_by(["variant", "slice"]).agg(**named)
+
+
+def _column(key: str) -> str:
+    return key.replace("*", "__x__")
+
+
+@dataclass(frozen=True, slots=True)
+class ArmAggregates:
+    """What came back from the warehouse: ``n`` and named sums per (slice, variant)."""
+
+    rows: tuple[dict[str, Any], ...]
+    arm_totals: dict[str, int]
+
+
+def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
+    """Run the grouped query; returns plain Python numbers only."""
+    frame = wh.execute(stats_query(wh, q))
+    rows = tuple(
+        {k.replace("__x__", "*"): _number(v) for k, v in rec.items()}
+        for rec in frame.to_dict("records")
+    )
+    totals: dict[str, int] = {}
+    if q.slice_by in ORDER_SLICES:
+        counted = wh.execute(exposed_units(wh, q).group_by("variant").agg(n=ibis._.count()))
+        totals = {str(r["variant"]): int(r["n"]) for r in counted.to_dict("records")}
+    return ArmAggregates(rows, totals)
+
+
+def _number(value: Any) -> Any:
+    if value is None:
+        return 0.0
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:  # NaN: a sum over no rows
+        return 0.0
+    return value
+
+
+def arm_stats(
+    agg: ArmAggregates, metric: str, variants: Sequence[str], *, cuped: bool, slice_value: str = ALL
+) -> list[ArmStats]:
+    """The :class:`ArmStats` of ``metric`` for each variant (in ``variants`` order) of a slice."""
+    m = get_metric(metric)
+    by_variant = {r["variant"]: r for r in agg.rows if r["slice"] == slice_value}
+    y, d, x = m.numerator, m.denominator, f"pre_{m.numerator}"
+    out = []
+    for v in variants:
+        r = by_variant.get(v, {})
+        n = agg.arm_totals.get(v, r.get("n", 0)) if agg.arm_totals else r.get("n", 0)
+        fields: dict[str, float] = {"sum": r.get(y, 0.0), "sum_sq": r.get(f"{y}*{y}", 0.0)}
+        if d is not None:
+            fields |= {
+                "den_sum": r.get(d, 0.0),
+                "den_sum_sq": r.get(f"{d}*{d}", 0.0),
+                "num_den_sum": r.get(f"{y}*{d}", 0.0),
+            }
+        if cuped and f"{x}*{x}" in r:
+            fields |= {
+                "pre_sum": r.get(x, 0.0),
+                "pre_sum_sq": r[f"{x}*{x}"],
+                "pre_cross_sum": r.get(f"{y}*{x}", 0.0),
+            }
+            if d is not None:
+                fields["pre_den_cross_sum"] = r.get(f"{d}*{x}", 0.0)
+        out.append(ArmStats(name=v, n=int(n), **fields))
+    return out
+
+
+def slices_of(agg: ArmAggregates) -> list[str]:
+    """The slice values present, sorted (``all`` when not sliced)."""
+    return sorted({str(r["slice"]) for r in agg.rows})
+
+
+def observed_counts(agg: ArmAggregates, variants: Sequence[str]) -> list[int]:
+    """Units per variant over the whole experiment (for the sample-ratio check)."""
+    if agg.arm_totals:
+        return [agg.arm_totals.get(v, 0) for v in variants]
+    counts = dict.fromkeys(variants, 0)
+    for r in agg.rows:
+        if r["variant"] in counts:
+            counts[r["variant"]] += int(r["n"])
+    return [counts[v] for v in variants]
+
+
+def multiple_exposed(agg: ArmAggregates) -> int:
+    """Units seen in more than one variant (left out of every arm)."""
+    if agg.arm_totals:
+        return agg.arm_totals.get(MULTIPLE, 0)
+    return sum(int(r["n"]) for r in agg.rows if r["variant"] == MULTIPLE)

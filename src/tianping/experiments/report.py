@@ -1,0 +1,288 @@
+"""An experiment's report from its arms' sufficient statistics (pure: calls tianping.stats).
+
+Decision rules (``docs/experiments.md``):
+
+- p-values of the primary metric are adjusted across treatment arms with the experiment's
+  correction (Holm by default); secondary metrics are adjusted across arms only;
+- a guardrail is *hurt* when a treatment moves it in its bad direction with an unadjusted
+  p-value below alpha (Bayesian: chance of being worse ≥ 1 − alpha); guardrails are not
+  corrected, so the check errs on the side of caution;
+- a treatment *wins* when it improves the primary metric significantly (adjusted p below
+  alpha; Bayesian: chance to be better ≥ 1 − alpha);
+- the recommendation ships the winner with the largest relative lift, unless the sample
+  ratio mismatches (SRM, p < 0.001) or one of its guardrails is hurt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tianping.errors import InvalidInput
+from tianping.experiments.unit_metrics import get_metric
+from tianping.stats import (
+    Analysis,
+    AnalysisConfig,
+    ArmStats,
+    Comparison,
+    SRMResult,
+    analyze,
+    analyze_slices,
+    srm_test,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPlan:
+    """What the report analyses and how (taken from the experiment's definition)."""
+
+    experiment: str
+    variants: tuple[str, ...]
+    weights: tuple[float, ...]
+    primary: str
+    secondary: tuple[str, ...] = ()
+    guardrails: tuple[tuple[str, bool], ...] = ()
+    method: str = "frequentist"
+    alpha: float = 0.05
+    correction: str = "holm"
+    cuped: bool = True
+    hypothesis: str = ""
+    window: tuple[str, str] = ("", "")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    """One metric's analysis (``analysis`` None with ``error`` when it cannot be analysed)."""
+
+    metric: str
+    role: str
+    metric_type: str
+    higher_is_better: bool
+    analysis: Analysis | None
+    error: str | None = None
+    hurt: tuple[str, ...] = ()
+    wins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything the table, JSON and HTML renderings show."""
+
+    plan: ReportPlan
+    counts: tuple[int, ...]
+    srm: SRMResult | None
+    multiple_exposed: int
+    metrics: tuple[MetricResult, ...]
+    recommendation: str
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    slices: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (see ``docs/experiments.md``)."""
+        return report_dict(self)
+
+
+def better(c: Comparison, higher_is_better: bool, method: str, alpha: float, adjusted: bool) -> int:
+    """+1 significantly better, -1 significantly worse, 0 neither."""
+    if method == "bayesian" and c.chance_to_win is not None:
+        p_up = c.chance_to_win
+        p_better = p_up if higher_is_better else 1.0 - p_up
+        return 1 if p_better >= 1 - alpha else (-1 if p_better <= alpha else 0)
+    p = c.pvalue_adjusted if adjusted else c.pvalue
+    if p >= alpha or c.effect_size == 0:
+        return 0
+    up = c.effect_size > 0
+    return 1 if up == higher_is_better else -1
+
+
+def _analyse(plan: ReportPlan, metric: str, arms: Sequence[ArmStats], role: str) -> MetricResult:
+    m = get_metric(metric)
+    try:
+        config = AnalysisConfig(
+            metric_type=m.type,
+            method=plan.method,
+            alpha=plan.alpha,
+            cuped=plan.cuped and all(a.pre_sum is not None for a in arms),
+            correction=plan.correction,
+        )
+        analysis = analyze(arms, config=config)
+    except InvalidInput as exc:
+        return MetricResult(metric, role, m.type, m.higher_is_better, None, exc.message)
+    return MetricResult(metric, role, m.type, m.higher_is_better, analysis)
+
+
+def _judged(plan: ReportPlan, r: MetricResult, higher_is_better: bool) -> MetricResult:
+    if r.analysis is None:
+        return r
+    adjusted = r.role != "guardrail"
+    verdicts = {
+        c.treatment: better(c, higher_is_better, plan.method, plan.alpha, adjusted)
+        for c in r.analysis.comparisons
+    }
+    return MetricResult(
+        r.metric,
+        r.role,
+        r.metric_type,
+        higher_is_better,
+        r.analysis,
+        hurt=tuple(t for t, v in verdicts.items() if v < 0 and r.role == "guardrail"),
+        wins=tuple(t for t, v in verdicts.items() if v > 0),
+    )
+
+
+def build_report(
+    plan: ReportPlan,
+    stats: Mapping[str, Sequence[ArmStats]],
+    counts: Sequence[int],
+    *,
+    multiple_exposed: int = 0,
+    slices: Mapping[str, Mapping[str, Sequence[ArmStats]]] | None = None,
+    slice_by: str | None = None,
+) -> Report:
+    """Analyse every metric, check SRM and guardrails, and recommend.
+
+    Args:
+        plan: metrics, arms and settings.
+        stats: metric name → its arms' sufficient statistics (in ``plan.variants`` order).
+        counts: units per arm for the SRM check.
+        multiple_exposed: units seen in more than one arm (left out; warned about).
+        slices: metric name → slice value → arms, for a sliced view of the primary metric.
+        slice_by: the dimension of ``slices``.
+    """
+    srm = srm_test(list(counts), list(plan.weights)) if sum(counts) > 0 else None
+    results = [_analyse(plan, plan.primary, stats[plan.primary], "primary")]
+    results += [
+        _analyse(plan, m, stats[m], "secondary") for m in plan.secondary if m != plan.primary
+    ]
+    results += [_analyse(plan, m, stats[m], "guardrail") for m, _ in plan.guardrails]
+    directions = dict(plan.guardrails)
+    judged = tuple(_judged(plan, r, directions.get(r.metric, r.higher_is_better)) for r in results)
+    recommendation, reasons = _recommend(plan, judged, srm)
+    warnings = _warnings(srm, multiple_exposed, judged)
+    sliced = _slices(plan, slices, slice_by) if slices else {}
+    if sliced.get("warning"):
+        warnings += (sliced["warning"],)
+    return Report(
+        plan,
+        tuple(counts),
+        srm,
+        multiple_exposed,
+        judged,
+        recommendation,
+        reasons,
+        warnings,
+        sliced,
+    )
+
+
+def _recommend(
+    plan: ReportPlan, results: Sequence[MetricResult], srm: SRMResult | None
+) -> tuple[str, tuple[str, ...]]:
+    if srm is not None and srm.flagged:
+        return "do not ship", (
+            f"sample ratio mismatch (p = {srm.pvalue:.2g} < 0.001): the split is broken, the results cannot be trusted",
+        )
+    primary = results[0]
+    if primary.analysis is None:
+        return "no decision", (
+            f"primary metric {primary.metric} cannot be analysed: {primary.error}",
+        )
+    hurt: dict[str, list[str]] = {}
+    for r in results:
+        for t in r.hurt:
+            hurt.setdefault(t, []).append(r.metric)
+    winners = [c for c in primary.analysis.comparisons if c.treatment in primary.wins]
+    if not winners:
+        return "do not ship", (f"no treatment significantly improved {primary.metric}",)
+    clean = [c for c in winners if c.treatment not in hurt]
+    blocked = tuple(
+        f"{t} improved {primary.metric} but significantly hurt guardrail(s) {', '.join(hurt[t])}"
+        for t in (c.treatment for c in winners)
+        if t in hurt
+    )
+    if not clean:
+        return "do not ship", blocked
+    best = max(clean, key=lambda c: abs(c.rel_effect_size or 0.0))
+    lift = "" if best.rel_effect_size is None else f" ({best.rel_effect_size:+.2%})"
+    return f"ship {best.treatment}", (
+        f"{best.treatment} improved {primary.metric}{lift} with no guardrail hurt",
+        *blocked,
+    )
+
+
+def _warnings(
+    srm: SRMResult | None, multiple: int, results: Sequence[MetricResult]
+) -> tuple[str, ...]:
+    out = []
+    if srm is not None and srm.flagged:
+        out.append(f"SRM: unit counts do not match the planned split (p = {srm.pvalue:.2g})")
+    if multiple:
+        out.append(f"{multiple} unit(s) were exposed to more than one variant and are left out")
+    for r in results:
+        if r.error:
+            out.append(f"{r.metric}: not analysed ({r.error})")
+        for t in r.hurt:
+            out.append(f"guardrail {r.metric} significantly worse in {t}")
+    return tuple(out)
+
+
+def _slices(
+    plan: ReportPlan, slices: Mapping[str, Mapping[str, Sequence[ArmStats]]], slice_by: str | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"by": slice_by, "metrics": {}, "warning": None}
+    for metric, per_slice in slices.items():
+        m = get_metric(metric)
+        cfg = AnalysisConfig(
+            metric_type=m.type,
+            method=plan.method,
+            alpha=plan.alpha,
+            cuped=plan.cuped,
+            correction=plan.correction,
+        )
+        try:
+            rep = analyze_slices(dict(per_slice), config=cfg)
+        except InvalidInput as exc:
+            out["metrics"][metric] = {"error": exc.message}
+            continue
+        out["metrics"][metric] = {k: a.to_dict() for k, a in rep.analyses.items()}
+        out["warning"] = out["warning"] or rep.warning
+    return out
+
+
+def report_dict(r: Report) -> dict[str, Any]:
+    p = r.plan
+    return {
+        "experiment": p.experiment,
+        "hypothesis": p.hypothesis,
+        "window": {"start": p.window[0], "end": p.window[1]},
+        "method": p.method,
+        "alpha": p.alpha,
+        "correction": p.correction,
+        "cuped": p.cuped,
+        "arms": [
+            {"name": v, "units": n, "planned_weight": w}
+            for v, n, w in zip(p.variants, r.counts, p.weights, strict=True)
+        ],
+        "srm_pvalue": None if r.srm is None else r.srm.pvalue,
+        "srm_flagged": bool(r.srm and r.srm.flagged),
+        "multiple_exposed": r.multiple_exposed,
+        "recommendation": r.recommendation,
+        "reasons": list(r.reasons),
+        "warnings": list(r.warnings),
+        "metrics": [
+            {
+                "metric": m.metric,
+                "role": m.role,
+                "metric_type": m.metric_type,
+                "higher_is_better": m.higher_is_better,
+                "error": m.error,
+                "guardrail_hurt_in": list(m.hurt),
+                "significant_improvement_in": list(m.wins),
+                **({} if m.analysis is None else m.analysis.to_dict()),
+            }
+            for m in r.metrics
+        ],
+        "slices": dict(r.slices),
+    }

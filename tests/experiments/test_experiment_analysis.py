@@ -1,0 +1,247 @@
+"""Warehouse-native analysis: the grouped query against an independent pandas computation,
+and the same numbers on DuckDB and Spark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from experiment_data import END, PRE_START, START, load
+
+from tianping.experiments import analysis as an
+from tianping.experiments.unit_metrics import METRICS
+
+VARIANTS = ("control", "treatment", "bold")
+ALL_METRICS = tuple(METRICS)
+
+
+def _expected_units(data, *, cuped: bool = True) -> pd.DataFrame:
+    """Per-unit features computed directly from the event rows, the slow obvious way."""
+    ex = data["exposures"].to_pandas()
+    ex = ex[(ex.experiment == "checkout") & (ex.exposed_at >= START) & (ex.exposed_at < END)]
+    units = ex.groupby("unit_id").agg(
+        first=("exposed_at", "min"), variant=("variant", "min"), k=("variant", "nunique")
+    )
+    units.loc[units.k > 1, "variant"] = an.MULTIPLE
+    orders = data["orders"].to_pandas()
+    orders["amount"] = orders.amount.astype(float)
+    refunds = data["refunds"].to_pandas()
+    refunds = refunds[refunds.requested_at < END]
+    reviews = data["reviews"].to_pandas()
+    reviews = reviews[reviews.created_at < END]
+    orders["refunded"] = orders.order_id.isin(refunds.order_id).astype(int)
+    orders["reviews"] = orders.order_id.map(reviews.groupby("order_id").size()).fillna(0)
+    orders["rating_sum"] = orders.order_id.map(reviews.groupby("order_id").rating.sum()).fillna(0)
+    nps = data["nps"].to_pandas()
+
+    def features(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
+        f = pd.DataFrame(index=units.index)
+        g = o.groupby("buyer_id")
+        f["orders"] = g.size()
+        f["gmv"] = g.amount.sum()
+        f["refunded_orders"] = g.refunded.sum()
+        f["reviews"] = g.reviews.sum()
+        f["rating_sum"] = g.rating_sum.sum()
+        f["door_orders"] = g.delivery_mode.apply(lambda s: (s == "door").sum())
+        f["moded_orders"] = g.delivery_mode.apply(lambda s: s.notna().sum())
+        h = n.groupby("buyer_id")
+        f["nps_responses"] = h.size()
+        f["nps_score_sum"] = h.score.sum()
+        f["nps_net"] = h.score.apply(lambda s: (s >= 9).sum() - (s <= 6).sum())
+        f = f.fillna(0)
+        f["converted"] = (f.orders > 0).astype(int)
+        return f
+
+    o = orders.merge(units, left_on="buyer_id", right_index=True)
+    o = o[(o.created_at >= o["first"]) & (o.created_at < END)]
+    n = nps.merge(units, left_on="buyer_id", right_index=True)
+    n = n[(n.created_at >= n["first"]) & (n.created_at < END)]
+    during = features(o, n)
+    pre = features(
+        orders[(orders.created_at >= PRE_START) & (orders.created_at < START)],
+        nps[(nps.created_at >= PRE_START) & (nps.created_at < START)],
+    ).add_prefix("pre_")
+    return units.join(during).join(pre)
+
+
+def _expected_sums(units: pd.DataFrame, metric: str, variant: str) -> dict[str, float]:
+    m = METRICS[metric]
+    u = units[units.variant == variant]
+    y, x = u[m.numerator], u[f"pre_{m.numerator}"]
+    out = {
+        "n": len(u),
+        "sum": y.sum(),
+        "sum_sq": (y * y).sum(),
+        "pre_sum": x.sum(),
+        "pre_sum_sq": (x * x).sum(),
+        "pre_cross_sum": (y * x).sum(),
+    }
+    if m.denominator:
+        d = u[m.denominator]
+        out |= {
+            "den_sum": d.sum(),
+            "den_sum_sq": (d * d).sum(),
+            "num_den_sum": (y * d).sum(),
+            "pre_den_cross_sum": (d * x).sum(),
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def loaded(experiment_data, tmp_path_factory):
+    from tianping.settings import Settings
+    from tianping.warehouse import connect
+
+    path = tmp_path_factory.mktemp("wh") / "w.duckdb"
+    wh = connect(Settings(home=path.parent, warehouse=f"duckdb://{path}"))
+    load(wh, experiment_data)
+    yield wh
+    wh.close()
+
+
+def _query(**kw) -> an.Query:
+    return an.Query("checkout", an.AnalysisWindow(START, END), ALL_METRICS, **kw)
+
+
+def test_sufficient_statistics_match_a_direct_computation(loaded, experiment_data):
+    agg = an.fetch_aggregates(loaded, _query(cuped=True))
+    units = _expected_units(experiment_data)
+    assert an.multiple_exposed(agg) == int((units.variant == an.MULTIPLE).sum()) == 3
+    for metric in ALL_METRICS:
+        arms = an.arm_stats(agg, metric, VARIANTS, cuped=True)
+        for arm in arms:
+            expected = _expected_sums(units, metric, arm.name)
+            got = {k: getattr(arm, k) for k in expected}
+            assert got == pytest.approx(expected, rel=1e-9), (metric, arm.name)
+
+
+def test_only_one_grouped_row_per_arm_reaches_python(loaded):
+    agg = an.fetch_aggregates(loaded, _query())
+    assert sorted(r["variant"] for r in agg.rows) == sorted([*VARIANTS, an.MULTIPLE])
+
+
+def test_winsorisation_caps_at_the_engine_quantile(loaded, experiment_data):
+    agg = an.fetch_aggregates(loaded, _query(cuped=False, winsorize=0.9))
+    units = _expected_units(experiment_data)
+    cap = np.quantile(units.gmv, 0.9)  # linear interpolation, as quantile_cont/percentile
+    capped = units.gmv.clip(upper=cap)
+    for arm in an.arm_stats(agg, "gmv", VARIANTS, cuped=False):
+        sel = units.variant == arm.name
+        assert arm.sum == pytest.approx(capped[sel].sum(), rel=1e-9)
+        assert arm.sum_sq == pytest.approx((capped[sel] ** 2).sum(), rel=1e-9)
+    conv = an.arm_stats(agg, "conversion", VARIANTS, cuped=False)[0]
+    assert conv.sum == units[units.variant == "control"].converted.sum()  # 0/1 never capped
+
+
+def test_slices_by_buyer_type_partition_the_units(loaded, experiment_data):
+    q = an.Query("checkout", an.AnalysisWindow(START, END), ("orders",), slice_by="buyer_type")
+    agg = an.fetch_aggregates(loaded, q)
+    assert an.slices_of(agg) == ["new", "returning"]
+    whole = an.fetch_aggregates(
+        loaded, an.Query("checkout", an.AnalysisWindow(START, END), ("orders",))
+    )
+    for v in VARIANTS:
+        parts = [
+            an.arm_stats(agg, "orders", [v], cuped=True, slice_value=s)[0]
+            for s in ("new", "returning")
+        ]
+        total = an.arm_stats(whole, "orders", [v], cuped=True)[0]
+        assert sum(p.n for p in parts) == total.n
+        assert sum(p.sum for p in parts) == pytest.approx(total.sum)
+
+
+def test_order_column_slices_count_every_unit_and_split_the_sums(loaded, experiment_data):
+    q = an.Query("checkout", an.AnalysisWindow(START, END), ("gmv", "aov"), slice_by="category")
+    agg = an.fetch_aggregates(loaded, q)
+    whole = an.fetch_aggregates(
+        loaded, an.Query("checkout", an.AnalysisWindow(START, END), ("gmv",))
+    )
+    assert an.slices_of(agg) == ["books", "food", "toys"]
+    for v in VARIANTS:
+        total = an.arm_stats(whole, "gmv", [v], cuped=True)[0]
+        parts = [
+            an.arm_stats(agg, "gmv", [v], cuped=True, slice_value=s)[0]
+            for s in ("books", "food", "toys")
+        ]
+        assert all(p.n == total.n for p in parts)
+        assert sum(p.sum for p in parts) == pytest.approx(total.sum)
+        assert sum(p.pre_sum for p in parts) == pytest.approx(total.pre_sum)
+
+
+def test_bad_queries_are_rejected():
+    from tianping.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="unknown metric"):
+        an.Query("x", an.AnalysisWindow(START, END), ("happiness",))
+    with pytest.raises(InvalidInput, match="cannot slice"):
+        an.Query("x", an.AnalysisWindow(START, END), ("gmv",), slice_by="colour")
+    with pytest.raises(InvalidInput, match="winsorize"):
+        an.Query("x", an.AnalysisWindow(START, END), ("gmv",), winsorize=1.5)
+
+
+def _report(wh, session_factory):
+    from tianping.experiments import service
+
+    with session_factory() as session:
+        rep = service.analyze_experiment(
+            "checkout", session=session, warehouse=wh, slice_by="category"
+        )
+    return rep.to_dict()
+
+
+def _same(a, b, path="report"):
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-7, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.spark
+def test_duckdb_and_spark_give_the_same_report(
+    experiment_data, tmp_path, request, duckdb_warehouse
+):
+    import ibis
+
+    from tianping.experiments import service
+    from tianping.store import init_schema, make_engine, make_sessionmaker
+    from tianping.warehouse.backend import Warehouse
+
+    spark = request.getfixturevalue("spark_session")
+    for t in spark.catalog.listTables():
+        if t.isTemporary:
+            spark.catalog.dropTempView(t.name)
+    spark_wh = Warehouse(
+        ibis.pyspark.connect(spark), "spark", spark_root=tmp_path / "spark", scale=2
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    init_schema(engine)
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        spec = service.load_yaml(SPEC)
+        service.create(spec, session=session)
+        session.commit()
+    reports = []
+    for wh in (duckdb_warehouse, spark_wh):
+        load(wh, experiment_data)
+        reports.append(_report(wh, factory))
+    _same(reports[0], reports[1])
+    assert reports[0]["arms"][0]["units"] > 0
+
+
+SPEC = """
+name: checkout
+variants: [control, treatment, {name: bold, weight: 0.5}]
+primary_metric: orders
+secondary_metrics: [gmv, conversion, aov, nps_score]
+winsorize: 0.95
+start_date: 2024-06-01
+end_date: 2024-06-14
+"""
