@@ -92,7 +92,10 @@ def orders_aggregates(
 
 
 def daily_buyers(orders: ibis.Table, w: Window, by: str | None) -> ibis.Table:
-    """Sum over the period's days of each day's distinct buyers (DAC numerator)."""
+    """Sum over the period's days of each day's distinct buyers (DAC numerator).
+
+    At day grain this equals the period's distinct buyers, which the orders query already has.
+    """
     t = orders.filter(_in_window(orders.created_at, w))
     keys = {
         "period": period_of(t.created_at, w.grain),
@@ -106,8 +109,9 @@ def daily_buyers(orders: ibis.Table, w: Window, by: str | None) -> ibis.Table:
 def daily_active(activity: ibis.Table, w: Window) -> ibis.Table:
     """Sum over the period's days of each day's distinct active users (DAU numerator)."""
     t = activity.filter(_in_window(activity.date, w))
-    daily = t.group_by(period=period_of(t.date, w.grain), day=t.date).agg(n=t.buyer_id.nunique())
-    return daily.group_by("period").agg(dau_sum=daily.n.sum())
+    # One row per user-day is the table's key, so the day's rows are its distinct users and
+    # the period's row count is the sum over its days.
+    return t.group_by(period=period_of(t.date, w.grain)).agg(dau_sum=t.count())
 
 
 def review_aggregates(reviews: ibis.Table, orders: ibis.Table, w: Window, by: str | None):

@@ -121,7 +121,8 @@ def _run_aggregates(wh: Warehouse, w: layer.Window, by: str | None) -> dict[str,
         parts["orders"] = _records(
             wh, layer.orders_aggregates(orders, wh.table("refunds"), w, by, _py_datetime(data_end))
         )
-        parts["dac"] = _records(wh, layer.daily_buyers(orders, w, by))
+        if w.grain != "day":
+            parts["dac"] = _records(wh, layer.daily_buyers(orders, w, by))
     if wh.has_table("reviews"):
         parts["reviews"] = _records(
             wh, layer.review_aggregates(wh.table("reviews"), wh.table("orders"), w, by)
@@ -166,13 +167,13 @@ def _derive(
         row: dict[str, Any] = {"period": period}
         if by:
             row[by] = by_value
-        row.update(_metric_values(found, days, loaded, by))
+        row.update(_metric_values(found, days, loaded, by, w.grain))
         out.append(row)
     return out
 
 
 def _metric_values(
-    found: dict[str, dict], days: int, loaded: dict[str, bool], by: str | None
+    found: dict[str, dict], days: int, loaded: dict[str, bool], by: str | None, grain: str
 ) -> dict[str, Any]:
     values: dict[str, Any] = dict.fromkeys(METRICS)
     if loaded["orders"]:
@@ -184,7 +185,7 @@ def _metric_values(
             orders=n,
             buyers=int(o.get("buyers") or 0),
             aov=(gmv / n).quantize(CENT, ROUND_HALF_UP) if n else None,
-            dac=(int(found.get("dac", {}).get("dac_sum") or 0) / days) if days else None,
+            dac=_dac(found, o, days, grain),
             new_buyers=int(o.get("new_buyers") or 0),
             packages=int(o.get("packages") or 0),
             door_delivery_rate=_ratio(o.get("door"), o.get("mode_known")),
@@ -203,6 +204,14 @@ def _metric_values(
     if loaded["activity"] and by is None:
         values["dau"] = int(found.get("dau", {}).get("dau_sum") or 0) / days if days else None
     return values
+
+
+def _dac(found: dict[str, dict], orders_row: dict, days: int, grain: str) -> float | None:
+    if not days:
+        return None
+    if grain == "day":  # one day: DAC is the day's distinct buyers
+        return int(orders_row.get("buyers") or 0) / days
+    return int(found.get("dac", {}).get("dac_sum") or 0) / days
 
 
 def _money(value: Any) -> Decimal:
