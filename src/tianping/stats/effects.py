@@ -70,17 +70,36 @@ def effect_of(control: ArmMoments, treatment: ArmMoments) -> Effect:
     mc, mt = control.mean, treatment.mean
     se = math.sqrt(control.se2 + treatment.se2)
     df = welch_df(control.se2, control.n, treatment.se2, treatment.n)
-    rel = rel_se = None
-    if mc != 0:
-        rel = mt / mc - 1.0
-        rel_se = math.sqrt(treatment.se2 / mc**2 + mt**2 * control.se2 / mc**4)
-    log_ratio = log_se = log_df = None
-    if mc > 0 and mt > 0:
-        log_ratio = math.log(mt / mc)
-        lc, lt = control.se2 / mc**2, treatment.se2 / mt**2
-        log_se = math.sqrt(lc + lt)
-        log_df = welch_df(lc, control.n, lt, treatment.n)
+    rel, rel_se = _relative(control, treatment)
+    log_ratio, log_se, log_df = _log_relative(control, treatment)
     return Effect(control, treatment, mt - mc, se, df, rel, rel_se, log_ratio, log_se, log_df)
+
+
+def _relative(control: ArmMoments, treatment: ArmMoments) -> tuple[float | None, float | None]:
+    """Delta-method lift; None when the control's estimate is 0 or the lift overflows."""
+    mc, mt = control.mean, treatment.mean
+    try:
+        ratio = mt / mc
+        rel_se = math.hypot(math.sqrt(treatment.se2), ratio * math.sqrt(control.se2)) / abs(mc)
+    except (ZeroDivisionError, OverflowError):
+        return None, None
+    if not (math.isfinite(ratio) and math.isfinite(rel_se)):
+        return None, None
+    return ratio - 1.0, rel_se
+
+
+def _log_relative(control: ArmMoments, treatment: ArmMoments):
+    """Log-scale lift, its SE and Welch df; Nones unless both estimates are positive."""
+    mc, mt = control.mean, treatment.mean
+    if not (mc > 0 and mt > 0):
+        return None, None, None
+    try:
+        lc, lt = (math.sqrt(control.se2) / mc) ** 2, (math.sqrt(treatment.se2) / mt) ** 2
+    except OverflowError:
+        return None, None, None
+    if not (math.isfinite(lc) and math.isfinite(lt)):
+        return None, None, None
+    return math.log(mt / mc), math.sqrt(lc + lt), welch_df(lc, control.n, lt, treatment.n)
 
 
 def welch_df(se2_c: float, n_c: int, se2_t: float, n_t: int) -> float:
@@ -89,7 +108,8 @@ def welch_df(se2_c: float, n_c: int, se2_t: float, n_t: int) -> float:
     Falls back to ``n_c + n_t - 2`` when both variances are zero (the test is then
     degenerate anyway).
     """
-    denominator = se2_c**2 / (n_c - 1) + se2_t**2 / (n_t - 1)
-    if denominator <= 0:
+    scale = max(se2_c, se2_t)
+    if not scale > 0:
         return float(n_c + n_t - 2)
-    return (se2_c + se2_t) ** 2 / denominator
+    c, t = se2_c / scale, se2_t / scale  # scaled so squares cannot overflow
+    return (c + t) ** 2 / (c**2 / (n_c - 1) + t**2 / (n_t - 1))

@@ -49,5 +49,6 @@ def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> list[float
     else:
         steps = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
     adjusted = np.empty(m)
-    adjusted[order] = np.minimum(steps, 1.0)
+    # never below the raw p-value (rounding in p * m / i can dip under it by one ulp)
+    adjusted[order] = np.clip(steps, ranked, 1.0)
     return adjusted.tolist()
