@@ -1,0 +1,1 @@
+"""The JSON API: ``create_app(settings)`` builds it; each domain contributes one router."""

@@ -1,0 +1,82 @@
+"""What routes take from the app: the store's sessions and the refund environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Query, Request
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tianping.errors import Conflict
+from tianping.refunds.service import Env
+
+T = TypeVar("T")
+#: Attempts of a transaction that lost a race (unique key taken, serialisation failure).
+ATTEMPTS = 4
+
+
+@dataclass
+class Store:
+    """The app's store: a session factory and the lifecycle's environment."""
+
+    sessions: sessionmaker[Session]
+    env: Env
+
+    def transact(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one transaction and commit; retried when it lost a race.
+
+        A concurrent transaction can take a unique key this one needed (the same order or
+        idempotency key) or, on PostgreSQL, deadlock with it; the retry then sees the
+        winner's committed rows.
+        """
+        for attempt in range(ATTEMPTS):
+            with self.sessions() as session:
+                try:
+                    result = fn(session)
+                    session.commit()
+                    return result
+                except (IntegrityError, OperationalError) as exc:
+                    session.rollback()
+                    if attempt == ATTEMPTS - 1:
+                        raise Conflict(
+                            "the request kept conflicting with concurrent changes; retry it",
+                            code="concurrent_update",
+                        ) from exc
+                except BaseException:
+                    session.rollback()
+                    raise
+        raise AssertionError("unreachable")
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a read-only session."""
+        with self.sessions() as session:
+            try:
+                return fn(session)
+            finally:
+                session.rollback()
+
+
+def store_of(request: Request) -> Store:
+    return request.app.state.store
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: int = Query(50, ge=1, le=500, description="items per page"),
+    offset: int = Query(0, ge=0, le=10**9, description="items to skip"),
+) -> PageParams:
+    return PageParams(limit, offset)
+
+
+def jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value)

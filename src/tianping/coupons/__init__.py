@@ -1,0 +1,1 @@
+"""Red packets (platform coupons): issue, redeem, and the backstop when an order is returned."""

@@ -1,0 +1,67 @@
+"""Routes of the red-packet API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from tianping.api.deps import PageParams, Store, page_params, store_of
+from tianping.clock import ensure_utc
+from tianping.coupons import schemas as S
+from tianping.coupons import service
+from tianping.refunds.schemas import Page
+
+router = APIRouter(prefix="/v1", tags=["red packets"])
+StoreDep = Annotated[Store, Depends(store_of)]
+
+
+def _out(c) -> S.CouponOut:
+    return S.CouponOut(
+        coupon_id=c.id, **{k: getattr(c, k) for k in S.CouponOut.model_fields if k != "coupon_id"}
+    )
+
+
+@router.post("/coupons", status_code=201, response_model=S.CouponOut)
+def issue_coupon(body: S.CouponIssueIn, store: StoreDep):
+    """Issue a red packet to a buyer, funded by the platform's red-packet budget."""
+
+    def work(s):
+        return _out(
+            service.issue(
+                coupon_id=body.coupon_id,
+                buyer_id=body.buyer_id,
+                amount_minor=body.amount_minor,
+                currency=body.currency,
+                expires_at=ensure_utc(body.expires_at),
+                min_spend_minor=body.min_spend_minor,
+                session=s,
+                now=store.env.clock.now(),
+            )
+        )
+
+    return store.transact(work)
+
+
+@router.get("/coupons/{coupon_id}", response_model=S.CouponOut)
+def get_coupon(coupon_id: str, store: StoreDep):
+    """A red packet and what became of it."""
+    return store.read(lambda s: _out(service.get_or_raise(coupon_id, session=s)))
+
+
+@router.get("/buyers/{buyer_id}/coupons", response_model=Page[S.CouponOut])
+def buyer_coupons(
+    buyer_id: str, store: StoreDep, page: Annotated[PageParams, Depends(page_params)]
+):
+    """A buyer's red packets, oldest first."""
+
+    def read(s):
+        items = service.of_buyer(buyer_id, session=s, limit=page.limit + 1, offset=page.offset)
+        return {
+            "items": [_out(c) for c in items[: page.limit]],
+            "total": page.offset + len(items),
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+
+    return store.read(read)

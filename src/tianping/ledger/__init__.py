@@ -1,0 +1,1 @@
+"""Double-entry, append-only ledger in integer minor units."""

@@ -1,0 +1,161 @@
+"""Every query the ledger makes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, insert, select
+from sqlalchemy.orm import Session
+
+from tianping.ledger import postings as P
+from tianping.ledger.models import LedgerEntry, LedgerTransfer
+
+
+def get_transfer(session: Session, transfer_id: str) -> LedgerTransfer | None:
+    return session.get(LedgerTransfer, transfer_id)
+
+
+def insert_transfer(session: Session, draft: P.TransferDraft, now: datetime) -> None:
+    """Append a transfer and its entries (two INSERTs, no ORM identity bookkeeping)."""
+    session.execute(
+        insert(LedgerTransfer),
+        [
+            {
+                "id": draft.transfer_id,
+                "kind": draft.kind,
+                "currency": draft.currency,
+                "order_id": draft.order_id,
+                "reverses_id": draft.reverses,
+                "memo": draft.memo,
+                "created_at": now,
+            }
+        ],
+    )
+    session.execute(
+        insert(LedgerEntry),
+        [
+            {
+                "transfer_id": draft.transfer_id,
+                "account_kind": p.kind,
+                "account_owner": p.owner,
+                "amount_minor": p.amount_minor,
+                "currency": draft.currency,
+            }
+            for p in draft.postings
+        ],
+    )
+
+
+def postings_of(session: Session, transfer_id: str) -> list[P.Posting]:
+    rows = session.execute(
+        select(LedgerEntry.account_kind, LedgerEntry.account_owner, LedgerEntry.amount_minor)
+        .where(LedgerEntry.transfer_id == transfer_id)
+        .order_by(LedgerEntry.id)
+    )
+    return [P.Posting(k, o, a) for k, o, a in rows]
+
+
+def balance(session: Session, kind: str, owner: str) -> int:
+    stmt = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.account_kind == kind, LedgerEntry.account_owner == owner
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def order_cash(session: Session, order_id: str) -> tuple[int, int]:
+    """``(paid, refunded)`` cash of an order, from its buyer-payment legs."""
+    paid = case((LedgerTransfer.kind == P.ORDER_PAYMENT, -LedgerEntry.amount_minor), else_=0)
+    refunded = case((LedgerTransfer.kind != P.ORDER_PAYMENT, LedgerEntry.amount_minor), else_=0)
+    stmt = (
+        select(func.coalesce(func.sum(paid), 0), func.coalesce(func.sum(refunded), 0))
+        .join(LedgerTransfer, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerTransfer.order_id == order_id, LedgerEntry.account_kind == P.BUYER_PAYMENT)
+    )
+    p, r = session.execute(stmt).one()
+    return int(p), int(r)
+
+
+def entries_of_order(
+    session: Session, order_id: str, *, limit: int, offset: int
+) -> tuple[Sequence, int]:
+    base = (
+        select(LedgerEntry, LedgerTransfer.kind, LedgerTransfer.created_at)
+        .join(LedgerTransfer, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerTransfer.order_id == order_id)
+    )
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = session.execute(base.order_by(LedgerEntry.id).limit(limit).offset(offset)).all()
+    return rows, int(total)
+
+
+# -- audit queries -------------------------------------------------------------------------
+
+
+def unbalanced_transfers(session: Session) -> list[tuple[str, int]]:
+    stmt = (
+        select(LedgerEntry.transfer_id, func.sum(LedgerEntry.amount_minor))
+        .group_by(LedgerEntry.transfer_id)
+        .having(func.sum(LedgerEntry.amount_minor) != 0)
+    )
+    return [(t, int(s)) for t, s in session.execute(stmt)]
+
+
+def empty_transfers(session: Session) -> list[str]:
+    stmt = (
+        select(LedgerTransfer.id)
+        .outerjoin(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerEntry.id.is_(None))
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def mixed_currency_transfers(session: Session) -> list[str]:
+    stmt = (
+        select(LedgerTransfer.id)
+        .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerEntry.currency != LedgerTransfer.currency)
+        .distinct()
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def negative_accounts(session: Session, kinds: Sequence[str]) -> list[tuple[str, str, int]]:
+    total = func.sum(LedgerEntry.amount_minor)
+    stmt = (
+        select(LedgerEntry.account_kind, LedgerEntry.account_owner, total)
+        .where(LedgerEntry.account_kind.in_(kinds))
+        .group_by(LedgerEntry.account_kind, LedgerEntry.account_owner)
+        .having(total < 0)
+    )
+    return [(k, o, int(s)) for k, o, s in session.execute(stmt)]
+
+
+def cash_by_order(session: Session) -> list[tuple[str, int, int]]:
+    """``(order_id, paid, refunded)`` for every order the ledger knows."""
+    is_payment = LedgerTransfer.kind == P.ORDER_PAYMENT
+    paid = func.sum(case((is_payment, -LedgerEntry.amount_minor), else_=0))
+    refunded = func.sum(case((is_payment, 0), else_=LedgerEntry.amount_minor))
+    stmt = (
+        select(LedgerTransfer.order_id, paid, refunded)
+        .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerTransfer.order_id.is_not(None), LedgerEntry.account_kind == P.BUYER_PAYMENT)
+        .group_by(LedgerTransfer.order_id)
+    )
+    return [(o, int(p), int(r)) for o, p, r in session.execute(stmt)]
+
+
+def packet_cash_transfers(session: Session) -> list[str]:
+    out_packets = select(LedgerEntry.transfer_id).where(
+        and_(LedgerEntry.account_kind == P.BUYER_REDPACKETS, LedgerEntry.amount_minor < 0)
+    )
+    stmt = (
+        select(LedgerEntry.transfer_id)
+        .where(
+            LedgerEntry.account_kind == P.BUYER_PAYMENT,
+            LedgerEntry.amount_minor > 0,
+            LedgerEntry.transfer_id.in_(out_packets),
+        )
+        .distinct()
+    )
+    return list(session.execute(stmt).scalars())

@@ -1,0 +1,120 @@
+"""Posting, reversing and auditing transfers. Never commits: the caller's transaction does."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tianping.errors import Conflict, NotFound
+from tianping.ledger import postings as P
+from tianping.ledger import repository as repo
+
+
+def post(draft: P.TransferDraft, *, session: Session, now: datetime) -> bool:
+    """Append a balanced transfer; posting the same transfer id again is a no-op.
+
+    Returns:
+        True when the transfer was written, False when an identical one already existed.
+
+    Raises:
+        InvalidInput: the draft is not balanced or not well formed.
+        Conflict: a different transfer already has this id, or a restricted account would go
+            negative.
+    """
+    P.validate(draft)
+    existing = repo.get_transfer(session, draft.transfer_id)
+    if existing is not None:
+        if Counter(repo.postings_of(session, draft.transfer_id)) != Counter(draft.postings):
+            raise Conflict(
+                f"transfer {draft.transfer_id} already exists with different postings",
+                field="transfer_id",
+            )
+        return False
+    repo.insert_transfer(session, draft, now)
+    _check_restricted(session, draft)
+    return True
+
+
+def _check_restricted(session: Session, draft: P.TransferDraft) -> None:
+    for p in draft.postings:
+        if p.kind in P.RESTRICTED_KINDS and p.amount_minor < 0:
+            left = repo.balance(session, p.kind, p.owner)
+            if left < 0:
+                raise Conflict(
+                    f"transfer {draft.transfer_id} would leave {p.kind}:{p.owner} at {left}",
+                    field="amount_minor",
+                )
+
+
+def reverse(transfer_id: str, *, session: Session, now: datetime, memo: str = "") -> str:
+    """Append the reversal of a stored transfer; returns the reversal's id (idempotent)."""
+    original = repo.get_transfer(session, transfer_id)
+    if original is None:
+        raise NotFound(f"no ledger transfer {transfer_id!r}", field="transfer_id")
+    draft = P.TransferDraft(
+        original.id,
+        original.kind,
+        original.currency,
+        tuple(repo.postings_of(session, transfer_id)),
+        original.order_id,
+    )
+    rev = P.reversal(draft, memo=memo)
+    post(rev, session=session, now=now)
+    return rev.transfer_id
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCash:
+    """An order's cash as the ledger sees it."""
+
+    paid_minor: int
+    refunded_minor: int
+
+    @property
+    def refundable_minor(self) -> int:
+        return self.paid_minor - self.refunded_minor
+
+
+def order_cash(order_id: str, *, session: Session) -> OrderCash:
+    """Cash paid for and refunded on an order, from its ledger entries."""
+    return OrderCash(*repo.order_cash(session, order_id))
+
+
+def order_entries(order_id: str, *, session: Session, limit: int, offset: int):
+    """A page of an order's entries (oldest first) and how many there are."""
+    return repo.entries_of_order(session, order_id, limit=limit, offset=offset)
+
+
+def check(*, session: Session) -> list[P.Violation]:
+    """Audit the whole ledger; an empty list means every rule holds.
+
+    Rules: every transfer has entries that sum to zero in its own currency; no order's
+    refunds exceed what was paid or go below zero; no restricted account is negative; no
+    transfer pays red-packet value out as cash.
+    """
+    found = [
+        P.Violation("balanced", t, f"entries sum to {s}")
+        for t, s in repo.unbalanced_transfers(session)
+    ]
+    found += [
+        P.Violation("balanced", t, "transfer has no entries") for t in repo.empty_transfers(session)
+    ]
+    found += [
+        P.Violation("currency", t, "an entry's currency differs from its transfer's")
+        for t in repo.mixed_currency_transfers(session)
+    ]
+    for order_id, paid, refunded in repo.cash_by_order(session):
+        if refunded > paid or refunded < 0:
+            found.append(P.Violation("over_refund", order_id, f"paid {paid}, refunded {refunded}"))
+    found += [
+        P.Violation("restricted_negative", f"{k}:{o}", f"balance {s}")
+        for k, o, s in repo.negative_accounts(session, P.RESTRICTED_KINDS)
+    ]
+    found += [
+        P.Violation("packet_as_cash", t, "red-packet value paid out as cash")
+        for t in repo.packet_cash_transfers(session)
+    ]
+    return found

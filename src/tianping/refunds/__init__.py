@@ -1,0 +1,1 @@
+"""The refund lifecycle: orders, refund requests, decisions, SLA timers, appeals and reviews."""

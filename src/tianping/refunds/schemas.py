@@ -1,0 +1,238 @@
+"""Request and response bodies of the refund API (Pydantic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field, StringConstraints
+
+#: Largest amount the API accepts (10 billion in major units of a 2-decimal currency).
+MAX_AMOUNT_MINOR = 10**12
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Money = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_MINOR)]
+PositiveMoney = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT_MINOR)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class CouponIn(BaseModel):
+    """A red packet spent on the order."""
+
+    coupon_id: Id
+    amount_minor: PositiveMoney
+    expires_at: datetime
+    min_spend_minor: Money | None = Field(
+        None,
+        description="spend threshold on the order value; taken from the issued packet if known",
+    )
+
+
+class OrderIn(BaseModel):
+    """An order as the marketplace reports it. ``amount_minor`` is the cash the buyer paid."""
+
+    order_id: Id
+    buyer_id: Id
+    merchant_id: Id
+    product_id: Id
+    category: Id
+    amount_minor: Money
+    currency: Currency
+    coupon: CouponIn | None = None
+    paid_at: datetime
+    delivered_at: datetime | None = None
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    buyer_id: str
+    merchant_id: str
+    product_id: str
+    category: str
+    amount_minor: int
+    currency: str
+    coupon_id: str | None
+    coupon_minor: int
+    paid_at: datetime
+    delivered_at: datetime | None
+    refunded_minor: int
+    reserved_minor: int
+
+
+class RefundRequestIn(BaseModel):
+    """A buyer's refund request."""
+
+    order_id: Id
+    reason: Id
+    requested_amount_minor: PositiveMoney
+    evidence_urls: list[Text] = Field(default_factory=list, max_length=20)
+
+
+class ReasonOut(BaseModel):
+    code: str
+    buyer: str = ""
+    merchant: str = ""
+
+
+class DecisionOut(BaseModel):
+    action: str
+    refund_amount_minor: int
+    requires_return: bool
+    payer: str | None
+    reasons: list[ReasonOut]
+    policy_version: str | None
+    policy_name: str | None = None
+    rule_id: str | None = None
+    source: str
+    decided_by: str
+    decided_at: datetime
+
+
+class EventOut(BaseModel):
+    seq: int
+    event: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    at: datetime
+    data: dict[str, Any]
+
+
+class TimerOut(BaseModel):
+    kind: str
+    due_at: datetime
+    state: str
+
+
+class RefundOut(BaseModel):
+    id: str
+    order_id: str
+    buyer_id: str
+    merchant_id: str
+    status: str
+    reason: str
+    requested_amount_minor: int
+    refunded_amount_minor: int
+    currency: str
+    payer: str | None
+    returned: bool
+    evidence_urls: list[str]
+    created_at: datetime
+    updated_at: datetime
+    decision: DecisionOut | None
+    events: list[EventOut]
+    timers: list[TimerOut]
+
+
+class AppealIn(BaseModel):
+    """The merchant contests a refund within the appeal window."""
+
+    reason: Id = "merchant_appeal"
+    note: Text = ""
+    evidence_urls: list[Text] = Field(default_factory=list, max_length=20)
+
+
+class ReturnShippedIn(BaseModel):
+    tracking_number: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class ReturnReceivedIn(BaseModel):
+    note: Text = ""
+
+
+class MerchantResponseIn(BaseModel):
+    """The merchant's answer during negotiation: accept (refund) or refuse (manual review)."""
+
+    accept: Annotated[bool, Field(strict=True)]
+    note: Text = ""
+
+
+class ReviewIn(BaseModel):
+    """A reviewer's decision on a queued request.
+
+    On a request in ``manual_review``: ``refund_only``, ``partial_refund``,
+    ``return_and_refund`` (with ``refund_amount_minor`` and ``payer``) or ``reject``. On an
+    ``appealed`` request: ``uphold_appeal`` (the platform pays instead of the merchant; the
+    buyer keeps the refund) or ``dismiss_appeal``.
+    """
+
+    action: Literal[
+        "refund_only",
+        "partial_refund",
+        "return_and_refund",
+        "reject",
+        "uphold_appeal",
+        "dismiss_appeal",
+    ]
+    refund_amount_minor: Money | None = None
+    payer: Literal["merchant", "platform"] | None = None
+    reviewer: Id = "reviewer"
+    note: Text = ""
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items``, the ``total`` count, and where the page starts."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class LedgerEntryOut(BaseModel):
+    transfer_id: str
+    kind: str
+    account: str
+    amount_minor: int
+    currency: str
+    created_at: datetime
+
+
+class LedgerTotals(BaseModel):
+    paid_minor: int
+    refunded_minor: int
+    refundable_minor: int
+    coupon_minor: int
+    currency: str
+
+
+class OrderLedgerOut(BaseModel):
+    order_id: str
+    totals: LedgerTotals
+    entries: list[LedgerEntryOut]
+    total_entries: int
+    limit: int
+    offset: int
+
+
+class ComponentOut(BaseModel):
+    name: str
+    value: float | None
+    n: float
+    sub_score: float | None
+    weight: float
+    platform: float | None
+
+
+class MerchantQualityOut(BaseModel):
+    merchant_id: str
+    score: float
+    components: list[ComponentOut]
+
+
+class CreditLineOut(BaseModel):
+    name: str
+    value: float
+    band: str
+    points: int
+    reason: str
+
+
+class BuyerCreditOut(BaseModel):
+    buyer_id: str
+    score: int
+    lines: list[CreditLineOut]

@@ -1,0 +1,972 @@
+"""The refund lifecycle as service functions. They take ``*, session`` and never commit.
+
+Money moves only under the order's row lock (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite
+takes the write lock at ``BEGIN IMMEDIATE``): a request first reserves its amount against
+``paid − refunded − reserved``, and the database refuses an order row whose refunded plus
+reserved cash exceeds what was paid.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tianping.aftersales.policy import RefundInputs, evaluate
+from tianping.aftersales.vocabulary import normalise
+from tianping.clock import Clock, SystemClock, ensure_utc
+from tianping.coupons import service as coupons
+from tianping.coupons.rules import returns_packet
+from tianping.errors import Conflict, InvalidInput, NotFound
+from tianping.ledger import postings as P
+from tianping.ledger import service as ledger
+from tianping.money import exponent_of
+from tianping.refunds import lifecycle as L
+from tianping.refunds import policies, signals
+from tianping.refunds import repository as repo
+from tianping.refunds.models import Order, RefundDecision, RefundEvent, RefundRequest, RefundTimer
+from tianping.refunds.schemas import (
+    AppealIn,
+    MerchantResponseIn,
+    OrderIn,
+    RefundRequestIn,
+    ReturnReceivedIn,
+    ReturnShippedIn,
+    ReviewIn,
+)
+
+
+@dataclass
+class Env:
+    """What the lifecycle needs besides the session: the clock, the SLA config and the norms."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    config: L.RefundConfig = field(default_factory=L.RefundConfig)
+    norms: signals.Norms = field(default_factory=signals.Norms)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A decision to apply, whoever made it."""
+
+    action: str
+    refund_amount_minor: int
+    requires_return: bool
+    payer: str | None
+    reasons: list[dict[str, str]]
+    source: str
+    decided_by: str
+    rule_id: str | None = None
+    policy_name: str | None = None
+    policy_version: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, bool]:
+    """Record a paid order: its cash into escrow, and its red packet redeemed.
+
+    Returns:
+        The order and whether it was new (an identical report is accepted again).
+
+    Raises:
+        Conflict: the order id was recorded with different details, or the packet cannot be
+            spent (another buyer's, already spent).
+        InvalidInput: unknown currency, delivery before payment, packet rules broken.
+    """
+    now = env.clock.now()
+    exponent_of(data.currency)
+    paid_at, delivered_at = ensure_utc(data.paid_at), _utc(data.delivered_at)
+    if delivered_at is not None and delivered_at < paid_at:
+        raise InvalidInput("delivered_at is before paid_at", field="delivered_at")
+    existing = repo.get_order(session, data.order_id)
+    if existing is not None:
+        _same_order(existing, data)
+        return existing, False
+    order = Order(
+        id=data.order_id,
+        buyer_id=data.buyer_id,
+        merchant_id=data.merchant_id,
+        product_id=data.product_id,
+        category=data.category,
+        amount_minor=data.amount_minor,
+        currency=data.currency,
+        coupon_id=data.coupon.coupon_id if data.coupon else None,
+        coupon_minor=data.coupon.amount_minor if data.coupon else 0,
+        paid_at=paid_at,
+        delivered_at=delivered_at,
+        recorded_at=now,
+        refunded_minor=0,
+        reserved_minor=0,
+    )
+    session.add(order)
+    session.flush()
+    if data.amount_minor > 0:
+        draft = P.order_payment(order.id, order.buyer_id, order.amount_minor, order.currency)
+        ledger.post(draft, session=session, now=now)
+    if data.coupon is not None:
+        spec = coupons.Redemption(
+            data.coupon.coupon_id,
+            data.coupon.amount_minor,
+            ensure_utc(data.coupon.expires_at),
+            data.coupon.min_spend_minor,
+        )
+        coupons.redeem(
+            spec,
+            order_id=order.id,
+            buyer_id=order.buyer_id,
+            cash_minor=order.amount_minor,
+            currency=order.currency,
+            paid_at=paid_at,
+            session=session,
+            now=now,
+        )
+    return order, True
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return None if at is None else ensure_utc(at)
+
+
+def _same_order(order: Order, data: OrderIn) -> None:
+    theirs = (
+        data.buyer_id,
+        data.merchant_id,
+        data.product_id,
+        data.category,
+        data.amount_minor,
+        data.currency,
+        data.coupon.coupon_id if data.coupon else None,
+        ensure_utc(data.paid_at),
+    )
+    ours = (
+        order.buyer_id,
+        order.merchant_id,
+        order.product_id,
+        order.category,
+        order.amount_minor,
+        order.currency,
+        order.coupon_id,
+        order.paid_at,
+    )
+    if theirs != ours:
+        raise Conflict(
+            f"order {order.id} was already recorded with different details", field="order_id"
+        )
+
+
+def get_order_or_raise(order_id: str, *, session: Session, lock: bool = False) -> Order:
+    order = repo.get_order(session, order_id, lock=lock)
+    if order is None:
+        raise NotFound(f"unknown order {order_id!r}", field="order_id")
+    return order
+
+
+def order_ledger(order_id: str, *, session: Session, limit: int, offset: int) -> dict[str, Any]:
+    """An order's ledger entries (a page) and its cash totals."""
+    order = get_order_or_raise(order_id, session=session)
+    cash = ledger.order_cash(order_id, session=session)
+    rows, total = ledger.order_entries(order_id, session=session, limit=limit, offset=offset)
+    entries = [
+        {
+            "transfer_id": e.transfer_id,
+            "kind": kind,
+            "account": f"{e.account_kind}:{e.account_owner}",
+            "amount_minor": e.amount_minor,
+            "currency": e.currency,
+            "created_at": created_at,
+        }
+        for e, kind, created_at in rows
+    ]
+    totals = {
+        "paid_minor": cash.paid_minor,
+        "refunded_minor": cash.refunded_minor,
+        "refundable_minor": cash.refundable_minor - order.reserved_minor,
+        "coupon_minor": order.coupon_minor,
+        "currency": order.currency,
+    }
+    return {
+        "order_id": order_id,
+        "totals": totals,
+        "entries": entries,
+        "total_entries": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+# -- requests and the automatic decision -------------------------------------------------------
+
+
+def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> RefundRequest:
+    """A buyer's request: reserve the amount, decide by the active policy, apply the decision.
+
+    Raises:
+        NotFound: unknown order.
+        InvalidInput: the amount exceeds what is still refundable on the order (code
+            ``exceeds_refundable``), or the policy refuses an input.
+    """
+    now = env.clock.now()
+    order = get_order_or_raise(data.order_id, session=session, lock=True)
+    _reserve(order, data.requested_amount_minor)
+    reason = normalise(data.reason)
+    verdict = _policy_verdict(order, reason, data.requested_amount_minor, session=session, env=env)
+    req = RefundRequest(
+        id=f"rf_{uuid.uuid4().hex[:24]}",
+        order_id=order.id,
+        buyer_id=order.buyer_id,
+        merchant_id=order.merchant_id,
+        reason=reason,
+        requested_amount_minor=data.requested_amount_minor,
+        currency=order.currency,
+        evidence_urls=list(data.evidence_urls),
+        status=L.REQUESTED,
+        refunded_minor=0,
+        returned=False,
+        created_at=now,
+        updated_at=now,
+        last_seq=0,
+    )
+    session.add(req)
+    session.flush()  # the request row first: events, decisions and timers refer to it
+    _append_event(
+        req,
+        "requested",
+        None,
+        L.REQUESTED,
+        actor=f"buyer:{order.buyer_id}",
+        now=now,
+        session=session,
+    )
+    _apply(req, order, verdict, session=session, env=env, now=now)
+    return req
+
+
+def _reserve(order: Order, amount_minor: int) -> None:
+    refundable = order.amount_minor - order.refunded_minor - order.reserved_minor
+    if amount_minor > refundable:
+        raise InvalidInput(
+            f"requested {amount_minor} exceeds what is refundable on order {order.id}: "
+            f"{refundable} of {order.amount_minor} paid ({order.refunded_minor} refunded, "
+            f"{order.reserved_minor} held by open requests)",
+            field="requested_amount_minor",
+            code="exceeds_refundable",
+        )
+    order.reserved_minor += amount_minor
+
+
+def decision_inputs(
+    order: Order, reason: str, amount_minor: int, *, session: Session, env: Env
+) -> dict[str, Any]:
+    """The policy inputs for a new request, as stored in the decision's snapshot."""
+    now = env.clock.now()
+    snap = env.norms.get(session, now)
+    buyer = signals.buyer_credit(order.buyer_id, session=session, now=now, snap=snap)
+    quality = signals.merchant_quality(order.merchant_id, session=session, snap=snap)
+    recent, abnormal = signals.claim_pattern(order.buyer_id, reason, session=session, now=now)
+    delivered = order.delivered_at is not None and order.delivered_at <= now
+    return {
+        "amount_minor": amount_minor,
+        "currency": order.currency,
+        "category": order.category,
+        "reason": reason,
+        "buyer_score": int(buyer.score[0]),
+        "merchant_score": round(float(quality.score[0]), 4),
+        "defect_flag": signals.defect_flag(
+            order.product_id, order.category, session=session, snap=snap
+        ),
+        "delivered": delivered,
+        "days_since_delivery": (now - order.delivered_at).days if delivered else 0,
+        "buyer_recent_claims": recent,
+        "abnormal_behaviour": abnormal,
+    }
+
+
+def _policy_verdict(
+    order: Order, reason: str, amount_minor: int, *, session: Session, env: Env
+) -> Verdict:
+    policy = policies.active(session=session, now=env.clock.now(), default=env.config.policy)
+    inputs = decision_inputs(order, reason, amount_minor, session=session, env=env)
+    d = evaluate(policy, RefundInputs(**inputs))
+    return Verdict(
+        action=d.action,
+        refund_amount_minor=d.refund_amount_minor,
+        requires_return=d.requires_return,
+        payer=d.payer,
+        reasons=[{"code": r.code, "buyer": r.buyer, "merchant": r.merchant} for r in d.reasons],
+        source="policy",
+        decided_by=f"policy:{d.policy_name}",
+        rule_id=d.rule_id,
+        policy_name=d.policy_name,
+        policy_version=d.policy_version,
+        inputs=inputs,
+    )
+
+
+def _apply(
+    req: RefundRequest, order: Order, v: Verdict, *, session: Session, env: Env, now: datetime
+) -> None:
+    decision = _record_decision(req, v, session=session, now=now)
+    actor = v.decided_by
+    if v.action in ("refund_only", "partial_refund"):
+        amount = min(v.refund_amount_minor, req.requested_amount_minor)
+        _pay(
+            req,
+            order,
+            amount,
+            v.payer or "merchant",
+            "refund",
+            actor=actor,
+            session=session,
+            env=env,
+            now=now,
+        )
+    elif v.action == "return_and_refund":
+        req.payer = v.payer
+        _transition(req, "require_return", actor=actor, session=session, env=env, now=now)
+    elif v.action == "merchant_negotiation":
+        _transition(req, "negotiate", actor=actor, session=session, env=env, now=now)
+    elif v.action == "manual_review":
+        _transition(req, "escalate", actor=actor, session=session, env=env, now=now)
+    elif v.action == "reject":
+        order.reserved_minor -= req.requested_amount_minor
+        _transition(req, "reject", actor=actor, session=session, env=env, now=now)
+    else:
+        raise InvalidInput(f"unknown action {v.action!r}", field="action")
+    req.decided_at = req.decided_at or now
+    req.decision_id = decision.id
+
+
+def _record_decision(
+    req: RefundRequest, v: Verdict, *, session: Session, now: datetime
+) -> RefundDecision:
+    decision = RefundDecision(
+        refund_id=req.id,
+        source=v.source,
+        policy_name=v.policy_name,
+        policy_version=v.policy_version,
+        inputs=v.inputs,
+        action=v.action,
+        refund_amount_minor=v.refund_amount_minor,
+        requires_return=v.requires_return,
+        payer=v.payer or "",
+        reasons=v.reasons,
+        rule_id=v.rule_id,
+        decided_by=v.decided_by,
+        decided_at=now,
+    )
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def _pay(
+    req: RefundRequest,
+    order: Order,
+    amount_minor: int,
+    payer: str,
+    event: str,
+    *,
+    actor: str,
+    session: Session,
+    env: Env,
+    now: datetime,
+) -> None:
+    """Pay a request's refund: release its reservation, post the transfer, return the packet."""
+    order.reserved_minor -= req.requested_amount_minor
+    if amount_minor > 0:
+        refunded_before = order.refunded_minor
+        order.refunded_minor += amount_minor
+        share = 0
+        if payer == "merchant":
+            share = coupons.refund_share(
+                order.id,
+                paid_minor=order.amount_minor,
+                refunded_before_minor=refunded_before,
+                refund_minor=amount_minor,
+                session=session,
+            )
+        draft = P.refund(
+            f"refund:{req.id}",
+            order_id=order.id,
+            buyer_id=order.buyer_id,
+            cash_minor=amount_minor,
+            packet_share_minor=share,
+            payer=payer,
+            currency=order.currency,
+        )
+        ledger.post(draft, session=session, now=now)
+        req.refunded_minor, req.payer = amount_minor, payer
+        if returns_packet(paid_minor=order.amount_minor, refunded_after_minor=order.refunded_minor):
+            coupons.return_packet(
+                order.id,
+                refund_id=req.id,
+                reason=req.reason,
+                validity=env.config.replacement_validity,
+                session=session,
+                now=now,
+            )
+    _transition(
+        req,
+        event,
+        actor=actor,
+        session=session,
+        env=env,
+        now=now,
+        data={"amount_minor": amount_minor, "payer": payer},
+    )
+
+
+# -- transitions -----------------------------------------------------------------------------
+
+
+def _append_event(
+    req: RefundRequest,
+    event: str,
+    before: str | None,
+    after: str,
+    *,
+    actor: str,
+    now: datetime,
+    session: Session,
+    data: dict[str, Any] | None = None,
+) -> None:
+    req.last_seq += 1
+    session.add(
+        RefundEvent(
+            refund_id=req.id,
+            seq=req.last_seq,
+            event=event,
+            from_status=before,
+            to_status=after,
+            actor=actor,
+            at=now,
+            data=data or {},
+        )
+    )
+
+
+def _transition(
+    req: RefundRequest,
+    event: str,
+    *,
+    actor: str,
+    session: Session,
+    env: Env,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Move a request by one event: close the timer of the status it leaves, start the next."""
+    before = req.status
+    after = L.next_status(before, event, refund_id=req.id)
+    leaving = L.timer_for(before)
+    if leaving is not None and L.TIMERS[leaving][1] != event:
+        timer = repo.pending_timer(session, req.id, leaving)
+        if timer is not None:
+            repo.close_timer(session, timer.id, state="cancelled", now=now)
+    _append_event(req, event, before, after, actor=actor, now=now, session=session, data=data)
+    req.status, req.updated_at = after, now
+    entering = L.timer_for(after)
+    if entering is not None:
+        due = now + env.config.delay(entering)
+        session.add(RefundTimer(refund_id=req.id, kind=entering, due_at=due, state="pending"))
+
+
+def _locked(refund_id: str, *, session: Session) -> tuple[RefundRequest, Order]:
+    """The request and its order, both row-locked (order first, the one lock order used)."""
+    order_id = repo.order_id_of(session, refund_id)
+    if order_id is None:
+        raise NotFound(f"no refund request {refund_id!r}", field="id")
+    order = get_order_or_raise(order_id, session=session, lock=True)
+    req = repo.get_request(session, refund_id, lock=True)
+    return req, order
+
+
+def _before_deadline(req: RefundRequest, *, session: Session, now: datetime) -> None:
+    kind = L.timer_for(req.status)
+    timer = repo.pending_timer(session, req.id, kind) if kind else None
+    if timer is not None and now >= timer.due_at:
+        raise Conflict(
+            f"refund request {req.id}: the {kind.replace('_', ' ')} window closed at "
+            f"{timer.due_at.isoformat()}",
+            field="status",
+            code="window_closed",
+        )
+
+
+# -- people acting on a request ----------------------------------------------------------------
+
+
+def respond_as_merchant(
+    refund_id: str, data: MerchantResponseIn, *, session: Session, env: Env
+) -> RefundRequest:
+    """The merchant accepts (refund the requested amount) or refuses (manual review)."""
+    now = env.clock.now()
+    req, order = _locked(refund_id, session=session)
+    L.next_status(req.status, "merchant_accepted", refund_id=req.id)
+    _before_deadline(req, session=session, now=now)
+    actor = f"merchant:{req.merchant_id}"
+    if not data.accept:
+        _transition(
+            req,
+            "merchant_refused",
+            actor=actor,
+            session=session,
+            env=env,
+            now=now,
+            data={"note": data.note},
+        )
+        return req
+    v = Verdict(
+        "refund_only",
+        req.requested_amount_minor,
+        False,
+        "merchant",
+        [_reason("merchant_accepted")],
+        "merchant",
+        actor,
+    )
+    decision = _record_decision(req, v, session=session, now=now)
+    req.decision_id, req.decided_at = decision.id, now
+    _pay(
+        req,
+        order,
+        req.requested_amount_minor,
+        "merchant",
+        "merchant_accepted",
+        actor=actor,
+        session=session,
+        env=env,
+        now=now,
+    )
+    return req
+
+
+def appeal(refund_id: str, data: AppealIn, *, session: Session, env: Env) -> RefundRequest:
+    """The merchant contests a paid refund within the appeal window; it joins the review queue."""
+    now = env.clock.now()
+    req, _order = _locked(refund_id, session=session)
+    L.next_status(req.status, "appeal", refund_id=req.id)
+    _before_deadline(req, session=session, now=now)
+    data_out = {"reason": data.reason, "note": data.note, "evidence_urls": list(data.evidence_urls)}
+    _transition(
+        req,
+        "appeal",
+        actor=f"merchant:{req.merchant_id}",
+        session=session,
+        env=env,
+        now=now,
+        data=data_out,
+    )
+    return req
+
+
+def return_shipped(
+    refund_id: str, data: ReturnShippedIn, *, session: Session, env: Env
+) -> RefundRequest:
+    """The buyer sent the goods back."""
+    now = env.clock.now()
+    req, _order = _locked(refund_id, session=session)
+    L.next_status(req.status, "return_shipped", refund_id=req.id)
+    _before_deadline(req, session=session, now=now)
+    actor = f"buyer:{req.buyer_id}"
+    _transition(
+        req,
+        "return_shipped",
+        actor=actor,
+        session=session,
+        env=env,
+        now=now,
+        data={"tracking_number": data.tracking_number},
+    )
+    return req
+
+
+def return_received(
+    refund_id: str, data: ReturnReceivedIn, *, session: Session, env: Env
+) -> RefundRequest:
+    """The merchant confirms the goods came back: the decided refund is paid."""
+    now = env.clock.now()
+    req, order = _locked(refund_id, session=session)
+    actor = f"merchant:{req.merchant_id}"
+    if req.status == L.AWAITING_RETURN:
+        _before_deadline(req, session=session, now=now)
+        _transition(
+            req,
+            "return_shipped",
+            actor=actor,
+            session=session,
+            env=env,
+            now=now,
+            data={"note": "received without shipment notice"},
+        )
+    L.next_status(req.status, "return_received", refund_id=req.id)
+    _receive(req, order, "return_received", actor=actor, session=session, env=env, now=now)
+    return req
+
+
+def _receive(
+    req: RefundRequest,
+    order: Order,
+    event: str,
+    *,
+    actor: str,
+    session: Session,
+    env: Env,
+    now: datetime,
+) -> None:
+    decision = repo.get_decision(session, req.decision_id)
+    amount = min(decision.refund_amount_minor, req.requested_amount_minor)
+    req.returned = True
+    _pay(
+        req,
+        order,
+        amount,
+        decision.payer or "merchant",
+        event,
+        actor=actor,
+        session=session,
+        env=env,
+        now=now,
+    )
+
+
+def review_queue(*, session: Session, limit: int, offset: int) -> tuple[list[RefundRequest], int]:
+    """Requests waiting for a person (manual review and merchant appeals), oldest first."""
+    return repo.queue(session, sorted(L.IN_QUEUE), limit=limit, offset=offset)
+
+
+def review(refund_id: str, data: ReviewIn, *, session: Session, env: Env) -> RefundRequest:
+    """A reviewer decides a queued request or a merchant's appeal."""
+    now = env.clock.now()
+    req, order = _locked(refund_id, session=session)
+    if req.status not in L.IN_QUEUE:
+        raise Conflict(
+            f"refund request {req.id} is {req.status}, not waiting for review", field="status"
+        )
+    actor = f"reviewer:{data.reviewer}"
+    if req.status == L.APPEALED:
+        _decide_appeal(req, order, data, actor=actor, session=session, env=env, now=now)
+        return req
+    if data.action in ("uphold_appeal", "dismiss_appeal"):
+        raise InvalidInput(f"refund request {req.id} has no appeal to decide", field="action")
+    v = _review_verdict(req, data, actor)
+    _apply(req, order, v, session=session, env=env, now=now)
+    return req
+
+
+def _review_verdict(req: RefundRequest, data: ReviewIn, actor: str) -> Verdict:
+    amount = 0
+    if data.action != "reject":
+        amount = (
+            req.requested_amount_minor
+            if data.refund_amount_minor is None
+            else data.refund_amount_minor
+        )
+        if amount > req.requested_amount_minor:
+            raise InvalidInput(
+                f"refund_amount_minor {amount} exceeds the {req.requested_amount_minor} requested",
+                field="refund_amount_minor",
+            )
+    payer = None if data.action == "reject" else (data.payer or "merchant")
+    return Verdict(
+        data.action,
+        amount,
+        data.action == "return_and_refund",
+        payer,
+        [_reason(f"review_{data.action}", data.note)],
+        "reviewer",
+        actor,
+    )
+
+
+def _decide_appeal(
+    req: RefundRequest,
+    order: Order,
+    data: ReviewIn,
+    *,
+    actor: str,
+    session: Session,
+    env: Env,
+    now: datetime,
+) -> None:
+    if data.action == "dismiss_appeal":
+        _transition(
+            req,
+            "appeal_dismissed",
+            actor=actor,
+            session=session,
+            env=env,
+            now=now,
+            data={"note": data.note},
+        )
+        return
+    if data.action != "uphold_appeal":
+        raise InvalidInput(
+            f"refund request {req.id} is appealed: uphold_appeal or dismiss_appeal", field="action"
+        )
+    if req.payer == "merchant" and req.refunded_minor > 0:
+        # The buyer keeps the refund; the platform pays it instead of the merchant.
+        ledger.reverse(f"refund:{req.id}", session=session, now=now, memo="merchant appeal upheld")
+        draft = P.refund(
+            f"refund:{req.id}:platform",
+            order_id=order.id,
+            buyer_id=order.buyer_id,
+            cash_minor=req.refunded_minor,
+            packet_share_minor=0,
+            payer="platform",
+            currency=order.currency,
+        )
+        ledger.post(draft, session=session, now=now)
+        req.payer = "platform"
+    _transition(
+        req,
+        "appeal_upheld",
+        actor=actor,
+        session=session,
+        env=env,
+        now=now,
+        data={"note": data.note},
+    )
+
+
+def _reason(code: str, note: str = "") -> dict[str, str]:
+    return {"code": code, "buyer": note, "merchant": note}
+
+
+# -- SLA timers --------------------------------------------------------------------------------
+
+
+def tick(*, session: Session, env: Env, limit: int = 1000) -> dict[str, int]:
+    """Fire every SLA timer due by now, each exactly once, and lapse expired unspent packets.
+
+    Safe to run concurrently: a timer fires only in the transaction whose conditional
+    ``pending → fired`` update succeeds, under the order's and request's row locks.
+    """
+    now = env.clock.now()
+    fired = 0
+    for timer_id, refund_id, kind in repo.due_timers(session, now, limit):
+        req, order = _locked(refund_id, session=session)
+        guarded, event = L.TIMERS[kind]
+        if req.status != guarded:
+            repo.close_timer(session, timer_id, state="cancelled", now=now)
+            continue
+        if not repo.close_timer(session, timer_id, state="fired", now=now):
+            continue
+        _fire(req, order, kind, event, session=session, env=env, now=now)
+        fired += 1
+    expired = coupons.expire_due(session=session, now=now, limit=limit)
+    return {"timers_fired": fired, "coupons_expired": expired}
+
+
+def _fire(
+    req: RefundRequest,
+    order: Order,
+    kind: str,
+    event: str,
+    *,
+    session: Session,
+    env: Env,
+    now: datetime,
+) -> None:
+    actor = f"timer:{kind}"
+    if kind == "merchant_response":
+        hours = int(env.config.merchant_response.total_seconds() // 3600)
+        v = Verdict(
+            "refund_only",
+            req.requested_amount_minor,
+            False,
+            "merchant",
+            [_reason(f"merchant_silent_{hours}h")],
+            "sla",
+            actor,
+        )
+        decision = _record_decision(req, v, session=session, now=now)
+        req.decision_id, req.decided_at = decision.id, now
+        _pay(
+            req,
+            order,
+            req.requested_amount_minor,
+            "merchant",
+            event,
+            actor=actor,
+            session=session,
+            env=env,
+            now=now,
+        )
+    elif kind == "return_receipt":
+        _receive(req, order, event, actor=actor, session=session, env=env, now=now)
+    elif kind == "return_shipment":
+        order.reserved_minor -= req.requested_amount_minor
+        _transition(req, event, actor=actor, session=session, env=env, now=now)
+    else:
+        _transition(req, event, actor=actor, session=session, env=env, now=now)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def get_or_raise(refund_id: str, *, session: Session) -> RefundRequest:
+    req = repo.get_request(session, refund_id)
+    if req is None:
+        raise NotFound(f"no refund request {refund_id!r}", field="id")
+    return req
+
+
+def view(req: RefundRequest, *, session: Session) -> dict[str, Any]:
+    """The request as the API shows it: status, current decision, events and timers."""
+    decision = repo.get_decision(session, req.decision_id) if req.decision_id else None
+    return {
+        "id": req.id,
+        "order_id": req.order_id,
+        "buyer_id": req.buyer_id,
+        "merchant_id": req.merchant_id,
+        "status": req.status,
+        "reason": req.reason,
+        "requested_amount_minor": req.requested_amount_minor,
+        "refunded_amount_minor": req.refunded_minor,
+        "currency": req.currency,
+        "payer": req.payer,
+        "returned": req.returned,
+        "evidence_urls": list(req.evidence_urls or []),
+        "created_at": req.created_at,
+        "updated_at": req.updated_at,
+        "decision": _decision_view(decision) if decision else None,
+        "events": [
+            {
+                "seq": e.seq,
+                "event": e.event,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "actor": e.actor,
+                "at": e.at,
+                "data": e.data,
+            }
+            for e in repo.events_of(session, req.id)
+        ],
+        "timers": [
+            {"kind": t.kind, "due_at": t.due_at, "state": t.state}
+            for t in repo.timers_of(session, req.id)
+        ],
+    }
+
+
+def _decision_view(d: RefundDecision) -> dict[str, Any]:
+    return {
+        "action": d.action,
+        "refund_amount_minor": d.refund_amount_minor,
+        "requires_return": d.requires_return,
+        "payer": d.payer or None,
+        "reasons": d.reasons,
+        "policy_version": d.policy_version,
+        "policy_name": d.policy_name,
+        "rule_id": d.rule_id,
+        "source": d.source,
+        "decided_by": d.decided_by,
+        "decided_at": d.decided_at,
+    }
+
+
+# -- scores ----------------------------------------------------------------------------------
+
+
+def buyer_credit(buyer_id: str, *, session: Session, env: Env) -> dict[str, Any]:
+    """The buyer's credit score (350–950) from their orders and requests, explained."""
+    now = env.clock.now()
+    scores = signals.buyer_credit(
+        buyer_id, session=session, now=now, snap=env.norms.get(session, now)
+    )
+    lines = [
+        {"name": f.name, "value": f.value, "band": f.band, "points": f.points, "reason": f.reason}
+        for f in scores.explain(0)
+    ]
+    return {"buyer_id": buyer_id, "score": int(scores.score[0]), "lines": lines}
+
+
+def merchant_quality(merchant_id: str, *, session: Session, env: Env) -> dict[str, Any]:
+    """The merchant's quality score (0–5) from its orders and refund requests, per component."""
+    if not repo.merchant_order_counts(session, merchant_id):
+        raise NotFound(f"no orders recorded for merchant {merchant_id!r}", field="merchant_id")
+    now = env.clock.now()
+    q = signals.merchant_quality(merchant_id, session=session, snap=env.norms.get(session, now))
+    components = [
+        {
+            "name": c.name,
+            "value": _finite(c.value),
+            "n": c.n,
+            "sub_score": _finite(c.sub_score),
+            "weight": c.weight,
+            "platform": _finite(c.platform),
+        }
+        for c in q.explain(0)
+    ]
+    return {
+        "merchant_id": merchant_id,
+        "score": round(float(q.score[0]), 4),
+        "components": components,
+    }
+
+
+def _finite(x: float) -> float | None:
+    return None if x != x else x  # NaN → None for JSON
+
+
+# -- audit and replay --------------------------------------------------------------------------
+
+
+def audit(*, session: Session) -> list[P.Violation]:
+    """Ledger rules plus: each order row's refunded cash equals its ledger and stays within paid."""
+    found = ledger.check(session=session)
+    for order_id, paid, refunded in repo.order_totals(session):
+        cash = ledger.order_cash(order_id, session=session)
+        if refunded != cash.refunded_minor or (paid > 0 and paid != cash.paid_minor):
+            found.append(
+                P.Violation(
+                    "order_matches_ledger",
+                    order_id,
+                    f"order row paid {paid} refunded {refunded}; ledger paid {cash.paid_minor} "
+                    f"refunded {cash.refunded_minor}",
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    checked: int
+    mismatches: list[dict[str, Any]]
+
+
+def replay(*, session: Session, limit: int = 10_000, offset: int = 0) -> ReplayResult:
+    """Re-evaluate stored policy decisions with their stored inputs and policy versions."""
+    decisions = repo.decisions_by_policy(session, limit=limit, offset=offset)
+    mismatches = []
+    for d in decisions:
+        policy = policies.by_version(d.policy_version, session=session)
+        again = evaluate(policy, RefundInputs.from_mapping(d.inputs))
+        stored = (
+            d.action,
+            d.refund_amount_minor,
+            d.requires_return,
+            d.payer or None,
+            d.rule_id,
+            [r["code"] for r in d.reasons],
+        )
+        fresh = (
+            again.action,
+            again.refund_amount_minor,
+            again.requires_return,
+            again.payer,
+            again.rule_id,
+            [r.code for r in again.reasons],
+        )
+        if stored != fresh:
+            mismatches.append(
+                {"decision_id": d.id, "refund_id": d.refund_id, "stored": stored, "replayed": fresh}
+            )
+    return ReplayResult(len(decisions), mismatches)

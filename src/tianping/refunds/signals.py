@@ -1,0 +1,172 @@
+"""Buyer credit, merchant quality and the defect flag from what the store knows.
+
+The store holds orders and refund requests recorded through the API. For one decision the
+buyer's and the merchant's history are read with a few indexed queries and scored by
+:mod:`tianping.aftersales.credit`, :mod:`~tianping.aftersales.merchant` and
+:mod:`~tianping.aftersales.defect`. The platform-wide references those scores compare with
+(each category's claim and refund-only rates, the merchants' pooled component values, each
+category's defect prior) need a pass over every row, so they are computed at most once per
+``ttl`` and shared by all requests (:class:`Norms`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from tianping.aftersales import credit, defect, merchant
+from tianping.aftersales.vocabulary import DEFAULT_VOCABULARY, normalise
+from tianping.refunds import repository as repo
+
+VOCAB = DEFAULT_VOCABULARY
+#: Claims within this many days count as "recent" for the policy input.
+RECENT_DAYS = 30
+#: A buyer with this many claims in 7 days, or this many not-received claims in 30, is flagged.
+BURST_CLAIMS_7D = 5
+NOT_RECEIVED_30D = 3
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Platform references at one moment."""
+
+    computed_at: datetime
+    claim_rate: dict[str, float]
+    refund_only_rate: dict[str, float]
+    merchant_norms: merchant.PlatformNorms
+    defect_priors: defect.CategoryPriors | None
+
+
+class Norms:
+    """Platform references, recomputed when older than ``ttl`` (0 = every time)."""
+
+    def __init__(self, ttl: timedelta = timedelta(minutes=5)):
+        self.ttl = ttl
+        self._snap: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, now: datetime) -> Snapshot:
+        snap = self._snap
+        if snap is None or now - snap.computed_at >= self.ttl or now < snap.computed_at:
+            snap = _compute(session, now)
+            with self._lock:
+                self._snap = snap
+        return snap
+
+
+def _compute(session: Session, now: datetime) -> Snapshot:
+    claim_rate, ro_rate = {}, {}
+    for category, orders, claims, refund_only in repo.category_rates(session):
+        claim_rate[category] = claims / orders if orders else 0.0
+        ro_rate[category] = refund_only / orders if orders else 0.0
+    features = _merchant_features(session, None)
+    norms = merchant.platform_norms(features) if len(features) else merchant.PlatformNorms({})
+    counts = _product_counts(session, None)
+    priors = defect.category_priors(counts) if len(counts.product_id) else None
+    return Snapshot(now, claim_rate, ro_rate, norms, priors)
+
+
+def buyer_features(buyer_id: str, *, session: Session, now: datetime, snap: Snapshot):
+    """The buyer's history as :class:`~tianping.aftersales.credit.BuyerFeatures`."""
+    n_orders, spend, first_paid = repo.buyer_orders(session, buyer_id)
+    by_cat = repo.buyer_orders_by_category(session, buyer_id)
+    reqs = repo.buyer_requests(session, buyer_id)
+    reasons = [normalise(r.reason) for r in reqs]
+    age = max((now - first_paid).days, 0) if first_paid is not None else 0
+    weeks: dict[tuple[int, int], int] = {}
+    for r in reqs:
+        week = r.created_at.isocalendar()[:2]
+        weeks[week] = weeks.get(week, 0) + 1
+    return credit.BuyerFeatures.from_columns(
+        {
+            "buyer_id": [buyer_id],
+            "account_age_days": [age],
+            "orders": [n_orders],
+            "spend_minor": [spend],
+            "claims": [len(reqs)],
+            "expected_claims": [sum(n * snap.claim_rate.get(c, 0.0) for c, n in by_cat)],
+            "refund_only": [sum(1 for r in reqs if r.refunded_minor > 0 and not r.returned)],
+            "expected_refund_only": [sum(n * snap.refund_only_rate.get(c, 0.0) for c, n in by_cat)],
+            "appeals_upheld": [repo.buyer_appeals_upheld(session, buyer_id)],
+            "max_weekly_claims": [max(weeks.values(), default=0)],
+            "not_received_claims": [sum(r in VOCAB.not_received for r in reasons)],
+            "misrepresentation_claims": [sum(r in VOCAB.misrepresentation for r in reasons)],
+        }
+    )
+
+
+def buyer_credit(buyer_id: str, *, session: Session, now: datetime, snap: Snapshot):
+    """The buyer's :class:`~tianping.aftersales.credit.CreditScores` (one row)."""
+    return credit.score_buyers(buyer_features(buyer_id, session=session, now=now, snap=snap))
+
+
+def _merchant_features(session: Session, merchant_id: str | None) -> merchant.MerchantFeatures:
+    orders = dict(repo.merchant_order_counts(session, merchant_id))
+    ids = sorted(orders) if merchant_id is None else [merchant_id]
+    pos = {m: i for i, m in enumerate(ids)}
+    cols = {
+        name: np.zeros(len(ids))
+        for name in ("quality_refunds", "complaints", "responses", "response_hours_sum")
+    }
+    for m, reason, created_at, decided_at in repo.merchant_requests(session, merchant_id):
+        i = pos.get(m)
+        if i is None:
+            continue
+        key = normalise(reason)
+        cols["quality_refunds"][i] += key in VOCAB.quality
+        cols["complaints"][i] += key in VOCAB.complaint
+        if decided_at is not None:
+            cols["responses"][i] += 1
+            cols["response_hours_sum"][i] += (decided_at - created_at).total_seconds() / 3600
+    return merchant.MerchantFeatures.from_columns(
+        {"merchant_id": ids, "orders": [orders.get(m, 0) for m in ids], **cols}
+    )
+
+
+def merchant_quality(merchant_id: str, *, session: Session, snap: Snapshot):
+    """The merchant's :class:`~tianping.aftersales.merchant.QualityScores` (one row).
+
+    Only components the store has data for count: refund rates, complaints and response time
+    (reviews and delivery promises are not reported to the refund API).
+    """
+    features = _merchant_features(session, merchant_id)
+    norms = snap.merchant_norms if snap.merchant_norms.values else merchant.platform_norms(features)
+    return merchant.quality(features, norms)
+
+
+def _product_counts(session: Session, product_id: str | None) -> defect.ProductCounts:
+    rows = repo.product_counts(session, VOCAB.quality, product_id)
+    return defect.ProductCounts(
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+    )
+
+
+def defect_flag(product_id: str, category: str, *, session: Session, snap: Snapshot) -> bool:
+    """Whether the product is judged defective from its quality refunds against its category."""
+    counts = _product_counts(session, product_id)
+    if snap.defect_priors is None or not len(counts.product_id):
+        return False
+    if category not in set(snap.defect_priors.category):
+        return False
+    return bool(defect.defect_signals(counts, priors=snap.defect_priors).flagged[0])
+
+
+def claim_pattern(
+    buyer_id: str, reason: str, *, session: Session, now: datetime
+) -> tuple[int, bool]:
+    """``(claims in the last 30 days, abnormal)`` for a new request by the buyer.
+
+    The count excludes the new request; the abnormal-behaviour flag includes it: a burst of
+    :data:`BURST_CLAIMS_7D` claims in 7 days, or :data:`NOT_RECEIVED_30D` "not received" /
+    "empty parcel" claims in 30 days.
+    """
+    reqs = repo.buyer_requests(session, buyer_id)
+    recent = [r for r in reqs if now - r.created_at <= timedelta(days=RECENT_DAYS)]
+    week = 1 + sum(1 for r in recent if now - r.created_at <= timedelta(days=7))
+    not_received = sum(normalise(r.reason) in VOCAB.not_received for r in recent)
+    not_received += normalise(reason) in VOCAB.not_received
+    return len(recent), week >= BURST_CLAIMS_7D or not_received >= NOT_RECEIVED_30D
