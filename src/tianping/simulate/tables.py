@@ -22,7 +22,9 @@ from tianping.simulate.world import World
 
 EVENT_WIDTH = 10
 EVENT_TABLES = ("orders", "refunds", "reviews", "nps", "activity", "exposures")
-TRUTH_TABLES = ("sim_buyers", "sim_merchants", "sim_products", "sim_refunds", "sim_red_packets")
+TRUTH_TABLES = (
+    "sim_buyers", "sim_merchants", "sim_products", "sim_refunds", "sim_red_packets", "refund_truth"
+)  # fmt: skip
 #: Counters that number each event kind across chunks.
 COUNTED = ("orders", "refunds", "reviews", "nps", "red_packets")
 
@@ -90,6 +92,7 @@ def chunk_tables(world: World, ev: ChunkEvents, ids: Numbering) -> dict[str, pa.
         "exposures": _exposures(world, ev, ids),
         "sim_buyers": buyers_truth(world, ev, ids),
         "sim_refunds": _refunds_truth(ev, ids, order_no, base["refunds"]),
+        "refund_truth": _abuse_truth(ev, ids, base["refunds"]),
         "sim_red_packets": _packets_truth(world, ev, ids, order_no, base["red_packets"]),
     }
     ids.next["orders"] += order_no.size
@@ -215,6 +218,15 @@ def _refunds_truth(ev: ChunkEvents, ids: Numbering, order_no, start: int) -> pa.
         "is_abuse": r["cause"] == TRUE_REASONS.index("abuse"),
         "honesty": col.labels(HONESTY_NAMES, r["honesty"]),
         "defective": r["defective"],
+    })  # fmt: skip
+
+
+def _abuse_truth(ev: ChunkEvents, ids: Numbering, start: int) -> pa.Table:
+    """``refund_truth``: which requests were abuse, in the shape the what-if replay reads."""
+    r = ev.refunds
+    return pa.table({
+        "refund_id": ids.events("R", start + np.arange(r["order"].size)),
+        "abusive": r["cause"] == TRUE_REASONS.index("abuse"),
     })  # fmt: skip
 
 
