@@ -1,7 +1,8 @@
 """Engine, sessions and schema for the store.
 
 Every domain's ORM models derive from :class:`Base`, so one metadata describes the store and
-Alembic migrates it. SQLite is tuned for safe concurrent use by one process and a few readers:
+Alembic migrates it: the migration scripts ship inside the package
+(``tianping/store/migrations``) and :func:`init_schema` runs ``alembic upgrade head`` on start. SQLite is tuned for safe concurrent use by one process and a few readers:
 WAL journal, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` so writers serialise at
 the start of a transaction instead of failing half-way.
 """
@@ -64,10 +65,39 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(engine: Engine | None = None):
+    """The Alembic configuration of the packaged migrations (no ``alembic.ini`` needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return cfg
+
+
 def init_schema(engine: Engine) -> None:
-    """Bring the store's schema up to date (creates it on a new database)."""
-    import_all_models()
-    Base.metadata.create_all(engine)
+    """Bring the store's schema up to date: ``alembic upgrade head`` in one transaction.
+
+    A store created before migrations existed (tables but no ``alembic_version``) has its
+    missing tables created and is then stamped at head, so it is migrated from there on.
+    """
+    from alembic import command
+    from sqlalchemy import inspect
+
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        names = set(inspect(conn).get_table_names())
+        cfg.attributes["connection"] = conn
+        if names and "alembic_version" not in names:
+            import_all_models()
+            Base.metadata.create_all(conn)
+            command.stamp(cfg, "head")
+        else:
+            command.upgrade(cfg, "head")
 
 
 def import_all_models() -> None:

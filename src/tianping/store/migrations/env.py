@@ -1,0 +1,65 @@
+"""Alembic environment: runs on the connection :func:`tianping.store.db.upgrade` hands it.
+
+The target metadata is every ``tianping.<domain>.models`` module's tables. On PostgreSQL a
+transaction-scoped advisory lock serialises concurrent upgrades (several workers starting at
+once); on SQLite ``BEGIN IMMEDIATE`` already does. SQLite alters tables in batch mode.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import text
+
+from tianping.store.db import Base, import_all_models
+
+#: Arbitrary constant naming the advisory lock migrations hold on PostgreSQL.
+MIGRATION_LOCK = 7_120_140_001
+
+import_all_models()
+target_metadata = Base.metadata
+
+
+def _configure(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        from tianping.store.db import make_engine
+
+        engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+        with engine.begin() as conn:
+            _run(conn)
+        engine.dispose()
+        return
+    _run(connection)
+
+
+def _run(connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
