@@ -1,0 +1,36 @@
+"""Every store query of the races domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tianping.races.models import Race, RaceStep
+
+
+def get_by_name(name: str, *, session: Session, lock: bool = False) -> Race | None:
+    query = select(Race).where(Race.name == name)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def list_races(*, session: Session) -> Sequence[Race]:
+    return session.scalars(select(Race).order_by(Race.name)).all()
+
+
+def steps_of(race_id: int, *, session: Session) -> Sequence[RaceStep]:
+    query = select(RaceStep).where(RaceStep.race_id == race_id).order_by(RaceStep.number)
+    return session.scalars(query).all()
+
+
+def last_step(race_id: int, *, session: Session) -> RaceStep | None:
+    query = (
+        select(RaceStep)
+        .where(RaceStep.race_id == race_id)
+        .order_by(RaceStep.number.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
