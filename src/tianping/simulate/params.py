@@ -188,6 +188,21 @@ class MarketParams:
         return replace(self, start=start or self.start, days=self.days if days is None else days)
 
 
+#: What the calibrated defaults produce (baseline scenario, 800k buyers over 90 days from
+#: 2024-04-01, seed 0; see docs/simulator.md). Emergent figures, not inputs: tests check that
+#: small simulations land within sampling error of them.
+CALIBRATED_OUTCOMES: dict[str, float] = {
+    "orders_per_buyer": 1.282,
+    "refund_rate": 0.0768,  # orders with a refund request / orders
+    "nps": 33.6,  # NPS points over all responses
+    "repurchase_30d": 0.437,  # first orders followed by another order within 30 days
+    "review_score": 4.59,
+    "aov_yuan": 116.1,
+    "door_delivery_rate": 0.458,
+    "red_packet_order_share": 0.178,  # orders with a red packet redeemed
+}
+
+
 def check_size(buyers: int, merchants: int, days: int) -> None:
     """Reject sizes the model cannot simulate, naming the field.
 

@@ -112,7 +112,8 @@ def parse_scenario(text: str, source: str = "scenario") -> Scenario:
         data = {}
     _expect_mapping(data, source)
     _no_unknown(data, {"name", "description", "market", "experiments"}, source)
-    experiments = data.get("experiments") or []
+    experiments = data.get("experiments")
+    experiments = [] if experiments is None else experiments
     if not isinstance(experiments, list):
         raise InvalidInput(f"{source}: experiments must be a list", field="experiments")
     specs = tuple(
@@ -123,7 +124,7 @@ def parse_scenario(text: str, source: str = "scenario") -> Scenario:
         name=str(data.get("name", "scenario")),
         description=str(data.get("description", "")),
         experiments=specs,
-        market=_market(data.get("market") or {}, f"{source}: market"),
+        market=_market({} if data.get("market") is None else data["market"], f"{source}: market"),
     )
 
 
