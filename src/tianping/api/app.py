@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +14,9 @@ from fastapi import APIRouter, FastAPI
 from tianping import __version__
 from tianping.api import errors
 from tianping.api.deps import Store
-from tianping.settings import Settings
+from tianping.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 #: Modules whose ``router`` the app includes, one per domain.
 ROUTER_MODULES = ("tianping.refunds.endpoints", "tianping.coupons.endpoints")
@@ -22,13 +27,15 @@ def routers() -> list[APIRouter]:
     return [importlib.import_module(name).router for name in ROUTER_MODULES]
 
 
-def create_app(settings: Settings, *, env=None) -> FastAPI:
+def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> FastAPI:
     """The tianping JSON API.
 
     Args:
         settings: where the store is (``settings.store``).
         env: the refund lifecycle's clock, SLA config and norms cache; by default the system
             clock and :meth:`RefundConfig.from_environ`.
+        tick_seconds: when positive, fire due SLA timers in the background this often (each
+            fires once even with several workers ticking).
     """
 
     @asynccontextmanager
@@ -39,12 +46,14 @@ def create_app(settings: Settings, *, env=None) -> FastAPI:
 
         engine = make_engine(settings.store)
         init_schema(engine)
-        app.state.store = Store(
-            make_sessionmaker(engine), env or Env(config=RefundConfig.from_environ())
-        )
+        store = Store(make_sessionmaker(engine), env or Env(config=RefundConfig.from_environ()))
+        app.state.store = store
+        ticker = asyncio.create_task(_tick_forever(store, tick_seconds)) if tick_seconds else None
         try:
             yield
         finally:
+            if ticker is not None:
+                ticker.cancel()
             engine.dispose()
 
     app = FastAPI(
@@ -57,3 +66,22 @@ def create_app(settings: Settings, *, env=None) -> FastAPI:
     for router in routers():
         app.include_router(router)
     return app
+
+
+async def _tick_forever(store: Store, every_seconds: float) -> None:
+    from starlette.concurrency import run_in_threadpool
+
+    from tianping.refunds.service import tick
+
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await run_in_threadpool(store.transact, lambda s: tick(session=s, env=store.env))
+        except Exception:  # a failed tick is retried at the next one; the server stays up
+            log.exception("SLA tick failed")
+
+
+def from_environment() -> FastAPI:
+    """The app as ``tianping serve`` runs it: settings and tick interval from the environment."""
+    tick = float(os.environ.get("TIANPING_TICK_SECONDS", "60") or 0)
+    return create_app(load_settings(), tick_seconds=tick)

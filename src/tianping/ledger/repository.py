@@ -89,6 +89,14 @@ def entries_of_order(
     return rows, int(total)
 
 
+def count_transfers(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(LedgerTransfer)).scalar_one())
+
+
+def count_entries(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(LedgerEntry)).scalar_one())
+
+
 # -- audit queries -------------------------------------------------------------------------
 
 

@@ -118,3 +118,8 @@ def check(*, session: Session) -> list[P.Violation]:
         for t in repo.packet_cash_transfers(session)
     ]
     return found
+
+
+def summary(*, session: Session) -> dict[str, int]:
+    """How many transfers and entries the ledger holds."""
+    return {"transfers": repo.count_transfers(session), "entries": repo.count_entries(session)}

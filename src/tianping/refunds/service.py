@@ -936,6 +936,11 @@ def audit(*, session: Session) -> list[P.Violation]:
     return found
 
 
+def ledger_summary(*, session: Session) -> dict[str, int]:
+    """How much the audit looked at: transfers, entries and orders."""
+    return {**ledger.summary(session=session), "orders": len(repo.order_totals(session))}
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     checked: int

@@ -101,12 +101,15 @@ def init_schema(engine: Engine) -> None:
 
 
 def import_all_models() -> None:
-    """Import every ``tianping.<domain>.models`` module so ``Base.metadata`` knows all tables."""
+    """Import every ``tianping.<domain>.models`` module so ``Base.metadata`` knows all tables.
+
+    Found on the file system, so domains whose packages are heavy to import (the warehouse,
+    Spark) are not loaded just to build the store.
+    """
     import importlib
-    import pkgutil
 
     import tianping
 
-    for info in pkgutil.walk_packages(tianping.__path__, "tianping."):
-        if info.name.endswith(".models"):
-            importlib.import_module(info.name)
+    for root in tianping.__path__:
+        for models in sorted(Path(root).glob("*/models.py")):
+            importlib.import_module(f"tianping.{models.parent.name}.models")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import text
+from sqlalchemy.types import TypeDecorator
 
 from tianping.store.db import Base, import_all_models
 
@@ -19,12 +20,20 @@ import_all_models()
 target_metadata = Base.metadata
 
 
+def _render_item(kind: str, obj, autogen_context):
+    # Revisions are frozen: a shared column type is written as the plain type it stores.
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl.__class__.__name__}()"
+    return False
+
+
 def _configure(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
 
 
