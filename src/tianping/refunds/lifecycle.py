@@ -73,6 +73,13 @@ TIMERS: dict[str, tuple[str, str]] = {
     "return_receipt": (RETURN_SHIPPED, "receipt_not_confirmed"),
     "appeal_window": (REFUNDED, "appeal_window_closed"),
 }
+#: How each timer's window is named in messages.
+WINDOW_NAMES = {
+    "merchant_response": "merchant's response window",
+    "return_shipment": "return shipment window",
+    "return_receipt": "return receipt window",
+    "appeal_window": "appeal window",
+}
 _TIMER_OF_STATUS = {status: kind for kind, (status, _event) in TIMERS.items()}
 
 

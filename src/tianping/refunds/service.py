@@ -492,7 +492,7 @@ def _before_deadline(req: RefundRequest, *, session: Session, now: datetime) -> 
     timer = repo.pending_timer(session, req.id, kind) if kind else None
     if timer is not None and now >= timer.due_at:
         raise Conflict(
-            f"refund request {req.id}: the {kind.replace('_', ' ')} window closed at "
+            f"refund request {req.id}: the {L.WINDOW_NAMES[kind]} closed at "
             f"{timer.due_at.isoformat()}",
             field="status",
             code="window_closed",

@@ -1,0 +1,211 @@
+"""The refund lifecycle on the store (SQLite and PostgreSQL): each path, its events and timers."""
+
+from __future__ import annotations
+
+import pytest
+
+from refund_helpers import make_env, order_in, refund_in, use_lifecycle_policy
+from tianping.errors import Conflict, InvalidInput
+from tianping.ledger import postings as P
+from tianping.ledger import repository as ledger_repo
+from tianping.refunds import policies, service
+from tianping.refunds import repository as repo
+from tianping.refunds.schemas import (
+    AppealIn,
+    MerchantResponseIn,
+    ReturnReceivedIn,
+    ReturnShippedIn,
+    ReviewIn,
+)
+
+
+@pytest.fixture
+def env(session):
+    e = make_env()
+    use_lifecycle_policy(session, e)
+    service.record_order(order_in("o1", 10_000), session=session, env=e)
+    session.commit()
+    return e
+
+
+def _request(session, env, reason="quality", amount=10_000):
+    req = service.request_refund(refund_in("o1", amount, reason), session=session, env=env)
+    session.commit()
+    return req
+
+
+def _events(session, req):
+    return [e.event for e in repo.events_of(session, req.id)]
+
+
+def _timers(session, req):
+    return {(t.kind, t.state) for t in repo.timers_of(session, req.id)}
+
+
+def _order(session):
+    return service.get_order_or_raise("o1", session=session)
+
+
+def _tick(session, env):
+    out = service.tick(session=session, env=env)
+    session.commit()
+    return out["timers_fired"]
+
+
+def test_refund_only_pays_then_the_appeal_window_closes_once(session, env):
+    req = _request(session, env)
+    assert (req.status, req.refunded_minor, req.payer) == ("refunded", 10_000, "merchant")
+    assert _timers(session, req) == {("appeal_window", "pending")}
+    d = repo.get_decision(session, req.decision_id)
+    assert d.policy_version == LIFECYCLE_VERSION(session)
+    assert d.inputs["amount_minor"] == 10_000 and d.inputs["reason"] == "quality"
+    assert [r["code"] for r in d.reasons] == ["r"]
+    env.clock.advance(days=7)
+    assert _tick(session, env) == 1
+    assert _tick(session, env) == 0
+    assert req.status == "closed"
+    assert _events(session, req) == ["requested", "refund", "appeal_window_closed"]
+    assert service.audit(session=session) == []
+
+
+def LIFECYCLE_VERSION(session):  # noqa: N802 - reads like the constant it stands for
+    from refund_helpers import LIFECYCLE_POLICY
+
+    return LIFECYCLE_POLICY.version
+
+
+def test_merchant_silent_48h_decides_for_the_buyer_exactly_once(session, env):
+    req = _request(session, env, "not_received")
+    assert req.status == "negotiating"
+    assert _order(session).reserved_minor == 10_000
+    env.clock.advance(hours=47)
+    assert _tick(session, env) == 0
+    env.clock.advance(hours=1)
+    assert _tick(session, env) == 1
+    assert _tick(session, env) == 0
+    session.refresh(req)
+    assert (req.status, req.refunded_minor) == ("refunded", 10_000)
+    d = repo.get_decision(session, req.decision_id)
+    assert (d.source, d.reasons[0]["code"]) == ("sla", "merchant_silent_48h")
+    assert _order(session).reserved_minor == 0
+    assert _timers(session, req) == {("merchant_response", "fired"), ("appeal_window", "pending")}
+
+
+def test_merchant_refusal_goes_to_the_review_queue(session, env):
+    req = _request(session, env, "not_received")
+    service.respond_as_merchant(
+        req.id, MerchantResponseIn(accept=False, note="tracked"), session=session, env=env
+    )
+    session.commit()
+    queue, total = service.review_queue(session=session, limit=10, offset=0)
+    assert (total, [r.id for r in queue]) == (1, [req.id])
+    assert ("merchant_response", "cancelled") in _timers(session, req)
+    with pytest.raises(InvalidInput, match="exceeds the 10000 requested"):
+        service.review(
+            req.id,
+            ReviewIn(action="partial_refund", refund_amount_minor=20_000),
+            session=session,
+            env=env,
+        )
+    session.rollback()
+    service.review(
+        req.id,
+        ReviewIn(action="partial_refund", refund_amount_minor=4000, payer="platform"),
+        session=session,
+        env=env,
+    )
+    session.commit()
+    assert (req.status, req.refunded_minor, req.payer) == ("refunded", 4000, "platform")
+    assert service.review_queue(session=session, limit=10, offset=0)[1] == 0
+    # The rest of the order stays refundable: nothing is held any more.
+    assert (_order(session).refunded_minor, _order(session).reserved_minor) == (4000, 0)
+
+
+def test_return_then_refund_when_the_goods_come_back(session, env):
+    req = _request(session, env, "changed_mind")
+    assert req.status == "awaiting_return"
+    service.return_shipped(req.id, ReturnShippedIn(tracking_number="SF1"), session=session, env=env)
+    session.commit()
+    assert _timers(session, req) >= {("return_receipt", "pending")}
+    service.return_received(req.id, ReturnReceivedIn(), session=session, env=env)
+    session.commit()
+    assert (req.status, req.returned, req.refunded_minor) == ("refunded", True, 10_000)
+    assert _events(session, req) == [
+        "requested",
+        "require_return",
+        "return_shipped",
+        "return_received",
+    ]
+    with pytest.raises(Conflict, match="is refunded: cannot return received"):
+        service.return_received(req.id, ReturnReceivedIn(), session=session, env=env)
+
+
+def test_return_never_shipped_cancels_and_frees_the_amount(session, env):
+    req = _request(session, env, "changed_mind")
+    env.clock.advance(days=7)
+    assert _tick(session, env) == 1
+    session.refresh(req)
+    assert req.status == "cancelled"
+    assert _order(session).reserved_minor == 0
+    assert _request(session, env, "quality").status == "refunded"
+
+
+def test_merchant_silent_on_receipt_refunds(session, env):
+    req = _request(session, env, "changed_mind")
+    service.return_shipped(req.id, ReturnShippedIn(), session=session, env=env)
+    session.commit()
+    env.clock.advance(days=10)
+    assert _tick(session, env) == 1
+    session.refresh(req)
+    assert (req.status, req.refunded_minor) == ("refunded", 10_000)
+    assert _events(session, req)[-1] == "receipt_not_confirmed"
+
+
+def test_appeal_upheld_moves_the_cost_to_the_platform_by_reversal(session, env):
+    req = _request(session, env, "quality")
+    env.clock.advance(days=6)
+    service.appeal(req.id, AppealIn(note="resold"), session=session, env=env)
+    session.commit()
+    assert req.status == "appealed"
+    assert service.review_queue(session=session, limit=10, offset=0)[1] == 1
+    service.review(req.id, ReviewIn(action="uphold_appeal"), session=session, env=env)
+    session.commit()
+    assert (req.status, req.payer, req.refunded_minor) == ("closed", "platform", 10_000)
+    assert ledger_repo.balance(session, P.MERCHANT_ESCROW, "o1") == 10_000
+    assert ledger_repo.balance(session, P.PLATFORM_SUBSIDY, P.PLATFORM) == -10_000
+    assert ledger_repo.get_transfer(session, f"reversal:refund:{req.id}") is not None
+    assert service.audit(session=session) == []
+
+
+def test_appeal_after_the_window_is_refused(session, env):
+    req = _request(session, env, "quality")
+    env.clock.advance(days=7)
+    with pytest.raises(Conflict, match="appeal window closed") as err:
+        service.appeal(req.id, AppealIn(), session=session, env=env)
+    assert err.value.code == "window_closed"
+
+
+def test_rejected_request_releases_its_reservation(session, env):
+    req = _request(session, env, "fraud")
+    assert (req.status, req.refunded_minor) == ("rejected", 0)
+    assert _order(session).reserved_minor == 0
+    assert _timers(session, req) == set()
+
+
+def test_over_the_refundable_amount_is_refused_with_the_numbers(session, env):
+    _request(session, env, "quality", 6000)
+    with pytest.raises(InvalidInput, match="requested 5000 exceeds .* 4000 of 10000 paid") as err:
+        _request(session, env, "quality", 5000)
+    assert err.value.code == "exceeds_refundable"
+
+
+def test_replay_of_stored_decisions_gives_the_same_decisions(session, env):
+    for reason, amount in [("quality", 1000), ("wrong_size", 2000), ("fraud", 500)]:
+        _request(session, env, reason, amount)
+    policies.activate("taobao-2024-08", session=session, now=env.clock.now())
+    session.commit()
+    _request(session, env, "quality", 1500)
+    result = service.replay(session=session)
+    assert (result.checked, result.mismatches) == (4, [])
+    versions = {d.policy_version for d in repo.decisions_by_policy(session, limit=10, offset=0)}
+    assert len(versions) == 2
