@@ -38,7 +38,7 @@ def bounded_shares(
     for _ in range(k + 1):
         left = 1.0 - share[~free].sum()
         weights = t[free] if t[free].sum() > 0 else np.ones(int(free.sum()))
-        share[free] = left * weights / weights.sum()
+        share[free] = left * (weights / weights.sum())
         low, high = free & (share < lo - 1e-15), free & (share > hi + 1e-15)
         # Fix the side that is violated most (both at once can overshoot the other bound).
         fix = low if (lo - share)[low].sum() >= (share - hi)[high].sum() else high
@@ -46,6 +46,16 @@ def bounded_shares(
             break
         share[fix] = np.where(low[fix], lo[fix], hi[fix])
         free &= ~fix
+    return _settle(share, lo, hi)
+
+
+def _settle(share: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Spread a rounding or all-clipped residual over the arms with room to take it."""
+    residual = 1.0 - share.sum()
+    if abs(residual) > 1e-12:
+        room = hi - share if residual > 0 else share - lo
+        if room.sum() > 0:
+            share = share + residual * room / room.sum()
     return share
 
 
@@ -116,7 +126,7 @@ def allocate_budget(
         InvalidInput: negative amounts, or floors that exceed the total.
 
     >>> allocate_budget(100, [0.5, 0.3, 0.2], floor_minor=25).tolist()
-    [45, 30, 25]
+    [47, 28, 25]
     """
     if total_minor < 0 or floor_minor < 0 or (cap_minor is not None and cap_minor < floor_minor):
         raise InvalidInput("budget amounts must be >= 0 and cap >= floor", field="budget")
@@ -124,13 +134,13 @@ def allocate_budget(
     on = np.ones(len(t), dtype=bool) if active is None else np.asarray(active, dtype=bool)
     out = np.zeros(len(t), dtype=np.int64)
     k = int(on.sum())
-    if k == 0 or total_minor == 0:
-        return out
     if k * floor_minor > total_minor:
         raise InvalidInput(
             f"floors of {k} strategies ({k * floor_minor}) exceed the budget {total_minor}",
             field="floor_minor",
         )
+    if k == 0 or total_minor == 0:
+        return out
     cap = total_minor if cap_minor is None else cap_minor
     spendable = min(total_minor, k * cap)
     shares = bounded_shares(t[on], floor_minor / spendable, min(cap / spendable, 1.0))

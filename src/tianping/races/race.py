@@ -78,7 +78,7 @@ class RaceRules:
     top_two_beta: float = 0.5
     draws: int = DEFAULT_DRAWS
     alpha: float = 0.05
-    confirm_against: str = "control"
+    confirm_against: str = "runner_up"
 
     def __post_init__(self) -> None:
         _check_rules(self)

@@ -50,7 +50,7 @@ def top_two_probabilities(p_best: np.ndarray, beta: float = 0.5) -> np.ndarray:
 
     >>> top_two_probabilities(np.array([0.5, 0.5])).tolist()
     [0.5, 0.5]
-    >>> [round(x, 3) for x in top_two_probabilities(np.array([0.9, 0.1, 0.0]))]
+    >>> top_two_probabilities(np.array([0.9, 0.1, 0.0])).round(3).tolist()
     [0.5, 0.5, 0.0]
     """
     if not 0 < beta < 1:
