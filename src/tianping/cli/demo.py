@@ -1,0 +1,161 @@
+"""``tianping demo``: simulate, measure, compare, experiment, decide refunds, write a report."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    ctx: typer.Context,
+    buyers: int | None = typer.Option(None, help="Simulated buyers (default 20000; 4000 with --small)."),
+    days: int | None = typer.Option(None, help="Simulated days from 2024-04-01 (default 90; 60 with --small)."),
+    seed: int = typer.Option(0, help="Seed of the simulation: the same seed gives the same report."),
+    small: bool = typer.Option(False, "--small", help="A small marketplace that runs in seconds (CI)."),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Replace the data of a home that already has some (else refused)."
+    ),
+) -> None:
+    """Run the whole system on a simulated marketplace and write <home>/report.html.
+
+    Simulates buyers, merchants, orders, refunds, reviews, NPS and experiments into the
+    warehouse; prints headline metrics against the example market file; analyses the
+    scenario's A/B test; replays a batch of refund decisions under two shipped policies.
+    """
+    from tianping.cli.common import settings_of
+    from tianping.demo import FULL, SMALL, DemoOptions, run_demo
+
+    sizes = SMALL if small else FULL
+    options = DemoOptions(
+        buyers=sizes["buyers"] if buyers is None else buyers,
+        days=sizes["days"] if days is None else days,
+        seed=seed,
+        rebuild=rebuild,
+    )
+    with _progress() as progress:
+        run = run_demo(settings_of(ctx), options, progress=progress)
+    _print_summary(run)
+
+
+class _Bars:
+    """Rich progress bars: one over the demo's steps, one over the simulated buyers."""
+
+    def __init__(self, bar, steps: int):
+        self.bar = bar
+        self.steps = bar.add_task("demo", total=steps)
+        self.buyers = None
+        self.current = None
+
+    def step(self, name: str, title: str) -> None:
+        if self.current is not None:
+            self.bar.advance(self.steps)
+        self.current = name
+        self.bar.update(self.steps, description=title)
+        if name == "simulate":
+            self.buyers = self.bar.add_task("buyers simulated", total=None)
+
+    def simulated(self, done: int, total: int) -> None:
+        if self.buyers is not None:
+            self.bar.update(self.buyers, completed=done, total=total)
+
+    def finish(self) -> None:
+        self.bar.update(self.steps, completed=self.bar.tasks[0].total, description="done")
+
+
+class _progress:
+    def __enter__(self) -> _Bars:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        from tianping.cli.common import err_console
+        from tianping.demo import STEPS
+
+        columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.progress = Progress(*columns, console=err_console, transient=True)
+        self.progress.__enter__()
+        self.bars = _Bars(self.progress, len(STEPS))
+        return self.bars
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.bars.finish()
+        self.progress.__exit__(*exc)
+
+
+def _print_summary(run) -> None:
+    from rich.table import Table
+
+    from tianping.cli.common import console
+    from tianping.report.html import HEADLINE, fmt
+
+    o, t = run.options, run.truth
+    console.print(
+        f"[bold]tianping demo[/bold]: {o.buyers:,} buyers, {t['merchants']:,} merchants, "
+        f"{o.days} days ({run.start} to {run.end}), seed {o.seed}: "
+        f"{run.rows['orders']:,} orders simulated in {run.seconds['simulate']:.1f} s"
+    )
+    table = Table(title="headline metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, kind in HEADLINE:
+        table.add_row(label, fmt(run.headline.get(key), kind))
+    console.print(table)
+    _print_market(run.market)
+    _print_experiment(run.experiment)
+    _print_refunds(run.refunds)
+    for title, _ in run.not_yet:
+        console.print(f"[dim]{title}: not in the demo yet (the report says why).[/dim]")
+    path = run.report_path.resolve()
+    console.print(f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)")
+    if importlib.util.find_spec("tianping.cli.serve") is not None:
+        console.print("`tianping serve` starts the dashboard and the API on the same data")
+
+
+def _print_market(market: dict) -> None:
+    from tianping.cli.common import console
+    from tianping.report.html import fmt
+
+    for c in market["comparisons"]:
+        console.print(
+            f"{c['metric']} {market['ours_from']}…{market['ours_to']} projected to {market['period']}: "
+            f"{fmt(c['ours'], 'big')} yuan, market share {fmt(c['share'], 'pct')}, "
+            f"rank {c['rank']}/{c['platforms']} against "
+            + ", ".join(f"{g['platform']} {fmt(g['value'], 'big')}" for g in c["competitors"])
+        )
+
+
+def _print_experiment(experiment: dict) -> None:
+    from tianping.cli.common import console
+    from tianping.report.html import experiment_context, fmt
+
+    view = experiment_context(experiment)
+    console.print(f"A/B test {experiment['name']}: [bold]{view['recommendation']}[/bold]")
+    for r in view["rows"]:
+        if r["role"] == "primary" or r["truth"] is not None:
+            truth = "" if r["truth"] is None else f"; true lift {fmt(r['truth'], 'pct')}"
+            console.print(
+                f"  {r['metric']} ({r['role']}): lift {fmt(r['lift'], 'pct')} "
+                f"[{fmt(r['lower'], 'pct')} … {fmt(r['upper'], 'pct')}], adj. p {r['pvalue']:.3g}{truth}"
+            )
+
+
+def _print_refunds(refunds: dict) -> None:
+    from tianping.cli.common import console
+
+    console.print(f"refund decisions replayed: {refunds['requests']:,} requests of the last 30 days")
+    for o in refunds["outcomes"]:
+        loss = "" if o.abuse_loss_minor is None else f", abuse loss ¥{o.abuse_loss_minor / 100:,.2f}"
+        console.print(
+            f"  {o.policy_name}: {o.auto_decision_rate:.1%} decided automatically, "
+            f"¥{o.refunded_total_minor / 100:,.2f} refunded{loss}"
+        )

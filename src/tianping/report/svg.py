@@ -1,0 +1,104 @@
+"""Small inline SVG charts for self-contained HTML reports (pure: strings in, strings out).
+
+No JavaScript and no external file: each function returns one ``<svg>`` element whose text is
+escaped, so a report opens the same offline, in any browser, and prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+WIDTH, HEIGHT = 760, 220
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 16, 16, 34
+
+
+def _fmt(v: float) -> str:
+    """Compact axis label: 1.2M, 35K, 0.8."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(v) >= size:
+            return f"{v / size:.1f}{suffix}"
+    return f"{v:.3g}"
+
+
+def line_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    title: str,
+    marks: dict[str, str] | None = None,
+) -> str:
+    """A line over daily values; ``marks`` puts a labelled rule at some labels (e.g. 618).
+
+    >>> "<polyline" in line_chart(["a", "b"], [1.0, 2.0], title="t")
+    True
+    """
+    points = [(i, v) for i, v in enumerate(values) if v is not None]
+    if not points:
+        return f'<svg class="chart" viewBox="0 0 {WIDTH} 40" role="img" aria-label="{escape(title)}"><text x="8" y="24">no data</text></svg>'
+    top = max(v for _, v in points) * 1.1 or 1.0
+    span_x = WIDTH - PAD_LEFT - PAD_RIGHT
+    span_y = HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def x(i: float) -> float:
+        return PAD_LEFT + span_x * i / max(len(values) - 1, 1)
+
+    def y(v: float) -> float:
+        return PAD_TOP + span_y * (1 - v / top)
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
+    ]
+    for k in range(5):
+        v = top * k / 4
+        parts.append(f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>')
+        parts.append(f'<text class="axis" x="{PAD_LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
+    for i in sorted({0, len(labels) // 2, len(labels) - 1}):
+        parts.append(f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="middle">{escape(labels[i])}</text>')
+    for label, name in (marks or {}).items():
+        if label in labels:
+            i = labels.index(label)
+            parts.append(f'<line class="mark" x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{PAD_TOP}" y2="{HEIGHT - PAD_BOTTOM}"/>')
+            parts.append(f'<text class="mark-label" x="{x(i) + 4:.1f}" y="{PAD_TOP + 12}">{escape(name)}</text>')
+    path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in points)
+    parts.append(f'<polyline class="line" points="{path}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def interval_chart(rows: Sequence[dict], *, title: str) -> str:
+    """Estimates with intervals, one row each, and the true value as a diamond where known.
+
+    Each row: ``label``, ``estimate``, ``lower``, ``upper`` and optionally ``truth`` (same
+    units, e.g. relative lift). A dashed rule marks zero.
+
+    >>> "<circle" in interval_chart([{"label": "a", "estimate": 0.1, "lower": 0, "upper": 0.2}], title="t")
+    True
+    """
+    values = [v for r in rows for v in (r["lower"], r["upper"], r.get("truth")) if v is not None]
+    lo, hi = min([0.0, *values]), max([0.0, *values])
+    pad = (hi - lo) * 0.1 or 0.01
+    lo, hi = lo - pad, hi + pad
+    row_h, left, right = 34, 150, WIDTH - 24
+    height = PAD_TOP + row_h * len(rows) + PAD_BOTTOM
+
+    def x(v: float) -> float:
+        return left + (right - left) * (v - lo) / (hi - lo)
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}">',
+        f'<line class="zero" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{PAD_TOP - 6}" y2="{height - PAD_BOTTOM + 6}"/>',
+    ]
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        parts.append(f'<text class="axis" x="{x(v):.1f}" y="{height - 10}" text-anchor="middle">{v:+.1%}</text>')
+    for n, r in enumerate(rows):
+        cy = PAD_TOP + row_h * n + row_h / 2
+        parts.append(f'<text class="axis" x="{left - 10}" y="{cy + 4:.1f}" text-anchor="end">{escape(str(r["label"]))}</text>')
+        parts.append(f'<line class="ci" x1="{x(r["lower"]):.1f}" x2="{x(r["upper"]):.1f}" y1="{cy:.1f}" y2="{cy:.1f}"/>')
+        parts.append(f'<circle class="estimate" cx="{x(r["estimate"]):.1f}" cy="{cy:.1f}" r="5"/>')
+        if r.get("truth") is not None:
+            t = x(r["truth"])
+            parts.append(f'<path class="truth" d="M{t:.1f},{cy - 8:.1f} l6,8 l-6,8 l-6,-8 z"><title>true value {r["truth"]:+.2%}</title></path>')
+    parts.append("</svg>")
+    return "".join(parts)
