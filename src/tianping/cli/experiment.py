@@ -129,3 +129,185 @@ def snapshot(
     with store_session(ctx) as session:
         snap = service.snapshot(session=session, holdout=hold)
     typer.echo(snap.to_json())
+
+
+@experiment_app.command("analyze")
+def analyze(
+    ctx: typer.Context,
+    name: str,
+    slice_by: str | None = typer.Option(
+        None, "--slice-by", help="Also analyse the primary metric per buyer_type or category."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table | json | html"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+) -> None:
+    """Analyse an experiment on the warehouse: effects, intervals, SRM, guardrails, decision."""
+    from tianping.cli.common import dumps_json, store_session, warehouse_of
+    from tianping.errors import UsageError
+    from tianping.experiments import service
+
+    if fmt not in ("table", "json", "html"):
+        raise UsageError(f"unknown format {fmt!r}; use table, json or html", field="format")
+    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+        report = service.analyze_experiment(name, session=session, warehouse=wh, slice_by=slice_by)
+    if fmt == "table":
+        _print_report(report.to_dict())
+        return
+    if fmt == "json":
+        text = dumps_json(report.to_dict()) + "\n"
+    else:
+        from tianping.experiments.html import render_html
+
+        text = render_html(report.to_dict())
+    _emit(text, output)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    from tianping.errors import UsageError
+
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}", field="output") from None
+
+
+def _print_report(r: dict) -> None:
+    from rich.table import Table
+
+    from tianping.cli.common import console
+
+    console.print(
+        f"[bold]{r['experiment']}[/] {r['window']['start']} .. {r['window']['end']} · "
+        f"{r['method']} · alpha {r['alpha']:g} · {r['correction']} · "
+        f"CUPED {'on' if r['cuped'] else 'off'}"
+    )
+    arms = ", ".join(f"{a['name']} {a['units']:,}" for a in r["arms"])
+    srm = "" if r["srm_pvalue"] is None else f" · SRM p = {r['srm_pvalue']:.3g}"
+    console.print(f"units: {arms}{srm}")
+    bayes = r["method"] == "bayesian"
+    table = Table(title_justify="left")
+    for label in (
+        "metric",
+        "arm",
+        "control",
+        "arm value",
+        "lift",
+        f"{1 - r['alpha']:.0%} interval",
+    ):
+        table.add_column(label, justify="left" if label in ("metric", "arm") else "right")
+    table.add_column("P(win)" if bayes else "p adj.", justify="right")
+    for m in r["metrics"]:
+        label = f"{m['metric']} ({m['role'][0]})"
+        if m["error"]:
+            table.add_row(label, "—", "—", "—", "—", m["error"], "—", style="red")
+            continue
+        for c in m["comparisons"]:
+            style = "green" if c["treatment"] in m["significant_improvement_in"] else None
+            style = "red" if c["treatment"] in m["guardrail_hurt_in"] else style
+            last = _cell(c.get("chance_to_win"), "%") if bayes else _cell(c["pvalue_adjusted"], "p")
+            table.add_row(
+                label,
+                c["treatment"],
+                _cell(c["control_mean"], "g"),
+                _cell(c["treatment_mean"], "g"),
+                _cell(c["rel_effect_size"], "%"),
+                f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
+                f"{_cell(c['rel_effect_size_ci_upper'], '%')}",
+                last,
+                style=style,
+            )
+    console.print(table)
+    console.print("(p) primary, (s) secondary, (g) guardrail; lift = arm / control - 1")
+    _print_slices(r.get("slices") or {})
+    for w in r["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    colour = "green" if r["recommendation"].startswith("ship") else "red"
+    console.print(f"[bold {colour}]{r['recommendation']}[/]: " + "; ".join(r["reasons"]))
+
+
+def _print_slices(slices: dict) -> None:
+    from rich.table import Table
+
+    from tianping.cli.common import console
+
+    for metric, per_slice in (slices.get("metrics") or {}).items():
+        table = Table(title=f"{metric} by {slices.get('by')}", title_justify="left")
+        for label in ("slice", "arm", "n", "lift", "interval", "p", "p adj."):
+            table.add_column(label, justify="left" if label in ("slice", "arm") else "right")
+        if "error" in per_slice:
+            console.print(f"[red]{metric} by {slices.get('by')}: {per_slice['error']}[/]")
+            continue
+        for value, analysis in per_slice.items():
+            n = {a["name"]: a["n"] for a in analysis["arms"]}
+            for c in analysis["comparisons"]:
+                table.add_row(
+                    value,
+                    c["treatment"],
+                    f"{n.get(c['treatment'], 0):,}",
+                    _cell(c["rel_effect_size"], "%"),
+                    f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
+                    f"{_cell(c['rel_effect_size_ci_upper'], '%')}",
+                    _cell(c["pvalue"], "p"),
+                    _cell(c["pvalue_adjusted"], "p"),
+                )
+        console.print(table)
+
+
+def _cell(value, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "%":
+        return f"{value:+.2%}"
+    if kind == "p":
+        return f"{value:.3g}"
+    return f"{value:.4g}"
+
+
+@experiment_app.command("aa")
+def aa(
+    ctx: typer.Context,
+    metric: str = typer.Option(..., "--metric", help="A metric, e.g. gmv, conversion, aov."),
+    splits: int = typer.Option(1000, help="Random 50/50 splits to analyse."),
+    start: str | None = typer.Option(None, "--from", help="First day (default: 28 days to --to)."),
+    end: str | None = typer.Option(None, "--to", help="Last day (default: last order day)."),
+    alpha: float = typer.Option(0.05, help="Significance level."),
+    seed: str = typer.Option("0", help="Seed of the splits' salts."),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """A/A check on historical data: false-positive rate and p-value distribution."""
+    from tianping.cli.common import dumps_json, warehouse_of
+    from tianping.cli.metrics import parse_day
+    from tianping.errors import UsageError
+    from tianping.experiments.aa import default_window, run_aa
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown format {fmt!r}; use table or json", field="format")
+    with warehouse_of(ctx) as wh:
+        first, last = default_window(wh, parse_day(start, "--from"), parse_day(end, "--to"))
+        result = run_aa(wh, metric, first, last, splits=splits, alpha=alpha, seed=seed)
+    if fmt == "json":
+        typer.echo(dumps_json(result.to_dict()))
+    else:
+        _print_aa(result.to_dict())
+
+
+def _print_aa(r: dict) -> None:
+    from tianping.cli.common import console
+
+    ok = "[green]consistent with alpha[/]" if r["consistent"] else "[red]NOT consistent[/]"
+    console.print(
+        f"A/A on [bold]{r['metric']}[/], {r['window']['start']} .. {r['window']['end']}: "
+        f"{r['units']:,} units, {r['splits']} splits"
+    )
+    console.print(
+        f"false-positive rate {r['false_positive_rate']:.2%} at alpha {r['alpha']:g} "
+        f"(95% CI {r['fpr_ci_lower']:.2%} .. {r['fpr_ci_upper']:.2%}) · "
+        f"KS uniformity p = {r['ks_pvalue']:.3g} · CI coverage of 0: {r['ci_coverage']:.1%} · {ok}"
+    )
+    top = max(r["pvalue_histogram"]) or 1
+    for i, count in enumerate(r["pvalue_histogram"]):
+        bar = "█" * round(40 * count / top)
+        console.print(f"p {i / 10:.1f}-{(i + 1) / 10:.1f} {count:6d} {bar}")

@@ -157,14 +157,15 @@ _ORDER_FEATURES = (
 _NPS_FEATURES = ("nps_responses", "nps_score_sum", "nps_net")
 
 
-def unit_table(wh: Warehouse, q: Query) -> ibis.Table:
+def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis.Table:
     """One row per unit (and slice value): ``variant``, ``slice``, features and ``pre_`` features.
 
     With an orders-column slice, a unit has one row per slice value it has orders in (during
     or before the experiment); units without any are absent but counted in ``n`` (their sums
-    are zero), see :func:`fetch_aggregates`.
+    are zero), see :func:`fetch_aggregates`. ``units`` (``unit_id``, ``variant``,
+    ``first_exposed``) replaces the experiment's exposed units, e.g. for A/A splits.
     """
-    units = exposed_units(wh, q)
+    units = exposed_units(wh, q) if units is None else units
     facts = order_facts(wh, q.window.end)
     nps = wh.table("nps")
     order_slice = q.slice_by in ORDER_SLICES

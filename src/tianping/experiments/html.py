@@ -1,0 +1,194 @@
+"""A self-contained HTML page of an experiment report (pure: strings only, no CDN, no script).
+
+Every metric gets a table of its comparisons and an inline SVG chart of the relative
+effect's interval per treatment (a "forest plot"): the dot is ``rel_effect_size``, the bar
+its interval, the vertical line zero. Green means significantly better in the metric's good
+direction, red significantly worse, grey neither.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:60rem;
+color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.rec{font-size:1.2rem;padding:.6rem 1rem;border-radius:.3rem;display:inline-block}
+.ship{background:#e3f4e3}.noship{background:#fbe4e4}.none{background:#eee}
+.warn{color:#a33}.muted{color:#777}
+"""
+
+_COLUMNS = (
+    ("treatment", "treatment"),
+    ("control_mean", "control"),
+    ("treatment_mean", "treatment value"),
+    ("effect_size", "effect"),
+    ("rel_effect_size", "relative"),
+    ("rel_effect_size_ci_lower", "rel. lower"),
+    ("rel_effect_size_ci_upper", "rel. upper"),
+    ("pvalue", "p-value"),
+    ("pvalue_adjusted", "adjusted p"),
+    ("chance_to_win", "chance to win"),
+    ("risk", "risk"),
+    ("variance_reduction", "CUPED var. reduction"),
+)
+_PCT = {"rel_effect_size", "rel_effect_size_ci_lower", "rel_effect_size_ci_upper"}
+_PCT |= {"chance_to_win", "variance_reduction"}
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The report (the dict of :meth:`Report.to_dict`) as one HTML document.
+
+    >>> page = render_html({"experiment": "x", "arms": [], "metrics": [], "reasons": [],
+    ...                     "warnings": [], "recommendation": "no decision"})
+    >>> page.startswith("<!DOCTYPE html>") and "http" not in page
+    True
+    """
+    e = html.escape
+    rec = str(report.get("recommendation", ""))
+    cls = "ship" if rec.startswith("ship") else ("noship" if rec.startswith("do not") else "none")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Experiment {e(str(report.get('experiment', '')))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Experiment {e(str(report.get('experiment', '')))}</h1>",
+    ]
+    if report.get("hypothesis"):
+        parts.append(f"<p><em>{e(str(report['hypothesis']))}</em></p>")
+    window = report.get("window") or {}
+    parts.append(
+        f'<p class="muted">{e(str(window.get("start", "")))} – {e(str(window.get("end", "")))}'
+        f" · method {e(str(report.get('method', '')))} · alpha {report.get('alpha', '')}"
+        f" · correction {e(str(report.get('correction', '')))}"
+        f" · CUPED {'on' if report.get('cuped') else 'off'}</p>"
+    )
+    parts.append(f'<p class="rec {cls}"><strong>{e(rec)}</strong></p>')
+    parts += [f"<p>{e(r)}</p>" for r in report.get("reasons", [])]
+    parts += [f'<p class="warn">⚠ {e(w)}</p>' for w in report.get("warnings", [])]
+    parts.append(_arms_table(report))
+    for metric in report.get("metrics", []):
+        parts.append(_metric_section(metric))
+    parts.append(_slices_section(report.get("slices") or {}))
+    parts.append("</body></html>")
+    return "\n".join(p for p in parts if p)
+
+
+def _arms_table(report: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(str(a['name']))}</td><td>{a['units']:,}</td>"
+        f"<td>{a['planned_weight']:.3g}</td></tr>"
+        for a in report.get("arms", [])
+    )
+    srm = report.get("srm_pvalue")
+    srm_text = "" if srm is None else f"<p>sample-ratio check: p = {srm:.3g}</p>"
+    return f"<h2>Arms</h2><table><tr><th>arm</th><th>units</th><th>planned weight</th></tr>{rows}</table>{srm_text}"
+
+
+def _metric_section(m: Mapping[str, Any]) -> str:
+    title = f"{html.escape(m['metric'])} <span class='muted'>({m['role']}, {m['metric_type']}"
+    title += ", higher is better)" if m.get("higher_is_better", True) else ", lower is better)"
+    if m.get("error"):
+        return f"<h2>{title}</span></h2><p class='warn'>not analysed: {html.escape(m['error'])}</p>"
+    comps = m.get("comparisons", [])
+    cols = [(k, label) for k, label in _COLUMNS if any(c.get(k) is not None for c in comps)]
+    head = "".join(f"<th>{label}</th>" for _, label in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_fmt(k, c.get(k))}</td>" for k, _ in cols) + "</tr>" for c in comps
+    )
+    good = set(m.get("significant_improvement_in", []))
+    bad = set(m.get("guardrail_hurt_in", []))
+    chart = forest_svg(comps, good=good, bad=bad)
+    return f"<h2>{title}</span></h2>{chart}<table><tr>{head}</tr>{body}</table>"
+
+
+def _slices_section(slices: Mapping[str, Any]) -> str:
+    if not slices or not slices.get("metrics"):
+        return ""
+    out = [f"<h2>Slices by {html.escape(str(slices.get('by')))}</h2>"]
+    if slices.get("warning"):
+        out.append(f"<p class='warn'>⚠ {html.escape(slices['warning'])}</p>")
+    for metric, per_slice in slices["metrics"].items():
+        if "error" in per_slice:
+            out.append(
+                f"<p class='warn'>{html.escape(metric)}: {html.escape(per_slice['error'])}</p>"
+            )
+            continue
+        rows = [
+            {**c, "treatment": f"{s}: {c['treatment']}"}
+            for s, analysis in per_slice.items()
+            for c in analysis.get("comparisons", [])
+        ]
+        out.append(f"<p>{html.escape(metric)}</p>{forest_svg(rows)}")
+    return "".join(out)
+
+
+def forest_svg(
+    comparisons: Sequence[Mapping[str, Any]],
+    *,
+    good: set[str] = frozenset(),
+    bad: set[str] = frozenset(),
+) -> str:
+    """Inline SVG: one row per comparison, the relative effect's interval against zero."""
+    rows = [c for c in comparisons if c.get("rel_effect_size") is not None]
+    if not rows:
+        return "<p class='muted'>no relative effect to chart</p>"
+    bounds = [0.0]
+    for c in rows:
+        bounds += [v for v in (c.get("rel_effect_size_ci_lower"), c.get("rel_effect_size_ci_upper"),
+                               c["rel_effect_size"]) if v is not None]  # fmt: skip
+    lo, hi = min(bounds), max(bounds)
+    pad = (hi - lo) * 0.08 or 0.01
+    lo, hi = lo - pad, hi + pad
+    left, width, row_h = 190, 430, 26
+    height = row_h * len(rows) + 30
+
+    def x(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * width
+
+    out = [
+        f'<svg width="{left + width + 20}" height="{height}" '
+        f'role="img" aria-label="relative effects with intervals" font-size="12">',
+        f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="{height - 22}" stroke="#999" '
+        'stroke-dasharray="3,3"/>',
+    ]
+    for i, c in enumerate(rows):
+        y = 16 + i * row_h
+        name = str(c.get("treatment"))
+        colour = "#2a8a2a" if name in good else ("#c0392b" if name in bad else "#555")
+        low = c.get("rel_effect_size_ci_lower")
+        up = c.get("rel_effect_size_ci_upper")
+        low = lo if low is None else low
+        up = hi if up is None else up
+        out.append(
+            f'<text x="{left - 8}" y="{y + 4}" text-anchor="end">{html.escape(name)}</text>'
+            f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(up):.1f}" y2="{y}" stroke="{colour}" '
+            f'stroke-width="3"/><circle cx="{x(c["rel_effect_size"]):.1f}" cy="{y}" r="4.5" '
+            f'fill="{colour}"><title>{html.escape(name)}: {c["rel_effect_size"]:+.2%} '
+            f"[{low:+.2%}, {up:+.2%}]</title></circle>"
+        )
+    axis_y = height - 8
+    for v in (lo, 0.0, hi):
+        out.append(
+            f'<text x="{x(v):.1f}" y="{axis_y}" text-anchor="middle" fill="#777">{v:+.1%}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if key in _PCT:
+            return f"{value:+.2%}" if key.startswith("rel") else f"{value:.1%}"
+        if key.startswith("pvalue"):
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    return html.escape(str(value))
