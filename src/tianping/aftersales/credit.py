@@ -1,7 +1,7 @@
 """Buyer credit score, 350–950 (higher = more trustworthy), by an expert scorecard (pure).
 
 For a platform with no labels yet: every characteristic of a buyer's history falls in one band,
-each band carries documented points (``docs/scores.md`` gives each band's reasoning), and the
+each band carries documented points (``docs/aftersales.md`` gives each band's reasoning), and the
 score is ``base + sum of points`` clipped to 350–950. Everything is vectorised over buyers.
 
 How the refund service uses it::
@@ -175,7 +175,7 @@ def _b(lower: float, upper: float, points: int, reason: str) -> Band:
     return Band(lower, upper, points, reason)
 
 
-#: The default expert scorecard; ``docs/scores.md`` is its documentation.
+#: The default expert scorecard; ``docs/aftersales.md`` is its documentation.
 EXPERT_CHARACTERISTICS: tuple[Characteristic, ...] = (
     Characteristic(
         "account_age_days",

@@ -5,7 +5,7 @@ by the method of moments (empirical Bayes) across the category's products; with 
 refunds in ``n`` orders the posterior is ``Beta(alpha + x, beta + n - x)``. The product is
 flagged when ``P(theta > k * category_rate | data) >= threshold`` (defaults: ``k = 2``,
 threshold 0.95) and it has at least ``min_refunds`` quality refunds. A category with no
-quality refunds at all has no reference rate: its products get probability 0 and no flag. ``docs/scores.md`` gives
+quality refunds at all has no reference rate: its products get probability 0 and no flag. ``docs/aftersales.md`` gives
 the estimator and the reasons for the defaults.
 
 How the refund service uses it::

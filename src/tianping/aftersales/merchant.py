@@ -6,7 +6,7 @@ delivery, door delivery, complaint rate and response time. Every component is sh
 the platform value with a documented prior strength, so a merchant with little data sits near
 the platform and a merchant with no data for a component gets the platform value for it.
 A component the whole platform has no data for (say, no delivery times recorded) is left out
-and the other weights are renormalised. ``docs/scores.md`` gives the numbers and reasons.
+and the other weights are renormalised. ``docs/aftersales.md`` gives the numbers and reasons.
 
 How the refund service uses it::
 
@@ -134,7 +134,7 @@ class Component:
         return MAX_SCORE * np.clip((value - self.worst) / (self.best - self.worst), 0.0, 1.0)
 
 
-#: The default components; ``docs/scores.md`` explains each number.
+#: The default components; ``docs/aftersales.md`` explains each number.
 COMPONENTS: tuple[Component, ...] = (
     Component("rating", "rating_sum", "reviews", 0.30, 5.0, 1.0, 20.0, "mean review rating, 1–5"),
     Component(

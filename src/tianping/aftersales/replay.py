@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from tianping.aftersales import credit, features, whatif
 from tianping.aftersales.policy import ACTIONS, Coded, Policy, evaluate_batch
-from tianping.aftersales.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from tianping.aftersales.vocabulary import DEFAULT_VOCABULARY, REASON_SYNONYMS, Vocabulary
 from tianping.errors import InvalidInput, UsageError
 from tianping.money import exponent_of, format_major
 
@@ -185,6 +185,12 @@ def _key(col: ibis.Value) -> ibis.Value:
     return col.strip().lower().replace("-", "_").replace(" ", "_")
 
 
+def _canonical(col: ibis.Value) -> ibis.Value:
+    """:func:`~tianping.aftersales.vocabulary.canonical_reason`, in the engine."""
+    key = _key(col)
+    return key.substitute(REASON_SYNONYMS, else_=key)
+
+
 def _requests_expr(wh: Any, lo: datetime, hi: datetime, vocab: Vocabulary) -> ibis.Table:
     r = wh.table("refunds")
     o = wh.table("orders").select(
@@ -199,7 +205,7 @@ def _requests_expr(wh: Any, lo: datetime, hi: datetime, vocab: Vocabulary) -> ib
         "merchant_id",
         "product_id",
         category=w.category.fill_null(""),
-        reason=_key(w.reason.fill_null("")),
+        reason=_canonical(w.reason.fill_null("")),
         requested_at=w.requested_at,
         amount_minor=(w.requested_amount * 10**wh.scale).round().cast("int64"),
         delivered=delivered,
@@ -253,7 +259,7 @@ def _buyer_scores(wh: Any, buyer_ids: pa.ChunkedArray, as_of: datetime) -> tuple
     ids = buyer_ids.to_pylist()
     values = np.array([known.get(b, new) for b in ids], dtype=np.float64)
     fresh = sum(b not in known for b in set(ids))
-    note = f"buyer credit: expert scorecard (docs/scores.md); {fresh} buyer(s) without history score {new}"
+    note = f"buyer credit: expert scorecard (docs/aftersales.md); {fresh} buyer(s) without history score {new}"
     return values, note
 
 

@@ -8,7 +8,7 @@ KS and Gini on the held-out part. The result is a :class:`ScorecardModel`: plain
 WoE, coefficients, scaling, training metadata) saved as JSON whose ``version`` is the SHA-256
 of its scoring content. Scoring (:meth:`ScorecardModel.score`) needs only NumPy.
 
-Scaling (``docs/scores.md``): with ``factor = pdo / ln 2`` and
+Scaling (``docs/aftersales.md``): with ``factor = pdo / ln 2`` and
 ``offset = base_score - factor * ln(base_odds)``, a row with bad-probability ``p`` scores
 ``offset + factor * ln((1 - p) / p)``, rounded to an integer and clipped to 350–950. Defaults:
 600 points at good:bad odds of 50:1, 20 points to double the odds.
@@ -293,10 +293,23 @@ class Trained:
 
 
 def bad_mask(target: pd.Series, bad: str) -> np.ndarray:
-    """True where the target equals ``bad`` (numbers compared as numbers)."""
+    """True where the target equals ``bad`` (numbers compared as numbers).
+
+    Raises:
+        UsageError: the target has more than two classes, ``bad`` is not one of them, or every
+            row is bad.
+    """
     import pandas as pd
 
     values = target.dropna()
+    distinct = values.unique()
+    if len(distinct) > 2:
+        seen = ", ".join(sorted(str(v) for v in distinct[:10]))
+        raise UsageError(
+            f"the target column must have two classes (bad and good); it has {len(distinct)}: "
+            f"{seen}{', ...' if len(distinct) > 10 else ''}",
+            field="target",
+        )
     if pd.api.types.is_numeric_dtype(target):
         try:
             hit = target.to_numpy(dtype=np.float64) == float(bad)
@@ -311,7 +324,7 @@ def bad_mask(target: pd.Series, bad: str) -> np.ndarray:
         )
     if hit.all():
         raise UsageError(
-            "the target column has only one class: every row is bad; it needs bad and good rows",
+            f"the target column has only one class: every row is {bad!r}; it needs bad and good rows",
             field="target",
         )
     return hit
@@ -416,10 +429,11 @@ def _quiet_optbinning():
 
     # cvxpy (pulled in by optbinning, unused here) reports at import that its HiGHS binding
     # clashes with the HiGHS inside OR-Tools; its handler is bound to stderr at import time.
-    with contextlib.redirect_stderr(io.StringIO()):
+    swallowed = io.StringIO()
+    with contextlib.redirect_stderr(swallowed):
         import optbinning
     for handler in logging.getLogger("__cvxpy__").handlers:
-        if isinstance(handler, logging.StreamHandler):
+        if isinstance(handler, logging.StreamHandler) and handler.stream is swallowed:
             handler.setStream(sys.stderr)
     return optbinning
 

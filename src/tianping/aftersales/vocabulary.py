@@ -3,7 +3,7 @@
 The refunds table keeps ``reason`` and ``decision`` as free text, so the scores read them through
 one :class:`Vocabulary`: reasons are normalised (lower case, trimmed, spaces and hyphens turned
 into underscores: ``"Not as described"`` → ``not_as_described``) and then matched against the
-sets below. ``docs/scores.md`` lists the defaults and why each reason sits where it does.
+sets below. ``docs/aftersales.md`` lists the defaults and why each reason sits where it does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,32 @@ def normalise(text: str) -> str:
     'not_received'
     """
     return text.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+#: Other spellings of the reasons the shipped policies decide on, after :func:`normalise`
+#: (the simulator, for one, writes ``change_of_mind`` and ``quality_problem``).
+REASON_SYNONYMS: dict[str, str] = {
+    "change_of_mind": "changed_mind",
+    "no_reason": "changed_mind",
+    "no_longer_wanted": "changed_mind",
+    "quality_problem": "quality",
+    "quality_issue": "quality",
+    "defect": "quality",
+    "defective": "quality",
+    "empty_package": "empty_parcel",
+}
+
+
+def canonical_reason(text: str) -> str:
+    """The reason code a policy matches: :func:`normalise`, then :data:`REASON_SYNONYMS`.
+
+    >>> canonical_reason("Change of mind"), canonical_reason("quality_problem")
+    ('changed_mind', 'quality')
+    >>> canonical_reason("Not-as-described")
+    'not_as_described'
+    """
+    key = normalise(text)
+    return REASON_SYNONYMS.get(key, key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import typer
 credit_app = typer.Typer(
     no_args_is_help=True,
     help="Buyer credit scores, 350–950: train and apply a learned scorecard on any labelled "
-    "table, or score the warehouse's buyers with the expert scorecard (docs/scores.md).",
+    "table, or score the warehouse's buyers with the expert scorecard (docs/aftersales.md).",
 )
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-merchants_app = typer.Typer(no_args_is_help=True, help="Merchant scores (docs/scores.md).")
-products_app = typer.Typer(no_args_is_help=True, help="Product signals (docs/scores.md).")
+merchants_app = typer.Typer(no_args_is_help=True, help="Merchant scores (docs/aftersales.md).")
+products_app = typer.Typer(no_args_is_help=True, help="Product signals (docs/aftersales.md).")
 
 
 def register(app: typer.Typer) -> None:
