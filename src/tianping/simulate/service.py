@@ -12,6 +12,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import resources
@@ -137,16 +138,19 @@ def run_simulation(
     ids = Numbering.for_sizes(buyers, merchants, world.products.size)
     sink = _Sink(wh, out)
     tally = _Tally.for_world(world)
-    for index, first in enumerate(range(0, buyers, chunk_buyers)):
-        n = min(chunk_buyers, buyers - first)
-        events = simulate_chunk(world, index, first, n)
-        tally.add(events)
-        sink.write(chunk_tables(world, events, ids))
-        if progress is not None:
-            progress(first + n, buyers)
-    sink.write({"sim_merchants": merchants_truth(world, ids), "sim_products": products_truth(world, ids)})
-    truth = truth_document(world, scenario, buyers, chunk_buyers, tally, sink.rows)
-    sink.write({"sim_truth": pa.table({"json": [json.dumps(truth)]})})
+    try:
+        for index, first in enumerate(range(0, buyers, chunk_buyers)):
+            n = min(chunk_buyers, buyers - first)
+            events = simulate_chunk(world, index, first, n)
+            tally.add(events)
+            sink.write(chunk_tables(world, events, ids))
+            if progress is not None:
+                progress(first + n, buyers)
+        sink.write({"sim_merchants": merchants_truth(world, ids), "sim_products": products_truth(world, ids)})
+        truth = truth_document(world, scenario, buyers, chunk_buyers, tally, sink.rows)
+        sink.write({"sim_truth": pa.table({"json": [json.dumps(truth)]})})
+    finally:
+        sink.flush()
     files = sink.close(truth, truth_dir)
     return SimulationResult(dict(sink.rows), truth, time.perf_counter() - began, files)
 
@@ -173,23 +177,49 @@ class _Tally:
 
 
 class _Sink:
-    """Writes each table to the warehouse (replace on first write, then append) and Parquet."""
+    """Writes each table to the warehouse (replace on first write, then append) and Parquet.
+
+    On DuckDB and for files, a chunk is written by a background thread while the next chunk is
+    simulated (DuckDB, Arrow and most of NumPy release the GIL, so the two cores both work);
+    at most one chunk is in flight, and writes keep their order. Spark writes in the caller's
+    thread.
+    """
 
     def __init__(self, wh: Any, out: Path | None):
         self.wh, self.out = wh, out
         self.rows: dict[str, int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._paths: list[Path] = []
+        background = wh is None or getattr(wh, "kind", "duckdb") == "duckdb"
+        self._pool = ThreadPoolExecutor(1, "tianping-sink") if background else None
+        self._pending: Future | None = None
         if out is not None:
             (out / "ground_truth").mkdir(parents=True, exist_ok=True)
 
     def write(self, tables: dict[str, pa.Table]) -> None:
+        """Queue ``tables`` for writing, after the previous chunk's writes have finished."""
+        plan = []
         for name, table in tables.items():
+            plan.append((name, table, name in self.rows))
+            self.rows[name] = self.rows.get(name, 0) + table.num_rows
+        self.flush()
+        if self._pool is None:
+            self._store(plan)
+        else:
+            self._pending = self._pool.submit(self._store, plan)
+
+    def flush(self) -> None:
+        """Wait for the write in flight; re-raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _store(self, plan: list[tuple[str, pa.Table, bool]]) -> None:
+        for name, table, seen in plan:
             if self.wh is not None:
-                (self.wh.append if name in self.rows else self.wh.replace)(name, table)
+                (self.wh.append if seen else self.wh.replace)(name, table)
             if self.out is not None:
                 self._parquet(name, table)
-            self.rows[name] = self.rows.get(name, 0) + table.num_rows
 
     def _parquet(self, name: str, table: pa.Table) -> None:
         writer = self._writers.get(name)
@@ -201,6 +231,9 @@ class _Sink:
         writer.write_table(table)
 
     def close(self, truth: dict[str, Any], truth_dir: Path | None) -> tuple[Path, ...]:
+        self.flush()
+        if self._pool is not None:
+            self._pool.shutdown()
         for writer in self._writers.values():
             writer.close()
         text = json.dumps(truth, indent=2, ensure_ascii=False) + "\n"
