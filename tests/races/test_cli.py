@@ -80,7 +80,7 @@ def test_create_step_report(home, tmp_path):
     assert [s["number"] for s in doc["steps"]] == [1, 2]
     assert {r["strategy"] for r in doc["budget"]} == {"a", "b", "c"}
     out = run(home, "race", "report", "promo")
-    assert out.exit_code == 0 and "regret" in out.stdout
+    assert out.exit_code == 0 and "regret" in out.stdout and "standings over time" in out.stdout
     assert "goal_metric: conversion" in run(home, "race", "show", "promo").stdout
     assert "promo" in run(home, "race", "list").stdout
     assert run(home, "race", "stop", "promo").exit_code == 0

@@ -151,6 +151,7 @@ def _print_report(data: dict) -> None:
         f" · {len(data['steps'])} steps"
     )
     if rr.standings_rows(data):
+        render_rows(rr.history_rows(data), "table", title="standings over time")
         render_rows(rr.standings_rows(data), "table", title=rr.BIASED)
     if rr.budget_rows(data):
         render_rows(rr.budget_rows(data), "table", title="budget")

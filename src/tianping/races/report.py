@@ -65,6 +65,23 @@ def history(data: dict[str, Any], field: str) -> dict[str, list[tuple[int, float
     return out
 
 
+def history_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per adaptive step: units, the leader, each arm's chance to be best, regret."""
+    rows = []
+    for step in data["steps"]:
+        if step["phase"] != "racing":
+            continue
+        row: dict[str, Any] = {
+            "step": step["number"],
+            "units": sum(s["n"] for s in step["standings"]),
+            "leader": step["leader"],
+        }
+        row |= {f"p_best {s['arm']}": _num(s["p_best"], 3) for s in step["standings"]}
+        row |= {"regret": _num(step["regret"]), "equal split": _num(step["equal_split_regret"])}
+        rows.append(row)
+    return rows
+
+
 def budget_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Spend, return and ROI per strategy, after every allocation so far."""
     lines = [s["budget"] for s in data["steps"] if s["budget"]]
