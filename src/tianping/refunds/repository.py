@@ -125,22 +125,19 @@ def decisions_by_policy(session: Session, *, limit: int, offset: int) -> list[Re
 # -- history the scores read ---------------------------------------------------------------
 
 
-def buyer_orders(session: Session, buyer_id: str) -> Row:
-    stmt = select(
-        func.count(Order.id),
-        func.coalesce(func.sum(Order.amount_minor), 0),
-        func.min(Order.paid_at),
-    ).where(Order.buyer_id == buyer_id)
-    return session.execute(stmt).one()
-
-
-def buyer_orders_by_category(session: Session, buyer_id: str) -> list[tuple[str, int]]:
+def buyer_orders_by_category(session: Session, buyer_id: str) -> list[Row]:
+    """``(category, orders, spend, first paid_at)`` of the buyer's orders, one row per category."""
     stmt = (
-        select(Order.category, func.count(Order.id))
+        select(
+            Order.category,
+            func.count(Order.id),
+            func.coalesce(func.sum(Order.amount_minor), 0),
+            func.min(Order.paid_at),
+        )
         .where(Order.buyer_id == buyer_id)
         .group_by(Order.category)
     )
-    return [(c, int(n)) for c, n in session.execute(stmt)]
+    return list(session.execute(stmt))
 
 
 def buyer_requests(session: Session, buyer_id: str) -> list[Row]:
@@ -216,6 +213,8 @@ def product_counts(
     session: Session, reasons, product_id: str | None = None
 ) -> list[tuple[str, str, int, int]]:
     """``(product, category, orders, orders with a quality-reason request)`` per product."""
+    if product_id is not None:
+        return _one_product_counts(session, reasons, product_id)
     quality = (
         select(RefundRequest.order_id)
         .where(RefundRequest.reason.in_(sorted(reasons)))
@@ -232,8 +231,23 @@ def product_counts(
         .outerjoin(quality, quality.c.order_id == Order.id)
         .group_by(Order.product_id, Order.category)
     )
-    if product_id is not None:
-        stmt = stmt.where(Order.product_id == product_id)
+    return [(p, c, int(o), int(q)) for p, c, o, q in session.execute(stmt)]
+
+
+def _one_product_counts(session: Session, reasons, product_id: str) -> list:
+    # Only this product's orders and their requests: index lookups, not a scan of all requests.
+    quality = (RefundRequest.order_id == Order.id) & RefundRequest.reason.in_(sorted(reasons))
+    stmt = (
+        select(
+            Order.product_id,
+            Order.category,
+            func.count(func.distinct(Order.id)),
+            func.count(func.distinct(RefundRequest.order_id)),
+        )
+        .outerjoin(RefundRequest, quality)
+        .where(Order.product_id == product_id)
+        .group_by(Order.product_id, Order.category)
+    )
     return [(p, c, int(o), int(q)) for p, c, o, q in session.execute(stmt)]
 
 

@@ -266,9 +266,14 @@ def decision_inputs(
     """The policy inputs for a new request, as stored in the decision's snapshot."""
     now = env.clock.now()
     snap = env.norms.get(session, now)
-    buyer = signals.buyer_credit(order.buyer_id, session=session, now=now, snap=snap)
+    history = signals.buyer_history(order.buyer_id, session=session)
+    buyer = signals.buyer_credit(
+        order.buyer_id, session=session, now=now, snap=snap, history=history
+    )
     quality = signals.merchant_quality(order.merchant_id, session=session, snap=snap)
-    recent, abnormal = signals.claim_pattern(order.buyer_id, reason, session=session, now=now)
+    recent, abnormal = signals.claim_pattern(
+        order.buyer_id, reason, session=session, now=now, history=history
+    )
     delivered = order.delivered_at is not None and order.delivered_at <= now
     return {
         "amount_minor": amount_minor,

@@ -70,17 +70,42 @@ def _compute(session: Session, now: datetime) -> Snapshot:
     return Snapshot(now, claim_rate, ro_rate, norms, priors)
 
 
-def buyer_features(buyer_id: str, *, session: Session, now: datetime, snap: Snapshot):
+@dataclass(frozen=True)
+class BuyerHistory:
+    """What the store knows of a buyer: orders per category and every refund request."""
+
+    by_category: list  # (category, orders, spend, first paid_at)
+    requests: list  # (id, created_at, reason, refunded_minor, returned)
+
+
+def buyer_history(buyer_id: str, *, session: Session) -> BuyerHistory:
+    """The buyer's history in two indexed queries."""
+    return BuyerHistory(
+        repo.buyer_orders_by_category(session, buyer_id), repo.buyer_requests(session, buyer_id)
+    )
+
+
+def buyer_features(
+    buyer_id: str,
+    *,
+    session: Session,
+    now: datetime,
+    snap: Snapshot,
+    history: BuyerHistory | None = None,
+):
     """The buyer's history as :class:`~tianping.aftersales.credit.BuyerFeatures`."""
-    n_orders, spend, first_paid = repo.buyer_orders(session, buyer_id)
-    by_cat = repo.buyer_orders_by_category(session, buyer_id)
-    reqs = repo.buyer_requests(session, buyer_id)
+    h = history or buyer_history(buyer_id, session=session)
+    reqs = h.requests
+    n_orders = sum(n for _c, n, _s, _f in h.by_category)
+    spend = sum(int(s) for _c, _n, s, _f in h.by_category)
+    first_paid = min((f for _c, _n, _s, f in h.by_category if f is not None), default=None)
     reasons = [normalise(r.reason) for r in reqs]
     age = max((now - first_paid).days, 0) if first_paid is not None else 0
     weeks: dict[tuple[int, int], int] = {}
     for r in reqs:
         week = r.created_at.isocalendar()[:2]
         weeks[week] = weeks.get(week, 0) + 1
+    by_cat = [(c, n) for c, n, _s, _f in h.by_category]
     return credit.BuyerFeatures.from_columns(
         {
             "buyer_id": [buyer_id],
@@ -99,9 +124,17 @@ def buyer_features(buyer_id: str, *, session: Session, now: datetime, snap: Snap
     )
 
 
-def buyer_credit(buyer_id: str, *, session: Session, now: datetime, snap: Snapshot):
+def buyer_credit(
+    buyer_id: str,
+    *,
+    session: Session,
+    now: datetime,
+    snap: Snapshot,
+    history: BuyerHistory | None = None,
+):
     """The buyer's :class:`~tianping.aftersales.credit.CreditScores` (one row)."""
-    return credit.score_buyers(buyer_features(buyer_id, session=session, now=now, snap=snap))
+    features = buyer_features(buyer_id, session=session, now=now, snap=snap, history=history)
+    return credit.score_buyers(features)
 
 
 def _merchant_features(session: Session, merchant_id: str | None) -> merchant.MerchantFeatures:
@@ -156,7 +189,12 @@ def defect_flag(product_id: str, category: str, *, session: Session, snap: Snaps
 
 
 def claim_pattern(
-    buyer_id: str, reason: str, *, session: Session, now: datetime
+    buyer_id: str,
+    reason: str,
+    *,
+    session: Session,
+    now: datetime,
+    history: BuyerHistory | None = None,
 ) -> tuple[int, bool]:
     """``(claims in the last 30 days, abnormal)`` for a new request by the buyer.
 
@@ -164,7 +202,7 @@ def claim_pattern(
     :data:`BURST_CLAIMS_7D` claims in 7 days, or :data:`NOT_RECEIVED_30D` "not received" /
     "empty parcel" claims in 30 days.
     """
-    reqs = repo.buyer_requests(session, buyer_id)
+    reqs = (history or buyer_history(buyer_id, session=session)).requests
     recent = [r for r in reqs if now - r.created_at <= timedelta(days=RECENT_DAYS)]
     week = 1 + sum(1 for r in recent if now - r.created_at <= timedelta(days=7))
     not_received = sum(normalise(r.reason) in VOCAB.not_received for r in recent)

@@ -1,0 +1,304 @@
+"""Benchmark: refund decisions through the HTTP API, on SQLite and PostgreSQL.
+
+Target (issue 7): at least 1,000 refund decisions/s through the HTTP API on SQLite on 2 cores
+with p99 under 50 ms; PostgreSQL reported too. A loopback load test: ``tianping serve``
+(uvicorn) runs in its own process on a store preloaded with orders and refund history; an
+asyncio client keeps ``--concurrency`` requests in flight, each a new ``POST
+/v1/refund-requests`` with its own ``Idempotency-Key`` on its own order (a decision by the
+shipped default policy, and the refund paid in the ledger when the policy refunds).
+
+Peers measured in the same run, on the same server settings and client:
+
+- ``floor``: a FastAPI app whose route only validates the same body and answers fixed JSON —
+  what HTTP + uvicorn + FastAPI cost with no store at all;
+- ``in-process``: the same decisions through the service layer without HTTP, split into the
+  phases of a request (inputs from the store, policy evaluation, the writing transaction).
+
+Run: python bench/refunds_api.py [--requests N] [--concurrency C] [--orders M] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+FLOOR_APP = '''
+from fastapi import FastAPI, Header
+from pydantic import BaseModel, Field
+
+class Body(BaseModel):
+    order_id: str
+    reason: str
+    requested_amount_minor: int = Field(strict=True, ge=1)
+    evidence_urls: list[str] = []
+
+app = FastAPI()
+
+@app.post("/v1/refund-requests", status_code=201)
+def create(body: Body, key: str | None = Header(None, alias="Idempotency-Key")):
+    return {"id": key, "status": "refunded", "decision": {"action": "refund_only",
+            "refund_amount_minor": body.requested_amount_minor, "requires_return": False,
+            "payer": "merchant", "reasons": [], "policy_version": "x"}}
+'''
+
+REASONS = ("quality", "not_as_described", "changed_mind", "damaged", "wrong_size")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def preload(store_url: str, orders: int, history: int) -> None:
+    """``orders`` fresh orders to refund, plus ``history`` orders with refunds already decided."""
+    from datetime import UTC, datetime, timedelta
+
+    from tianping.clock import FixedClock
+    from tianping.refunds import service
+    from tianping.refunds.schemas import OrderIn, RefundRequestIn
+    from tianping.refunds.service import Env
+    from tianping.store import init_schema, make_engine, make_sessionmaker
+
+    engine = make_engine(store_url)
+    init_schema(engine)
+    now = datetime.now(UTC)
+    env = Env(clock=FixedClock(now - timedelta(days=1)))
+    session = make_sessionmaker(engine)()
+
+    def order(i: int, prefix: str) -> OrderIn:
+        return OrderIn(
+            order_id=f"{prefix}{i}",
+            buyer_id=f"b{i % 2000}",
+            merchant_id=f"m{i % 200}",
+            product_id=f"p{i % 3000}",
+            category=("apparel", "food", "electronics", "home")[i % 4],
+            amount_minor=1_000 + (i * 7919) % 300_000,
+            currency="CNY",
+            paid_at=now - timedelta(days=3),
+            delivered_at=now - timedelta(days=2),
+        )
+
+    for i in range(history):
+        o = order(i, "h")
+        service.record_order(o, session=session, env=env)
+        if i % 3 == 0:
+            body = RefundRequestIn(
+                order_id=o.order_id, reason=REASONS[i % 5], requested_amount_minor=o.amount_minor
+            )
+            service.request_refund(body, session=session, env=env)
+        if i % 500 == 499:
+            session.commit()
+    for i in range(orders):
+        service.record_order(order(i, "o"), session=session, env=env)
+        if i % 500 == 499:
+            session.commit()
+    session.commit()
+    session.close()
+    engine.dispose()
+
+
+def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def load(port: int, n: int, concurrency: int, start: int = 0) -> dict[str, float]:
+    """``n`` refund requests, ``concurrency`` in flight; throughput and latency percentiles."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counter = iter(range(start, start + n))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
+    ) as client:
+
+        async def worker() -> None:
+            for i in counter:
+                body = {
+                    "order_id": f"o{i}",
+                    "reason": REASONS[i % 5],
+                    "requested_amount_minor": 500 + i % 500,
+                }
+                t = time.perf_counter()
+                r = await client.post(
+                    "/v1/refund-requests", json=body, headers={"Idempotency-Key": f"k{i}"}
+                )
+                latencies.append(time.perf_counter() - t)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "rate": n / wall,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "statuses": statuses,
+    }
+
+
+def in_process(store_url: str, n: int, start: int) -> dict[str, float]:
+    """The same decisions without HTTP, timed by phase (mean ms per decision)."""
+    from tianping.aftersales.policy import RefundInputs, evaluate
+    from tianping.api import idempotency
+    from tianping.api.deps import Store
+    from tianping.refunds import policies, service
+    from tianping.refunds.schemas import RefundRequestIn
+    from tianping.refunds.service import Env
+    from tianping.store import make_engine, make_sessionmaker
+
+    engine = make_engine(store_url)
+    env = Env()
+    store = Store(make_sessionmaker(engine), env)
+    phases = {"inputs": 0.0, "policy": 0.0, "transaction": 0.0}
+    policy = store.read(lambda s: policies.active(session=s, now=env.clock.now()))
+    for i in range(start, start + n):
+        body = RefundRequestIn(
+            order_id=f"o{i}", reason=REASONS[i % 5], requested_amount_minor=500 + i % 500
+        )
+
+        def inputs(s, body=body):
+            order = service.get_order_or_raise(body.order_id, session=s)
+            return service.decision_inputs(
+                order, body.reason, body.requested_amount_minor, session=s, env=env
+            )
+
+        t = time.perf_counter()
+        snap = store.read(inputs)
+        phases["inputs"] += time.perf_counter() - t
+        t = time.perf_counter()
+        evaluate(policy, RefundInputs(**snap))
+        phases["policy"] += time.perf_counter() - t
+
+        def work(s, body=body):
+            req = service.request_refund(body, session=s, env=env)
+            return 201, {"id": req.id}
+
+        t = time.perf_counter()
+        idempotency.run(store, scope="refund-requests", key=f"ip{i}", body=body, work=work)
+        phases["transaction"] += time.perf_counter() - t
+    engine.dispose()
+    return {k: 1000 * v / n for k, v in phases.items()}
+
+
+def run_backend(name: str, store_url: str, a, home: Path) -> dict:
+    print(f"\n== {name}: preloading {a.orders} orders and {a.history} with refund history ...")
+    t = time.perf_counter()
+    preload(store_url, a.orders, a.history)
+    print(f"   preloaded in {time.perf_counter() - t:.1f}s")
+    port = free_port()
+    env = {**os.environ, "TIANPING_HOME": str(home), "TIANPING_STORE": store_url}
+    cmd = [
+        str(Path(sys.executable).parent / "tianping"), "serve", "--port", str(port),
+        "--tick-seconds", "0", "--workers", str(a.workers),
+    ]  # fmt: skip
+    server = start_server(cmd, env, port)
+    try:
+        asyncio.run(load(port, min(200, a.requests // 10), a.concurrency, start=a.orders - 200))
+        http = asyncio.run(load(port, a.requests, a.concurrency))
+    finally:
+        stop(server)
+    phases = in_process(store_url, min(500, a.orders - a.requests - 200), a.requests)
+    return {"http": http, "phases": phases}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--orders", type=int, default=4000, help="fresh orders (≥ requests+700)")
+    parser.add_argument("--history", type=int, default=6000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--no-postgres", action="store_true")
+    a = parser.parse_args()
+    a.orders = max(a.orders, a.requests + 700)
+    print(f"{os.cpu_count()} CPUs; {a.requests} requests, {a.concurrency} in flight")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        floor_py = Path(tmp) / "floor_app.py"
+        floor_py.write_text(FLOOR_APP)
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": tmp}
+        cmd = [
+            sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port),
+            "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+        floor_server = start_server(cmd, env, port)
+        try:
+            floor = asyncio.run(load(port, a.requests, a.concurrency))
+        finally:
+            stop(floor_server)
+        print(
+            f"floor (FastAPI, no store): {floor['rate']:,.0f} req/s, "
+            f"p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms"
+        )
+
+        results = {}
+        home = Path(tmp) / "sqlite"
+        results["sqlite"] = run_backend("SQLite", f"sqlite:///{home / 'store.sqlite'}", a, home)
+        if not a.no_postgres:
+            from pgcluster import Cluster, find_bin
+
+            if find_bin() is None:
+                print("\nPostgreSQL not installed (apt-get install postgresql): skipped")
+            else:
+                cluster = Cluster()
+                try:
+                    url = cluster.create_database("bench")
+                    results["postgres"] = run_backend("PostgreSQL", url, a, Path(tmp) / "pg")
+                finally:
+                    cluster.stop()
+
+    print("\nbackend     decisions/s  p50 ms  p99 ms  vs floor  statuses")
+    for name, r in results.items():
+        h = r["http"]
+        print(
+            f"{name:<10} {h['rate']:>12,.0f} {h['p50_ms']:>7.1f} {h['p99_ms']:>7.1f} "
+            f"{h['rate'] / floor['rate']:>8.2f}x  {h['statuses']}"
+        )
+    print("\nwhere a decision's time goes, in-process without HTTP (mean ms):")
+    for name, r in results.items():
+        p = r["phases"]
+        http_ms = 1000 * a.concurrency / r["http"]["rate"]
+        print(
+            f"{name:<10} inputs from store {p['inputs']:.2f} · policy {p['policy']:.3f} · "
+            f"whole transaction {p['transaction']:.2f} (includes the inputs again) · "
+            f"HTTP request at {a.concurrency} in flight {http_ms:.2f}"
+        )
+    print("\ntarget: ≥ 1,000 decisions/s and p99 < 50 ms on SQLite (2 cores)")
+
+
+if __name__ == "__main__":
+    main()
