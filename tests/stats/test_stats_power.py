@@ -21,8 +21,7 @@ SM_ALT = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}
 @pytest.mark.parametrize("ratio", [1.0, 2.0])
 def test_mean_power_matches_normal_ind_power(alternative, ratio):
     ours = power_of("mean", 20.0, 0.6, 900, sd=7.0, ratio=ratio, alternative=alternative)
-    ref = NormalIndPower().power(0.6 / 7.0, 900, 0.05, ratio=ratio,
-                                 alternative=SM_ALT[alternative])
+    ref = NormalIndPower().power(0.6 / 7.0, 900, 0.05, ratio=ratio, alternative=SM_ALT[alternative])
     assert ours == pytest.approx(ref, rel=1e-10)
 
 
@@ -47,10 +46,14 @@ def test_proportion_power_matches_statsmodels(alternative):
     p_t = p_c - delta if alternative == "less" else p_c + delta
     ours = power_of("proportion", p_c, delta, n_c, ratio=ratio, alternative=alternative)
     # statsmodels' sample 1 is our control (nobs1), prop2 our treatment's rate
-    ref = power_proportions_2indep(p_c - p_t, p_t, n_c, ratio=ratio,
-                                   alternative=SM_ALT[{"greater": "less", "less": "greater"}
-                                                      .get(alternative, alternative)],
-                                   return_results=False)
+    ref = power_proportions_2indep(
+        p_c - p_t,
+        p_t,
+        n_c,
+        ratio=ratio,
+        alternative=SM_ALT[{"greater": "less", "less": "greater"}.get(alternative, alternative)],
+        return_results=False,
+    )
     assert ours == pytest.approx(ref, rel=1e-9)
 
 

@@ -25,24 +25,28 @@ B = ArmStats("treatment", n=3461, sum=2422.7, sum_sq=134698.29)
 
 
 def _seq(a, b, **kw):
-    return compare(a, b, AnalysisConfig(metric_type=kw.pop("metric_type", "mean"),
-                                        method="sequential", **kw))
+    return compare(
+        a, b, AnalysisConfig(metric_type=kw.pop("metric_type", "mean"), method="sequential", **kw)
+    )
 
 
 def test_gbstats_sequential_two_sided_mean():
     c = _seq(A, B, tuning_n=1000)
     assert c.rel_effect_size == pytest.approx(0.50336, abs=5e-6)
     assert (c.rel_effect_size_ci_lower, c.rel_effect_size_ci_upper) == pytest.approx(
-        (-0.55844, 1.56516), abs=5e-6)
+        (-0.55844, 1.56516), abs=5e-6
+    )
     assert c.pvalue == 1.0
 
 
 def test_gbstats_sequential_two_sided_proportion():
-    c = _seq(ArmStats("control", 3000, 1396), ArmStats("treatment", 3461, 2422),
-             metric_type="proportion")
+    c = _seq(
+        ArmStats("control", 3000, 1396), ArmStats("treatment", 3461, 2422), metric_type="proportion"
+    )
     assert c.rel_effect_size == pytest.approx(0.50386, abs=5e-6)
     assert (c.rel_effect_size_ci_lower, c.rel_effect_size_ci_upper) == pytest.approx(
-        (0.40098, 0.60675), abs=5e-6)
+        (0.40098, 0.60675), abs=5e-6
+    )
     assert c.pvalue == pytest.approx(0.0, abs=5e-6)
 
 
@@ -101,8 +105,8 @@ def test_peeking_keeps_type_one_error_while_naive_peeking_does_not():
     seq = mixture_pvalue(estimate, se, 2 * n, mixture_rho2(alpha))
     naive_rate = (naive.min(axis=1) < alpha).mean()
     seq_rate = (np.array([always_valid_path(p)[-1] for p in seq]) < alpha).mean()
-    assert naive_rate > 0.12          # peeking 20 times inflates a nominal 5%
-    assert seq_rate <= alpha          # the always-valid p-value does not
+    assert naive_rate > 0.12  # peeking 20 times inflates a nominal 5%
+    assert seq_rate <= alpha  # the always-valid p-value does not
     # a single look at the end is a plain 5% test
     assert abs((naive[:, -1] < alpha).mean() - alpha) < 0.025
 

@@ -39,7 +39,7 @@ def test_srm_rejects_bad_weights(weights):
 pvalue_lists = st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=30)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(pvalue_lists)
 def test_holm_and_bh_match_statsmodels(pvalues):
     for ours, theirs in (("holm", "holm"), ("bh", "fdr_bh"), ("bonferroni", "bonferroni")):

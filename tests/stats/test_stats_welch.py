@@ -28,19 +28,22 @@ def test_gbstats_two_sided_absolute_and_relative():
     c = _cmp(GB_A, GB_B)
     assert c.effect_size == pytest.approx(0.29)
     assert (c.effect_size_ci_lower, c.effect_size_ci_upper) == pytest.approx(
-        (0.04538, 0.53462), abs=5e-6)
+        (0.04538, 0.53462), abs=5e-6
+    )
     assert c.pvalue == pytest.approx(0.02016, abs=5e-6)
     assert c.se == pytest.approx(0.12478, abs=5e-6)
     assert c.rel_effect_size == pytest.approx(0.70732, abs=5e-6)
     assert (c.rel_effect_size_ci_lower, c.rel_effect_size_ci_upper) == pytest.approx(
-        (-0.03526, 1.44989), abs=5e-6)
+        (-0.03526, 1.44989), abs=5e-6
+    )
 
 
 def test_gbstats_binomial_relative_interval():
     c = _cmp(ArmStats("control", 28, 14), ArmStats("treatment", 30, 16), metric_type="proportion")
     assert c.rel_effect_size == pytest.approx((16 / 30 - 0.5) / 0.5)
     assert (c.rel_effect_size_ci_lower, c.rel_effect_size_ci_upper) == pytest.approx(
-        (-0.47767, 0.61101), abs=5e-6)
+        (-0.47767, 0.61101), abs=5e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,7 +75,8 @@ def test_matches_statsmodels_on_unit_level_data(rng, make_arm, alternative):
     sm_alt = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}[alternative]
     _, p, _ = ttest_ind(y_t, y_c, usevar="unequal", alternative=sm_alt)
     lo, hi = CompareMeans(DescrStatsW(y_t), DescrStatsW(y_c)).tconfint_diff(
-        alpha=0.1, usevar="unequal", alternative=sm_alt)
+        alpha=0.1, usevar="unequal", alternative=sm_alt
+    )
     assert c.pvalue == pytest.approx(p, rel=1e-9)
     assert c.effect_size_ci_lower == pytest.approx(lo, rel=1e-9)
     assert c.effect_size_ci_upper == pytest.approx(hi, rel=1e-9)
@@ -83,11 +87,19 @@ def test_log_scale_lift_matches_tea_tasting(rng, make_arm):
     pd = pytest.importorskip("pandas")
     y = np.concatenate([rng.gamma(2.0, 3.0, 800), rng.gamma(2.2, 3.0, 750)])
     variant = np.repeat([0, 1], [800, 750])
-    ref = tt.Experiment(m=tt.Mean("y")).analyze(pd.DataFrame({"variant": variant, "y": y}),
-                                                 control=0)["m"]
+    ref = tt.Experiment(m=tt.Mean("y")).analyze(
+        pd.DataFrame({"variant": variant, "y": y}), control=0
+    )["m"]
     c = _cmp(make_arm("control", y[:800]), make_arm("t", y[800:]), relative_scale="log")
-    for field in ("effect_size", "effect_size_ci_lower", "effect_size_ci_upper", "pvalue",
-                  "rel_effect_size", "rel_effect_size_ci_lower", "rel_effect_size_ci_upper"):
+    for field in (
+        "effect_size",
+        "effect_size_ci_lower",
+        "effect_size_ci_upper",
+        "pvalue",
+        "rel_effect_size",
+        "rel_effect_size_ci_lower",
+        "rel_effect_size_ci_upper",
+    ):
         assert getattr(c, field) == pytest.approx(getattr(ref, field), rel=1e-9), field
 
 
