@@ -6,7 +6,10 @@ event tables of the same schemas with no model at all (no buyers, calendar, merc
 refund causes, red packets or experiments), loaded into DuckDB the same way. The ratio says
 what the generative model costs over merely producing and loading that many rows.
 
-Each measurement runs in its own process so its peak RSS is its own.
+Each measurement runs in its own process so its peak RSS is its own. DuckDB's buffer pool is
+capped at 2 GB (``memory_limit``) in both, so peak RSS measures the generator, not how much the
+engine chose to cache. The machine's load average is printed: on a shared 2-core machine the
+seconds scale with it.
 
 Run: python bench/simulate.py [--orders N] [--no-peer]
      python bench/simulate.py --orders 10000000 --no-peer
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from tianping.simulate.params import CALIBRATED_OUTCOMES
 
+MEMORY_LIMIT = "SET memory_limit = '2GB'"
 EVENT_TABLES = ("orders", "refunds", "reviews", "nps", "activity", "exposures")
 
 
@@ -36,6 +41,7 @@ def child_simulate(orders: int, folder: Path) -> dict:
 
     buyers = math.ceil(orders / CALIBRATED_OUTCOMES["orders_per_buyer"])
     wh = connect(Settings(home=folder, warehouse=f"duckdb://{folder / 'sim.duckdb'}"))
+    wh.con.raw_sql(MEMORY_LIMIT)
     began = time.perf_counter()
     result = run_simulation(wh, buyers=buyers, days=90, seed=0, scenario=load_scenario("default"))
     seconds = time.perf_counter() - began
@@ -51,6 +57,7 @@ def child_peer(orders: int, folder: Path) -> dict:
     from tianping.warehouse import connect
 
     wh = connect(Settings(home=folder, warehouse=f"duckdb://{folder / 'peer.duckdb'}"))
+    wh.con.raw_sql(MEMORY_LIMIT)
     began = time.perf_counter()
     tables = naive_tables(orders, days=90)
     for name, table in tables.items():
@@ -88,6 +95,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    print("load average before: {:.1f} {:.1f} {:.1f} (2 cores)".format(*os.getloadavg()))
     sim = measure("simulate", args.orders)
     rows, orders = event_rows(sim["rows"]), sim["rows"]["orders"]
     print(f"simulated {sim['buyers']:,} buyers x 90 days: {orders:,} orders, {rows:,} event rows "
@@ -103,6 +111,7 @@ def main() -> None:
                           peer["rows"]["orders"] / peer["seconds"], p_rows / peer["seconds"],
                           peer["peak_rss_mb"], peer["seconds"] / sim["seconds"]))  # fmt: skip
         print("ratio = peer seconds / simulator seconds (the peer has ~1/3 of the simulator's event rows: no activity grid)")
+    print("load average after: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     target = 30 if args.orders <= 1_000_000 else 300
     print(f"target: {args.orders:,} orders in < {target} s"
           + (", peak RSS < 4096 MB" if args.orders >= 10_000_000 else "")
