@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from tianping.errors import InvalidInput, UsageError
@@ -141,7 +142,7 @@ def ingest_file(
         step("read", data.num_rows)
         present, ignored = _check_columns(schema, data, path)
         staged = data.select(present).append_column(
-            "_row", pa.array(range(1, data.num_rows + 1), pa.int64())
+            "_row", pa.array(np.arange(1, data.num_rows + 1, dtype=np.int64))
         )
         con.register("_raw", staged)
         _type_and_check(con, schema, staged, scale=wh.scale, tz=tz)
@@ -264,21 +265,31 @@ def _type_and_check(con, schema: TableSchema, staged: pa.Table, *, scale: int, t
     types = dict(
         con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM _raw)").fetchall()
     )
-    typed, problems, raws = [], [], []
+    typed, problems, raws, conditions = [], [], [], []
     for col in schema.columns:
         sql = column_sql(col, types.get(col.name), scale=scale, tz=tz)
         typed.append(f"{sql.value} AS {q(col.name)}")
         raws.append(f"{sql.raw} AS {q('_raw_' + col.name)}")
         for condition, reason in sql.checks:
+            conditions.append(f"coalesce({condition}, false)")
             problems.append(
                 f"CASE WHEN {condition} THEN {{'column': {lit(col.name)}, 'reason': {lit(reason)}, "
                 f"'value': {sql.raw}}} END"
             )
-    problem_list = f"list_filter([{', '.join(problems)}], p -> p IS NOT NULL)" if problems else "[]"
-    con.execute(
-        f"CREATE TEMP TABLE _typed AS SELECT _row, {', '.join(typed)}, {', '.join(raws)}, "
-        f"{problem_list} AS _problems FROM _raw"
+    # The problem list is built only for rows that fail a check: most rows are valid, and
+    # building a list of structs per row costs more than the checks themselves.
+    bad = " OR ".join(conditions) if conditions else "false"
+    problem_list = (
+        f"CASE WHEN {bad} THEN list_filter([{', '.join(problems)}], p -> p IS NOT NULL) "
+        "ELSE [] END" if problems else "[]"
     )
+    con.execute(
+        f"CREATE TEMP TABLE _typed AS SELECT *, len(_problems) > 0 AS _bad FROM ("
+        f"SELECT _row, {', '.join(typed)}, {problem_list} AS _problems FROM _raw)"
+    )
+    # The input as text is needed only for rejected rows (the rejects file): a view, so only
+    # those rows are ever converted.
+    con.execute(f"CREATE TEMP VIEW _raw_text AS SELECT _row, {', '.join(raws)} FROM _raw")
 
 
 def _row_hash(schema: TableSchema, alias: str = "") -> str:
@@ -287,21 +298,33 @@ def _row_hash(schema: TableSchema, alias: str = "") -> str:
 
 
 def _mark_duplicates(con, wh: Warehouse, schema: TableSchema) -> None:
-    """Add ``_status``: ok, dup (identical copy, skipped) or conflict reasons in _problems."""
-    key = ", ".join(q(k) for k in schema.key)
+    """Add ``_status``: ok, dup (identical copy, skipped) or conflict reasons in _problems.
+
+    Keys are grouped once; only keys that repeat carry the details (hash range, first row,
+    the list of rows), so a file without duplicates costs one hash aggregate. Of identical
+    copies the first row (in file order) is kept."""
+    keys = [q(k) for k in schema.key]
+    key = ", ".join(keys)
+    con.execute(
+        f"CREATE TEMP TABLE _valid AS SELECT _row, {key}, {_row_hash(schema)} AS _h "
+        "FROM _typed WHERE NOT _bad"
+    )
+    # An ordered string_agg over every key is slow; run it only over the repeated keys.
     con.execute(f"""
         CREATE TEMP TABLE _checked AS
-        WITH valid AS (
-            SELECT *, {_row_hash(schema)} AS _h FROM _typed WHERE len(_problems) = 0
-        ), w AS (
-            SELECT *, row_number() OVER k AS _k, min(_h) OVER k AS _hmin, max(_h) OVER k AS _hmax,
-                   string_agg(_row::VARCHAR, ', ' ORDER BY _row) OVER k AS _rows
-            FROM valid WINDOW k AS (PARTITION BY {key})
+        WITH repeated AS (
+            SELECT {key} FROM _valid GROUP BY {key} HAVING count(*) > 1
+        ), multi AS (
+            SELECT {key}, min(_h) AS _hmin, max(_h) AS _hmax, min(_row) AS _first,
+                   string_agg(_row::VARCHAR, ', ' ORDER BY _row) AS _rows
+            FROM _valid JOIN repeated USING ({key}) GROUP BY {key}
         )
-        SELECT w.*,
-            CASE WHEN _hmin <> _hmax THEN 'conflict' WHEN _k > 1 THEN 'dup' ELSE 'ok' END AS _status
-        FROM w
+        SELECT v.*, m._rows,
+            CASE WHEN m._hmin <> m._hmax THEN 'conflict'
+                 WHEN v._row > m._first THEN 'dup' ELSE 'ok' END AS _status
+        FROM _valid v LEFT JOIN multi m USING ({key})
     """)
+    con.execute("DROP TABLE _valid")
     _compare_with_loaded(con, wh, schema)
 
 
@@ -411,7 +434,7 @@ def _write_rejects(con, present: list[str], target: Path) -> Path:
           SELECT t._row AS row, {raw_cols},
                  array_to_string(list_transform(o.problems, p -> p.column || ': ' || p.reason), '; ')
                  AS reason
-          FROM _typed t JOIN _outcome o USING (_row) WHERE o.outcome = 'rejected' ORDER BY t._row
+          FROM _raw_text t JOIN _outcome o USING (_row) WHERE o.outcome = 'rejected' ORDER BY t._row
         ) TO {lit(str(tmp))} (HEADER, DELIMITER ',')
     """)
     return tmp

@@ -79,7 +79,10 @@ def column_sql(col: Column, source_type: str | None, *, scale: int, tz: str) -> 
     }[col.kind]
     value, checks = builder(col, src, text, source_type.upper(), is_text, scale=scale, tz=tz)
     value = f"CAST({value} AS {duckdb_type(col.kind, scale)})"
-    missing = ((f"{text} IS NULL", "missing value"),) if col.required else ()
+    # Typed sources (Parquet) are missing only when NULL; casting them to text would cost a
+    # string per row. Text is missing when empty or blank too.
+    absent = f"{text} IS NULL" if is_text else f"{src} IS NULL"
+    missing = ((absent, "missing value"),) if col.required else ()
     range_checks = _range_checks(col, value)
     return ColumnSQL(value, missing + checks + range_checks, text)
 
