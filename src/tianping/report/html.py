@@ -104,7 +104,8 @@ def experiment_context(experiment: dict[str, Any]) -> dict[str, Any]:
                 else c["rel_effect_size_ci_lower"] <= truth <= c["rel_effect_size_ci_upper"],
             }
             rows.append(row)
-            if row["lift"] is not None and row["lower"] is not None and row["upper"] is not None:
+            # the chart shows the metrics whose true lift the scenario pins down
+            if truth is not None and None not in (row["lift"], row["lower"], row["upper"]):
                 chart.append({"label": m["metric"], "estimate": row["lift"], "lower": row["lower"],
                               "upper": row["upper"], "truth": truth})  # fmt: skip
     return {
