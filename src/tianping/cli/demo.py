@@ -118,7 +118,10 @@ def _print_summary(run) -> None:
     path = run.report_path.resolve()
     console.print(f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)")
     if importlib.util.find_spec("tianping.cli.serve") is not None:
-        console.print("`tianping serve` starts the dashboard and the API on the same data")
+        console.print(
+            f"`tianping --home {run.settings.home} serve` serves tianping's HTTP API on this home "
+            "(OpenAPI page at http://127.0.0.1:8000/docs)"
+        )
 
 
 def _print_market(market: dict) -> None:
