@@ -35,22 +35,29 @@ def test_weights_sum_to_one():
     assert sum(c.weight for c in COMPONENTS) == pytest.approx(1.0)
 
 
+def sub(gap: float) -> float:
+    """5 at a gap of 0.8 platform units or less, 0 at 3 or more, linear between."""
+    return 5 * min(max((3.0 - gap) / 2.2, 0.0), 1.0)
+
+
 def test_hand_computed_merchant():
     q = quality(MerchantFeatures.from_columns(TWO))
     norms = q.norms.values
-    assert norms["rating"] == pytest.approx(192 / 40)  # 4.8
+    assert norms["rating"] == pytest.approx(192 / 40)  # 4.8: 0.2 from the ideal 5
     assert norms["on_time_rate"] == pytest.approx(385 / 390)
-    # rating: (45 + 20 * 4.8) / (10 + 20) = 4.7 -> 5 * (4.7 - 1) / 4
+    # rating: (45 + 20 * 4.8) / (10 + 20) = 4.7, 0.3 from 5 = 1.5 platform gaps -> 3.4091
     assert q.value["rating"][0] == pytest.approx(4.7)
-    rating = 5 * 3.7 / 4
-    # quality refunds: (2 + 200 * 0.005) / (100 + 200) = 0.01 -> 5 * (0.10 - 0.01) / 0.095
+    rating = sub(0.3 / 0.2)
+    assert rating == pytest.approx(5 * 1.5 / 2.2)
+    # quality refunds: (2 + 200 * 0.005) / (100 + 200) = 0.01, twice the platform's 0.005
     assert q.value["quality_refund_rate"][0] == pytest.approx(0.01)
-    quality_sub = 5 * 0.09 / 0.095
+    quality_sub = sub(2.0)
     on_time_value = (85 + 50 * 385 / 390) / 140
-    on_time = 5 * (on_time_value - 0.70) / 0.28
-    door = 5 * ((60 + 50 * 0.875) / 150 - 0.20) / 0.70
-    complaint = 5.0  # (1 + 200 * 0.0025) / 300 = 0.005: at the best value
-    response = 5.0  # (20 + 5 * 10) / 7 = 10 hours, under 12
+    on_time = sub((1 - on_time_value) / (1 - 385 / 390))
+    door = sub((1 - (60 + 50 * 0.875) / 150) / (1 - 0.875))
+    complaint = sub(2.0)  # (1 + 200 * 0.0025) / 300 = 0.005, twice the platform's 0.0025
+    response = sub(1.0)  # (20 + 5 * 10) / 7 = 10 hours, the platform's: 4.5455
+    assert response == pytest.approx(50 / 11)
     expected = (0.30 * rating + 0.25 * quality_sub + 0.15 * on_time + 0.05 * door
                 + 0.15 * complaint + 0.10 * response)  # fmt: skip
     assert q.score[0] == pytest.approx(expected)
@@ -59,6 +66,19 @@ def test_hand_computed_merchant():
     assert lines["response_hours"].n == 2
     # m2 has no decided refund: its response time is the platform's
     assert q.value["response_hours"][1] == pytest.approx(10.0)
+    # m2: no quality refund or complaint at all, 300 reviews at 4.9 -> near the top
+    assert q.score[1] > 4.5 > q.score[0]
+
+
+def test_platform_average_scores_4_55_and_gaps_are_relative():
+    avg = MerchantFeatures.from_columns({"merchant_id": ["new"]})
+    q = quality(avg, platform_norms(MerchantFeatures.from_columns(TWO)))
+    assert q.score[0] == pytest.approx(50 / 11)  # every component at gap 1
+    best = next(c for c in COMPONENTS if c.name == "on_time_rate")
+    # 80% of the platform's distance from the ideal or closer earns 5; 3 times it earns 0
+    assert best.sub_score(np.array([0.93, 0.91, 0.70, 0.60]), 0.90).tolist() == pytest.approx(
+        [5.0, sub(0.9), 0.0, 0.0]
+    )
 
 
 def test_component_without_platform_data_is_left_out_and_weights_renormalised():

@@ -49,15 +49,15 @@ def decide(policy: str, **kw):
         ({"amount_minor": 1999}, ("small-order", "refund_only", 1999, False, "merchant")),
         ({"amount_minor": 2000}, ("quality-return", "return_and_refund", 2000, True, "merchant")),
         (
-            {"amount_minor": 2000, "buyer_score": 800},
+            {"amount_minor": 2000, "buyer_score": 700},
             ("excellent-credit-partial", "partial_refund", 1000, False, "merchant"),
         ),
         (
-            {"amount_minor": 2001, "buyer_score": 800},
+            {"amount_minor": 2001, "buyer_score": 700},
             ("excellent-credit-partial", "partial_refund", 1001, False, "merchant"),
         ),
         (
-            {"amount_minor": 2001, "buyer_score": 799.99},
+            {"amount_minor": 2001, "buyer_score": 699.99},
             ("quality-return", "return_and_refund", 2001, True, "merchant"),
         ),
         (
@@ -184,7 +184,7 @@ def test_decision_explains_the_rule_and_each_condition():
     assert d.rule_id == "excellent-credit-partial" and d.fraction == "0.5"
     matched = {m.input: (m.condition, m.value) for m in d.matched}
     assert matched["amount_minor"] == ("amount_minor >= 2000", 2500)
-    assert matched["buyer_score"] == ("buyer_score >= 800", 850)
+    assert matched["buyer_score"] == ("buyer_score >= 700", 850)
     assert matched["delivered"] == ("delivered = true", True)
     assert [r.code for r in d.reasons] == ["excellent_credit"]
     assert "keep the goods" in d.reasons[0].buyer and "50%" in d.reasons[0].merchant
@@ -192,7 +192,7 @@ def test_decision_explains_the_rule_and_each_condition():
     assert text.startswith(
         f"policy pinduoduo-2021@{d.policy_version[:12]}: rule excellent-credit-partial"
     )
-    assert "buyer_score >= 800 (was 850)" in text and text.endswith("-> partial_refund")
+    assert "buyer_score >= 700 (was 850)" in text and text.endswith("-> partial_refund")
     body = json.loads(json.dumps(d.to_dict()))
     assert body["refund_amount_minor"] == 1250 and body["policy_version"] == d.policy_version
 

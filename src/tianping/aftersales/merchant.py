@@ -2,7 +2,10 @@
 
 Six components, each turned into a 0–5 sub-score and averaged with documented weights:
 review rating (Bayesian-shrunk to the platform mean), quality-related refund rate, on-time
-delivery, door delivery, complaint rate and response time. Every component is shrunk towards
+delivery, door delivery, complaint rate and response time. Like a store experience score, each
+component is judged against the platform: its distance from the ideal is measured in units of
+the platform's distance, so the scale means the same on a marketplace with slow couriers as on
+one with fast ones (see :class:`Component`). Every component is shrunk towards
 the platform value with a documented prior strength, so a merchant with little data sits near
 the platform and a merchant with no data for a component gets the platform value for it.
 A component the whole platform has no data for (say, no delivery times recorded) is left out
@@ -114,47 +117,63 @@ class MerchantFeatures:
 
 @dataclass(frozen=True, slots=True)
 class Component:
-    """One component of the score.
+    """One component of the score, judged against the platform as a store experience score is.
 
     The component's value is ``(numerator + prior_strength * platform) / (denominator +
-    prior_strength)``; its sub-score is 5 at ``best`` or better, 0 at ``worst`` or worse and
-    linear in between (``best`` may be above or below ``worst``).
+    prior_strength)``. Its *gap* is its distance from ``ideal`` (0 complaints, 100% on time, a
+    5-star rating) in units of the platform's own distance: ``gap = (ideal - value) / (ideal -
+    platform)``, so the average merchant has gap 1. The sub-score is 5 at a gap of ``best`` or
+    less, 0 at ``worst`` or more and linear in between.
     """
 
     name: str
     numerator: str
     denominator: str
     weight: float
+    ideal: float
     best: float
     worst: float
     prior_strength: float
     doc: str = ""
 
-    def sub_score(self, value: np.ndarray) -> np.ndarray:
-        return MAX_SCORE * np.clip((value - self.worst) / (self.best - self.worst), 0.0, 1.0)
+    def gap(self, value: np.ndarray, platform: float) -> np.ndarray:
+        """Distance from the ideal in units of the platform's distance."""
+        scale = max(abs(self.ideal - platform), 1e-12)
+        return np.abs(self.ideal - value) / scale
 
+    def sub_score(self, value: np.ndarray, platform: float) -> np.ndarray:
+        g = self.gap(value, platform)
+        return MAX_SCORE * np.clip((self.worst - g) / (self.worst - self.best), 0.0, 1.0)
+
+
+#: Gap (in platform units) that earns the full 5 and the one that earns 0, for every component:
+#: a merchant 20% closer to the ideal than the platform scores 5, the platform average scores
+#: ``5 * (3 - 1) / (3 - 0.8)`` = 4.55, three times the platform's distance scores 0. On the
+#: simulated marketplace that puts the median store near 4.55 and about 2% at 4.8 or more.
+BEST_GAP, WORST_GAP = 0.8, 3.0
 
 #: The default components; ``docs/aftersales.md`` explains each number.
 COMPONENTS: tuple[Component, ...] = (
-    Component("rating", "rating_sum", "reviews", 0.30, 5.0, 1.0, 20.0, "mean review rating, 1–5"),
+    Component("rating", "rating_sum", "reviews", 0.30, 5.0, BEST_GAP, WORST_GAP, 20.0,
+              "mean review rating, 1–5"),
     Component(
-        "quality_refund_rate", "quality_refunds", "orders", 0.25, 0.005, 0.10, 200.0,
+        "quality_refund_rate", "quality_refunds", "orders", 0.25, 0.0, BEST_GAP, WORST_GAP, 200.0,
         "quality-reason refund requests per order",
     ),
     Component(
-        "on_time_rate", "on_time", "delivered", 0.15, 0.98, 0.70, 50.0,
+        "on_time_rate", "on_time", "delivered", 0.15, 1.0, BEST_GAP, WORST_GAP, 50.0,
         "orders delivered within the promise, per delivered order",
     ),
     Component(
-        "door_delivery_rate", "door", "mode_known", 0.05, 0.90, 0.20, 50.0,
+        "door_delivery_rate", "door", "mode_known", 0.05, 1.0, BEST_GAP, WORST_GAP, 50.0,
         "orders brought to the door, per order with a known delivery mode",
     ),
     Component(
-        "complaint_rate", "complaints", "orders", 0.15, 0.005, 0.05, 200.0,
+        "complaint_rate", "complaints", "orders", 0.15, 0.0, BEST_GAP, WORST_GAP, 200.0,
         "fulfilment and service complaints per order",
     ),
     Component(
-        "response_hours", "response_hours_sum", "responses", 0.10, 12.0, 96.0, 5.0,
+        "response_hours", "response_hours_sum", "responses", 0.10, 0.0, BEST_GAP, WORST_GAP, 5.0,
         "mean hours from refund request to decision",
     ),
 )  # fmt: skip
@@ -288,7 +307,7 @@ def quality(
             weight[c.name] = 0.0
             continue
         value[c.name] = (num + c.prior_strength * platform) / (den + c.prior_strength)
-        sub[c.name] = c.sub_score(value[c.name])
+        sub[c.name] = c.sub_score(value[c.name], platform)
         weight[c.name] = c.weight
         total += c.weight * sub[c.name]
     weight_sum = sum(weight.values())
