@@ -215,8 +215,8 @@ def race_step(
     if rules.control is not None:
         on[rules.control_index] = True
     idx = np.flatnonzero(on)
-    posts = posteriors([arms[i] for i in idx], rules.metric_type)
-    samples = draw_matrix(posts, rules.draws, rng)
+    posts = posteriors(arms, rules.metric_type)
+    samples = draw_matrix([posts[i] for i in idx], rules.draws, rng)
     p_sub = chance_to_be_best(samples, higher_is_better=rules.higher_is_better)
     loss_sub = expected_loss(samples, higher_is_better=rules.higher_is_better)
     p_best, loss = np.zeros(len(arms)), np.full(len(arms), np.nan)
@@ -228,13 +228,12 @@ def race_step(
     checks = _guardrails(rules, guardrails, leader, comparator)
     stop, reasons = _stopping(rules, arms, on, p_best, leader, checks)
     weights = _weights(rules, p_best, on)
-    estimates = _estimates(posts, idx, len(arms))
     standings = tuple(
         Standing(
             arm=name,
             n=arms[i].n,
-            estimate=estimates[i][0],
-            sd=estimates[i][1],
+            estimate=posts[i].mean,
+            sd=posts[i].sd,
             p_best=float(p_best[i]),
             expected_loss=float(loss[i]),
             weight=float(weights[i]),
@@ -258,13 +257,6 @@ def _check_arms(rules: RaceRules, arms: Sequence[ArmStats]) -> None:
         raise InvalidInput(
             f"expected statistics of {len(rules.arms)} arms, got {len(arms)}", field="arms"
         )
-
-
-def _estimates(posts, idx, k: int) -> list[tuple[float, float]]:
-    out = [(float("nan"), float("nan"))] * k
-    for p, i in zip(posts, idx, strict=True):
-        out[i] = (p.mean, p.sd)
-    return out
 
 
 def _eliminate(rules: RaceRules, arms, on: np.ndarray, p_best: np.ndarray) -> list[int]:

@@ -30,7 +30,7 @@ from tianping.experiments.schemas import parse_spec as parse_experiment
 from tianping.experiments.unit_metrics import get_metric
 from tianping.money import exponent_of
 from tianping.races import repository
-from tianping.races.allocation import moved_share
+from tianping.races.allocation import moved_share, traffic_weights
 from tianping.races.budget import budget_step
 from tianping.races.models import Race, RaceStep
 from tianping.races.race import Guardrail, StepResult, confirm, race_step
@@ -79,8 +79,6 @@ def create(spec: RaceSpec, *, session: Session, clock: Clock | None = None) -> R
         raise Conflict(f"race {spec.name!r} already exists", field="name")
     now = (clock or SystemClock()).now()
     rules = spec.rules()
-    from tianping.races.allocation import traffic_weights
-
     weights = traffic_weights(
         np.ones(len(rules.arms)),
         np.ones(len(rules.arms), dtype=bool),
