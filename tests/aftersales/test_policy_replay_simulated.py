@@ -204,3 +204,41 @@ def test_cli_replays_all_four_policies_on_simulator_data(market):
     for name in ("pinduoduo-2021", "taobao-2023-12", "taobao-2024-08"):
         assert outcomes[name]["refunded_by_platform"] == "0.00"
     assert all(row["abusive_requests"] > 0 for row in outcomes.values())
+
+
+def test_policies_are_ab_tested_by_buyer_with_the_experiment_engine(inputs):
+    from tianping.aftersales import whatif
+    from tianping.errors import InvalidInput
+    from tianping.experiments.assignment import assign
+
+    control, treatment = decide(inputs, "taobao-2023-12"), decide(inputs, "1688-2025-03")
+    experiment = whatif.policy_experiment("refund-policy-ab", ["control", "treatment"])
+    arms = whatif.ab_split(experiment, [control, treatment], inputs.buyer_ids, inputs.abusive)
+    assert [a.variant for a in arms] == ["control", "treatment"]
+    assert sum(a.outcome.requests for a in arms) == len(inputs.refund_ids)
+    # each buyer is in the arm the engine assigns, and sees only that arm's policy
+    in_treatment = np.array([assign(experiment, "refund-policy-ab", b) == "treatment"
+                             for b in inputs.buyer_ids])  # fmt: skip
+    expected = whatif.outcome(whatif.take(treatment, in_treatment), inputs.abusive[in_treatment])
+    assert arms[1].outcome == expected
+    assert arms[1].buyers == len(set(inputs.buyer_ids[in_treatment]))
+    assert (
+        arms[0].outcome.refunded_minor["platform"] == 0 < arms[1].outcome.refunded_minor["platform"]
+    )
+    with pytest.raises(InvalidInput, match="2 variants for 1 policies"):
+        whatif.ab_split(experiment, [control], inputs.buyer_ids)
+
+
+def test_cli_split_reports_both_arms(market):
+    from tianping.cli.main import app
+
+    args = ["--home", str(market.parent), "--warehouse", f"duckdb://{market}", "policy", "replay",
+            "taobao-2023-12", "--from", START.isoformat(), "--to", END.isoformat(),
+            "--format", "json", "--split", "ab"]  # fmt: skip
+    alone = CliRunner().invoke(app, args)
+    assert alone.exit_code != 0 and "needs a second policy" in alone.output
+    out = CliRunner().invoke(app, [*args, "--against", "1688-2025-03"])
+    assert out.exit_code == 0, out.output
+    arms = json.loads(out.output)["A/B split by buyer (experiment ab)"]
+    assert [a["arm"] for a in arms] == ["control", "treatment"]
+    assert arms[1]["policy"].startswith("1688-2025-03@")

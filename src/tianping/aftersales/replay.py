@@ -40,6 +40,7 @@ class ReplayInputs:
 
     Attributes:
         refund_ids: the requests, sorted by id.
+        buyer_ids: the buyer of each request.
         columns: one array per policy input, ready for :func:`evaluate_batch`.
         abusive: ground truth per request (None where the warehouse has none).
         unmatched: requests in the window whose order is not in ``orders`` (left out).
@@ -47,6 +48,7 @@ class ReplayInputs:
     """
 
     refund_ids: np.ndarray
+    buyer_ids: np.ndarray
     columns: dict[str, Any]
     abusive: np.ndarray | None
     unmatched: int
@@ -65,6 +67,8 @@ class ReplayReport:
     notes: tuple[str, ...]
     outcomes: tuple[whatif.PolicyOutcome, ...]
     comparison: whatif.Comparison | None
+    split: str | None = None
+    arms: tuple[whatif.ArmOutcome, ...] = ()
 
 
 def replay(
@@ -79,6 +83,7 @@ def replay(
     seed: int = 0,
     currency: str | None = None,
     vocab: Vocabulary = DEFAULT_VOCABULARY,
+    split: str | None = None,
 ) -> ReplayReport:
     """Decide every refund request from ``start`` to ``end`` (both days included, UTC) again.
 
@@ -93,10 +98,16 @@ def replay(
         seed: the seed of that sample.
         currency: the warehouse's currency (settings); default: trust the policies'.
         vocab: reason groups (shared with the scores).
+        split: also A/B test ``policy`` (control) against ``against`` (treatment): an
+            experiment of this name (and salt) splits buyers evenly, and each arm's requests
+            are decided by its policy (:func:`tianping.aftersales.whatif.ab_split`).
 
     Raises:
-        UsageError: a policy's currency is not the warehouse's, or the window is empty.
+        UsageError: a policy's currency is not the warehouse's, the window is empty, or a
+            split has no ``against`` policy.
     """
+    if split is not None and against is None:
+        raise UsageError("an A/B split needs a second policy (--against)", field="split")
     for p in (policy, against):
         if p is not None and (
             p.currency != (currency or p.currency) or exponent_of(p.currency) != wh.scale
@@ -114,6 +125,10 @@ def replay(
         comparison = whatif.compare(
             batches[0], batches[1], inputs.refund_ids, sample=sample, seed=seed
         )
+    arms: tuple[whatif.ArmOutcome, ...] = ()
+    if split is not None:
+        experiment = whatif.policy_experiment(split, ["control", "treatment"])
+        arms = tuple(whatif.ab_split(experiment, batches, inputs.buyer_ids, inputs.abusive))
     return ReplayReport(
         start=start,
         end=end,
@@ -123,6 +138,8 @@ def replay(
         notes=inputs.notes,
         outcomes=tuple(whatif.outcome(b, inputs.abusive) for b in batches),
         comparison=comparison,
+        split=split,
+        arms=arms,
     )
 
 
@@ -173,6 +190,7 @@ def replay_inputs(
     )
     return ReplayInputs(
         refund_ids=table.column("refund_id").to_numpy(zero_copy_only=False).astype(object),
+        buyer_ids=table.column("buyer_id").to_numpy(zero_copy_only=False).astype(object),
         columns=columns,
         abusive=abusive,
         unmatched=unmatched,
@@ -351,6 +369,11 @@ def report_sections(report: ReplayReport) -> dict[str, list[dict[str, object]]]:
             for t in c.transitions
         ]
         sections["sample of changed decisions"] = c.sample
+    if report.arms:
+        sections[f"A/B split by buyer (experiment {report.split})"] = [
+            {"arm": a.variant, "buyers": a.buyers, **_outcome_row(f"{names[i]}", a.outcome, cur)}
+            for i, a in enumerate(report.arms)
+        ]
     sections["notes"] = [{"note": n} for n in report.notes]
     return sections
 

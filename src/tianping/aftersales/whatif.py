@@ -3,19 +3,22 @@
 :func:`outcome` sums one policy's batch of decisions: how many were decided automatically, the
 money refunded by who pays, and — where the simulator recorded which claims were abuse — the
 money abuse would have taken. :func:`compare` lists the decisions that change between two
-policies, by from→to action, with a seeded sample of the changed requests.
+policies, by from→to action, with a seeded sample of the changed requests. :func:`ab_split`
+treats policies as the arms of an experiment: the experiment engine's deterministic assignment
+puts each buyer in one arm, and each arm's requests are decided by that arm's policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from tianping.aftersales.policy import DecisionBatch
 from tianping.aftersales.policy_table import ACTIONS, KEEPS_GOODS, PAYERS
 from tianping.errors import InvalidInput
+from tianping.experiments.assignment import ExperimentConfig, Variant, assign_batch
 
 
 @dataclass(frozen=True)
@@ -173,3 +176,76 @@ def _pair_row(a: DecisionBatch, b: DecisionBatch, ids: np.ndarray, i: int) -> di
         "to_refund_minor": rb["refund_amount_minor"],
         "to_payer": rb["payer"],
     }
+
+
+@dataclass(frozen=True)
+class ArmOutcome:
+    """One arm of a policy A/B split: the buyers the experiment put in it, decided by its policy.
+
+    Attributes:
+        variant: the experiment's variant name.
+        outcome: the arm's policy over the arm's requests.
+        buyers: distinct buyers in the arm.
+    """
+
+    variant: str
+    outcome: PolicyOutcome
+    buyers: int
+
+
+def policy_experiment(
+    name: str, variants: Sequence[str], *, salt: str | None = None
+) -> ExperimentConfig:
+    """An even split of buyers between policies (one variant per policy, the first the control)."""
+    return ExperimentConfig(name, salt or name, tuple(Variant(v) for v in variants))
+
+
+def take(batch: DecisionBatch, rows: np.ndarray) -> DecisionBatch:
+    """The decisions of ``rows`` only (indices or a boolean mask)."""
+    return replace(
+        batch,
+        rule_index=batch.rule_index[rows],
+        action_code=batch.action_code[rows],
+        refund_amount_minor=batch.refund_amount_minor[rows],
+        requires_return=batch.requires_return[rows],
+        payer_code=batch.payer_code[rows],
+    )
+
+
+def ab_split(
+    experiment: ExperimentConfig,
+    batches: Sequence[DecisionBatch],
+    buyer_ids: np.ndarray,
+    abusive: np.ndarray | None = None,
+) -> list[ArmOutcome]:
+    """Each arm's outcome when the experiment assigns buyers to policies.
+
+    Args:
+        experiment: the split; its variant ``i`` is decided by ``batches[i]``.
+        batches: every policy's decisions on all requests, row for row with ``buyer_ids``.
+        buyer_ids: the buyer of each request (the experiment's unit: a buyer sees one policy).
+        abusive: ground truth per request, as for :func:`outcome`.
+
+    Returns:
+        One :class:`ArmOutcome` per variant, in the experiment's order; buyers the experiment
+        leaves out (traffic, holdout) are in no arm.
+    """
+    if len(batches) != len(experiment.variants):
+        raise InvalidInput(
+            f"experiment {experiment.name!r} has {len(experiment.variants)} variants for "
+            f"{len(batches)} policies",
+            field="experiment",
+        )
+    ids = np.asarray(buyer_ids, dtype=str)
+    for b in batches:
+        if len(b) != ids.size:
+            raise InvalidInput(f"batches differ in length: {len(b)} and {ids.size}", field="batch")
+    arm = assign_batch(experiment, experiment.name, ids)
+    arms = []
+    for i, (variant, batch) in enumerate(zip(experiment.variant_names, batches, strict=True)):
+        rows = np.flatnonzero(arm == i)
+        truth = None if abusive is None else np.asarray(abusive, dtype=bool)[rows]
+        arms.append(
+            ArmOutcome(variant, outcome(take(batch, rows), truth), int(np.unique(ids[rows]).size))
+        )
+    return arms

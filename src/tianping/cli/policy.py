@@ -91,12 +91,17 @@ def replay_cmd(
     ),
     sample: int = typer.Option(10, min=0, help="Changed decisions to show."),
     seed: int = typer.Option(0, help="Seed of the sample."),
+    split: str | None = typer.Option(
+        None,
+        help="Also A/B test POLICY against --against: an experiment of this name splits buyers.",
+    ),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
     """Decide the warehouse's past refund requests again under POLICY (and --against).
 
     Prints the auto-decision rate, money refunded by who pays, abuse loss (where the simulator
-    recorded abuse truth) and the decisions that change between the two policies.
+    recorded abuse truth) and the decisions that change between the two policies; with --split,
+    each policy's outcome on the half of the buyers the experiment assigns it.
     """
     from tianping.aftersales.policy import resolve_policy
     from tianping.aftersales.replay import replay, report_sections
@@ -107,7 +112,7 @@ def replay_cmd(
     with warehouse_of(ctx) as wh:
         report = replay(
             wh, base, start=_day(start), end=_day(end), against=other, scores_as_of=scores_as_of,
-            sample=sample, seed=seed, currency=settings_of(ctx).currency,
+            sample=sample, seed=seed, currency=settings_of(ctx).currency, split=split,
         )  # fmt: skip
     sections = report_sections(report)
     if fmt == "json":
