@@ -34,3 +34,14 @@ def test_a_remembered_arm_that_no_longer_exists_is_drawn_again():
     store = {"race\x1fu1": "gone"}
     assert StickyClient(_snap([1, 1, 1, 1]), store).variant("race", "u1") in "abcd"
     assert store["race\x1fu1"] != "gone"
+
+
+def test_the_confirmation_enrols_fresh_units_only():
+    race = ExperimentConfig("r", "r", (Variant("a"), Variant("b")))
+    check = ExperimentConfig("r.confirm", "r.confirm", (Variant("a"), Variant("b")))
+    store: dict[str, str] = {}
+    c = StickyClient(Snapshot((race,)), store)
+    raced = [u for u in range(100) if c.variant("r", u) is not None]
+    c.update(Snapshot((check,)))
+    assert all(c.variant("r.confirm", u) is None for u in raced)
+    assert all(c.variant("r.confirm", u) in ("a", "b") for u in range(100, 200))

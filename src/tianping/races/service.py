@@ -35,6 +35,7 @@ from tianping.races.budget import budget_step
 from tianping.races.models import Race, RaceStep
 from tianping.races.race import Guardrail, StepResult, confirm, race_step
 from tianping.races.schemas import RaceSpec, parse_spec
+from tianping.races.sticky import CONFIRM_SUFFIX
 from tianping.stats import ArmStats
 
 #: Weight written for an eliminated arm: assignment needs a positive weight, and this one
@@ -322,7 +323,7 @@ def _start_confirmation(
     adaptive = experiments.get_or_raise(race.experiment, session=session)
     adaptive.end_date = today
     start = today + timedelta(days=1)
-    name = f"{spec.name}.confirm"
+    name = f"{spec.name}{CONFIRM_SUFFIX}"
     arms = [result.comparator, result.leader]
     experiments.create(
         _experiment_spec(spec, name, arms, [1.0, 1.0], start=start), session=session, clock=clock

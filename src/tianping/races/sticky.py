@@ -7,6 +7,9 @@ rewrites the weights some units' draws fall into another arm's range
 their outcomes across arms (the analysis drops units seen in two arms), so clients of a race
 remember each unit's first arm in a store they own (a dict, a cache, a table) and only new
 units follow the new weights.
+
+The confirmation of race ``R`` runs as experiment ``R.confirm`` and must see **fresh** units:
+a unit this store remembers in ``R`` is not enrolled in ``R.confirm``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from datetime import datetime
 from tianping.clock import Clock, SystemClock
 from tianping.experiments.assignment import Snapshot
 from tianping.experiments.client import Client, Exposure
+
+#: The confirmation experiment of race ``R`` is ``R`` + this suffix.
+CONFIRM_SUFFIX = ".confirm"
 
 
 class StickyClient:
@@ -65,12 +71,18 @@ class StickyClient:
         name = self._store.get(key)
         config = self._client.snapshot.experiment(experiment)
         if name is None or name not in config.variant_names:
+            if self._raced_before(experiment, unit_id):
+                return None
             name = self._client.variant(experiment, unit_id)
             if name is None:
                 return None
             self._store[key] = name
         self._expose(experiment, name, unit_id, self._clock.now())
         return name
+
+    def _raced_before(self, experiment: str, unit_id: str) -> bool:
+        race = experiment.removesuffix(CONFIRM_SUFFIX)
+        return race != experiment and f"{race}\x1f{unit_id}" in self._store
 
     def _expose(self, experiment: str, name: str, unit_id: str, at: datetime) -> None:
         if self._on_exposure is not None and (experiment, unit_id) not in self._seen:
