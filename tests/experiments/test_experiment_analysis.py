@@ -3,6 +3,10 @@ and the same numbers on DuckDB and Spark."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import asdict
+
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,6 +110,29 @@ def _query(**kw) -> an.Query:
 def test_only_one_grouped_row_per_arm_reaches_python(loaded):
     agg = an.fetch_aggregates(loaded, _query())
     assert sorted(r["variant"] for r in agg.rows) == sorted([*VARIANTS, an.MULTIPLE])
+
+
+def test_a_query_for_fewer_metrics_skips_joins_but_not_numbers(loaded):
+    """Refunds, reviews and NPS are joined only when a metric needs them."""
+    full = an.fetch_aggregates(loaded, _query(cuped=True))
+    for metrics in (("gmv", "conversion"), ("refund_rate",), ("nps", "aov")):
+        q = an.Query("checkout", an.AnalysisWindow(START, END), metrics, cuped=True)
+        sql = str(ibis.to_sql(an.stats_query(loaded, q)))
+        read = re.findall(r'(?:FROM|JOIN) "(\w+)" AS', sql)
+        tables = {t for t in read if not re.fullmatch(r"t\d+", t)}  # not ibis' CTE names
+        assert tables == {"exposures", "orders"} | (
+            {"refunds"} if "refund_rate" in metrics else set()
+        ) | ({"nps"} if "nps" in metrics else set()), tables
+        some = an.fetch_aggregates(loaded, q)
+        for m in metrics:
+            for a, b in zip(
+                an.arm_stats(some, m, VARIANTS, cuped=True),
+                an.arm_stats(full, m, VARIANTS, cuped=True),
+                strict=True,
+            ):
+                for k, v in asdict(b).items():
+                    got = getattr(a, k)
+                    assert got == (v if v is None or isinstance(v, str) else pytest.approx(v)), m
 
 
 def test_winsorisation_caps_at_the_engine_quantile(loaded, experiment_data):

@@ -102,26 +102,40 @@ def exposed_units(wh: Warehouse, q: Query) -> ibis.Table:
     )
 
 
-def order_facts(wh: Warehouse, end: datetime) -> ibis.Table:
-    """Orders with their refund flag, review count and rating sum (events before ``end``)."""
-    orders = wh.table("orders")
-    refunds = wh.table("refunds")
-    refunds = refunds.filter(refunds.requested_at < ibis.timestamp(end))
-    refunded = refunds.group_by("order_id").agg(_refund_requests=refunds.refund_id.count())
-    reviews = wh.table("reviews")
-    reviews = reviews.filter(reviews.created_at < ibis.timestamp(end))
-    reviewed = reviews.group_by("order_id").agg(
-        _reviews=reviews.review_id.count(), _rating_sum=reviews.rating.sum().cast("int64")
-    )
-    facts = orders.left_join(refunded, "order_id").left_join(reviewed, "order_id")
+def order_facts(wh: Warehouse, end: datetime, needed: Sequence[str] = ()) -> ibis.Table:
+    """Orders with their refund flag, review count and rating sum (events before ``end``).
+
+    Refunds and reviews are joined only when ``needed`` (unit features) asks for them
+    (empty: everything); otherwise their columns are zeros and the engine skips the join.
+    """
+    want = set(needed) or set(_ORDER_FEATURES)
+    facts = wh.table("orders")
+    facts = facts.mutate(refunded=ibis.literal(0, "int64"), reviews=ibis.literal(0, "int64"))
+    facts = facts.mutate(rating_sum=ibis.literal(0, "int64"))
+    if "refunded_orders" in want:
+        refunds = wh.table("refunds")
+        refunds = refunds.filter(refunds.requested_at < ibis.timestamp(end))
+        refunded = refunds.group_by("order_id").agg(_refund_requests=refunds.refund_id.count())
+        facts = facts.left_join(refunded, "order_id").select(~ibis.selectors.endswith("_right"))
+        facts = facts.mutate(refunded=(facts._refund_requests.fill_null(0) > 0).cast("int64"))
+    if want & {"reviews", "rating_sum"}:
+        reviews = wh.table("reviews")
+        reviews = reviews.filter(reviews.created_at < ibis.timestamp(end))
+        reviewed = reviews.group_by("order_id").agg(
+            _reviews=reviews.review_id.count(), _rating_sum=reviews.rating.sum().cast("int64")
+        )
+        facts = facts.left_join(reviewed, "order_id").select(~ibis.selectors.endswith("_right"))
+        facts = facts.mutate(
+            reviews=facts._reviews.fill_null(0), rating_sum=facts._rating_sum.fill_null(0)
+        )
     return facts.select(
         "buyer_id",
         "created_at",
         *ORDER_SLICES,
+        "refunded",
+        "reviews",
+        "rating_sum",
         amount=facts.amount.cast("float64"),
-        refunded=(facts._refund_requests.fill_null(0) > 0).cast("int64"),
-        reviews=facts._reviews.fill_null(0),
-        rating_sum=facts._rating_sum.fill_null(0),
     )
 
 
@@ -166,22 +180,24 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     ``first_exposed``) replaces the experiment's exposed units, e.g. for A/A splits.
     """
     units = exposed_units(wh, q) if units is None else units
-    facts = order_facts(wh, q.window.end)
+    needed = features_of(q.metrics)
+    facts = order_facts(wh, q.window.end, needed)
     nps = wh.table("nps")
     order_slice = q.slice_by in ORDER_SLICES
+    with_nps = not order_slice and any(f in _NPS_FEATURES for f in needed)
     key = ["unit_id", "slice"] if order_slice else ["unit_id"]
     end = ibis.timestamp(q.window.end)
     in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
         lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
     )
     parts = [_order_features(_sliced(in_window, q), key)]
-    if not order_slice:
+    if with_nps:
         nps_in = nps.join(units, nps.buyer_id == units.unit_id).filter(
             lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
         )
         parts.append(_nps_features(nps_in, key))
     if q.cuped:
-        parts += _pre_parts(facts, nps, q, key)
+        parts += _pre_parts(facts, nps if with_nps else None, q, key)
     rows = _spine(units, parts, key)
     for part in parts:
         rows = rows.left_join(part, key).select(~ibis.selectors.endswith("_right"))
@@ -212,7 +228,7 @@ def _pre_parts(facts, nps, q: Query, key: list[str]) -> list[ibis.Table]:
     )
     pre = _order_features(_sliced(pre_orders, q), key)
     parts = [pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES})]
-    if q.slice_by not in ORDER_SLICES:
+    if nps is not None:
         pre_nps = nps.filter((nps.created_at >= lo) & (nps.created_at < hi)).rename(
             unit_id="buyer_id"
         )
