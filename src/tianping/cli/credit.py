@@ -65,6 +65,8 @@ def train(
     render_rows(rows, "table", title="discrimination")
     kept = ", ".join(f.name for f in trained.model.features)
     console.print(f"columns used: {kept}")
+    for name, why in trained.dropped.items():
+        console.print(f"left out {name}: {why}")
     console.print(f"model {trained.model.version[:12]} written to {model}")
 
 
