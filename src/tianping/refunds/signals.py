@@ -6,13 +6,16 @@ buyer's and the merchant's history are read with a few indexed queries and score
 :mod:`~tianping.aftersales.defect`. The platform-wide references those scores compare with
 (each category's claim and refund-only rates, the merchants' pooled component values, each
 category's defect prior) need a pass over every row, so they are computed at most once per
-``ttl`` and shared by all requests (:class:`Norms`).
+``ttl`` and shared by all requests (:class:`Norms`). A merchant's quality score and a
+product's defect flag are slow judgements over many orders, so they are kept with the
+references for as long (``ttl = 0`` recomputes everything each time); the buyer's own history
+is always read fresh, since a burst of claims must count at once.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -28,6 +31,8 @@ RECENT_DAYS = 30
 #: A buyer with this many claims in 7 days, or this many not-received claims in 30, is flagged.
 BURST_CLAIMS_7D = 5
 NOT_RECEIVED_30D = 3
+#: Most merchants and products whose scores one snapshot keeps.
+CACHE_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,18 @@ class Snapshot:
     refund_only_rate: dict[str, float]
     merchant_norms: merchant.PlatformNorms
     defect_priors: defect.CategoryPriors | None
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def cached(self, key: tuple, compute):
+        """``compute()`` once per snapshot and key (bounded: cleared when it grows too big)."""
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        if len(self.cache) >= CACHE_LIMIT:
+            self.cache.clear()
+        value = self.cache[key] = compute()
+        return value
 
 
 class Norms:
@@ -166,9 +183,15 @@ def merchant_quality(merchant_id: str, *, session: Session, snap: Snapshot):
     Only components the store has data for count: refund rates, complaints and response time
     (reviews and delivery promises are not reported to the refund API).
     """
-    features = _merchant_features(session, merchant_id)
-    norms = snap.merchant_norms if snap.merchant_norms.values else merchant.platform_norms(features)
-    return merchant.quality(features, norms)
+
+    def compute():
+        features = _merchant_features(session, merchant_id)
+        norms = (
+            snap.merchant_norms if snap.merchant_norms.values else merchant.platform_norms(features)
+        )
+        return merchant.quality(features, norms)
+
+    return snap.cached(("merchant", merchant_id), compute)
 
 
 def _product_counts(session: Session, product_id: str | None) -> defect.ProductCounts:
@@ -180,12 +203,16 @@ def _product_counts(session: Session, product_id: str | None) -> defect.ProductC
 
 def defect_flag(product_id: str, category: str, *, session: Session, snap: Snapshot) -> bool:
     """Whether the product is judged defective from its quality refunds against its category."""
-    counts = _product_counts(session, product_id)
-    if snap.defect_priors is None or not len(counts.product_id):
-        return False
-    if category not in set(snap.defect_priors.category):
-        return False
-    return bool(defect.defect_signals(counts, priors=snap.defect_priors).flagged[0])
+
+    def compute() -> bool:
+        counts = _product_counts(session, product_id)
+        if snap.defect_priors is None or not len(counts.product_id):
+            return False
+        if category not in set(snap.defect_priors.category):
+            return False
+        return bool(defect.defect_signals(counts, priors=snap.defect_priors).flagged[0])
+
+    return snap.cached(("product", product_id, category), compute)
 
 
 def claim_pattern(
