@@ -1,0 +1,201 @@
+"""What each kind of decision needs when proposed and does when approved.
+
+:func:`prepare` checks a proposal's fields against the owning domain and returns the payload
+to keep plus evidence to freeze with it (a refund policy's full content, a goal's history).
+:func:`apply` makes an approved decision take effect through the owning service:
+
+- ``refund_policy``: activates exactly the frozen policy content that was approved;
+- ``goal_change``: records a goal revision (reason and decision number kept with it);
+- ``ship_experiment`` / ``ship_race_winner``: neither service has a ship operation yet, so the
+  shipped variant is recorded here with effect status ``pending`` for its owner to apply;
+- ``spend``: the approval itself is the outcome (effect status ``none``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tianping.clock import FixedClock
+from tianping.errors import InvalidInput
+from tianping.governance.models import Decision
+
+
+@dataclass(frozen=True)
+class Prepared:
+    payload: dict[str, Any]
+    evidence: tuple[tuple[str, str, Any], ...] = ()  # (kind, ref, data)
+    amount_minor: int | None = None
+    currency: str | None = None
+
+
+def prepare(kind: str, payload: Mapping[str, Any], *, session: Session) -> Prepared:
+    """Validate and normalise the fields of a ``kind`` proposal.
+
+    Raises:
+        InvalidInput: a missing or invalid field, naming it.
+        NotFound: the experiment, race or goal it names does not exist.
+    """
+    return _PREPARE[kind](dict(payload), session)
+
+
+def _text(p: Mapping[str, Any], name: str) -> str:
+    value = p.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"the proposal needs {name} (non-empty text)", field=name)
+    return value.strip()
+
+
+def _prepare_experiment(p: dict[str, Any], session: Session) -> Prepared:
+    from tianping.experiments.service import get_or_raise
+
+    name, variant = _text(p, "experiment"), _text(p, "variant")
+    variants = [v["name"] for v in get_or_raise(name, session=session).variants]
+    if variant not in variants:
+        raise InvalidInput(
+            f"experiment {name!r} has no variant {variant!r}; variants: {', '.join(variants)}",
+            field="variant",
+        )
+    return Prepared({"experiment": name, "variant": variant})
+
+
+def _prepare_race(p: dict[str, Any], session: Session) -> Prepared:
+    from tianping.races.service import get_or_raise
+
+    name = _text(p, "race")
+    race = get_or_raise(name, session=session)
+    variant = p.get("variant") or race.winner
+    if not variant:
+        raise InvalidInput(f"race {name!r} has no winner yet; name the variant", field="variant")
+    strategies = list(race.spec["strategies"])
+    if variant not in strategies:
+        raise InvalidInput(
+            f"race {name!r} has no strategy {variant!r}; strategies: {', '.join(strategies)}",
+            field="variant",
+        )
+    return Prepared({"race": name, "variant": variant, "race_winner": race.winner})
+
+
+def _prepare_policy(p: dict[str, Any], session: Session) -> Prepared:
+    from tianping.aftersales.policy import resolve_policy
+
+    policy = resolve_policy(_text(p, "policy"))
+    ref = f"policy:{policy.name}@{policy.version[:12]}"
+    return Prepared(
+        {"policy": policy.name, "version": policy.version},
+        evidence=(("policy", ref, policy.content),),
+    )
+
+
+def _prepare_spend(p: dict[str, Any], session: Session) -> Prepared:
+    amount, currency = p.get("amount_minor"), p.get("currency", "CNY")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput(
+            "a spend request needs amount_minor, a positive whole number", field="amount_minor"
+        )
+    if not isinstance(currency, str):
+        raise InvalidInput("currency must be an ISO 4217 code", field="currency")
+    payload = {"amount_minor": amount, "currency": currency, "purpose": _text(p, "purpose")}
+    return Prepared(payload, amount_minor=amount, currency=currency)
+
+
+def _prepare_goal(p: dict[str, Any], session: Session) -> Prepared:
+    from tianping.errors import NotFound
+    from tianping.governance.sources import capture
+    from tianping.metrics.periods import check_grain
+    from tianping.metrics.service import METRICS
+
+    name, metric, reason = _text(p, "goal"), _text(p, "metric"), _text(p, "reason")
+    if metric not in METRICS:
+        raise InvalidInput(
+            f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}", field="metric"
+        )
+    target = p.get("target")
+    if isinstance(target, bool) or not isinstance(target, int | float):
+        raise InvalidInput("the proposal needs target, a number", field="target")
+    deadline = _deadline(p.get("deadline"))
+    grain = check_grain(p.get("grain") or "month")
+    payload = {"goal": name, "metric": metric, "target": float(target),
+               "deadline": deadline.isoformat(), "grain": grain, "reason": reason}  # fmt: skip
+    try:
+        evidence = (("goal", f"goal:{name}", capture(f"goal:{name}", session=session)[1]),)
+    except NotFound:
+        evidence = ()  # a new goal: nothing to compare with yet
+    return Prepared(payload, evidence=evidence)
+
+
+def _deadline(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(
+            f"deadline {value!r} is not a date (YYYY-MM-DD)", field="deadline"
+        ) from None
+
+
+_PREPARE = {
+    "ship_experiment": _prepare_experiment,
+    "ship_race_winner": _prepare_race,
+    "refund_policy": _prepare_policy,
+    "spend": _prepare_spend,
+    "goal_change": _prepare_goal,
+}
+
+
+# -- on approval -------------------------------------------------------------------------------
+
+PENDING_NOTE = (
+    "the {owner} service has no ship operation yet; the approved variant is recorded here for "
+    "its owner to apply"
+)
+
+
+def apply(d: Decision, *, session: Session, now: datetime) -> tuple[str, dict[str, Any]]:
+    """Make an approved decision take effect: ``(effect_status, effect)``."""
+    p = d.payload
+    if d.kind == "refund_policy":
+        return "applied", _activate_policy(d, session=session, now=now)
+    if d.kind == "goal_change":
+        from tianping.goals.service import set_goal
+
+        rev = set_goal(
+            p["goal"],
+            metric=p["metric"],
+            target=p["target"],
+            deadline=date.fromisoformat(p["deadline"]),
+            reason=f"{p['reason']} (decision #{d.id})",
+            grain=p["grain"],
+            author=d.proposer,
+            session=session,
+            clock=FixedClock(now),
+        )
+        return "applied", {"goal": p["goal"], "revision": rev.number}
+    if d.kind == "ship_experiment":
+        note = PENDING_NOTE.format(owner="experiments")
+        return "pending", {"experiment": p["experiment"], "variant": p["variant"], "note": note}
+    if d.kind == "ship_race_winner":
+        note = PENDING_NOTE.format(owner="races")
+        return "pending", {"race": p["race"], "variant": p["variant"], "note": note}
+    return "none", {}
+
+
+def _activate_policy(d: Decision, *, session: Session, now: datetime) -> dict[str, Any]:
+    from tianping.aftersales.policy import parse_policy
+    from tianping.refunds.policies import activate_policy
+
+    frozen = next(e for e in d.evidence if e.kind == "policy")
+    policy = parse_policy(json.loads(frozen.content), origin=d.payload["policy"])
+    if policy.version != d.payload["version"]:  # the frozen copy no longer hashes the same
+        raise InvalidInput(
+            f"decision #{d.id}'s frozen policy does not match version {d.payload['version']}",
+            field="evidence",
+        )
+    activate_policy(policy, session=session, now=now, by=f"decision #{d.id}")
+    return {"activated": policy.name, "version": policy.version}
