@@ -482,18 +482,20 @@ def _hash_unicode(ids: np.ndarray) -> np.ndarray:
     h = np.full(n, FNV_OFFSET, dtype=np.uint32)
     if n == 0 or width == 0:
         return h
-    codes = ids.view(np.uint32).reshape(n, width)
+    columns = ids.view(np.uint32).reshape(n, width).T  # columns[j]: every id's j-th character
     lengths = np.strings.str_len(ids)
-    uniform = bool((lengths == width).all())
+    shortest, longest = int(lengths.min()), int(lengths.max())
+    for j in range(shortest):  # every id has this character: no mask
+        np.bitwise_xor(h, columns[j], out=h)
+        np.multiply(h, _P, out=h)
     tmp = np.empty(n, dtype=np.uint32)
-    for j in range(int(lengths.max())):
-        np.bitwise_xor(h, codes[:, j], out=tmp)
+    for j in range(shortest, longest):
+        np.bitwise_xor(h, columns[j], out=tmp)
         np.multiply(tmp, _P, out=tmp)
-        if uniform:
-            h, tmp = tmp, h
-        else:
-            np.copyto(h, tmp, where=lengths > j)
-    wide = np.flatnonzero((codes > 127).any(axis=1))
+        np.copyto(h, tmp, where=lengths > j)
+    if longest == 0:
+        return h
+    wide = np.flatnonzero(columns[:longest].max(axis=0) > 127)
     for i in wide:  # non-ASCII: UTF-8 has several bytes per character
         h[i] = unit_hash(str(ids[i]))
     return h
