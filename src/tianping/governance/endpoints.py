@@ -1,0 +1,149 @@
+"""Thin routes of the governance API: decisions, their votes and evidence, rules, audit log.
+
+Who acts comes from the ``X-Actor`` header (and ``X-Key-Id`` when a key was used) through
+:func:`actor_of`, the one place API keys will replace once they exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from tianping.api.deps import PageParams, Store, jsonable, page_params, store_of
+from tianping.clock import SystemClock
+from tianping.errors import Conflict
+from tianping.governance import audit, service
+from tianping.governance import schemas as S
+
+router = APIRouter(prefix="/v1", tags=["governance"])
+StoreDep = Annotated[Store, Depends(store_of)]
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    key_id: str | None
+
+
+def actor_of(
+    x_actor: Annotated[str, Header(min_length=1, max_length=200, description="Who acts.")],
+    x_key_id: Annotated[str | None, Header(max_length=100, description="The key used.")] = None,
+) -> Actor:
+    return Actor(x_actor, x_key_id)
+
+
+ActorDep = Annotated[Actor, Depends(actor_of)]
+
+
+def _view(d, session) -> dict:
+    return jsonable(service.view(d, session=session, now=SystemClock().now()))
+
+
+@router.post("/decisions", status_code=201)
+def propose(body: S.ProposalIn, store: StoreDep, actor: ActorDep) -> dict:
+    """Propose a decision. Evidence read from the warehouse is attached with the CLI instead."""
+    p = service.Proposal(
+        body.title, body.kind, body.payload, tuple(body.evidence),
+        tuple((d.name, d.data) for d in body.documents), body.override,
+    )  # fmt: skip
+    return store.transact(
+        lambda s: _view(service.propose(p, session=s, actor=actor.name, key_id=actor.key_id), s)
+    )
+
+
+@router.get("/decisions")
+def list_decisions(
+    store: StoreDep, page: PageDep, status: str | None = None, kind: str | None = None
+) -> list[dict]:
+    """Decisions, newest first."""
+    now = SystemClock().now()
+    return store.read(lambda s: jsonable([service.summary(d, now=now) for d in service.list_decisions(
+        session=s, status=status, kind=kind, limit=page.limit, offset=page.offset)]))  # fmt: skip
+
+
+@router.get("/decisions/{decision_id}")
+def get_decision(decision_id: int, store: StoreDep) -> dict:
+    """A decision with its votes, evidence digests and history."""
+    return store.read(lambda s: _view(service.get_or_raise(decision_id, session=s), s))
+
+
+@router.get("/decisions/{decision_id}/evidence/{position}")
+def get_evidence(decision_id: int, position: int, store: StoreDep) -> Response:
+    """Evidence exactly as frozen (canonical JSON); its SHA-256 in ``X-Content-SHA256``."""
+
+    def read(s) -> tuple[str, str]:
+        e = service.evidence_of(decision_id, position, session=s)
+        return e.content, e.sha256
+
+    content, digest = store.read(read)
+    return Response(
+        content.encode(), media_type="application/json", headers={"X-Content-SHA256": digest}
+    )
+
+
+@router.post("/decisions/{decision_id}/approve")
+def approve(decision_id: int, body: S.VoteIn, store: StoreDep, actor: ActorDep) -> dict:
+    """Approve a pending decision (409 once it is decided or expired, 403 for the proposer)."""
+    return _vote(store, decision_id, "approve", actor, body.comment)
+
+
+@router.post("/decisions/{decision_id}/reject")
+def reject(decision_id: int, body: S.RejectIn, store: StoreDep, actor: ActorDep) -> dict:
+    """Vote against a pending decision, or veto it."""
+    return _vote(store, decision_id, "veto" if body.veto else "reject", actor, body.comment)
+
+
+def _vote(store: Store, decision_id: int, choice: str, actor: Actor, comment: str) -> dict:
+    def work(s):
+        r = service.vote(decision_id, choice, session=s, actor=actor.name, key_id=actor.key_id,
+                         comment=comment)  # fmt: skip
+        return r.recorded, r.message, _view(r.decision, s)
+
+    recorded, message, body = store.transact(work)
+    if not recorded:  # the expiry is committed, the vote is not
+        raise Conflict(message, code="decision_expired")
+    return body
+
+
+@router.get("/governance/rules")
+def get_rules(store: StoreDep) -> dict:
+    rules = store.read(lambda s: service.current_rules(session=s))
+    return {"version": rules.version, **rules.to_dict()}
+
+
+@router.put("/governance/rules")
+def put_rules(body: S.RulesIn, store: StoreDep, actor: ActorDep) -> dict:
+    """Put new rules in force (audited); pending decisions keep their quorum."""
+    rules = store.transact(
+        lambda s: service.set_rules(body.rules, session=s, actor=actor.name, key_id=actor.key_id)
+    )
+    return {"version": rules.version, **rules.to_dict()}
+
+
+@router.get("/audit")
+def read_audit(
+    store: StoreDep,
+    page: PageDep,
+    actor: str | None = None,
+    action: str | None = Query(None, description="Prefix, e.g. decision."),
+    subject: str | None = None,
+    key_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict]:
+    """Audit entries matching every filter given, oldest first."""
+    where = audit.AuditFilter(actor, action, subject, key_id, since, until)
+    return store.read(lambda s: jsonable([audit.entry_dict(e) for e in audit.entries(
+        session=s, where=where, limit=page.limit, offset=page.offset)]))  # fmt: skip
+
+
+@router.get("/audit/verify")
+def verify_audit(store: StoreDep) -> dict:
+    """Check the whole hash chain: ``ok``, the entry count, the head hash and any problems."""
+    v = store.read(lambda s: audit.verify(session=s))
+    problems = [{"seq": p.seq, "reason": p.reason} for p in v.problems]
+    return {"ok": v.ok, "entries": v.entries, "head": v.head, "problems": problems}
