@@ -19,7 +19,11 @@ from tianping.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 #: Modules whose ``router`` the app includes, one per domain.
-ROUTER_MODULES = ("tianping.refunds.endpoints", "tianping.coupons.endpoints")
+ROUTER_MODULES = (
+    "tianping.refunds.endpoints",
+    "tianping.coupons.endpoints",
+    "tianping.governance.endpoints",
+)
 
 
 def routers() -> list[APIRouter]:
