@@ -139,16 +139,19 @@ def order_facts(wh: Warehouse, end: datetime, needed: Sequence[str] = ()) -> ibi
     )
 
 
-def _order_features(facts: ibis.Table, key: list[str]) -> ibis.Table:
-    return facts.group_by(key).agg(
-        orders=facts.count(),
-        gmv=facts.amount.sum(),
-        refunded_orders=facts.refunded.sum(),
-        reviews=facts.reviews.sum(),
-        rating_sum=facts.rating_sum.sum(),
-        door_orders=(facts.delivery_mode == "door").cast("int64").sum(),
-        moded_orders=facts.delivery_mode.notnull().cast("int64").sum(),
-    )
+def _order_features(facts: ibis.Table, key: list[str], needed: Sequence[str] = ()) -> ibis.Table:
+    """Per-unit order features; only ``orders`` and those in ``needed`` (empty: all)."""
+    exprs = {
+        "orders": lambda: facts.count(),
+        "gmv": lambda: facts.amount.sum(),
+        "refunded_orders": lambda: facts.refunded.sum(),
+        "reviews": lambda: facts.reviews.sum(),
+        "rating_sum": lambda: facts.rating_sum.sum(),
+        "door_orders": lambda: (facts.delivery_mode == "door").cast("int64").sum(),
+        "moded_orders": lambda: facts.delivery_mode.notnull().cast("int64").sum(),
+    }
+    want = {"orders", *needed} if needed else set(exprs)
+    return facts.group_by(key).agg(**{f: make() for f, make in exprs.items() if f in want})
 
 
 def _nps_features(nps: ibis.Table, key: list[str]) -> ibis.Table:
@@ -190,7 +193,7 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
         lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
     )
-    parts = [_order_features(_sliced(in_window, q), key)]
+    parts = [_order_features(_sliced(in_window, q), key, needed)]
     if with_nps:
         nps_in = nps.join(units, nps.buyer_id == units.unit_id).filter(
             lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
@@ -226,8 +229,8 @@ def _pre_parts(facts, nps, q: Query, key: list[str]) -> list[ibis.Table]:
     pre_orders = facts.filter((facts.created_at >= lo) & (facts.created_at < hi)).rename(
         unit_id="buyer_id"
     )
-    pre = _order_features(_sliced(pre_orders, q), key)
-    parts = [pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES})]
+    pre = _order_features(_sliced(pre_orders, q), key, features_of(q.metrics))
+    parts = [pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES if f in pre.columns})]
     if nps is not None:
         pre_nps = nps.filter((nps.created_at >= lo) & (nps.created_at < hi)).rename(
             unit_id="buyer_id"
