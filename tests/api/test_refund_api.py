@@ -191,6 +191,16 @@ def test_changed_order_report_conflicts(client):
     assert r.status_code == 409 and r.json()["error"]["field"] == "order_id"
 
 
+def test_a_later_report_adds_the_delivery(client):
+    _order(client, "o2", delivered=False)
+    later = order_json("o2", delivered=True)
+    r = client.post("/v1/orders", json=later)
+    assert r.status_code == 200 and r.json()["delivered_at"] == later["delivered_at"]
+    moved = {**later, "delivered_at": "2025-01-09T00:00:00Z"}
+    r = client.post("/v1/orders", json=moved)
+    assert r.status_code == 409 and r.json()["error"]["field"] == "delivered_at"
+
+
 def test_appeal_return_received_and_unknown_ids(client):
     _order(client)
     rid = _refund(client, "k1", reason="changed_mind").json()["id"]

@@ -72,7 +72,8 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
     """Record a paid order: its cash into escrow, and its red packet redeemed.
 
     Returns:
-        The order and whether it was new (an identical report is accepted again).
+        The order and whether it was new. A repeated report is accepted again, and may add
+        the delivery time the first report did not have.
 
     Raises:
         Conflict: the order id was recorded with different details, or the packet cannot be
@@ -84,9 +85,10 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
     paid_at, delivered_at = ensure_utc(data.paid_at), _utc(data.delivered_at)
     if delivered_at is not None and delivered_at < paid_at:
         raise InvalidInput("delivered_at is before paid_at", field="delivered_at")
-    existing = repo.get_order(session, data.order_id)
+    existing = repo.get_order(session, data.order_id, lock=True)
     if existing is not None:
         _same_order(existing, data)
+        _note_delivery(existing, delivered_at)
         return existing, False
     order = Order(
         id=data.order_id,
@@ -127,6 +129,19 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
             now=now,
         )
     return order, True
+
+
+def _note_delivery(order: Order, delivered_at: datetime | None) -> None:
+    """A later report of the same order may add its delivery; it may not change it."""
+    if delivered_at is None or delivered_at == order.delivered_at:
+        return
+    if order.delivered_at is not None:
+        raise Conflict(
+            f"order {order.id} was already reported delivered at "
+            f"{order.delivered_at.isoformat()}",
+            field="delivered_at",
+        )
+    order.delivered_at = delivered_at
 
 
 def _utc(at: datetime | None) -> datetime | None:
