@@ -37,7 +37,7 @@ def analyze(
     file: str = typer.Argument(..., help="Summary-statistics JSON file ('-' for stdin)."),
     fmt: str = typer.Option("json", "--format", help="json (default) | table | csv."),
 ) -> None:
-    """Analyse per-arm sums (first arm = control); see docs/statistics.md for the JSON.
+    """Analyse per-arm sums (first arm = control); see docs/experiments.md for the JSON.
 
     Prints, per treatment arm, effect_size, rel_effect_size, their interval bounds, pvalue
     (and pvalue_adjusted; chance_to_win and risk for bayesian), plus srm_pvalue when

@@ -45,7 +45,7 @@ Building blocks (for custom pipelines): :func:`validate_arms`, :func:`arm_moment
 :func:`mixture_halfwidth`, :func:`mixture_rho2`.
 
 Invalid input raises :class:`tianping.errors.InvalidInput` naming the arm and field.
-Formulas and choices: docs/statistics.md.
+Formulas and choices: docs/experiments.md.
 """
 
 from tianping.stats.aa import AAReport, aa_report

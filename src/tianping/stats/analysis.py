@@ -160,7 +160,7 @@ class Analysis:
     srm: SRMResult | None = None
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (infinite bounds become None); see docs/statistics.md."""
+        """JSON-ready dict (infinite bounds become None); see docs/experiments.md."""
         return _to_dict(self)
 
 

@@ -15,7 +15,7 @@ The first arm is the control; for proportions ``sum_sq`` may be omitted. Two opt
 extensions: ``correction`` (``holm`` default, ``bh``, ``bonferroni``, ``none``) and
 ``tuning_n`` (sequential); and per arm ``pre_den_cross_sum`` (sum of ``d*x``, needed for
 CUPED on a ratio metric). ``null`` counts as omitted. Any other field is an error.
-The output shape is documented in docs/statistics.md.
+The output shape is documented in docs/experiments.md.
 """
 
 from __future__ import annotations
