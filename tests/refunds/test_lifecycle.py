@@ -209,3 +209,9 @@ def test_replay_of_stored_decisions_gives_the_same_decisions(session, env):
     assert (result.checked, result.mismatches) == (4, [])
     versions = {d.policy_version for d in repo.decisions_by_policy(session, limit=10, offset=0)}
     assert len(versions) == 2
+
+
+def test_reasons_are_stored_in_the_policies_vocabulary(session, env):
+    req = _request(session, env, "Quality-Problem", 1000)
+    assert req.reason == "quality"
+    assert repo.get_decision(session, req.decision_id).inputs["reason"] == "quality"

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tianping.aftersales.policy import RefundInputs, evaluate
-from tianping.aftersales.vocabulary import normalise
+from tianping.aftersales.vocabulary import canonical_reason
 from tianping.clock import Clock, SystemClock, ensure_utc
 from tianping.coupons import service as coupons
 from tianping.coupons.rules import returns_packet
@@ -229,7 +229,7 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
     now = env.clock.now()
     order = get_order_or_raise(data.order_id, session=session, lock=True)
     _reserve(order, data.requested_amount_minor)
-    reason = normalise(data.reason)
+    reason = canonical_reason(data.reason)
     verdict = _policy_verdict(order, reason, data.requested_amount_minor, session=session, env=env)
     req = RefundRequest(
         id=f"rf_{uuid.uuid4().hex[:24]}",
