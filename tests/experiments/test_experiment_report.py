@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import numpy as np
@@ -106,6 +107,20 @@ def test_bayesian_decisions_use_chance_to_win():
     assert 0.99 < d["metrics"][0]["comparisons"][1]["chance_to_win"] <= 1
 
 
+def test_runtime_from_observed_traffic_matches_the_power_calculator():
+    from dataclasses import replace
+
+    from tianping.stats import sample_size
+
+    plan = replace(PLAN, mde=0.1, days=10)
+    rep = build_report(plan, _stats(), [20_000] * 3)
+    ref = sample_size("proportion", 0.10, 0.1, relative=True, arms=3, daily_units=6000)
+    assert rep.runtime["units_needed"] == ref.n_total
+    assert rep.runtime["days_needed"] == ref.days
+    assert rep.runtime["days_left"] == max(0, ref.days - 10)
+    assert build_report(PLAN, _stats(), [20_000] * 3).runtime is None  # no MDE planned
+
+
 def test_json_and_html_renderings():
     d = build_report(PLAN, _stats(refunds=(0.2, 0.2, 0.3)), [20_000] * 3).to_dict()
     json.dumps(d)  # JSON-ready
@@ -119,6 +134,7 @@ def test_json_and_html_renderings():
 SPEC = """
 name: checkout
 variants: [control, treatment, {name: bold, weight: 0.5}]
+mde: 0.05
 primary_metric: orders
 secondary_metrics: [gmv, aov]
 start_date: 2024-06-01
@@ -159,9 +175,14 @@ def test_cli_analyze_json_table_and_html(cli_home, tmp_path):
     assert "treatment" in orders["significant_improvement_in"]
     assert orders["comparisons"][0]["variance_reduction"] > 0.1  # CUPED on by default
     assert d["warnings"][0].startswith("3 unit(s) were exposed to more than one variant")
+    run = d["runtime"]
+    assert (run["days_so_far"], run["units_so_far"]) == (14, sum(a["units"] for a in d["arms"]))
+    assert run["units_per_day"] == pytest.approx(run["units_so_far"] / 14)
+    assert run["days_needed"] == math.ceil(run["units_needed"] / run["units_per_day"])
     table = runner.invoke(app, [*base, "--slice-by", "buyer_type"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "orders (p)" in table.output and "orders by buyer_type" in table.output
+    assert f"{run['units_needed']:,} units to detect +5.0% on orders" in table.output
     assert d["recommendation"].split(":")[0] in table.output
     page = tmp_path / "r.html"
     html = runner.invoke(app, [*base, "--format", "html", "-o", str(page)])

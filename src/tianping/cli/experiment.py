@@ -222,6 +222,14 @@ def _print_report(r: dict) -> None:
     console.print(table)
     console.print("(p) primary, (s) secondary, (g) guardrail; lift = arm / control - 1")
     _print_slices(r.get("slices") or {})
+    run = r.get("runtime")
+    if run:
+        console.print(
+            f"runtime: {run['units_needed']:,} units to detect {run['rel_mde']:+.1%} on "
+            f"{run['metric']} with {run['power']:.0%} power; at {run['units_per_day']:,.0f} "
+            f"units/day that is {run['days_needed']} days ({run['days_so_far']} so far, "
+            f"{run['days_left']} left)"
+        )
     for w in r["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
     colour = "green" if r["recommendation"].startswith("ship") else "red"

@@ -73,6 +73,14 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts += [f"<p>{e(r)}</p>" for r in report.get("reasons", [])]
     parts += [f'<p class="warn">⚠ {e(w)}</p>' for w in report.get("warnings", [])]
     parts.append(_arms_table(report))
+    run = report.get("runtime")
+    if run:
+        parts.append(
+            f"<p>Runtime: {run['units_needed']:,} units to detect {run['rel_mde']:+.1%} on "
+            f"{e(str(run['metric']))} with {run['power']:.0%} power; at "
+            f"{run['units_per_day']:,.0f} units/day that is {run['days_needed']} days "
+            f"({run['days_so_far']} so far, {run['days_left']} left).</p>"
+        )
     for metric in report.get("metrics", []):
         parts.append(_metric_section(metric))
     parts.append(_slices_section(report.get("slices") or {}))

@@ -29,6 +29,7 @@ from tianping.stats import (
     SRMResult,
     analyze,
     analyze_slices,
+    sample_size,
     srm_test,
 )
 
@@ -49,6 +50,9 @@ class ReportPlan:
     cuped: bool = True
     hypothesis: str = ""
     window: tuple[str, str] = ("", "")
+    mde: float | None = None
+    power: float = 0.8
+    days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class Report:
     reasons: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     slices: Mapping[str, Any] = field(default_factory=dict)
+    runtime: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see ``docs/experiments.md``)."""
@@ -174,7 +179,53 @@ def build_report(
         reasons,
         warnings,
         sliced,
+        runtime_estimate(plan, judged[0], counts),
     )
+
+
+def runtime_estimate(
+    plan: ReportPlan, primary: MetricResult, counts: Sequence[int]
+) -> dict[str, Any] | None:
+    """Units and days needed to detect the planned relative MDE on the primary metric.
+
+    Uses the control's observed mean and per-unit variance (for a ratio, the variance of its
+    linearisation, so the mean-metric formula applies) and the observed traffic: units so
+    far over the days so far. None without an MDE, data or days.
+    """
+    if plan.mde is None or primary.analysis is None or plan.days <= 0 or sum(counts) == 0:
+        return None
+    control = primary.analysis.arms[0]
+    if control.mean == 0 or control.variance <= 0:
+        return None
+    kind = "proportion" if primary.metric_type == "proportion" else "mean"
+    ratio = plan.weights[1] / plan.weights[0] if len(plan.weights) > 1 else 1.0
+    daily = sum(counts) / plan.days
+    try:
+        need = sample_size(
+            kind,
+            control.mean,
+            plan.mde,
+            sd=None if kind == "proportion" else control.variance**0.5,
+            relative=True,
+            alpha=plan.alpha,
+            power=plan.power,
+            ratio=ratio,
+            arms=len(plan.variants),
+            daily_units=daily,
+        )
+    except InvalidInput:
+        return None
+    return {
+        "metric": primary.metric,
+        "rel_mde": plan.mde,
+        "power": plan.power,
+        "units_needed": need.n_total,
+        "units_so_far": int(sum(counts)),
+        "units_per_day": daily,
+        "days_needed": need.days,
+        "days_so_far": plan.days,
+        "days_left": max(0, (need.days or 0) - plan.days),
+    }
 
 
 def _recommend(
@@ -285,4 +336,5 @@ def report_dict(r: Report) -> dict[str, Any]:
             for m in r.metrics
         ],
         "slices": dict(r.slices),
+        "runtime": None if r.runtime is None else dict(r.runtime),
     }

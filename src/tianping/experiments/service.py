@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import yaml
@@ -173,6 +174,13 @@ def analysis_window(spec: ExperimentSpec, *, clock: Clock | None = None):
     return AnalysisWindow.from_dates(spec.start_date, end)
 
 
+def _days_observed(window, clock: Clock) -> int:
+    """Days of the window that have passed (partial days count as one)."""
+    now = clock.now().astimezone(UTC).replace(tzinfo=None)
+    elapsed = (min(window.end, now) - window.start).total_seconds()
+    return max(0, math.ceil(elapsed / 86400))
+
+
 def analyze_experiment(
     name: str,
     *,
@@ -200,6 +208,7 @@ def analyze_experiment(
     from tianping.experiments.report import ReportPlan, build_report
 
     spec = spec_of(get_or_raise(name, session=session))
+    clock = clock or SystemClock()
     window = analysis_window(spec, clock=clock)
     query = an.Query(name, window, spec.metrics, cuped=spec.cuped, winsorize=spec.winsorize)
     agg = an.fetch_aggregates(warehouse, query)
@@ -234,6 +243,9 @@ def analyze_experiment(
             window.start.date().isoformat(),
             (window.end.date() - timedelta(days=1)).isoformat(),
         ),
+        mde=spec.mde,
+        power=spec.power,
+        days=_days_observed(window, clock),
     )
     counts = an.observed_counts(agg, variants)
     return build_report(
