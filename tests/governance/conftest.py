@@ -1,4 +1,4 @@
-"""Governance fixtures: a store whose governance tables exist, rules naming three leaders."""
+"""Governance fixtures: a fixed clock and rules naming three leaders."""
 
 from __future__ import annotations
 
@@ -20,28 +20,6 @@ RULES = {
         "override_required": 3,
     },
 }
-
-
-def ensure_governance_tables(engine) -> None:
-    """Create the governance tables where no migration has made them yet (no-op otherwise)."""
-    from tianping.governance import models
-    from tianping.store import Base
-
-    names = {m.__tablename__ for m in (models.GovernanceRules, models.Decision,
-             models.DecisionVote, models.DecisionEvidence, models.AuditEntry)}  # fmt: skip
-    tables = [t for t in Base.metadata.sorted_tables if t.name in names]
-    Base.metadata.create_all(engine, tables=tables, checkfirst=True)
-
-
-@pytest.fixture
-def engine(store_url):
-    from tianping.store import init_schema, make_engine
-
-    eng = make_engine(store_url)
-    init_schema(eng)
-    ensure_governance_tables(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from conftest import RULES, ensure_governance_tables
+from conftest import RULES
 from tianping.api.app import create_app
 from tianping.cli.main import app as cli
-from tianping.governance.endpoints import router
 from tianping.settings import Settings
 from tianping.store import init_schema, make_engine
 
@@ -23,7 +22,6 @@ runner = CliRunner()
 def home(tmp_path):
     eng = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
     init_schema(eng)
-    ensure_governance_tables(eng)
     eng.dispose()
     (tmp_path / "rules.json").write_text(json.dumps(RULES))
     return tmp_path
@@ -96,10 +94,8 @@ def test_cli_verify_fails_on_an_edited_row_and_errors_are_one_line(home):
 
 
 @pytest.fixture
-def client(engine, store_url, tmp_path):
-    ensure_governance_tables(engine)
-    app = create_app(Settings(home=tmp_path, store=store_url))
-    app.include_router(router)
+def client(store_url, tmp_path):
+    app = create_app(Settings(home=tmp_path, store=store_url))  # mounts the governance router
     with TestClient(app) as c:
         yield c
 
