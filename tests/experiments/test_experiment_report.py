@@ -107,6 +107,22 @@ def test_bayesian_decisions_use_chance_to_win():
     assert 0.99 < d["metrics"][0]["comparisons"][1]["chance_to_win"] <= 1
 
 
+def test_sequential_decisions_use_always_valid_pvalues():
+    from dataclasses import replace
+
+    fixed = build_report(PLAN, _stats(conv=(0.10, 0.1075, 0.1)), [20_000] * 3)
+    seq = build_report(
+        replace(PLAN, method="sequential"), _stats(conv=(0.10, 0.1075, 0.1)), [20_000] * 3
+    )
+    f, s = fixed.metrics[0].analysis.comparisons[0], seq.metrics[0].analysis.comparisons[0]
+    assert f.pvalue < 0.05 and fixed.recommendation == "ship b"
+    # the same data is not yet conclusive for a test that may be looked at every day
+    assert s.pvalue > f.pvalue and s.effect_size_ci_lower < f.effect_size_ci_lower
+    assert seq.recommendation == "do not ship"
+    big = build_report(replace(PLAN, method="sequential"), _stats(), [20_000] * 3)
+    assert big.recommendation == "ship c"
+
+
 def test_runtime_from_observed_traffic_matches_the_power_calculator():
     from dataclasses import replace
 

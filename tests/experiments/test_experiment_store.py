@@ -113,6 +113,15 @@ def test_cli_create_list_show_export(tmp_path):
     assert json.loads(listed.output)[0]["name"] == "one-click"
     shown = runner.invoke(app, [*home, "experiment", "show", "one-click"])
     assert "primary_metric: conversion" in shown.output
+    as_json = json.loads(
+        runner.invoke(app, [*home, "experiment", "show", "one-click", "--format", "json"]).output
+    )
+    assert as_json["status"] == "draft" and as_json["variants"][1] == {
+        "name": "treatment",
+        "weight": 1.0,
+    }
+    table = runner.invoke(app, [*home, "experiment", "show", "one-click", "--format", "table"])
+    assert table.exit_code == 0 and "conversion" in table.output and "qa-alice" in table.output
     out = tmp_path / "out.yaml"
     runner.invoke(app, [*home, "experiment", "export", "one-click", "-o", str(out)])
     assert service.load_yaml(out.read_text()) == service.load_yaml(shown.output)

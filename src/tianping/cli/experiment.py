@@ -68,9 +68,40 @@ def _summary(row) -> dict:
 
 
 @experiment_app.command("show")
-def show(ctx: typer.Context, name: str) -> None:
-    """Print an experiment's definition (YAML)."""
-    export(ctx, name, None)
+def show(
+    ctx: typer.Context,
+    name: str,
+    fmt: str = typer.Option("yaml", "--format", help="yaml (default) | json | table"),
+) -> None:
+    """Print an experiment's definition."""
+    from tianping.cli.common import dumps_json, render_rows, store_session
+    from tianping.errors import UsageError
+    from tianping.experiments import service
+
+    if fmt not in ("yaml", "json", "table"):
+        raise UsageError(f"unknown format {fmt!r}; use yaml, json or table", field="format")
+    with store_session(ctx) as session:
+        row = service.get_or_raise(name, session=session)
+        spec, status = service.spec_of(row), row.status
+    if fmt == "yaml":
+        typer.echo(service.dump_yaml(spec), nl=False)
+        return
+    data = {**spec.model_dump(mode="json"), "status": status}
+    if fmt == "json":
+        typer.echo(dumps_json(data))
+        return
+    shown = {
+        k: ", ".join(_short_item(x) for x in v) if isinstance(v, list) else v
+        for k, v in data.items()
+    }
+    render_rows([{"field": k, "value": "—" if v is None else str(v)} for k, v in shown.items()],
+                "table", title=name)  # fmt: skip
+
+
+def _short_item(item) -> str:
+    if isinstance(item, dict):
+        return " ".join(f"{k}={v}" for k, v in item.items())
+    return str(item)
 
 
 @experiment_app.command("export")
