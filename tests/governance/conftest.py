@@ -1,25 +1,11 @@
-"""Governance fixtures: a fixed clock and rules naming three leaders."""
+"""Governance fixtures: a fixed clock and a session with the three-leader rules in force."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
+from governance_data import RULES, T0
 
 from tianping.clock import FixedClock
-
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-LEADERS = ["ana", "bo", "chen"]
-RULES = {
-    "default": {"approvers": LEADERS, "required": 2, "veto": True, "expiry_days": 7},
-    "kinds": {"spend": {"veto": False}},
-    "spend_cap": {
-        "cap_minor": 150_000_000,
-        "currency": "CNY",
-        "override_approvers": ["ceo", "cfo", "coo", "cto"],
-        "override_required": 3,
-    },
-}
 
 
 @pytest.fixture

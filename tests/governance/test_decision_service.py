@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from governance_data import LEADERS, T0
 from sqlalchemy import select
 
-from conftest import LEADERS, T0
 from tianping.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tianping.governance import audit
 from tianping.governance.models import AuditEntry

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from governance_data import RULES
 
-from conftest import RULES
 from fixtures_events import load
 from tianping.errors import InvalidInput, NotFound, UsageError
 from tianping.governance.canonical import dumps

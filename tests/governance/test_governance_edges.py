@@ -6,10 +6,10 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from governance_data import RULES
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from conftest import RULES
 from tianping.api.app import create_app
 from tianping.cli.main import app as cli
 from tianping.settings import Settings

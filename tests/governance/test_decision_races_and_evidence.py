@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from governance_data import RULES
 
-from conftest import RULES
 from fixtures_events import load
 from tianping.errors import Conflict
 from tianping.events.schema import TABLES
