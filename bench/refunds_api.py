@@ -14,6 +14,9 @@ Peers measured in the same run, on the same server settings and client:
 - ``in-process``: the same decisions through the service layer without HTTP, split into the
   phases of a request (inputs from the store, policy evaluation, the writing transaction).
 
+Throughput is measured with ``--concurrency`` requests in flight (saturated); latency is also
+measured with 2 in flight, where queueing does not dominate.
+
 Run: python bench/refunds_api.py [--requests N] [--concurrency C] [--orders M] [--no-postgres]
 """
 
@@ -34,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-FLOOR_APP = '''
+FLOOR_APP = """
 from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field
 
@@ -51,7 +54,7 @@ def create(body: Body, key: str | None = Header(None, alias="Idempotency-Key")):
     return {"id": key, "status": "refunded", "decision": {"action": "refund_only",
             "refund_amount_minor": body.requested_amount_minor, "requires_return": False,
             "payer": "merchant", "reasons": [], "policy_version": "x"}}
-'''
+"""
 
 REASONS = ("quality", "not_as_described", "changed_mind", "damaged", "wrong_size")
 
@@ -226,12 +229,13 @@ def run_backend(name: str, store_url: str, a, home: Path) -> dict:
     ]  # fmt: skip
     server = start_server(cmd, env, port)
     try:
-        asyncio.run(load(port, min(200, a.requests // 10), a.concurrency, start=a.orders - 200))
+        asyncio.run(load(port, 100, a.concurrency, start=a.orders - 200))
         http = asyncio.run(load(port, a.requests, a.concurrency))
+        calm = asyncio.run(load(port, 100, 2, start=a.orders - 100))
     finally:
         stop(server)
     phases = in_process(store_url, min(500, a.orders - a.requests - 200), a.requests)
-    return {"http": http, "phases": phases}
+    return {"http": http, "calm": calm, "phases": phases}
 
 
 def main() -> None:
@@ -287,6 +291,12 @@ def main() -> None:
         print(
             f"{name:<10} {h['rate']:>12,.0f} {h['p50_ms']:>7.1f} {h['p99_ms']:>7.1f} "
             f"{h['rate'] / floor['rate']:>8.2f}x  {h['statuses']}"
+        )
+    print("\nlatency with 2 requests in flight (not saturated):")
+    for name, r in results.items():
+        c = r["calm"]
+        print(
+            f"{name:<10} {c['rate']:>8,.0f}/s  p50 {c['p50_ms']:.1f} ms  p99 {c['p99_ms']:.1f} ms"
         )
     print("\nwhere a decision's time goes, in-process without HTTP (mean ms):")
     for name, r in results.items():
