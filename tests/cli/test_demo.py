@@ -78,3 +78,21 @@ def test_bad_sizes_are_one_line_errors(tmp_path):
     result = runner.invoke(app, ["--home", str(tmp_path), "demo", "--days", "10"])
     assert result.exit_code != 0
     assert "--days must be at least" in result.output and "Traceback" not in result.output
+
+
+def test_demo_honours_the_warehouse_and_store_options(tmp_path):
+    home, wh_file, store_file = tmp_path / "home", tmp_path / "elsewhere.duckdb", tmp_path / "s.sqlite"
+    result = runner.invoke(
+        app,
+        ["--home", str(home), "--warehouse", f"duckdb://{wh_file}", "--store",
+         f"sqlite:///{store_file}", "demo", "--buyers", "600", "--days", "45"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert wh_file.is_file() and store_file.is_file()
+    assert not (home / "warehouse.duckdb").exists() and not (home / "store.sqlite").exists()
+    assert (home / "report.html").is_file()
+    wh = connect(Settings(home=home, warehouse=f"duckdb://{wh_file}"))
+    try:
+        assert wh.row_count("orders") > 0
+    finally:
+        wh.close()
