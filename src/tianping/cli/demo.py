@@ -131,7 +131,7 @@ def _print_market(market: dict) -> None:
     for c in market["comparisons"]:
         console.print(
             f"{c['metric']} {market['ours_from']}…{market['ours_to']} projected to {market['period']}: "
-            f"{fmt(c['ours'], 'big')} yuan, market share {fmt(c['share'], 'pct')}, "
+            f"{fmt(c['ours'], 'big')} yuan, market share {fmt(c['share'], 'share')}, "
             f"rank {c['rank']}/{c['platforms']} against "
             + ", ".join(f"{g['platform']} {fmt(g['value'], 'big')}" for g in c["competitors"])
         )

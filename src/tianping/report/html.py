@@ -7,6 +7,7 @@ formatted for people, charts as SVG text); :func:`render_demo_report` renders th
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -40,6 +41,9 @@ def fmt(value: Any, kind: str) -> str:
 
     >>> fmt(Decimal("1234567.5"), "money"), fmt(0.0768, "pct"), fmt(None, "pct")
     ('¥1,234,567.50', '7.68%', '—')
+    >>> fmt(1.5e-6, "share")
+    '0.00015%'
+
     """
     if value is None:
         return "—"
@@ -49,6 +53,11 @@ def fmt(value: Any, kind: str) -> str:
         return f"{int(value):,}"
     if kind == "pct":
         return f"{float(value):.2%}"
+    if kind == "share":  # tiny market shares stay readable: 0.00015%
+        v = float(value)
+        if v == 0 or v >= 0.0001:
+            return f"{v:.2%}"
+        return f"{100 * v:.{1 - math.floor(math.log10(100 * v))}f}%"
     if kind == "score":
         return f"{float(value):.2f}"
     if kind == "nps":
