@@ -73,3 +73,12 @@ def test_cli_errors_are_one_line(tmp_path):
         app, ["--home", str(tmp_path), "simulate", "--scenario", str(tmp_path / "nope.yaml")]
     )
     assert missing.exit_code != 0 and "cannot read scenario" in missing.output
+
+
+def test_every_parameter_is_documented():
+    import dataclasses
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    missing = [f.name for f in dataclasses.fields(MarketParams) if f"`{f.name}`" not in doc]
+    assert not missing, f"parameters without a line in docs/simulator.md: {missing}"
