@@ -53,8 +53,10 @@ def line_chart(
         v = top * k / 4
         parts.append(f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>')
         parts.append(f'<text class="axis" x="{PAD_LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
-    for i in sorted({0, len(labels) // 2, len(labels) - 1}):
-        parts.append(f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="middle">{escape(labels[i])}</text>')
+    last = len(labels) - 1
+    for i in sorted({0, len(labels) // 2, last}):
+        anchor = "start" if i == 0 else "end" if i == last else "middle"
+        parts.append(f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}">{escape(labels[i])}</text>')
     for label, name in (marks or {}).items():
         if label in labels:
             i = labels.index(label)
