@@ -62,6 +62,7 @@ def test_metric_and_policy_replay_evidence_come_from_the_warehouse(duckdb_wareho
         ("gmv", InvalidInput, "is not KIND:NAME"),
         ("slides:q3", InvalidInput, "is not KIND:NAME"),
         ("race: ", InvalidInput, "is not KIND:NAME"),
+        ("race:" + "x" * 500, InvalidInput, "longer than 480 characters"),
         ("metric:happiness", InvalidInput, "unknown metric 'happiness'"),
         ("policy-replay:taobao-2024-08", InvalidInput, "POLICY@START..END"),
         ("policy-replay:taobao-2024-08@2024-01-01..soon", InvalidInput, "'soon' is not a date"),

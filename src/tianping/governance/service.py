@@ -114,8 +114,8 @@ def propose(
         UsageError: evidence needs the warehouse and none was given.
     """
     actor, now = _actor(actor), _now(clock)
-    if not p.title.strip():
-        raise InvalidInput("a decision needs a title", field="title")
+    if not p.title.strip() or len(p.title) > 300:
+        raise InvalidInput("a decision needs a title of 1 to 300 characters", field="title")
     rules.check_kind(p.kind)
     prepared = effects.prepare(p.kind, p.payload, session=session)
     in_force = current_rules(session=session)
@@ -354,8 +354,10 @@ def _subject(d: Decision) -> str:
 
 
 def _actor(actor: str) -> str:
-    if not isinstance(actor, str) or not actor.strip():
-        raise InvalidInput("who is acting? give an actor name", field="actor")
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
+        raise InvalidInput(
+            "who is acting? give an actor name (up to 200 characters)", field="actor"
+        )
     return actor.strip()
 
 

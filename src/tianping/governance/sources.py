@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tianping.errors import InvalidInput, UsageError
 
 KINDS = ("metric", "experiment", "race", "goal", "policy-replay")
+MAX_REF = 480
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -29,6 +30,10 @@ def split_ref(ref: str) -> tuple[str, str]:
         InvalidInput: no known kind or an empty name.
     """
     kind, sep, name = ref.partition(":")
+    if len(ref) > MAX_REF:
+        raise InvalidInput(
+            f"evidence reference is longer than {MAX_REF} characters", field="evidence"
+        )
     if not sep or kind not in KINDS or not name.strip():
         raise InvalidInput(
             f"evidence {ref!r} is not KIND:NAME with KIND one of {', '.join(KINDS)}",
