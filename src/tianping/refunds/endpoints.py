@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from tianping.api import idempotency
-from tianping.api.deps import PageParams, Store, jsonable, page_params, store_of
+from tianping.api.deps import PageParams, Store, page_params, store_of
 from tianping.refunds import schemas as S
 from tianping.refunds import service
 
@@ -19,7 +19,7 @@ KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255
 
 
 def _refund_json(req, session) -> dict:
-    return jsonable(S.RefundOut.model_validate(service.view(req, session=session)))
+    return S.RefundOut.model_validate(service.view(req, session=session)).model_dump(mode="json")
 
 
 def _respond(status: int, body: dict, replayed: bool) -> JSONResponse:
