@@ -102,14 +102,19 @@ def exposed_units(wh: Warehouse, q: Query) -> ibis.Table:
     )
 
 
-def order_facts(wh: Warehouse, end: datetime, needed: Sequence[str] = ()) -> ibis.Table:
+def order_facts(
+    wh: Warehouse, end: datetime, needed: Sequence[str] = (), keep: Sequence[str] = ORDER_SLICES
+) -> ibis.Table:
     """Orders with their refund flag, review count and rating sum (events before ``end``).
 
     Refunds and reviews are joined only when ``needed`` (unit features) asks for them
     (empty: everything); otherwise their columns are zeros and the engine skips the join.
+    Of the other order columns only ``keep`` is carried: the engine may materialise this
+    table (it is read twice, during and before the experiment), so it stays narrow.
     """
     want = set(needed) or set(_ORDER_FEATURES)
-    facts = wh.table("orders")
+    orders = wh.table("orders")
+    facts = orders.select("order_id", "buyer_id", "created_at", "amount", *keep)
     facts = facts.mutate(refunded=ibis.literal(0, "int64"), reviews=ibis.literal(0, "int64"))
     facts = facts.mutate(rating_sum=ibis.literal(0, "int64"))
     if "refunded_orders" in want:
@@ -131,7 +136,7 @@ def order_facts(wh: Warehouse, end: datetime, needed: Sequence[str] = ()) -> ibi
     return facts.select(
         "buyer_id",
         "created_at",
-        *ORDER_SLICES,
+        *keep,
         "refunded",
         "reviews",
         "rating_sum",
@@ -184,9 +189,12 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     """
     units = exposed_units(wh, q) if units is None else units
     needed = features_of(q.metrics)
-    facts = order_facts(wh, q.window.end, needed)
-    nps = wh.table("nps")
     order_slice = q.slice_by in ORDER_SLICES
+    keep = {q.slice_by} if order_slice else set()
+    if {"door_orders", "moded_orders"} & set(needed):
+        keep.add("delivery_mode")
+    facts = order_facts(wh, q.window.end, needed, tuple(c for c in ORDER_SLICES if c in keep))
+    nps = wh.table("nps")
     with_nps = not order_slice and any(f in _NPS_FEATURES for f in needed)
     key = ["unit_id", "slice"] if order_slice else ["unit_id"]
     end = ibis.timestamp(q.window.end)
