@@ -10,14 +10,17 @@ it left in a :class:`DemoRun` and adds its own section:
    analysed by the experiment engine, beside its true effect;
 5. **refunds**: every refund request of the last 30 days decided again, in one vectorised
    batch, by a shipped policy and compared with another (the what-if replay);
-6. **report**: a self-contained HTML report (``<home>/report.html``).
+6. **race**: the scenario's five-strategy homepage race stored as a horse race, and the race
+   engine's first step taken on the equal-traffic data: standings, chance of being best, the
+   traffic it would move, beside the true effects;
+7. **report**: a self-contained HTML report (``<home>/report.html``).
 
-A capability that lands later (the horse race) becomes one more step; until then the report
-lists it under "not in this demo yet" (:data:`NOT_YET`) instead of pretending.
+A capability the demo cannot show yet is listed under "not in this demo yet" (:data:`NOT_YET`)
+instead of pretending; a new capability becomes one more entry of :data:`STEPS`.
 
 Re-running on a home that already holds event data is refused unless ``rebuild`` is set; a
 rebuild replaces every simulated table, re-imports the market file (idempotent) and replaces the
-demo's experiment in the store, so nothing is ever counted twice.
+demo's experiment and race in the store, so nothing is ever counted twice.
 """
 
 from __future__ import annotations
@@ -43,15 +46,15 @@ MIN_DAYS = 45  # the A/B test starts on day 7 and the replay needs history befor
 FULL = {"buyers": 20_000, "days": 90}
 SMALL = {"buyers": 4_000, "days": 60}
 #: Capabilities the demo will show once they exist: (title, what is there already).
+DEMO_RACE = "homepage_feed_race"
 NOT_YET = (
     (
-        "Horse race",
-        "The default scenario also runs homepage_feed_race: five feed strategies with known "
-        "true effects, on fixed equal traffic (exposures and truth are in the warehouse). "
-        "tianping's adaptive horse races (`tianping race`) move traffic to the leaders step by "
-        "step, which needs a simulator that follows the race's changing weights day by day; "
-        "until that exists the demo does not run a race rather than fake one. It will be one "
-        "more step in tianping.demo.STEPS.",
+        "Adaptive traffic in the horse race",
+        "The race engine's first step is real: it reads the race's exposures and outcomes and "
+        "decides where traffic should go next. The steps after it are not shown: they need "
+        "data collected under the new weights, and the simulator draws the whole window at "
+        "the scenario's fixed weights. A simulator that follows the race day by day would let "
+        "the demo run the race to its confirmation.",
     ),
 )
 
@@ -99,6 +102,7 @@ class DemoRun:
     market: dict[str, Any] = field(default_factory=dict)
     experiment: dict[str, Any] = field(default_factory=dict)
     refunds: dict[str, Any] = field(default_factory=dict)
+    race: dict[str, Any] = field(default_factory=dict)
     not_yet: tuple[tuple[str, str], ...] = NOT_YET
     seconds: dict[str, float] = field(default_factory=dict)
     report_path: Path | None = None
@@ -270,6 +274,74 @@ def refunds_step(run: DemoRun, progress: DemoProgress) -> None:
     }
 
 
+def race_spec(truth: dict[str, Any], seed: int, name: str = DEMO_RACE):
+    """The stored definition of the scenario's horse race, from the simulation's truth."""
+    from tianping.races.schemas import RaceSpec
+
+    t = next(e for e in truth["experiments"] if e["name"] == name)
+    return RaceSpec(
+        name=name,
+        hypothesis=" ".join(t["description"].split()),
+        goal_metric="orders",
+        strategies=[a["name"] for a in t["arms"]],
+        layer=t["layer"],
+        traffic=t["traffic"],
+        start_date=date.fromisoformat(t["start"]),
+        seed=seed,
+    )
+
+
+def horse_race_step(run: DemoRun, progress: DemoProgress) -> None:
+    from datetime import UTC, datetime, time
+
+    from tianping.clock import FixedClock
+    from tianping.races import service as races
+
+    spec = race_spec(run.truth, run.options.seed)
+    clock = FixedClock(datetime.combine(run.end, time(23, 59), tzinfo=UTC))
+    with _store(run.settings) as session:
+        _forget_race(spec.name, session)
+        races.create(spec, session=session, clock=clock)
+        step = races.step(spec.name, session=session, warehouse=run.wh, clock=clock)
+        data = races.report_data(spec.name, session=session)
+    truth = next(e for e in run.truth["experiments"] if e["name"] == spec.name)
+    effects = {a["name"]: a["effects"] for a in truth["arms"]}
+    run.race = {
+        "name": spec.name,
+        "goal": spec.goal_metric,
+        "phase": data["race"]["phase"],
+        "leader": step.leader,
+        "stop": step.stop,
+        "reasons": list(step.reasons),
+        "standings": [s | {"true_effects": effects.get(s["arm"], {})} for s in step.standings],
+        "window": (step.window_start, step.window_end),
+        "true_best": max(effects, key=lambda a: effects[a].get("conversion", 0.0)),
+        "description": truth["description"],
+    }
+
+
+def _forget_race(name: str, session: Any) -> None:
+    """A rebuild: remove the old race, its steps and its experiments (they describe old data)."""
+    from tianping.experiments import repository as experiments
+    from tianping.races import repository as races
+
+    old = races.get_by_name(name, session=session)
+    if old is not None:
+        for row in races.steps_of(old.id, session=session):
+            session.delete(row)
+        session.flush()
+        for experiment in (old.experiment, old.confirm_experiment):
+            found = experiment and experiments.get_by_name(experiment, session=session)
+            if found:
+                session.delete(found)
+        session.delete(old)
+        session.flush()
+    leftover = experiments.get_by_name(name, session=session)
+    if leftover is not None:
+        session.delete(leftover)
+        session.flush()
+
+
 def report_step(run: DemoRun, progress: DemoProgress) -> None:
     from tianping.report.html import render_demo_report
 
@@ -311,5 +383,6 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
     ("market", "comparing with the market", market_step),
     ("experiment", "analysing the A/B test", experiment_step),
     ("refunds", "deciding refund requests", refunds_step),
+    ("race", "stepping the horse race", horse_race_step),
     ("report", "writing the HTML report", report_step),
 )

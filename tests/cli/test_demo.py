@@ -40,7 +40,8 @@ def test_report_is_written_self_contained_with_the_headline_numbers(demo_home):
     for key, kind in (("gmv", "money"), ("orders", "count"), ("refund_rate", "pct"), ("nps", "nps")):
         assert fmt(totals[key], kind) in html, key
     assert "checkout_red_packet" in html and "taobao-2024-08" in html
-    assert "Horse race" in html and "not in this demo yet" in html
+    assert "Horse race: homepage_feed_race, first step" in html
+    assert "not in this demo yet" in html  # what the demo cannot show is said, not faked
     # self-contained: no script, stylesheet or image fetched from anywhere
     assert not re.search(r"<script|<link|src=|https?://", html)
     assert "<svg" in html and "<style>" in html
@@ -52,6 +53,7 @@ def test_stdout_has_the_headline_metrics_and_how_to_open_the_report(demo_home):
     assert fmt(totals["gmv"], "money") in out
     assert "market share" in out and "A/B test checkout_red_packet" in out
     assert "refund decisions replayed" in out
+    assert "horse race homepage_feed_race after its first step" in out
     assert "report.html" in out
 
 
@@ -60,6 +62,8 @@ def test_demo_leaves_usable_data_and_truth(demo_home):
     assert (home / "ground_truth" / "truth.json").is_file()
     listed = runner.invoke(app, ["--home", str(home), "experiment", "list", "--format", "json"])
     assert listed.exit_code == 0 and "checkout_red_packet" in listed.stdout
+    race = runner.invoke(app, ["--home", str(home), "race", "report", "homepage_feed_race"])
+    assert race.exit_code == 0 and "phase racing" in race.stdout
 
 
 def test_rerun_is_refused_then_rebuild_replaces_without_doubling(demo_home):

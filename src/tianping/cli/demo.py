@@ -1,4 +1,4 @@
-"""``tianping demo``: simulate, measure, compare, experiment, decide refunds, write a report."""
+"""``tianping demo``: simulate, measure, compare, experiment, decide refunds, race, report."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def demo(
 
     Simulates buyers, merchants, orders, refunds, reviews, NPS and experiments into the
     warehouse; prints headline metrics against the example market file; analyses the
-    scenario's A/B test; replays a batch of refund decisions under two shipped policies.
+    scenario's A/B test; replays a batch of refund decisions under two shipped policies; takes
+    the first step of the scenario's horse race.
     """
     from tianping.cli.common import settings_of
     from tianping.demo import FULL, SMALL, DemoOptions, run_demo
@@ -113,6 +114,7 @@ def _print_summary(run) -> None:
     _print_market(run.market)
     _print_experiment(run.experiment)
     _print_refunds(run.refunds)
+    _print_race(run.race)
     for title, _ in run.not_yet:
         console.print(f"[dim]{title}: not in the demo yet (the report says why).[/dim]")
     path = run.report_path.resolve()
@@ -162,3 +164,16 @@ def _print_refunds(refunds: dict) -> None:
             f"  {o.policy_name}: {o.auto_decision_rate:.1%} decided automatically, "
             f"¥{o.refunded_total_minor / 100:,.2f} refunded{loss}"
         )
+
+
+def _print_race(race: dict) -> None:
+    from tianping.cli.common import console
+
+    chances = ", ".join(
+        f"{s['arm']} {s['p_best']:.0%}" + ("" if s["active"] else " (eliminated)")
+        for s in race["standings"]
+    )
+    console.print(
+        f"horse race {race['name']} after its first step: leader {race['leader']} "
+        f"(truly best: {race['true_best']}); chance best: {chances}"
+    )

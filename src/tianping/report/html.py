@@ -155,6 +155,7 @@ def demo_context(run: Any) -> dict[str, Any]:
         "market": run.market,
         "experiment": experiment_context(run.experiment),
         "refunds": run.refunds,
+        "race": run.race,
         "not_yet": run.not_yet,
         "seconds": run.seconds,
         "fmt": fmt,
