@@ -295,3 +295,24 @@ def test_20_concurrent_partial_refunds_never_exceed_what_was_paid(client):
     assert min(amounts[i] for i in range(20) if i not in ok) > 10_000 - paid_back
     assert client.store.read(lambda s: service.audit(session=s)) == []
     assert client.store.read(lambda s: ledger.check(session=s)) == []
+
+
+def test_the_server_fires_due_timers_in_the_background(tmp_path):
+    import time
+
+    env = make_env()
+    app = create_app(Settings(home=tmp_path), env=env, tick_seconds=0.05)
+    with TestClient(app) as c:
+        c.app.state.store.transact(
+            lambda s: policies.activate_policy(LIFECYCLE_POLICY, session=s, now=env.clock.now())
+        )
+        _order(c)
+        rid = _refund(c, "k", reason="not_received").json()["id"]
+        env.clock.advance(hours=48)
+        for _ in range(100):
+            if c.get(f"/v1/refund-requests/{rid}").json()["status"] == "refunded":
+                break
+            time.sleep(0.05)
+        got = c.get(f"/v1/refund-requests/{rid}").json()
+    assert got["status"] == "refunded"
+    assert got["decision"]["reasons"][0]["code"] == "merchant_silent_48h"

@@ -52,6 +52,7 @@ def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> Fa
         init_schema(engine)
         store = Store(make_sessionmaker(engine), env or Env(config=RefundConfig.from_environ()))
         app.state.store = store
+        _refresh_norms(store)
         ticker = asyncio.create_task(_tick_forever(store, tick_seconds)) if tick_seconds else None
         try:
             yield
@@ -72,6 +73,14 @@ def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> Fa
     return app
 
 
+def _refresh_norms(store: Store) -> None:
+    # The platform references take a pass over every row: refresh them here, outside any
+    # request's transaction, at half their lifetime, so requests rarely recompute them.
+    norms = store.env.norms
+    now = store.env.clock.now()
+    store.read(lambda s: norms.refresh(s, now, older_than=norms.ttl / 2))
+
+
 async def _tick_forever(store: Store, every_seconds: float) -> None:
     from starlette.concurrency import run_in_threadpool
 
@@ -81,6 +90,7 @@ async def _tick_forever(store: Store, every_seconds: float) -> None:
         await asyncio.sleep(every_seconds)
         try:
             await run_in_threadpool(store.transact, lambda s: tick(session=s, env=store.env))
+            await run_in_threadpool(_refresh_norms, store)
         except Exception:  # a failed tick is retried at the next one; the server stays up
             log.exception("SLA tick failed")
 

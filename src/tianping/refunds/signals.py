@@ -66,6 +66,14 @@ class Norms:
         self._snap: Snapshot | None = None
         self._lock = threading.Lock()
 
+    def refresh(self, session: Session, now: datetime, *, older_than: timedelta) -> None:
+        """Recompute ahead of time (from a background task) when the snapshot is this old."""
+        snap = self._snap
+        if self.ttl and (snap is None or now - snap.computed_at >= older_than):
+            fresh = _compute(session, now)
+            with self._lock:
+                self._snap = fresh
+
     def get(self, session: Session, now: datetime) -> Snapshot:
         snap = self._snap
         if snap is None or now - snap.computed_at >= self.ttl or now < snap.computed_at:
