@@ -244,6 +244,14 @@ def test_every_engine_matches_pandas_and_gives_the_duckdb_report(
         session.commit()
     reference, report = (_report(wh, factory) for wh in (loaded, warehouse))
     _same(reference, report)
+    # the A/A tool's unit values (activity or orders in the window) agree as well
+    from tianping.experiments.aa import unit_values
+
+    window = an.AnalysisWindow(START, END)
+    ids, y, d = unit_values(warehouse, "aov", window)
+    ref_ids, ref_y, ref_d = unit_values(loaded, "aov", window)
+    assert ids.tolist() == ref_ids.tolist() and len(ids) > 1000
+    assert y == pytest.approx(ref_y) and d == pytest.approx(ref_d)
     assert report["arms"][0]["units"] > 0 and report["slices"]["by"] == "category"
     engine.dispose()
 
