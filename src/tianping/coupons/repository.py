@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tianping.coupons.models import AVAILABLE, Coupon, CouponRedemption
@@ -17,9 +17,11 @@ def get(session: Session, coupon_id: str, *, lock: bool = False) -> Coupon | Non
     return session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
+_REDEMPTION = select(CouponRedemption).where(CouponRedemption.order_id == bindparam("order"))
+
+
 def redemption_of(session: Session, order_id: str) -> CouponRedemption | None:
-    stmt = select(CouponRedemption).where(CouponRedemption.order_id == order_id)
-    return session.execute(stmt).scalar_one_or_none()
+    return session.execute(_REDEMPTION, {"order": order_id}).scalar_one_or_none()
 
 
 def mark_returned(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, insert, select
+from sqlalchemy import and_, bindparam, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from tianping.ledger import postings as P
@@ -56,11 +56,13 @@ def postings_of(session: Session, transfer_id: str) -> list[P.Posting]:
     return [P.Posting(k, o, a) for k, o, a in rows]
 
 
+_BALANCE = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+    LedgerEntry.account_kind == bindparam("kind"), LedgerEntry.account_owner == bindparam("owner")
+)
+
+
 def balance(session: Session, kind: str, owner: str) -> int:
-    stmt = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
-        LedgerEntry.account_kind == kind, LedgerEntry.account_owner == owner
-    )
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(_BALANCE, {"kind": kind, "owner": owner}).scalar_one())
 
 
 def order_cash(session: Session, order_id: str) -> tuple[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Row, case, func, select, update
+from sqlalchemy import Row, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tianping.refunds.models import (
@@ -17,12 +17,15 @@ from tianping.refunds.models import (
     StoredPolicy,
 )
 
+# Statements on the decision path are built once (bound parameters), so a request pays
+# neither their construction nor their cache-key computation.
+_ORDER = select(Order).where(Order.id == bindparam("id"))
+_ORDER_LOCKED = _ORDER.with_for_update().execution_options(populate_existing=True)
+
 
 def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order | None:
-    stmt = select(Order).where(Order.id == order_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return session.execute(stmt).scalar_one_or_none()
+    stmt = _ORDER_LOCKED if lock else _ORDER
+    return session.execute(stmt, {"id": order_id}).scalar_one_or_none()
 
 
 def get_request(session: Session, refund_id: str, *, lock: bool = False) -> RefundRequest | None:
@@ -49,6 +52,21 @@ def decisions_of(session: Session, refund_id: str) -> list[RefundDecision]:
         .order_by(RefundDecision.id)
     )
     return list(session.execute(stmt).scalars())
+
+
+def insert_event(session: Session, row: dict) -> None:
+    """Append an event row (Core INSERT: events are never changed, no ORM bookkeeping)."""
+    session.connection().execute(insert(RefundEvent.__table__), row)
+
+
+def insert_timer(session: Session, row: dict) -> None:
+    session.connection().execute(insert(RefundTimer.__table__).values(state="pending"), row)
+
+
+def insert_decision(session: Session, row: dict) -> int:
+    """Append a decision row; returns its id."""
+    stmt = insert(RefundDecision.__table__).returning(RefundDecision.__table__.c.id)
+    return session.connection().execute(stmt, row).scalar_one()
 
 
 def get_decision(session: Session, decision_id: int) -> RefundDecision | None:
@@ -102,9 +120,11 @@ def queue(
 # -- policies --------------------------------------------------------------------------------
 
 
+_ACTIVE_VERSION = select(PolicyActivation.version).order_by(PolicyActivation.id.desc()).limit(1)
+
+
 def active_policy_version(session: Session) -> str | None:
-    stmt = select(PolicyActivation.version).order_by(PolicyActivation.id.desc()).limit(1)
-    return session.execute(stmt).scalar_one_or_none()
+    return session.execute(_ACTIVE_VERSION).scalar_one_or_none()
 
 
 def get_policy(session: Session, version: str) -> StoredPolicy | None:
@@ -125,40 +145,42 @@ def decisions_by_policy(session: Session, *, limit: int, offset: int) -> list[Re
 # -- history the scores read ---------------------------------------------------------------
 
 
+_BUYER_ORDERS = (
+    select(
+        Order.category,
+        func.count(Order.id),
+        func.coalesce(func.sum(Order.amount_minor), 0),
+        func.min(Order.paid_at),
+    )
+    .where(Order.buyer_id == bindparam("buyer"))
+    .group_by(Order.category)
+)
+_BUYER_REQUESTS = select(
+    RefundRequest.id,
+    RefundRequest.created_at,
+    RefundRequest.reason,
+    RefundRequest.refunded_minor,
+    RefundRequest.returned,
+).where(RefundRequest.buyer_id == bindparam("buyer"))
+_BUYER_APPEALS_UPHELD = (
+    select(func.count(RefundEvent.id))
+    .join(RefundRequest, RefundRequest.id == RefundEvent.refund_id)
+    .where(RefundRequest.buyer_id == bindparam("buyer"), RefundEvent.event == "appeal_upheld")
+)
+
+
 def buyer_orders_by_category(session: Session, buyer_id: str) -> list[Row]:
     """``(category, orders, spend, first paid_at)`` of the buyer's orders, one row per category."""
-    stmt = (
-        select(
-            Order.category,
-            func.count(Order.id),
-            func.coalesce(func.sum(Order.amount_minor), 0),
-            func.min(Order.paid_at),
-        )
-        .where(Order.buyer_id == buyer_id)
-        .group_by(Order.category)
-    )
-    return list(session.execute(stmt))
+    return list(session.execute(_BUYER_ORDERS, {"buyer": buyer_id}))
 
 
 def buyer_requests(session: Session, buyer_id: str) -> list[Row]:
     """The buyer's requests: when, why, and whether money went back without a return."""
-    stmt = select(
-        RefundRequest.id,
-        RefundRequest.created_at,
-        RefundRequest.reason,
-        RefundRequest.refunded_minor,
-        RefundRequest.returned,
-    ).where(RefundRequest.buyer_id == buyer_id)
-    return list(session.execute(stmt))
+    return list(session.execute(_BUYER_REQUESTS, {"buyer": buyer_id}))
 
 
 def buyer_appeals_upheld(session: Session, buyer_id: str) -> int:
-    stmt = (
-        select(func.count(RefundEvent.id))
-        .join(RefundRequest, RefundRequest.id == RefundEvent.refund_id)
-        .where(RefundRequest.buyer_id == buyer_id, RefundEvent.event == "appeal_upheld")
-    )
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(_BUYER_APPEALS_UPHELD, {"buyer": buyer_id}).scalar_one())
 
 
 def category_rates(session: Session) -> list[tuple[str, int, int, int]]:
@@ -234,21 +256,27 @@ def product_counts(
     return [(p, c, int(o), int(q)) for p, c, o, q in session.execute(stmt)]
 
 
+_PRODUCT_COUNTS = (
+    select(
+        Order.product_id,
+        Order.category,
+        func.count(func.distinct(Order.id)),
+        func.count(func.distinct(RefundRequest.order_id)),
+    )
+    .outerjoin(
+        RefundRequest,
+        (RefundRequest.order_id == Order.id)
+        & RefundRequest.reason.in_(bindparam("reasons", expanding=True)),
+    )
+    .where(Order.product_id == bindparam("product"))
+    .group_by(Order.product_id, Order.category)
+)
+
+
 def _one_product_counts(session: Session, reasons, product_id: str) -> list:
     # Only this product's orders and their requests: index lookups, not a scan of all requests.
-    quality = (RefundRequest.order_id == Order.id) & RefundRequest.reason.in_(sorted(reasons))
-    stmt = (
-        select(
-            Order.product_id,
-            Order.category,
-            func.count(func.distinct(Order.id)),
-            func.count(func.distinct(RefundRequest.order_id)),
-        )
-        .outerjoin(RefundRequest, quality)
-        .where(Order.product_id == product_id)
-        .group_by(Order.product_id, Order.category)
-    )
-    return [(p, c, int(o), int(q)) for p, c, o, q in session.execute(stmt)]
+    rows = session.execute(_PRODUCT_COUNTS, {"reasons": sorted(reasons), "product": product_id})
+    return [(p, c, int(o), int(q)) for p, c, o, q in rows]
 
 
 def export_rows(session: Session, statuses, *, after: str | None, limit: int) -> list[Row]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from tianping.money import exponent_of
 from tianping.refunds import lifecycle as L
 from tianping.refunds import policies, signals
 from tianping.refunds import repository as repo
-from tianping.refunds.models import Order, RefundDecision, RefundEvent, RefundRequest, RefundTimer
+from tianping.refunds.models import Order, RefundRequest
 from tianping.refunds.schemas import (
     AppealIn,
     MerchantResponseIn,
@@ -249,6 +250,7 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
     )
     session.add(req)
     session.flush()  # the request row first: events, decisions and timers refer to it
+    req.__dict__[_WRITTEN] = _Written()
     _append_event(
         req,
         "requested",
@@ -331,7 +333,7 @@ def _policy_verdict(
 def _apply(
     req: RefundRequest, order: Order, v: Verdict, *, session: Session, env: Env, now: datetime
 ) -> None:
-    decision = _record_decision(req, v, session=session, now=now)
+    decision_id = _record_decision(req, v, session=session, now=now)
     actor = v.decided_by
     if v.action in ("refund_only", "partial_refund"):
         amount = min(v.refund_amount_minor, req.requested_amount_minor)
@@ -359,30 +361,29 @@ def _apply(
     else:
         raise InvalidInput(f"unknown action {v.action!r}", field="action")
     req.decided_at = req.decided_at or now
-    req.decision_id = decision.id
+    req.decision_id = decision_id
 
 
-def _record_decision(
-    req: RefundRequest, v: Verdict, *, session: Session, now: datetime
-) -> RefundDecision:
-    decision = RefundDecision(
-        refund_id=req.id,
-        source=v.source,
-        policy_name=v.policy_name,
-        policy_version=v.policy_version,
-        inputs=v.inputs,
-        action=v.action,
-        refund_amount_minor=v.refund_amount_minor,
-        requires_return=v.requires_return,
-        payer=v.payer or "",
-        reasons=v.reasons,
-        rule_id=v.rule_id,
-        decided_by=v.decided_by,
-        decided_at=now,
-    )
-    session.add(decision)
-    session.flush()
-    return decision
+def _record_decision(req: RefundRequest, v: Verdict, *, session: Session, now: datetime) -> int:
+    """Append the decision row; returns its id."""
+    row = {
+        "source": v.source,
+        "policy_name": v.policy_name,
+        "policy_version": v.policy_version,
+        "action": v.action,
+        "refund_amount_minor": v.refund_amount_minor,
+        "requires_return": v.requires_return,
+        "payer": v.payer or "",
+        "reasons": v.reasons,
+        "rule_id": v.rule_id,
+        "decided_by": v.decided_by,
+        "decided_at": now,
+    }
+    decision_id = repo.insert_decision(session, {"refund_id": req.id, "inputs": v.inputs, **row})
+    written = _written_of(req)
+    if written is not None:
+        written.decision = _decision_view(SimpleNamespace(**row))
+    return decision_id
 
 
 def _pay(
@@ -444,6 +445,25 @@ def _pay(
 
 # -- transitions -----------------------------------------------------------------------------
 
+_WRITTEN = "_tianping_written"
+
+
+@dataclass
+class _Written:
+    """Every event, timer and decision row of a request created in this transaction.
+
+    The answer to a new request is built from these instead of reading the rows back.
+    """
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    decision: dict[str, Any] | None = None
+
+
+def _written_of(req: RefundRequest) -> _Written | None:
+    return req.__dict__.get(_WRITTEN)
+
+
 
 def _append_event(
     req: RefundRequest,
@@ -457,18 +477,19 @@ def _append_event(
     data: dict[str, Any] | None = None,
 ) -> None:
     req.last_seq += 1
-    session.add(
-        RefundEvent(
-            refund_id=req.id,
-            seq=req.last_seq,
-            event=event,
-            from_status=before,
-            to_status=after,
-            actor=actor,
-            at=now,
-            data=data or {},
-        )
-    )
+    row = {
+        "seq": req.last_seq,
+        "event": event,
+        "from_status": before,
+        "to_status": after,
+        "actor": actor,
+        "at": now,
+        "data": data or {},
+    }
+    repo.insert_event(session, {"refund_id": req.id, **row})
+    written = _written_of(req)
+    if written is not None:
+        written.events.append(row)
 
 
 def _transition(
@@ -489,12 +510,16 @@ def _transition(
         timer = repo.pending_timer(session, req.id, leaving)
         if timer is not None:
             repo.close_timer(session, timer.id, state="cancelled", now=now)
+            req.__dict__.pop(_WRITTEN, None)  # the journal no longer shows every row as stored
     _append_event(req, event, before, after, actor=actor, now=now, session=session, data=data)
     req.status, req.updated_at = after, now
     entering = L.timer_for(after)
     if entering is not None:
         due = now + env.config.delay(entering)
-        session.add(RefundTimer(refund_id=req.id, kind=entering, due_at=due, state="pending"))
+        repo.insert_timer(session, {"refund_id": req.id, "kind": entering, "due_at": due})
+        written = _written_of(req)
+        if written is not None:
+            written.timers.append({"kind": entering, "due_at": due, "state": "pending"})
 
 
 def _locked(refund_id: str, *, session: Session) -> tuple[RefundRequest, Order]:
@@ -551,8 +576,8 @@ def respond_as_merchant(
         "merchant",
         actor,
     )
-    decision = _record_decision(req, v, session=session, now=now)
-    req.decision_id, req.decided_at = decision.id, now
+    req.decision_id = _record_decision(req, v, session=session, now=now)
+    req.decided_at = now
     _pay(
         req,
         order,
@@ -806,8 +831,8 @@ def _fire(
             "sla",
             actor,
         )
-        decision = _record_decision(req, v, session=session, now=now)
-        req.decision_id, req.decided_at = decision.id, now
+        req.decision_id = _record_decision(req, v, session=session, now=now)
+        req.decided_at = now
         _pay(
             req,
             order,
@@ -840,7 +865,30 @@ def get_or_raise(refund_id: str, *, session: Session) -> RefundRequest:
 
 def view(req: RefundRequest, *, session: Session) -> dict[str, Any]:
     """The request as the API shows it: status, current decision, events and timers."""
+    written = _written_of(req)
+    if written is not None:
+        return _request_view(req, written.decision, written.events, written.timers)
     decision = repo.get_decision(session, req.decision_id) if req.decision_id else None
+    events = [
+        {
+            "seq": e.seq,
+            "event": e.event,
+            "from_status": e.from_status,
+            "to_status": e.to_status,
+            "actor": e.actor,
+            "at": e.at,
+            "data": e.data,
+        }
+        for e in repo.events_of(session, req.id)
+    ]
+    timers = [
+        {"kind": t.kind, "due_at": t.due_at, "state": t.state}
+        for t in repo.timers_of(session, req.id)
+    ]
+    return _request_view(req, _decision_view(decision) if decision else None, events, timers)
+
+
+def _request_view(req: RefundRequest, decision, events, timers) -> dict[str, Any]:
     return {
         "id": req.id,
         "order_id": req.order_id,
@@ -856,27 +904,13 @@ def view(req: RefundRequest, *, session: Session) -> dict[str, Any]:
         "evidence_urls": list(req.evidence_urls or []),
         "created_at": req.created_at,
         "updated_at": req.updated_at,
-        "decision": _decision_view(decision) if decision else None,
-        "events": [
-            {
-                "seq": e.seq,
-                "event": e.event,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "actor": e.actor,
-                "at": e.at,
-                "data": e.data,
-            }
-            for e in repo.events_of(session, req.id)
-        ],
-        "timers": [
-            {"kind": t.kind, "due_at": t.due_at, "state": t.state}
-            for t in repo.timers_of(session, req.id)
-        ],
+        "decision": decision,
+        "events": events,
+        "timers": timers,
     }
 
 
-def _decision_view(d: RefundDecision) -> dict[str, Any]:
+def _decision_view(d) -> dict[str, Any]:
     return {
         "action": d.action,
         "refund_amount_minor": d.refund_amount_minor,
