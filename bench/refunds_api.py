@@ -66,8 +66,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def preload(store_url: str, orders: int, history: int) -> None:
-    """``orders`` fresh orders to refund, plus ``history`` orders with refunds already decided."""
+def preload(store_url: str, orders: int, history: int) -> str | None:
+    """``orders`` fresh orders to refund, plus ``history`` orders with refunds already decided.
+
+    Returns an API key of the ``service`` role when the API checks keys (None otherwise).
+    """
     from datetime import UTC, datetime, timedelta
 
     from tianping.clock import FixedClock
@@ -109,9 +112,19 @@ def preload(store_url: str, orders: int, history: int) -> None:
         service.record_order(order(i, "o"), session=session, env=env)
         if i % 500 == 499:
             session.commit()
+    key = _service_key(session, now)
     session.commit()
     session.close()
     engine.dispose()
+    return key
+
+
+def _service_key(session, now) -> str | None:
+    try:
+        from tianping.auth import service as auth
+    except ImportError:  # an API without keys
+        return None
+    return auth.create("service", session=session, now=now, name="bench")[1]
 
 
 def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
@@ -137,7 +150,9 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-async def _connection(port: int, jobs, latencies: list[float], statuses: dict[int, int]) -> None:
+async def _connection(
+    port: int, jobs, latencies: list[float], statuses: dict[int, int], auth: str
+) -> None:
     """One keep-alive HTTP/1.1 connection sending requests one after another.
 
     A bare asyncio client (no HTTP library): the load generator shares the 2 cores with the
@@ -155,7 +170,7 @@ async def _connection(port: int, jobs, latencies: list[float], statuses: dict[in
             ).encode()
             head = (
                 f"POST /v1/refund-requests HTTP/1.1\r\nHost: bench\r\n"
-                f"Content-Type: application/json\r\nIdempotency-Key: k{i}\r\n"
+                f"Content-Type: application/json\r\nIdempotency-Key: k{i}\r\n{auth}"
                 f"Content-Length: {len(body)}\r\n\r\n"
             ).encode()
             t = time.perf_counter()
@@ -175,14 +190,17 @@ async def _connection(port: int, jobs, latencies: list[float], statuses: dict[in
         writer.close()
 
 
-async def load(port: int, n: int, concurrency: int, start: int = 0) -> dict[str, float]:
+async def load(
+    port: int, n: int, concurrency: int, start: int = 0, key: str | None = None
+) -> dict[str, float]:
     """``n`` refund requests, ``concurrency`` in flight; throughput and latency percentiles."""
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     jobs = iter(range(start, start + n))
     t0 = time.perf_counter()
     await asyncio.gather(
-        *(_connection(port, jobs, latencies, statuses) for _ in range(concurrency))
+        *(_connection(port, jobs, latencies, statuses, auth) for _ in range(concurrency))
     )
     wall = time.perf_counter() - t0
     latencies.sort()
@@ -241,7 +259,7 @@ def in_process(store_url: str, n: int, start: int) -> dict[str, float]:
 def run_backend(name: str, store_url: str, a, home: Path) -> dict:
     print(f"\n== {name}: preloading {a.orders} orders and {a.history} with refund history ...")
     t = time.perf_counter()
-    preload(store_url, a.orders, a.history)
+    key = preload(store_url, a.orders, a.history)
     print(f"   preloaded in {time.perf_counter() - t:.1f}s")
     port = free_port()
     env = {**os.environ, "TIANPING_HOME": str(home), "TIANPING_STORE": store_url}
@@ -251,9 +269,9 @@ def run_backend(name: str, store_url: str, a, home: Path) -> dict:
     ]  # fmt: skip
     server = start_server(cmd, env, port)
     try:
-        asyncio.run(load(port, 100, a.concurrency, start=a.orders - 200))
-        http = asyncio.run(load(port, a.requests, a.concurrency))
-        calm = asyncio.run(load(port, 100, 2, start=a.orders - 100))
+        asyncio.run(load(port, 100, a.concurrency, start=a.orders - 200, key=key))
+        http = asyncio.run(load(port, a.requests, a.concurrency, key=key))
+        calm = asyncio.run(load(port, 100, 2, start=a.orders - 100, key=key))
     finally:
         stop(server)
     phases = in_process(store_url, min(500, a.orders - a.requests - 200), a.requests)
