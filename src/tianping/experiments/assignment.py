@@ -476,12 +476,22 @@ def unit_hashes(unit_ids: Any) -> np.ndarray:
     return _hash_unicode(ids)
 
 
+_CHUNK = 1 << 15
+
+
 def _hash_unicode(ids: np.ndarray) -> np.ndarray:
     n = len(ids)
-    width = ids.dtype.itemsize // 4
     h = np.full(n, FNV_OFFSET, dtype=np.uint32)
-    if n == 0 or width == 0:
+    if n == 0 or ids.dtype.itemsize == 0:
         return h
+    # In blocks that stay in the CPU cache while every character position streams over them.
+    for lo in range(0, n, _CHUNK):
+        _hash_block(ids[lo : lo + _CHUNK], h[lo : lo + _CHUNK])
+    return h
+
+
+def _hash_block(ids: np.ndarray, h: np.ndarray) -> None:
+    n, width = len(ids), ids.dtype.itemsize // 4
     columns = ids.view(np.uint32).reshape(n, width).T  # columns[j]: every id's j-th character
     lengths = np.strings.str_len(ids)
     shortest, longest = int(lengths.min()), int(lengths.max())
@@ -494,11 +504,9 @@ def _hash_unicode(ids: np.ndarray) -> np.ndarray:
         np.multiply(tmp, _P, out=tmp)
         np.copyto(h, tmp, where=lengths > j)
     if longest == 0:
-        return h
-    wide = np.flatnonzero(columns[:longest].max(axis=0) > 127)
-    for i in wide:  # non-ASCII: UTF-8 has several bytes per character
-        h[i] = unit_hash(str(ids[i]))
-    return h
+        return
+    for i in np.flatnonzero(columns[:longest].max(axis=0) > 127):
+        h[i] = unit_hash(str(ids[i]))  # non-ASCII: UTF-8 has several bytes per character
 
 
 def _hash_integers(ids: np.ndarray) -> np.ndarray:
