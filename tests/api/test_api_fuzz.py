@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auth_helpers import bearer
 from refund_helpers import make_env, order_json
 from tianping.api.app import create_app
 from tianping.settings import Settings
@@ -35,6 +36,7 @@ def client(tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz")
     app = create_app(Settings(home=home), env=make_env())
     with TestClient(app, raise_server_exceptions=False) as c:
+        c.headers.update(bearer(app))  # an admin key: roles are tested in tests/auth
         assert c.post("/v1/orders", json=order_json("o1", 10**9)).status_code == 201
         yield c
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
+from auth_helpers import bearer
 from refund_helpers import LIFECYCLE_POLICY, make_env, order_json
 from tianping.api.app import create_app
 from tianping.ledger import service as ledger
@@ -20,6 +21,7 @@ from tianping.settings import Settings
 def client(store_url, tmp_path):
     app = create_app(Settings(home=tmp_path, store=store_url), env=make_env())
     with TestClient(app) as c:
+        c.headers.update(bearer(app))  # an admin key: roles are tested in tests/auth
         store = app.state.store
         store.transact(
             lambda s: policies.activate_policy(
@@ -73,6 +75,7 @@ def test_order_then_refund_returns_the_decision(client):
 def test_the_default_policy_decides_with_its_version_and_reasons(store_url, tmp_path):
     app = create_app(Settings(home=tmp_path, store=store_url), env=make_env())
     with TestClient(app) as c:
+        c.headers.update(bearer(app))  # an admin key: roles are tested in tests/auth
         _order(c, amount=2000)
         d = _refund(c, "k", amount=2000, reason="quality").json()["decision"]
     default = policies.resolve_policy(policies.DEFAULT_POLICY)
@@ -303,6 +306,7 @@ def test_the_server_fires_due_timers_in_the_background(tmp_path):
     env = make_env()
     app = create_app(Settings(home=tmp_path), env=env, tick_seconds=0.05)
     with TestClient(app) as c:
+        c.headers.update(bearer(app))  # an admin key: roles are tested in tests/auth
         c.app.state.store.transact(
             lambda s: policies.activate_policy(LIFECYCLE_POLICY, session=s, now=env.clock.now())
         )

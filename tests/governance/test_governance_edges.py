@@ -10,6 +10,7 @@ from governance_data import RULES
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from auth_helpers import make_key
 from tianping.api.app import create_app
 from tianping.cli.main import app as cli
 from tianping.settings import Settings
@@ -97,26 +98,32 @@ def test_cli_verify_fails_on_an_edited_row_and_errors_are_one_line(home):
 def client(store_url, tmp_path):
     app = create_app(Settings(home=tmp_path, store=store_url))  # mounts the governance router
     with TestClient(app) as c:
+        # One key per person: who acts is the key's holder, as the audit log records it.
+        c.keys = {n: make_key(app, "admin" if n == "admin" else "operator", name=n)
+                  for n in ("admin", "dan", "ana", "bo", "chen")}  # fmt: skip
+        c.headers.update(_as_key(c.keys["admin"]))
         yield c
 
 
-def _as(name: str, key: str | None = None) -> dict:
-    return {"X-Actor": name, **({"X-Key-Id": key} if key else {})}
+def _as_key(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def test_api_decisions_votes_evidence_and_audit(client):
     assert (
-        client.put("/v1/governance/rules", json={"rules": RULES}, headers=_as("admin")).status_code
+        client.put(
+            "/v1/governance/rules", json={"rules": RULES}, headers=_as_key(client.keys["admin"])
+        ).status_code
         == 200
     )
     body = {"title": "Pilot", "kind": "spend", "payload": {"amount_minor": 5_000_000, "currency": "CNY",
             "purpose": "door delivery"}, "documents": [{"name": "plan", "data": {"weeks": 6}}]}  # fmt: skip
-    r = client.post("/v1/decisions", json=body, headers=_as("dan", "k-dan"))
+    r = client.post("/v1/decisions", json=body, headers=_as_key(client.keys["dan"]))
     assert r.status_code == 201, r.text
     d = r.json()
     assert (d["status"], d["proposer_key_id"], d["approvers"]) == (
         "pending",
-        "k-dan",
+        client.keys["dan"].split("_")[1],
         ["ana", "bo", "chen"],
     )
     ev = client.get(f"/v1/decisions/{d['id']}/evidence/1")
@@ -125,19 +132,32 @@ def test_api_decisions_votes_evidence_and_audit(client):
         and ev.headers["X-Content-SHA256"] == d["evidence"][0]["sha256"]
     )
 
-    r = client.post(f"/v1/decisions/{d['id']}/approve", json={}, headers=_as("dan"))
+    r = client.post(
+        f"/v1/decisions/{d['id']}/approve", json={}, headers=_as_key(client.keys["dan"])
+    )
     assert r.status_code == 403 and r.json()["error"]["field"] == "actor"
     assert (
-        client.post(f"/v1/decisions/{d['id']}/approve", json={}, headers=_as("ana")).status_code
+        client.post(
+            f"/v1/decisions/{d['id']}/approve", json={}, headers=_as_key(client.keys["ana"])
+        ).status_code
         == 200
     )
-    r = client.post(f"/v1/decisions/{d['id']}/reject", json={"veto": True}, headers=_as("bo"))
+    r = client.post(
+        f"/v1/decisions/{d['id']}/reject", json={"veto": True}, headers=_as_key(client.keys["bo"])
+    )
     assert r.status_code == 422 and "no veto" in r.json()["error"]["message"]
-    r = client.post(f"/v1/decisions/{d['id']}/approve", json={"comment": "ok"}, headers=_as("chen"))
+    r = client.post(
+        f"/v1/decisions/{d['id']}/approve",
+        json={"comment": "ok"},
+        headers=_as_key(client.keys["chen"]),
+    )
     assert r.json()["status"] == "approved"
-    r = client.post(f"/v1/decisions/{d['id']}/reject", json={}, headers=_as("bo"))
+    r = client.post(f"/v1/decisions/{d['id']}/reject", json={}, headers=_as_key(client.keys["bo"]))
     assert r.status_code == 409 and r.json()["error"]["code"] == "decision_closed"
-    assert client.post("/v1/decisions/1/approve", json={}).status_code == 422  # no actor
+    assert (
+        client.post("/v1/decisions/1/approve", json={}, headers={"Authorization": ""}).status_code
+        == 401
+    )  # no key, no actor
 
     assert [x["status"] for x in client.get("/v1/decisions", params={"kind": "spend"}).json()] == [
         "approved"
@@ -151,8 +171,8 @@ def test_api_decisions_votes_evidence_and_audit(client):
 
 
 def test_api_warehouse_evidence_is_refused_with_a_reason(client):
-    client.put("/v1/governance/rules", json={"rules": RULES}, headers=_as("admin"))
+    client.put("/v1/governance/rules", json={"rules": RULES}, headers=_as_key(client.keys["admin"]))
     body = {"title": "Ship", "kind": "spend", "evidence": ["metric:gmv"],
             "payload": {"amount_minor": 1, "currency": "CNY", "purpose": "x"}}  # fmt: skip
-    r = client.post("/v1/decisions", json=body, headers=_as("dan"))
+    r = client.post("/v1/decisions", json=body, headers=_as_key(client.keys["dan"]))
     assert r.status_code == 400 and "read from the warehouse" in r.json()["error"]["message"]

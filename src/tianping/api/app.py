@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from tianping import __version__
 from tianping.api import errors
@@ -23,7 +25,11 @@ ROUTER_MODULES = (
     "tianping.refunds.endpoints",
     "tianping.coupons.endpoints",
     "tianping.governance.endpoints",
+    "tianping.assignments.endpoints",
+    "tianping.auth.endpoints",
 )
+#: Largest request body accepted, in bytes (a full exposure batch is ~200 KB).
+MAX_BODY_BYTES = 1 << 20
 
 
 def routers() -> list[APIRouter]:
@@ -68,9 +74,37 @@ def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> Fa
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     for router in routers():
         app.include_router(router)
     return app
+
+
+class BodyLimit:
+    """Answer 413 to a request whose body is over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = HTTPException(413, f"the request body is over {self.max_bytes} bytes")
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            body = errors.error_body("payload_too_large", too_large.detail, None)
+            return await JSONResponse(body, status_code=413)(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:  # a body streamed without a length
+                raise too_large
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _refresh_norms(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 :class:`~tianping.errors.TianpingError` carries its own HTTP status; request validation
 failures (malformed JSON, wrong types, out-of-range values) are 422 — malformed JSON 400 —
-with the offending field; unknown routes and methods keep their 404/405.
+with the offending field; unknown routes and methods keep their 404/405, an oversized body is 413.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error"
+    )
     return JSONResponse(
         error_body(code, str(exc.detail), None), status_code=exc.status_code, headers=exc.headers
     )

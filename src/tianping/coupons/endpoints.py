@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tianping.api.deps import PageParams, Store, page_params, store_of
+from tianping.auth.deps import guard
+from tianping.auth.keys import ADMIN, OPERATOR, SERVICE
 from tianping.clock import ensure_utc
 from tianping.coupons import schemas as S
 from tianping.coupons import service
@@ -22,7 +24,9 @@ def _out(c) -> S.CouponOut:
     )
 
 
-@router.post("/coupons", status_code=201, response_model=S.CouponOut)
+@router.post(
+    "/coupons", status_code=201, response_model=S.CouponOut, **guard(ADMIN, OPERATOR, SERVICE)
+)
 def issue_coupon(body: S.CouponIssueIn, store: StoreDep):
     """Issue a red packet to a buyer, funded by the platform's red-packet budget."""
 
@@ -43,13 +47,17 @@ def issue_coupon(body: S.CouponIssueIn, store: StoreDep):
     return store.transact(work)
 
 
-@router.get("/coupons/{coupon_id}", response_model=S.CouponOut)
+@router.get("/coupons/{coupon_id}", response_model=S.CouponOut, **guard(ADMIN, OPERATOR, SERVICE))
 def get_coupon(coupon_id: str, store: StoreDep):
     """A red packet and what became of it."""
     return store.read(lambda s: _out(service.get_or_raise(coupon_id, session=s)))
 
 
-@router.get("/buyers/{buyer_id}/coupons", response_model=Page[S.CouponOut])
+@router.get(
+    "/buyers/{buyer_id}/coupons",
+    response_model=Page[S.CouponOut],
+    **guard(ADMIN, OPERATOR, SERVICE),
+)
 def buyer_coupons(
     buyer_id: str, store: StoreDep, page: Annotated[PageParams, Depends(page_params)]
 ):

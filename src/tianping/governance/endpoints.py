@@ -1,7 +1,7 @@
 """Thin routes of the governance API: decisions, their votes and evidence, rules, audit log.
 
-Who acts comes from the ``X-Actor`` header (and ``X-Key-Id`` when a key was used) through
-:func:`actor_of`, the one place API keys will replace once they exist.
+Who acts is the holder of the API key the request was authenticated with (:func:`actor_of`);
+the key's id goes to the audit log with the holder's name.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tianping.api.deps import PageParams, Store, jsonable, page_params, store_of
+from tianping.auth.deps import guard, principal_of
+from tianping.auth.keys import ADMIN, ANALYST, OPERATOR
 from tianping.clock import SystemClock
 from tianping.errors import Conflict
 from tianping.governance import audit, service
@@ -29,11 +31,10 @@ class Actor:
     key_id: str | None
 
 
-def actor_of(
-    x_actor: Annotated[str, Header(min_length=1, max_length=200, description="Who acts.")],
-    x_key_id: Annotated[str | None, Header(max_length=100, description="The key used.")] = None,
-) -> Actor:
-    return Actor(x_actor, x_key_id)
+def actor_of(request: Request) -> Actor:
+    """The authenticated key's holder and id (the route's guard ran first)."""
+    who = principal_of(request)
+    return Actor(who.name, who.key_id)
 
 
 ActorDep = Annotated[Actor, Depends(actor_of)]
@@ -43,7 +44,7 @@ def _view(d, session) -> dict:
     return jsonable(service.view(d, session=session, now=SystemClock().now()))
 
 
-@router.post("/decisions", status_code=201)
+@router.post("/decisions", status_code=201, **guard(ADMIN, OPERATOR, ANALYST))
 def propose(body: S.ProposalIn, store: StoreDep, actor: ActorDep) -> dict:
     """Propose a decision. Evidence read from the warehouse is attached with the CLI instead."""
     p = service.Proposal(
@@ -55,7 +56,7 @@ def propose(body: S.ProposalIn, store: StoreDep, actor: ActorDep) -> dict:
     )
 
 
-@router.get("/decisions")
+@router.get("/decisions", **guard(ADMIN, OPERATOR, ANALYST))
 def list_decisions(
     store: StoreDep, page: PageDep, status: str | None = None, kind: str | None = None
 ) -> list[dict]:
@@ -65,13 +66,13 @@ def list_decisions(
         session=s, status=status, kind=kind, limit=page.limit, offset=page.offset)]))  # fmt: skip
 
 
-@router.get("/decisions/{decision_id}")
+@router.get("/decisions/{decision_id}", **guard(ADMIN, OPERATOR, ANALYST))
 def get_decision(decision_id: int, store: StoreDep) -> dict:
     """A decision with its votes, evidence digests and history."""
     return store.read(lambda s: _view(service.get_or_raise(decision_id, session=s), s))
 
 
-@router.get("/decisions/{decision_id}/evidence/{position}")
+@router.get("/decisions/{decision_id}/evidence/{position}", **guard(ADMIN, OPERATOR, ANALYST))
 def get_evidence(decision_id: int, position: int, store: StoreDep) -> Response:
     """Evidence exactly as frozen (canonical JSON); its SHA-256 in ``X-Content-SHA256``."""
 
@@ -85,13 +86,13 @@ def get_evidence(decision_id: int, position: int, store: StoreDep) -> Response:
     )
 
 
-@router.post("/decisions/{decision_id}/approve")
+@router.post("/decisions/{decision_id}/approve", **guard(ADMIN, OPERATOR))
 def approve(decision_id: int, body: S.VoteIn, store: StoreDep, actor: ActorDep) -> dict:
     """Approve a pending decision (409 once it is decided or expired, 403 for the proposer)."""
     return _vote(store, decision_id, "approve", actor, body.comment)
 
 
-@router.post("/decisions/{decision_id}/reject")
+@router.post("/decisions/{decision_id}/reject", **guard(ADMIN, OPERATOR))
 def reject(decision_id: int, body: S.RejectIn, store: StoreDep, actor: ActorDep) -> dict:
     """Vote against a pending decision, or veto it."""
     return _vote(store, decision_id, "veto" if body.veto else "reject", actor, body.comment)
@@ -109,13 +110,13 @@ def _vote(store: Store, decision_id: int, choice: str, actor: Actor, comment: st
     return body
 
 
-@router.get("/governance/rules")
+@router.get("/governance/rules", **guard(ADMIN, OPERATOR, ANALYST))
 def get_rules(store: StoreDep) -> dict:
     rules = store.read(lambda s: service.current_rules(session=s))
     return {"version": rules.version, **rules.to_dict()}
 
 
-@router.put("/governance/rules")
+@router.put("/governance/rules", **guard(ADMIN))
 def put_rules(body: S.RulesIn, store: StoreDep, actor: ActorDep) -> dict:
     """Put new rules in force (audited); pending decisions keep their quorum."""
     rules = store.transact(
@@ -124,7 +125,7 @@ def put_rules(body: S.RulesIn, store: StoreDep, actor: ActorDep) -> dict:
     return {"version": rules.version, **rules.to_dict()}
 
 
-@router.get("/audit")
+@router.get("/audit", **guard(ADMIN, OPERATOR))
 def read_audit(
     store: StoreDep,
     page: PageDep,
@@ -141,7 +142,7 @@ def read_audit(
         session=s, where=where, limit=page.limit, offset=page.offset)]))  # fmt: skip
 
 
-@router.get("/audit/verify")
+@router.get("/audit/verify", **guard(ADMIN, OPERATOR))
 def verify_audit(store: StoreDep) -> dict:
     """Check the whole hash chain: ``ok``, the entry count, the head hash and any problems."""
     v = store.read(lambda s: audit.verify(session=s))

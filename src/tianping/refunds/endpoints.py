@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 
 from tianping.api import idempotency
 from tianping.api.deps import PageParams, Store, page_params, store_of
+from tianping.auth.deps import guard
+from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE
 from tianping.refunds import schemas as S
 from tianping.refunds import service
 
@@ -28,7 +30,11 @@ def _respond(status: int, body: dict, replayed: bool) -> JSONResponse:
 
 
 @router.post(
-    "/orders", status_code=201, response_model=S.OrderOut, responses={200: {"model": S.OrderOut}}
+    "/orders",
+    status_code=201,
+    response_model=S.OrderOut,
+    responses={200: {"model": S.OrderOut}},
+    **guard(ADMIN, SERVICE),
 )
 def record_order(body: S.OrderIn, store: StoreDep, response: Response):
     """Record a paid order as the marketplace reports it (an identical report answers 200)."""
@@ -40,7 +46,11 @@ def record_order(body: S.OrderIn, store: StoreDep, response: Response):
     )
 
 
-@router.get("/orders/{order_id}/ledger", response_model=S.OrderLedgerOut)
+@router.get(
+    "/orders/{order_id}/ledger",
+    response_model=S.OrderLedgerOut,
+    **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner="order"),
+)
 def order_ledger(order_id: str, store: StoreDep, page: PageDep):
     """The order's ledger entries (a page, oldest first) and its paid/refunded/refundable cash."""
     return store.read(
@@ -48,7 +58,9 @@ def order_ledger(order_id: str, store: StoreDep, page: PageDep):
     )
 
 
-@router.post("/refund-requests", status_code=201, response_model=S.RefundOut)
+@router.post(
+    "/refund-requests", status_code=201, response_model=S.RefundOut, **guard(ADMIN, SERVICE)
+)
 def create_refund_request(body: S.RefundRequestIn, store: StoreDep, key: KeyHeader = None):
     """A buyer's refund request, decided at once by the active policy. Needs ``Idempotency-Key``."""
     key = idempotency.check_key(key, required=True)
@@ -71,13 +83,21 @@ def _act(store: Store, request: Request, key: str | None, body, action):
     return _respond(*idempotency.run(store, scope=scope, key=key, body=body, work=work))
 
 
-@router.get("/refund-requests/{refund_id}", response_model=S.RefundOut)
+@router.get(
+    "/refund-requests/{refund_id}",
+    response_model=S.RefundOut,
+    **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner="refund"),
+)
 def get_refund_request(refund_id: str, store: StoreDep):
     """A request with its decision, events and SLA timers."""
     return store.read(lambda s: _refund_json(service.get_or_raise(refund_id, session=s), s))
 
 
-@router.post("/refund-requests/{refund_id}/appeal", response_model=S.RefundOut)
+@router.post(
+    "/refund-requests/{refund_id}/appeal",
+    response_model=S.RefundOut,
+    **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
+)
 def appeal(
     refund_id: str,
     request: Request,
@@ -96,7 +116,11 @@ def appeal(
     )
 
 
-@router.post("/refund-requests/{refund_id}/merchant-response", response_model=S.RefundOut)
+@router.post(
+    "/refund-requests/{refund_id}/merchant-response",
+    response_model=S.RefundOut,
+    **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
+)
 def merchant_response(
     refund_id: str,
     body: S.MerchantResponseIn,
@@ -114,7 +138,11 @@ def merchant_response(
     )
 
 
-@router.post("/refund-requests/{refund_id}/return-shipped", response_model=S.RefundOut)
+@router.post(
+    "/refund-requests/{refund_id}/return-shipped",
+    response_model=S.RefundOut,
+    **guard(ADMIN, SERVICE),
+)
 def return_shipped(
     refund_id: str,
     request: Request,
@@ -133,7 +161,11 @@ def return_shipped(
     )
 
 
-@router.post("/refund-requests/{refund_id}/return-received", response_model=S.RefundOut)
+@router.post(
+    "/refund-requests/{refund_id}/return-received",
+    response_model=S.RefundOut,
+    **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
+)
 def return_received(
     refund_id: str,
     request: Request,
@@ -152,7 +184,7 @@ def return_received(
     )
 
 
-@router.get("/manual-reviews", response_model=S.Page[S.RefundOut])
+@router.get("/manual-reviews", response_model=S.Page[S.RefundOut], **guard(ADMIN, OPERATOR))
 def manual_reviews(store: StoreDep, page: PageDep):
     """Requests waiting for a reviewer (manual review and merchant appeals), oldest first."""
 
@@ -168,7 +200,9 @@ def manual_reviews(store: StoreDep, page: PageDep):
     return store.read(read)
 
 
-@router.post("/manual-reviews/{refund_id}/decide", response_model=S.RefundOut)
+@router.post(
+    "/manual-reviews/{refund_id}/decide", response_model=S.RefundOut, **guard(ADMIN, OPERATOR)
+)
 def decide_review(
     refund_id: str, body: S.ReviewIn, request: Request, store: StoreDep, key: KeyHeader = None
 ):
@@ -182,13 +216,19 @@ def decide_review(
     )
 
 
-@router.get("/buyers/{buyer_id}/credit", response_model=S.BuyerCreditOut)
+@router.get(
+    "/buyers/{buyer_id}/credit", response_model=S.BuyerCreditOut, **guard(ADMIN, OPERATOR, SERVICE)
+)
 def buyer_credit(buyer_id: str, store: StoreDep):
     """The buyer's credit score (350–950) from the orders and refunds recorded here, explained."""
     return store.read(lambda s: service.buyer_credit(buyer_id, session=s, env=store.env))
 
 
-@router.get("/merchants/{merchant_id}/quality", response_model=S.MerchantQualityOut)
+@router.get(
+    "/merchants/{merchant_id}/quality",
+    response_model=S.MerchantQualityOut,
+    **guard(ADMIN, OPERATOR, ANALYST, SERVICE, MERCHANT, owner="merchant"),
+)
 def merchant_quality(merchant_id: str, store: StoreDep):
     """The merchant's quality score (0–5) with each component."""
     return store.read(lambda s: service.merchant_quality(merchant_id, session=s, env=store.env))

@@ -1,0 +1,1 @@
+"""The assignment API for clients: every running experiment's variant and exposure logging."""

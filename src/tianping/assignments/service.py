@@ -1,0 +1,52 @@
+"""Assign a unit to every running experiment; queue reported exposures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from tianping.assignments.models import QueuedExposure
+from tianping.assignments.schemas import ExposureIn
+from tianping.clock import ensure_utc
+from tianping.errors import InvalidInput
+from tianping.experiments import service as experiments
+from tianping.experiments.client import Client
+
+
+def assignments(unit_id: str, *, session: Session) -> list[tuple[str, str]]:
+    """``(experiment, variant)`` for every running experiment the unit is in, by name."""
+    client = Client(experiments.snapshot(session=session))
+    pairs = ((e.name, client.variant(e.name, unit_id)) for e in client.snapshot.experiments)
+    return sorted((name, v) for name, v in pairs if v is not None)
+
+
+def queue_exposures(
+    batch: list[ExposureIn], *, session: Session, now: datetime, key_id: str | None
+) -> tuple[int, int]:
+    """Queue each unit's first exposure; returns ``(accepted, duplicates)``."""
+    running = {
+        c.name: set(c.variant_names) for c in experiments.snapshot(session=session).experiments
+    }
+    for i, e in enumerate(batch):
+        if e.variant not in running.get(e.experiment, ()):
+            raise InvalidInput(
+                f"no running experiment {e.experiment!r} with variant {e.variant!r}",
+                field=f"exposures.{i}",
+            )
+    firsts: dict[tuple[str, str], ExposureIn] = {}
+    for e in sorted(batch, key=lambda e: ensure_utc(e.exposed_at)):
+        firsts.setdefault((e.experiment, e.unit_id), e)
+    seen = set(session.execute(
+        select(QueuedExposure.experiment, QueuedExposure.unit_id)
+        .where(tuple_(QueuedExposure.experiment, QueuedExposure.unit_id).in_(list(firsts)))
+    ).tuples())  # fmt: skip
+    new = [e for k, e in firsts.items() if k not in seen]
+    session.add_all(
+        QueuedExposure(experiment=e.experiment, variant=e.variant, unit_id=e.unit_id,
+                       exposed_at=ensure_utc(e.exposed_at), received_at=now, key_id=key_id)
+        for e in new
+    )  # fmt: skip
+    session.flush()
+    return len(new), len(batch) - len(new)

@@ -1,0 +1,74 @@
+"""Create, list, revoke and check API keys; whose merchant a stored resource belongs to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tianping.auth.keys import Principal, check_role, generate_key, hash_key, key_id_of
+from tianping.auth.models import ApiKey
+from tianping.errors import Conflict, NotFound, Unauthorized
+
+
+def create(
+    role: str, *, session: Session, now: datetime, merchant_id: str | None = None,
+    name: str | None = None,
+) -> tuple[ApiKey, str]:  # fmt: skip
+    """A new key for ``role``: its stored row and the key itself, which is not kept anywhere."""
+    check_role(role, merchant_id)
+    key = generate_key()
+    key_id = key_id_of(key)
+    if session.get(ApiKey, key_id) is not None:  # 1 in 4 billion: draw again
+        return create(role, session=session, now=now, merchant_id=merchant_id, name=name)
+    row = ApiKey(
+        id=key_id, key_sha256=hash_key(key), name=name or f"{role}-{key_id}", role=role,
+        merchant_id=merchant_id, created_at=now,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def list_keys(*, session: Session, include_revoked: bool = True) -> Sequence[ApiKey]:
+    """Every key, oldest first."""
+    q = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if not include_revoked:
+        q = q.where(ApiKey.revoked_at.is_(None))
+    return session.scalars(q).all()
+
+
+def revoke(key_id: str, *, session: Session, now: datetime) -> ApiKey:
+    """Revoke a key at once; revoking twice is a conflict."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"no API key {key_id!r}", field="key_id")
+    if row.revoked_at is not None:
+        raise Conflict(f"API key {key_id} was already revoked at {row.revoked_at:%Y-%m-%d %H:%M}")
+    row.revoked_at = now
+    session.flush()
+    return row
+
+
+def authenticate(key: str | None, *, session: Session) -> Principal:
+    """The principal a presented key proves, or :class:`Unauthorized` (missing, wrong, revoked)."""
+    if not key:
+        raise Unauthorized("send an API key: Authorization: Bearer <key>")
+    if key_id_of(key) is None:
+        raise Unauthorized("the API key is malformed")
+    row = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == hash_key(key)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return Principal(row.id, row.name, row.role, row.merchant_id)
+
+
+def merchant_of(kind: str, ident: str, *, session: Session) -> str | None:
+    """The merchant an order, refund request or merchant id belongs to (None when unknown)."""
+    from tianping.refunds.models import Order, RefundRequest
+
+    if kind == "merchant":
+        return ident
+    model = {"order": Order, "refund": RefundRequest}[kind]
+    return session.scalar(select(model.merchant_id).where(model.id == ident))
