@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -135,26 +137,23 @@ def ingest_file(
     schema = _schema(table)
     path = Path(path)
     step = progress or (lambda stage, rows: None)
+    # Staging runs in a private in-memory DuckDB. (Measured: staging inside a file-backed
+    # warehouse, even in an attached in-memory database, was 2-3x slower.)
     con = duckdb.connect()
     try:
         _check_tz(con, tz)
-        data = read_file(path, file_format, con)
-        step("read", data.num_rows)
-        present, ignored = _check_columns(schema, data, path)
-        staged = data.select(present).append_column(
-            "_row", pa.array(np.arange(1, data.num_rows + 1, dtype=np.int64))
-        )
-        con.register("_raw", staged)
-        _type_and_check(con, schema, staged, scale=wh.scale, tz=tz)
-        step("validated", data.num_rows)
+        read, present, ignored = _stage(con, schema, path, file_format)
+        step("read", read)
+        _type_and_check(con, schema, scale=wh.scale, tz=tz)
+        step("validated", read)
         _mark_duplicates(con, wh, schema)
-        step("deduplicated", data.num_rows)
-        report = _report(con, schema, path, data.num_rows, ignored)
+        step("deduplicated", read)
+        report = _report(con, schema, path, read, ignored)
         if report.rejected and rejects is None:
             raise IngestRejected(report)
         pending = _write_rejects(con, present, Path(rejects)) if rejects is not None else None
         try:
-            _load(con, wh, schema)
+            _load(con, wh, schema, every_row=report.loaded == report.read)
         except BaseException:
             if pending is not None:
                 pending.unlink(missing_ok=True)
@@ -166,6 +165,37 @@ def ingest_file(
         return report
     finally:
         con.close()
+
+
+def _stage(con, schema: TableSchema, path: Path, file_format: str | None):
+    """Expose the file as ``_raw`` (the schema's columns present plus a 1-based ``_row``).
+
+    Parquet is scanned by DuckDB's reader where it lies (a view: nothing is copied up
+    front); text formats are read into Arrow first, every value as text.
+    Returns (rows read, columns present, columns ignored)."""
+    if (file_format or FORMATS.get(path.suffix.lower())) == "parquet" and path.is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(path)
+            names, rows = meta.schema_arrow.names, meta.metadata.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"{path}: cannot read as parquet: {first}", field="path") from None
+        present, ignored = _check_columns(schema, names, path)
+        cols = ", ".join(q(c) for c in present)
+        con.execute(
+            f"CREATE VIEW _raw AS SELECT {cols}, file_row_number + 1 AS _row "
+            f"FROM read_parquet({lit(str(path))}, file_row_number = true)"
+        )
+        return rows, present, ignored
+    data = read_file(path, file_format, con)
+    present, ignored = _check_columns(schema, data.column_names, path)
+    staged = data.select(present).append_column(
+        "_row", pa.array(np.arange(1, data.num_rows + 1, dtype=np.int64))
+    )
+    con.register("_raw", staged)
+    return data.num_rows, present, ignored
 
 
 def _schema(table: str) -> TableSchema:
@@ -247,8 +277,8 @@ def _read_jsonl(path: Path, con: duckdb.DuckDBPyConnection) -> pa.Table:
     ).fetch_arrow_table()
 
 
-def _check_columns(schema: TableSchema, data: pa.Table, path: Path) -> tuple[list[str], tuple]:
-    names = list(data.column_names)
+def _check_columns(schema: TableSchema, names: list[str], path: Path) -> tuple[list[str], tuple]:
+    names = list(names)
     missing = [c for c in schema.required if c not in names]
     if missing:
         raise UsageError(
@@ -261,7 +291,7 @@ def _check_columns(schema: TableSchema, data: pa.Table, path: Path) -> tuple[lis
     return present, ignored
 
 
-def _type_and_check(con, schema: TableSchema, staged: pa.Table, *, scale: int, tz: str) -> None:
+def _type_and_check(con, schema: TableSchema, *, scale: int, tz: str) -> None:
     types = dict(
         con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM _raw)").fetchall()
     )
@@ -284,12 +314,12 @@ def _type_and_check(con, schema: TableSchema, staged: pa.Table, *, scale: int, t
         "ELSE [] END" if problems else "[]"
     )
     con.execute(
-        f"CREATE TEMP TABLE _typed AS SELECT *, len(_problems) > 0 AS _bad FROM ("
+        f"CREATE TABLE _typed AS SELECT *, len(_problems) > 0 AS _bad FROM ("
         f"SELECT _row, {', '.join(typed)}, {problem_list} AS _problems FROM _raw)"
     )
     # The input as text is needed only for rejected rows (the rejects file): a view, so only
     # those rows are ever converted.
-    con.execute(f"CREATE TEMP VIEW _raw_text AS SELECT _row, {', '.join(raws)} FROM _raw")
+    con.execute(f"CREATE VIEW _raw_text AS SELECT _row, {', '.join(raws)} FROM _raw")
 
 
 def _row_hash(schema: TableSchema, alias: str = "") -> str:
@@ -306,12 +336,12 @@ def _mark_duplicates(con, wh: Warehouse, schema: TableSchema) -> None:
     keys = [q(k) for k in schema.key]
     key = ", ".join(keys)
     con.execute(
-        f"CREATE TEMP TABLE _valid AS SELECT _row, {key}, {_row_hash(schema)} AS _h "
+        f"CREATE TABLE _valid AS SELECT _row, {key}, {_row_hash(schema)} AS _h "
         "FROM _typed WHERE NOT _bad"
     )
     # An ordered string_agg over every key is slow; run it only over the repeated keys.
     con.execute(f"""
-        CREATE TEMP TABLE _checked AS
+        CREATE TABLE _checked AS
         WITH repeated AS (
             SELECT {key} FROM _valid GROUP BY {key} HAVING count(*) > 1
         ), multi AS (
@@ -339,7 +369,7 @@ def _compare_with_loaded(con, wh: Warehouse, schema: TableSchema) -> None:
     con.register("_loaded", existing)
     on = " AND ".join(f"c.{q(k)} = l.{q(k)}" for k in schema.key)
     con.execute(f"""
-        CREATE TEMP TABLE _checked2 AS
+        CREATE TABLE _checked2 AS
         SELECT c.*, l._eh FROM _checked c
         LEFT JOIN (SELECT *, {_row_hash(schema)} AS _eh FROM _loaded) l ON {on}
     """)
@@ -368,7 +398,7 @@ def _existing_rows(con, wh: Warehouse, schema: TableSchema, keys: pa.Table) -> p
 
 def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestReport:
     con.execute(f"""
-        CREATE TEMP TABLE _outcome AS
+        CREATE TABLE _outcome AS
         SELECT t._row,
             CASE
               WHEN len(t._problems) > 0 THEN t._problems
@@ -414,11 +444,29 @@ def _key_text(schema: TableSchema, alias: str) -> str:
     return " || ', ' || ".join(f"CAST({alias}.{q(k)} AS VARCHAR)" for k in schema.key)
 
 
-def _load(con, wh: Warehouse, schema: TableSchema) -> None:
+def _load(con, wh: Warehouse, schema: TableSchema, *, every_row: bool) -> None:
+    """Append the rows marked ``load``, in file order. When every row loads (the common case)
+    the typed table is already in file order and no join or sort is needed."""
     cols = ", ".join(q(c) for c in schema.names)
-    rows = con.execute(
-        f"SELECT {cols} FROM _typed JOIN _outcome USING (_row) WHERE outcome = 'load' ORDER BY _row"
-    ).fetch_arrow_table()
+    select = (
+        f"SELECT {cols} FROM _typed"
+        if every_row
+        else f"SELECT {cols} FROM _typed JOIN _outcome USING (_row) WHERE outcome = 'load' "
+        "ORDER BY _row"
+    )
+    if wh.kind == "duckdb":
+        # Hand the rows over as a Parquet file: written in parallel by the staging engine and
+        # read natively by the warehouse, several times faster than an Arrow hand-over of
+        # text columns.
+        folder = Path(tempfile.mkdtemp(prefix="tianping-ingest-"))
+        try:
+            part = folder / "rows.parquet"
+            con.execute(f"COPY ({select}) TO {lit(str(part))} (FORMAT parquet)")
+            wh.append_parquet(schema.name, part)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    rows = con.execute(select).fetch_arrow_table()
     if rows.num_rows:
         wh.append(schema.name, rows.cast(arrow_schema(schema, wh.scale)))
 
