@@ -16,10 +16,20 @@ def get_transfer(session: Session, transfer_id: str) -> LedgerTransfer | None:
     return session.get(LedgerTransfer, transfer_id)
 
 
+_TRANSFER_EXISTS = select(LedgerTransfer.id).where(LedgerTransfer.id == bindparam("id"))
+_INSERT_TRANSFER = insert(LedgerTransfer.__table__)
+_INSERT_ENTRY = insert(LedgerEntry.__table__)
+
+
+def transfer_exists(session: Session, transfer_id: str) -> bool:
+    return session.execute(_TRANSFER_EXISTS, {"id": transfer_id}).first() is not None
+
+
 def insert_transfer(session: Session, draft: P.TransferDraft, now: datetime) -> None:
-    """Append a transfer and its entries (two INSERTs, no ORM identity bookkeeping)."""
-    session.execute(
-        insert(LedgerTransfer),
+    """Append a transfer and its entries (two Core INSERTs, no ORM bookkeeping)."""
+    conn = session.connection()
+    conn.execute(
+        _INSERT_TRANSFER,
         [
             {
                 "id": draft.transfer_id,
@@ -32,8 +42,8 @@ def insert_transfer(session: Session, draft: P.TransferDraft, now: datetime) -> 
             }
         ],
     )
-    session.execute(
-        insert(LedgerEntry),
+    conn.execute(
+        _INSERT_ENTRY,
         [
             {
                 "transfer_id": draft.transfer_id,

@@ -25,8 +25,7 @@ def post(draft: P.TransferDraft, *, session: Session, now: datetime) -> bool:
             negative.
     """
     P.validate(draft)
-    existing = repo.get_transfer(session, draft.transfer_id)
-    if existing is not None:
+    if repo.transfer_exists(session, draft.transfer_id):
         if Counter(repo.postings_of(session, draft.transfer_id)) != Counter(draft.postings):
             raise Conflict(
                 f"transfer {draft.transfer_id} already exists with different postings",

@@ -155,18 +155,20 @@ _BUYER_ORDERS = (
     .where(Order.buyer_id == bindparam("buyer"))
     .group_by(Order.category)
 )
+_UPHELD = (
+    select(func.count(RefundEvent.id))
+    .where(RefundEvent.refund_id == RefundRequest.id, RefundEvent.event == "appeal_upheld")
+    .correlate(RefundRequest)
+    .scalar_subquery()
+)
 _BUYER_REQUESTS = select(
     RefundRequest.id,
     RefundRequest.created_at,
     RefundRequest.reason,
     RefundRequest.refunded_minor,
     RefundRequest.returned,
+    _UPHELD.label("appeals_upheld"),
 ).where(RefundRequest.buyer_id == bindparam("buyer"))
-_BUYER_APPEALS_UPHELD = (
-    select(func.count(RefundEvent.id))
-    .join(RefundRequest, RefundRequest.id == RefundEvent.refund_id)
-    .where(RefundRequest.buyer_id == bindparam("buyer"), RefundEvent.event == "appeal_upheld")
-)
 
 
 def buyer_orders_by_category(session: Session, buyer_id: str) -> list[Row]:
@@ -175,12 +177,9 @@ def buyer_orders_by_category(session: Session, buyer_id: str) -> list[Row]:
 
 
 def buyer_requests(session: Session, buyer_id: str) -> list[Row]:
-    """The buyer's requests: when, why, and whether money went back without a return."""
+    """The buyer's requests: when, why, whether money went back without a return, and how
+    many merchant appeals against each were upheld (one query)."""
     return list(session.execute(_BUYER_REQUESTS, {"buyer": buyer_id}))
-
-
-def buyer_appeals_upheld(session: Session, buyer_id: str) -> int:
-    return int(session.execute(_BUYER_APPEALS_UPHELD, {"buyer": buyer_id}).scalar_one())
 
 
 def category_rates(session: Session) -> list[tuple[str, int, int, int]]:

@@ -100,11 +100,11 @@ class BuyerHistory:
     """What the store knows of a buyer: orders per category and every refund request."""
 
     by_category: list  # (category, orders, spend, first paid_at)
-    requests: list  # (id, created_at, reason, refunded_minor, returned)
+    requests: list  # (id, created_at, reason, refunded_minor, returned, appeals_upheld)
 
 
 def buyer_history(buyer_id: str, *, session: Session) -> BuyerHistory:
-    """The buyer's history in two indexed queries."""
+    """The buyer's history in two indexed queries (orders by category, requests)."""
     return BuyerHistory(
         repo.buyer_orders_by_category(session, buyer_id), repo.buyer_requests(session, buyer_id)
     )
@@ -141,7 +141,7 @@ def buyer_features(
             "expected_claims": [sum(n * snap.claim_rate.get(c, 0.0) for c, n in by_cat)],
             "refund_only": [sum(1 for r in reqs if r.refunded_minor > 0 and not r.returned)],
             "expected_refund_only": [sum(n * snap.refund_only_rate.get(c, 0.0) for c, n in by_cat)],
-            "appeals_upheld": [repo.buyer_appeals_upheld(session, buyer_id)],
+            "appeals_upheld": [sum(int(r.appeals_upheld) for r in reqs)],
             "max_weekly_claims": [max(weeks.values(), default=0)],
             "not_received_claims": [sum(r in VOCAB.not_received for r in reasons)],
             "misrepresentation_claims": [sum(r in VOCAB.misrepresentation for r in reasons)],
