@@ -21,6 +21,7 @@ to quadrature error, no normal approximation; 2,000 Gauss–Legendre nodes).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -207,16 +208,15 @@ def _above(dist, x: float) -> float:
 def _expect(dist, func) -> float:
     """``E[func(P)]`` for ``P ~ dist`` by Gauss–Legendre quadrature in probability space
     (``P = dist.ppf(U)``, ``U`` uniform), which needs no density and copes with peaks."""
-    nodes, weights = _NODES
+    nodes, weights = _gauss_legendre(2000)
     return float(np.sum(weights * func(dist.ppf(nodes))))
 
 
+@functools.cache
 def _gauss_legendre(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights on [0, 1]; computed on first use (seconds for 2,000 nodes), not at import."""
     x, w = np.polynomial.legendre.leggauss(k)
     return (x + 1) / 2, w / 2
-
-
-_NODES = _gauss_legendre(2000)
 
 
 def _quantile(pc, pt, q: float, *, ratio: bool) -> float:
