@@ -229,9 +229,12 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
     """
     now = env.clock.now()
     order = get_order_or_raise(data.order_id, session=session, lock=True)
-    _reserve(order, data.requested_amount_minor)
+    _check_refundable(order, data.requested_amount_minor)
     reason = canonical_reason(data.reason)
     verdict = _policy_verdict(order, reason, data.requested_amount_minor, session=session, env=env)
+    # Held only now, so the order row is written once with the request (one flush fewer);
+    # the order's row lock is held since it was read.
+    _reserve(order, data.requested_amount_minor)
     req = RefundRequest(
         id=f"rf_{uuid.uuid4().hex[:24]}",
         order_id=order.id,
@@ -265,6 +268,11 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
 
 
 def _reserve(order: Order, amount_minor: int) -> None:
+    _check_refundable(order, amount_minor)
+    order.reserved_minor += amount_minor
+
+
+def _check_refundable(order: Order, amount_minor: int) -> None:
     refundable = order.amount_minor - order.refunded_minor - order.reserved_minor
     if amount_minor > refundable:
         raise InvalidInput(
@@ -274,7 +282,6 @@ def _reserve(order: Order, amount_minor: int) -> None:
             field="requested_amount_minor",
             code="exceeds_refundable",
         )
-    order.reserved_minor += amount_minor
 
 
 def decision_inputs(
