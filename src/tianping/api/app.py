@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,8 @@ from starlette.exceptions import HTTPException
 from tianping import __version__
 from tianping.api import errors
 from tianping.api.deps import Store
+from tianping.dashboard import routes as dashboard
+from tianping.dashboard import views
 from tianping.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,9 @@ def routers() -> list[APIRouter]:
     return [importlib.import_module(name).router for name in ROUTER_MODULES]
 
 
-def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> FastAPI:
+def create_app(
+    settings: Settings, *, env=None, tick_seconds: float = 0.0, warm_dashboard: bool = False
+) -> FastAPI:
     """The tianping JSON API.
 
     Args:
@@ -46,6 +51,8 @@ def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> Fa
             clock and :meth:`RefundConfig.from_environ`.
         tick_seconds: when positive, fire due SLA timers in the background this often (each
             fires once even with several workers ticking).
+        warm_dashboard: compute the dashboard's warehouse figures in the background at start
+            (as ``tianping serve`` does), so the first visitor does not wait for them.
     """
 
     @asynccontextmanager
@@ -59,6 +66,11 @@ def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> Fa
         store = Store(make_sessionmaker(engine), env or Env(config=RefundConfig.from_environ()))
         app.state.store = store
         _refresh_norms(store)
+        if warm_dashboard:
+            threading.Thread(
+                target=views.warm, args=(settings, store.sessions, app.state.dashboard_cache),
+                name="dashboard-warm", daemon=True,
+            ).start()  # fmt: skip
         ticker = asyncio.create_task(_tick_forever(store, tick_seconds)) if tick_seconds else None
         try:
             yield
@@ -77,6 +89,7 @@ def create_app(settings: Settings, *, env=None, tick_seconds: float = 0.0) -> Fa
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     for router in routers():
         app.include_router(router)
+    dashboard.install(app, settings)
     return app
 
 
@@ -132,4 +145,4 @@ async def _tick_forever(store: Store, every_seconds: float) -> None:
 def from_environment() -> FastAPI:
     """The app as ``tianping serve`` runs it: settings and tick interval from the environment."""
     tick = float(os.environ.get("TIANPING_TICK_SECONDS", "60") or 0)
-    return create_app(load_settings(), tick_seconds=tick)
+    return create_app(load_settings(), tick_seconds=tick, warm_dashboard=True)

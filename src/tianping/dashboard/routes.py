@@ -1,0 +1,265 @@
+"""The dashboard's pages: sign in with a key, then overview, experiments, after-sales,
+merchants and decisions. Server-rendered (Jinja2); every asset is served from the package.
+
+A page is gathered by :mod:`tianping.dashboard.views` (or a service function) and rendered
+here; forms post back with the session's CSRF token and are answered with a redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from tianping.auth import service as keys
+from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, STAFF, Principal
+from tianping.auth.models import ApiKey
+from tianping.dashboard import queries, session, views
+from tianping.errors import Forbidden, NotFound, TianpingError
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+PAGE = 25
+REVIEWERS = (ADMIN, OPERATOR)
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_env = Environment(loader=PackageLoader("tianping.dashboard", "templates"),
+                   autoescape=select_autoescape(("html", "j2")))  # fmt: skip
+_env.filters["fmt"] = views.fmt
+_STATIC = {"style.css": "text/css"}
+
+
+class _SignIn(Exception):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _viewer(request: Request) -> tuple[Principal, str]:
+    store = request.app.state.store
+    cookie = request.cookies.get(session.COOKIE)
+    found = store.read(lambda s: session.verify(cookie, session=s, now=_now()))
+    if found is None:
+        raise _SignIn
+    return found
+
+
+def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    text = _env.get_template(template).render(request=request, **context)
+    return HTMLResponse(text, status_code=status, headers=HEADERS)
+
+
+def _page(request: Request, template: str, roles: tuple[str, ...], build: Callable) -> Response:
+    """Check the session and role, gather the page with ``build(who)``, render it."""
+    try:
+        who, csrf = _viewer(request)
+        if who.role not in roles:
+            raise Forbidden(f"a {who.role} key cannot open this page", code="wrong_role")
+        return _render(request, template, who=who, csrf=csrf, **build(who))
+    except _SignIn:
+        return RedirectResponse(f"/dashboard/sign-in?next={quote(request.url.path)}", 303)
+    except TianpingError as exc:
+        who = locals().get("who")
+        return _render(request, "message.html.j2", exc.http_status, who=who, csrf=None,
+                       title="Not available", message=exc.message)  # fmt: skip
+
+
+def _check_form(request: Request, csrf: str) -> Principal:
+    who, expected = _viewer(request)
+    if not csrf or csrf != expected:
+        raise Forbidden("the form is stale or forged; reload the page", code="csrf")
+    return who
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    if name not in _STATIC:
+        raise NotFound(f"no file {name!r}")
+    data = resources.files("tianping.dashboard").joinpath("static", name).read_bytes()
+    return Response(data, media_type=_STATIC[name], headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request, next: str = "/dashboard/") -> Response:
+    return _render(
+        request, "sign_in.html.j2", who=None, csrf=None, next=_safe_next(next), error=None
+    )
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request, key: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=300)] = "/dashboard/",
+) -> Response:  # fmt: skip
+    store = request.app.state.store
+
+    def start(s):
+        who = keys.authenticate(key.strip(), session=s)
+        return who, session.issue(s.get(ApiKey, who.key_id), now=_now())
+
+    try:
+        who, cookie = store.read(start)
+    except TianpingError as exc:
+        return _render(request, "sign_in.html.j2", 401, who=None, csrf=None,
+                       next=_safe_next(next), error=exc.message)  # fmt: skip
+    target = _safe_next(next)
+    if who.role == MERCHANT and not target.startswith(f"/dashboard/merchants/{who.merchant_id}"):
+        target = f"/dashboard/merchants/{quote(who.merchant_id or '')}"
+    response = RedirectResponse(target, 303)
+    response.set_cookie(session.COOKIE, cookie, max_age=session.LIFETIME_SECONDS, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/dashboard")  # fmt: skip
+    return response
+
+
+@router.post("/sign-out")
+def sign_out() -> Response:
+    """Clear the cookie (a forged sign-out can only end a session, so it needs no token)."""
+    response = RedirectResponse("/dashboard/sign-in", 303)
+    response.delete_cookie(session.COOKIE, path="/dashboard")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/dashboard/") and "//" not in target[1:] else "/dashboard/"
+
+
+@router.get("/")
+def overview(request: Request) -> Response:
+    state = request.app.state
+    try:
+        who, _ = _viewer(request)
+        if who.role == MERCHANT:
+            return RedirectResponse(f"/dashboard/merchants/{quote(who.merchant_id or '')}", 303)
+    except _SignIn:
+        pass
+    return _page(request, "overview.html.j2", STAFF, lambda who: views.overview(
+        state.settings, state.store.sessions, state.dashboard_cache))  # fmt: skip
+
+
+@router.get("/experiments")
+def experiments(request: Request) -> Response:
+    from tianping.experiments import service
+
+    def build(who):
+        return {"experiments": request.app.state.store.read(lambda s: [
+            service.spec_of(e) for e in service.list_all(session=s)])}  # fmt: skip
+
+    return _page(request, "experiments.html.j2", STAFF, build)
+
+
+@router.get("/experiments/{name}")
+def experiment(request: Request, name: str) -> Response:
+    state = request.app.state
+
+    def build(who):
+        body = views.experiment_report(name, state.settings, state.store.sessions,
+                                       state.dashboard_cache)  # fmt: skip
+        return {"name": name, "report_html": body}
+
+    return _page(request, "experiment.html.j2", STAFF, build)
+
+
+@router.get("/after-sales")
+def after_sales(
+    request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    merchants_offset: Annotated[int, Query(ge=0, le=10**9)] = 0, done: str | None = None,
+) -> Response:  # fmt: skip
+    from tianping.refunds import service
+
+    store = request.app.state.store
+
+    def read(s):
+        queue, total = service.review_queue(session=s, limit=PAGE, offset=offset)
+        ids, n_merchants = queries.merchants(s, limit=PAGE, offset=merchants_offset)
+        quality = [service.merchant_quality(m, session=s, env=store.env) for m in ids]
+        return {"queue": [service.view(r, session=s) for r in queue], "queue_total": total,
+                "offset": offset, "merchants_offset": merchants_offset, "page": PAGE,
+                "quality": quality, "merchants_total": n_merchants,
+                "reasons": queries.refund_rates_by_reason(s), "done": done,
+                "can_review": False}  # fmt: skip
+
+    def build(who):
+        return {**store.read(read), "can_review": who.role in REVIEWERS}
+
+    return _page(request, "after_sales.html.j2", STAFF, build)
+
+
+@router.post("/after-sales/{refund_id}/decide")
+def decide(
+    request: Request, refund_id: str, action: Annotated[str, Form(max_length=40)],
+    csrf: Annotated[str, Form(max_length=100)] = "", note: Annotated[str, Form(max_length=500)] = "",
+) -> Response:  # fmt: skip
+    from tianping.refunds import service
+    from tianping.refunds.schemas import ReviewIn
+
+    store = request.app.state.store
+    try:
+        who = _check_form(request, csrf)
+        if who.role not in REVIEWERS:
+            raise Forbidden(f"a {who.role} key cannot decide refunds", code="wrong_role")
+        body = ReviewIn.model_validate({"action": action, "reviewer": who.name, "note": note})
+        store.transact(lambda s: service.review(refund_id, body, session=s, env=store.env))
+    except _SignIn:
+        return RedirectResponse("/dashboard/sign-in", 303)
+    except TianpingError as exc:
+        return _render(request, "message.html.j2", exc.http_status, who=None, csrf=None,
+                       title="Not decided", message=exc.message)  # fmt: skip
+    except ValueError as exc:  # pydantic: an action the form does not offer
+        return _render(request, "message.html.j2", 422, who=None, csrf=None,
+                       title="Not decided", message=str(exc).splitlines()[0])  # fmt: skip
+    return RedirectResponse(f"/dashboard/after-sales?done={quote(refund_id)}", 303)
+
+
+@router.get("/merchants/{merchant_id}")
+def merchant(
+    request: Request, merchant_id: str, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
+) -> Response:
+    from tianping.refunds import service
+
+    store = request.app.state.store
+
+    def build(who):
+        if not who.owns(merchant_id):
+            raise NotFound(f"no merchant {merchant_id!r}")
+
+        def read(s):
+            quality = service.merchant_quality(merchant_id, session=s, env=store.env)
+            rows, total = queries.merchant_refunds(s, merchant_id, limit=PAGE, offset=offset)
+            return {"merchant_id": merchant_id, "quality": quality, "refunds": rows,
+                    "total": total, "offset": offset, "page": PAGE}  # fmt: skip
+
+        return store.read(read)
+
+    return _page(request, "merchant.html.j2", (*STAFF, MERCHANT), build)
+
+
+@router.get("/decisions")
+def decisions(request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Response:
+    from tianping.governance import service
+
+    def build(who):
+        now = _now()
+        rows = request.app.state.store.read(lambda s: [service.summary(d, now=now) for d in
+            service.list_decisions(session=s, limit=PAGE + 1, offset=offset)])  # fmt: skip
+        return {"decisions": rows[:PAGE], "more": len(rows) > PAGE, "offset": offset, "page": PAGE}
+
+    return _page(request, "decisions.html.j2", (ADMIN, OPERATOR, ANALYST), build)
+
+
+def install(app: FastAPI, settings) -> None:
+    """Mount the dashboard on ``app``; its warehouse figures are cached per process."""
+    app.state.settings = settings
+    app.state.dashboard_cache = views.Cache()
+    app.include_router(router)

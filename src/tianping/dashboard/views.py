@@ -1,0 +1,154 @@
+"""What each page shows, gathered from the store and the warehouse (no HTML here).
+
+Warehouse figures (headline metrics, the market, experiment reports) take a few hundred
+milliseconds to compute, so they are kept for :data:`TTL_SECONDS` per process and computed
+in the background at start-up; store reads (queues, decisions, goals) are always fresh.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tianping.settings import Settings
+
+log = logging.getLogger(__name__)
+TTL_SECONDS = 300.0
+#: The headline metrics shown on the overview, with how each is formatted.
+HEADLINE = (
+    ("gmv", "GMV", "money"), ("orders", "Orders", "int"), ("buyers", "Buyers", "int"),
+    ("aov", "Average order value", "money"), ("refund_rate", "Refund rate", "pct"),
+    ("review_score", "Review score", "num"), ("nps", "NPS", "num"),
+)  # fmt: skip
+
+
+class Cache:
+    """Values by key, recomputed when older than ``ttl`` seconds; one computation at a time."""
+
+    def __init__(self, ttl: float = TTL_SECONDS):
+        self.ttl = ttl
+        self._values: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        hit = self._values.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        with self._lock:
+            hit = self._values.get(key)
+            if hit is None or time.monotonic() - hit[0] >= self.ttl:
+                hit = (time.monotonic(), compute())
+                self._values[key] = hit
+        return hit[1]
+
+
+def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
+    """Monthly headline metrics, daily GMV and our figures beside the market's, if any data."""
+    from tianping.errors import TianpingError
+    from tianping.market.service import compare_with_market
+    from tianping.metrics.service import compute_metrics, data_window
+    from tianping.warehouse import connect
+
+    wh = connect(settings)
+    try:
+        window = data_window(wh, None, None)
+        if window is None:
+            return {"window": None}
+        monthly = compute_metrics(wh, grain="month")
+        daily = compute_metrics(wh, grain="day")
+        with sessions() as s:
+            try:
+                label, ours, comps = compare_with_market(
+                    wh, session=s, ours_from=window[0], ours_to=window[1], project=True
+                )
+                market = {"period": label, "ours": ours, "comparisons": comps}
+            except TianpingError as exc:
+                market = {"missing": exc.message}
+        return {"window": window, "monthly": monthly, "daily": daily, "market": market}
+    finally:
+        wh.close()
+
+
+def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
+    """Headline metrics (latest month against the one before), the market and the goals."""
+    from tianping.goals.service import list_goals
+    from tianping.report.svg import line_chart
+
+    figures = cache.get("overview", lambda: _warehouse_figures(settings, sessions))
+    page: dict[str, Any] = {"window": figures["window"], "headline": [], "chart": None}
+    if figures["window"] is not None:
+        months = figures["monthly"]
+        last, before = months[-1], (months[-2] if len(months) > 1 else None)
+        for key, label, kind in HEADLINE:
+            now_v, then_v = last.get(key), before.get(key) if before else None
+            change = None
+            if now_v is not None and then_v:
+                change = float(now_v) / float(then_v) - 1
+            page["headline"].append({"label": label, "value": fmt(now_v, kind), "change": change})
+        page["period"] = last["period"]
+        days = figures["daily"]
+        page["chart"] = line_chart([str(d["period"]) for d in days],
+                                   [float(d["gmv"]) if d["gmv"] is not None else None for d in days],
+                                   title="GMV per day")  # fmt: skip
+        page["market"] = figures["market"]
+    with sessions() as s:
+        page["goals"] = [_goal(g) for g in list_goals(session=s)]
+    return page
+
+
+def _goal(g) -> dict[str, Any]:
+    revs = sorted(g.revisions, key=lambda r: r.number)
+    return {"name": g.name, "current": revs[-1] if revs else None, "revisions": revs}
+
+
+def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> str:
+    """The experiment's report as HTML (the experiment report's own renderer, body only)."""
+    from tianping.experiments import service as experiments
+    from tianping.experiments.html import render_html
+    from tianping.experiments.report import report_dict
+    from tianping.warehouse import connect
+
+    def compute() -> str:
+        wh = connect(settings)
+        try:
+            with sessions() as s:
+                report = experiments.analyze_experiment(name, session=s, warehouse=wh)
+        finally:
+            wh.close()
+        page = render_html(report_dict(report))
+        body = re.search(r"<body>(.*)</body>", page, re.S)
+        return body.group(1) if body else html.escape(page)
+
+    return cache.get(f"experiment:{name}", compute)
+
+
+def warm(settings: Settings, sessions, cache: Cache) -> None:
+    """Compute the overview and running experiments' reports now (in a background thread)."""
+    from tianping.experiments import service as experiments
+
+    try:
+        overview(settings, sessions, cache)
+        with sessions() as s:
+            names = [e.name for e in experiments.list_all(session=s)]
+        for name in names:
+            experiment_report(name, settings, sessions, cache)
+    except Exception:  # the pages compute on demand instead and show the error
+        log.exception("warming the dashboard failed")
+
+
+def fmt(value: Any, kind: str) -> str:
+    """A figure for display: money with two decimals, rates in percent."""
+    if value is None:
+        return "—"
+    if kind == "money":
+        return f"{float(value):,.2f}"
+    if kind == "pct":
+        return f"{float(value):.2%}"
+    if kind == "int":
+        return f"{int(value):,}"
+    return f"{float(value):,.2f}"
