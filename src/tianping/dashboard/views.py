@@ -25,6 +25,8 @@ HEADLINE = (
     ("aov", "Average order value", "money"), ("refund_rate", "Refund rate", "pct"),
     ("review_score", "Review score", "num"), ("nps", "NPS", "num"),
 )  # fmt: skip
+#: Metrics where a fall is good news (shown green).
+LOWER_IS_BETTER = frozenset({"refund_rate"})
 
 
 class Cache:
@@ -89,7 +91,10 @@ def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
             change = None
             if now_v is not None and then_v:
                 change = float(now_v) / float(then_v) - 1
-            page["headline"].append({"label": label, "value": fmt(now_v, kind), "change": change})
+            good = None if change is None else (change <= 0) == (key in LOWER_IS_BETTER)
+            page["headline"].append(
+                {"label": label, "value": fmt(now_v, kind), "change": change, "good": good}
+            )
         page["period"] = last["period"]
         days = figures["daily"]
         page["chart"] = line_chart([str(d["period"]) for d in days],
