@@ -353,26 +353,9 @@ def report_step(run: DemoRun, progress: DemoProgress) -> None:
 
 def _store(settings: Settings):
     """A committed-on-success store session (the store's own helper, without the CLI)."""
-    from contextlib import contextmanager
+    from tianping.store import session_scope
 
-    from tianping.store import init_schema, make_engine, make_sessionmaker
-
-    @contextmanager
-    def session_scope():
-        engine = make_engine(settings.store)
-        init_schema(engine)
-        session = make_sessionmaker(engine)()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-            engine.dispose()
-
-    return session_scope()
+    return session_scope(settings.store)
 
 
 Step = Callable[[DemoRun, DemoProgress], None]

@@ -49,23 +49,11 @@ def warehouse_of(ctx: typer.Context) -> Iterator[Any]:
         wh.close()
 
 
-@contextmanager
-def store_session(ctx: typer.Context) -> Iterator[Any]:
+def store_session(ctx: typer.Context):
     """A store session in one transaction: committed on success, rolled back on error."""
-    from tianping.store import init_schema, make_engine, make_sessionmaker
+    from tianping.store import session_scope
 
-    engine = make_engine(settings_of(ctx).store)
-    init_schema(engine)
-    session = make_sessionmaker(engine)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-        engine.dispose()
+    return session_scope(settings_of(ctx).store)
 
 
 def check_format(fmt: str) -> str:

@@ -9,6 +9,8 @@ the start of a transaction instead of failing half-way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
@@ -113,3 +115,21 @@ def import_all_models() -> None:
     for root in tianping.__path__:
         for models in sorted(Path(root).glob("*/models.py")):
             importlib.import_module(f"tianping.{models.parent.name}.models")
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session on the store at ``url`` (schema migrated to head) in one transaction:
+    committed when the block ends normally, rolled back on any error."""
+    engine = make_engine(url)
+    init_schema(engine)
+    session = make_sessionmaker(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        engine.dispose()
