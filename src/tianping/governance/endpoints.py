@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from tianping.api.deps import PageParams, Store, jsonable, page_params, store_of
 from tianping.auth.deps import guard, principal_of
@@ -23,6 +23,8 @@ from tianping.governance import schemas as S
 router = APIRouter(prefix="/v1", tags=["governance"])
 StoreDep = Annotated[Store, Depends(store_of)]
 PageDep = Annotated[PageParams, Depends(page_params)]
+#: Decision ids and evidence positions are 32-bit integer columns.
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,13 @@ def list_decisions(
 
 
 @router.get("/decisions/{decision_id}", **guard(ADMIN, OPERATOR, ANALYST))
-def get_decision(decision_id: int, store: StoreDep) -> dict:
+def get_decision(decision_id: IdPath, store: StoreDep) -> dict:
     """A decision with its votes, evidence digests and history."""
     return store.read(lambda s: _view(service.get_or_raise(decision_id, session=s), s))
 
 
 @router.get("/decisions/{decision_id}/evidence/{position}", **guard(ADMIN, OPERATOR, ANALYST))
-def get_evidence(decision_id: int, position: int, store: StoreDep) -> Response:
+def get_evidence(decision_id: IdPath, position: IdPath, store: StoreDep) -> Response:
     """Evidence exactly as frozen (canonical JSON); its SHA-256 in ``X-Content-SHA256``."""
 
     def read(s) -> tuple[str, str]:
@@ -87,13 +89,13 @@ def get_evidence(decision_id: int, position: int, store: StoreDep) -> Response:
 
 
 @router.post("/decisions/{decision_id}/approve", **guard(ADMIN, OPERATOR))
-def approve(decision_id: int, body: S.VoteIn, store: StoreDep, actor: ActorDep) -> dict:
+def approve(decision_id: IdPath, body: S.VoteIn, store: StoreDep, actor: ActorDep) -> dict:
     """Approve a pending decision (409 once it is decided or expired, 403 for the proposer)."""
     return _vote(store, decision_id, "approve", actor, body.comment)
 
 
 @router.post("/decisions/{decision_id}/reject", **guard(ADMIN, OPERATOR))
-def reject(decision_id: int, body: S.RejectIn, store: StoreDep, actor: ActorDep) -> dict:
+def reject(decision_id: IdPath, body: S.RejectIn, store: StoreDep, actor: ActorDep) -> dict:
     """Vote against a pending decision, or veto it."""
     return _vote(store, decision_id, "veto" if body.veto else "reject", actor, body.comment)
 
