@@ -128,3 +128,18 @@ def test_assets_come_from_the_package(world):
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert client.get("/dashboard/static/../../settings.py").status_code == 404
     assert client.get("/dashboard/static/app.js").status_code == 404
+
+
+def test_forms_posted_from_another_site_are_refused(world):
+    client, w = world
+    r = client.post("/dashboard/sign-in", data={"key": w["keys"]["admin"]},
+                    headers={"Origin": "https://evil.example"}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 403 and "session" not in r.headers.get("set-cookie", "")
+    _sign_in(client, w["keys"]["operator"])
+    page = client.get("/dashboard/after-sales").text
+    rid = w["refunds"]["o1"]["id"]
+    r = client.post(f"/dashboard/after-sales/{rid}/decide", data={"action": "reject", "csrf": _csrf(page)},
+                    headers={"Origin": "https://evil.example"}, follow_redirects=False)  # fmt: skip
+    assert (
+        r.status_code == 403 and f'data-refund="{rid}"' in client.get("/dashboard/after-sales").text
+    )

@@ -76,7 +76,15 @@ def _page(request: Request, template: str, roles: tuple[str, ...], build: Callab
                        title="Not available", message=exc.message)  # fmt: skip
 
 
+def _same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (browsers send ``Origin`` on every POST)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        raise Forbidden("the form was posted from another site", code="csrf")
+
+
 def _check_form(request: Request, csrf: str) -> Principal:
+    _same_origin(request)
     who, expected = _viewer(request)
     if not csrf or csrf != expected:
         raise Forbidden("the form is stale or forged; reload the page", code="csrf")
@@ -110,9 +118,10 @@ def sign_in(
         return who, session.issue(s.get(ApiKey, who.key_id), now=_now())
 
     try:
+        _same_origin(request)  # a sign-in forged from elsewhere would log the victim in as us
         who, cookie = store.read(start)
     except TianpingError as exc:
-        return _render(request, "sign_in.html.j2", 401, who=None, csrf=None,
+        return _render(request, "sign_in.html.j2", exc.http_status, who=None, csrf=None,
                        next=_safe_next(next), error=exc.message)  # fmt: skip
     target = _safe_next(next)
     if who.role == MERCHANT and not target.startswith(f"/dashboard/merchants/{who.merchant_id}"):
