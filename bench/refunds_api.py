@@ -253,23 +253,17 @@ def in_process(store_url: str, n: int, start: int) -> dict[str, float]:
     store = Store(make_sessionmaker(engine), env)
     phases = {"inputs": 0.0, "policy": 0.0, "transaction": 0.0, "transaction_cpu": 0.0}
     policy = store.read(lambda s: policies.active(session=s, now=env.clock.now()))
-    for i in range(start, start + n):
-        body = RefundRequestIn(
+    _warm_merchants(store, env, range(start, start + n))
+    bodies = [
+        RefundRequestIn(
             order_id=f"o{i}", reason=REASONS[i % 5], requested_amount_minor=500 + i % 500
         )
-
-        def inputs(s, body=body):
-            order = service.get_order_or_raise(body.order_id, session=s)
-            return service.decision_inputs(
-                order, body.reason, body.requested_amount_minor, session=s, env=env
-            )
-
-        t = time.perf_counter()
-        snap = store.read(inputs)
-        phases["inputs"] += time.perf_counter() - t
-        t = time.perf_counter()
-        evaluate(policy, RefundInputs(**snap))
-        phases["policy"] += time.perf_counter() - t
+        for i in range(start, start + n)
+    ]
+    # Like the long-running server: merchants' scores are cached (200 merchants), products'
+    # defect flags mostly not (each request's product is new to the cache); so the
+    # transaction runs before the separate look at its inputs, which then finds the product.
+    for i, body in zip(range(start, start + n), bodies, strict=True):
 
         def work(s, body=body):
             req = service.request_refund(body, session=s, env=env)
@@ -280,8 +274,33 @@ def in_process(store_url: str, n: int, start: int) -> dict[str, float]:
         idempotency.run(store, scope="refund-requests", key=f"ip{i}", body=body, work=work)
         phases["transaction"] += time.perf_counter() - t
         phases["transaction_cpu"] += time.process_time() - c
+
+        def inputs(s, body=body):
+            order = service.get_order_or_raise(body.order_id, session=s)
+            return service.decision_inputs(
+                order, body.reason, body.requested_amount_minor, session=s, env=env
+            )
+
+        t = time.perf_counter()
+        snap = store.read(inputs)  # the product is cached by now: the inputs' reads alone
+        phases["inputs"] += time.perf_counter() - t
+        t = time.perf_counter()
+        evaluate(policy, RefundInputs(**snap))
+        phases["policy"] += time.perf_counter() - t
     engine.dispose()
     return {k: 1000 * v / n for k, v in phases.items()}
+
+
+def _warm_merchants(store, env, indices) -> None:
+    from tianping.refunds import service, signals
+
+    def warm(s):
+        snap = env.norms.get(s, env.clock.now())
+        for i in indices:
+            order = service.get_order_or_raise(f"o{i}", session=s)
+            signals.merchant_quality(order.merchant_id, session=s, snap=snap)
+
+    store.read(warm)
 
 
 def run_backend(name: str, store_url: str, a, home: Path) -> dict:
