@@ -133,6 +133,12 @@ def test_an_operator_walks_every_page_and_approves_a_refund(server, browser):
     assert page.locator("article.report svg").count() >= 1
     page.screenshot(path=browser.shots / "experiment.png", full_page=True)
 
+    page.get_by_role("link", name="Races").click()
+    page.get_by_role("link", name="homepage_feed_race").click()
+    assert page.get_by_role("heading", name="Race homepage_feed_race").is_visible()
+    assert page.get_by_role("heading", name="Chance to be best").is_visible()
+    page.screenshot(path=browser.shots / "race.png", full_page=True)
+
     queue = api.get("/v1/manual-reviews", headers=_as(server, "Oli")).json()
     page.get_by_role("link", name="After-sales").click()
     assert page.get_by_role("heading", name=f"Manual review queue ({queue['total']})").is_visible()
@@ -186,6 +192,7 @@ def test_pages_answer_fast_once_warm(server):
     for path in ("/dashboard/", "/dashboard/experiments/checkout_red_packet"):
         client.get(path)  # warm
     for path in ("/dashboard/", "/dashboard/experiments", "/dashboard/experiments/checkout_red_packet",
+                 "/dashboard/races", "/dashboard/races/homepage_feed_race",
                  "/dashboard/after-sales", "/dashboard/decisions", "/dashboard/merchants/m1"):  # fmt: skip
         t = time.perf_counter()
         assert client.get(path).status_code == 200, path

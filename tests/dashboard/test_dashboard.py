@@ -13,6 +13,7 @@ from tianping.api.app import create_app
 from tianping.settings import Settings
 
 PAGES = ("/dashboard/", "/dashboard/experiments", "/dashboard/after-sales", "/dashboard/decisions",
+         "/dashboard/races",
          "/dashboard/merchants/m1")  # fmt: skip
 
 

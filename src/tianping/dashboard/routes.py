@@ -180,6 +180,28 @@ def experiment(request: Request, name: str) -> Response:
     return _page(request, "experiment.html.j2", STAFF, build)
 
 
+@router.get("/races")
+def races(request: Request) -> Response:
+    from tianping.races import service
+
+    def build(who):
+        return {"races": request.app.state.store.read(lambda s: [
+            {"name": r.name, "status": r.phase, "spec": service.spec_of(r)}
+            for r in service.list_all(session=s)])}  # fmt: skip
+
+    return _page(request, "races.html.j2", STAFF, build)
+
+
+@router.get("/races/{name}")
+def race(request: Request, name: str) -> Response:
+    sessions = request.app.state.store.sessions
+
+    def build(who):
+        return {"name": name, "report_html": views.race_report(name, sessions)}
+
+    return _page(request, "race.html.j2", STAFF, build)
+
+
 @router.get("/after-sales")
 def after_sales(
     request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,

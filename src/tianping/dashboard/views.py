@@ -132,6 +132,17 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
     return cache.get(f"experiment:{name}", compute)
 
 
+def race_report(name: str, sessions) -> str:
+    """The race's standings, chance to be best and traffic over its steps (store only: fresh)."""
+    from tianping.races import service as races
+    from tianping.races.report import report_html
+
+    with sessions() as s:
+        page = report_html(races.report_data(name, session=s))
+    body = re.search(r"<body>(.*)</body>", page, re.S)
+    return body.group(1) if body else html.escape(page)
+
+
 def warm(settings: Settings, sessions, cache: Cache) -> None:
     """Compute the overview and running experiments' reports now (in a background thread)."""
     from tianping.experiments import service as experiments
