@@ -98,6 +98,7 @@ def test_an_analyst_sees_the_queue_but_cannot_decide(world):
     _sign_in(client, w["keys"]["analyst"])
     page = client.get("/dashboard/after-sales").text
     assert "Manual review queue (1)" in page and "/decide" not in page
+    assert "lifecycle-test" in page and "(in force)" in page  # the policy history
     _sign_in(client, w["keys"]["operator"])
     csrf = _csrf(client.get("/dashboard/after-sales").text)
     _sign_in(client, w["keys"]["analyst"])

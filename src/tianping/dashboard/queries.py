@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tianping.refunds.models import Order, RefundRequest
+from tianping.refunds.models import Order, PolicyActivation, RefundRequest, StoredPolicy
 
 
 def merchants(session: Session, *, limit: int, offset: int) -> tuple[list[str], int]:
@@ -48,3 +48,14 @@ def refund_rates_by_reason(session: Session) -> list[dict]:
         }
         for r, n, req, paid in rows
     ]
+
+
+def policy_history(session: Session, *, limit: int = 20) -> list[dict]:
+    """Policy activations, newest first (the first row decides new requests)."""
+    rows = session.execute(
+        select(PolicyActivation.version, StoredPolicy.name, PolicyActivation.activated_at,
+               PolicyActivation.activated_by)
+        .join(StoredPolicy, StoredPolicy.version == PolicyActivation.version)
+        .order_by(PolicyActivation.activated_at.desc(), PolicyActivation.id.desc()).limit(limit)
+    ).all()  # fmt: skip
+    return [{"version": v, "name": n, "activated_at": at, "by": by} for v, n, at, by in rows]

@@ -219,6 +219,7 @@ def after_sales(
                 "offset": offset, "merchants_offset": merchants_offset, "page": PAGE,
                 "quality": quality, "merchants_total": n_merchants,
                 "reasons": queries.refund_rates_by_reason(s), "done": done,
+                "policies": queries.policy_history(s),
                 "can_review": False}  # fmt: skip
 
     def build(who):
