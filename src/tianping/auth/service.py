@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tianping.auth.keys import Principal, check_role, generate_key, hash_key, key_id_of
@@ -58,10 +58,16 @@ def authenticate(key: str | None, *, session: Session) -> Principal:
         raise Unauthorized("send an API key: Authorization: Bearer <key>")
     if key_id_of(key) is None:
         raise Unauthorized("the API key is malformed")
-    row = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == hash_key(key)))
+    row = session.execute(_BY_HASH, {"h": hash_key(key)}).first()
     if row is None or row.revoked_at is not None:
         raise Unauthorized("the API key is unknown or revoked")
     return Principal(row.id, row.name, row.role, row.merchant_id)
+
+
+# Columns only (no ORM entity): checked on every request, so kept cheap.
+_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.merchant_id, ApiKey.revoked_at).where(
+    ApiKey.key_sha256 == bindparam("h")
+)
 
 
 def merchant_of(kind: str, ident: str, *, session: Session) -> str | None:
