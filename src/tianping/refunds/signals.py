@@ -45,6 +45,8 @@ class Snapshot:
     merchant_norms: merchant.PlatformNorms
     defect_priors: defect.CategoryPriors | None
     cache: dict = field(default_factory=dict, compare=False, repr=False)
+    #: ``(product, category) → defective`` for every product known when the snapshot was taken.
+    defect_flags: dict = field(default_factory=dict, compare=False, repr=False)
 
     def cached(self, key: tuple, compute):
         """``compute()`` once per snapshot and key (bounded: cleared when it grows too big)."""
@@ -92,7 +94,16 @@ def _compute(session: Session, now: datetime) -> Snapshot:
     norms = merchant.platform_norms(features) if len(features) else merchant.PlatformNorms({})
     counts = _product_counts(session, None)
     priors = defect.category_priors(counts) if len(counts.product_id) else None
-    return Snapshot(now, claim_rate, ro_rate, norms, priors)
+    flags = {}
+    if priors is not None:
+        # Each product's judgement depends only on its own counts and its category's prior,
+        # so judging them all at once here equals judging each on its first request.
+        judged = defect.defect_signals(counts, priors=priors)
+        flags = {
+            (p, c): bool(f)
+            for p, c, f in zip(judged.product_id, judged.category, judged.flagged, strict=True)
+        }
+    return Snapshot(now, claim_rate, ro_rate, norms, priors, defect_flags=flags)
 
 
 @dataclass(frozen=True)
@@ -210,7 +221,14 @@ def _product_counts(session: Session, product_id: str | None) -> defect.ProductC
 
 
 def defect_flag(product_id: str, category: str, *, session: Session, snap: Snapshot) -> bool:
-    """Whether the product is judged defective from its quality refunds against its category."""
+    """Whether the product is judged defective from its quality refunds against its category.
+
+    Products known when the references were computed were judged then; a product first seen
+    since is judged on its first request and kept as long.
+    """
+    known = snap.defect_flags.get((product_id, category))
+    if known is not None:
+        return known
 
     def compute() -> bool:
         counts = _product_counts(session, product_id)
