@@ -144,17 +144,22 @@ def race_report(name: str, sessions) -> str:
 
 
 def warm(settings: Settings, sessions, cache: Cache) -> None:
-    """Compute the overview and running experiments' reports now (in a background thread)."""
+    """Compute the overview and every experiment's report now (in a background thread)."""
     from tianping.experiments import service as experiments
 
+    steps = [lambda: overview(settings, sessions, cache)]
     try:
-        overview(settings, sessions, cache)
         with sessions() as s:
-            names = [e.name for e in experiments.list_all(session=s)]
-        for name in names:
-            experiment_report(name, settings, sessions, cache)
-    except Exception:  # the pages compute on demand instead and show the error
-        log.exception("warming the dashboard failed")
+            names = [e.name for e in experiments.list_all(session=s) if e.status != "draft"]
+    except Exception:
+        log.exception("warming the dashboard: cannot list the experiments")
+        names = []
+    steps += [lambda n=n: experiment_report(n, settings, sessions, cache) for n in names]
+    for step in steps:
+        try:
+            step()
+        except Exception:  # that page computes on demand instead and shows the error
+            log.warning("warming the dashboard: a page failed", exc_info=True)
 
 
 def fmt(value: Any, kind: str) -> str:
