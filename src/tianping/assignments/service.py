@@ -50,3 +50,16 @@ def queue_exposures(
     )  # fmt: skip
     session.flush()
     return len(new), len(batch) - len(new)
+
+
+def queued(*, session: Session, after_id: int = 0) -> list[dict]:
+    """Queued exposures with ``id > after_id``, oldest first, as rows of the ``exposures`` table."""
+    rows = session.execute(
+        select(QueuedExposure.experiment, QueuedExposure.variant, QueuedExposure.unit_id,
+               QueuedExposure.exposed_at)
+        .where(QueuedExposure.id > after_id).order_by(QueuedExposure.id)
+    ).all()  # fmt: skip
+    return [
+        {"experiment": e, "variant": v, "unit_id": u, "exposed_at": ensure_utc(t).isoformat()}
+        for e, v, u, t in rows
+    ]
