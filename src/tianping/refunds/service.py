@@ -263,7 +263,10 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
         now=now,
         session=session,
     )
-    _apply(req, order, verdict, session=session, env=env, now=now)
+    # What _apply reads (the order's packet, ledger ids and balances) does not depend on the
+    # order and request changes still in the session, so they are written once, at commit.
+    with session.no_autoflush:
+        _apply(req, order, verdict, session=session, env=env, now=now)
     return req
 
 
