@@ -215,3 +215,27 @@ def test_reasons_are_stored_in_the_policies_vocabulary(session, env):
     req = _request(session, env, "Quality-Problem", 1000)
     assert req.reason == "quality"
     assert repo.get_decision(session, req.decision_id).inputs["reason"] == "quality"
+
+
+def _stored_view(session, refund_id):
+    session.expire_all()
+    return service.view(service.get_or_raise(refund_id, session=session), session=session)
+
+
+@pytest.mark.parametrize("reason", ["quality", "not_received", "changed_mind"])
+def test_the_answer_to_a_new_request_equals_its_stored_rows(session, env, reason):
+    # The answer is built from the rows as they are written, not read back: it must be what
+    # a later read of the request shows.
+    req = service.request_refund(refund_in("o1", 10_000, reason), session=session, env=env)
+    fresh = service.view(req, session=session)
+    session.commit()
+    assert fresh == _stored_view(session, req.id)
+    assert fresh["events"] and fresh["decision"]["policy_version"] == LIFECYCLE_VERSION(session)
+
+
+def test_a_request_object_kept_in_the_session_shows_later_changes(session, env):
+    req = _request(session, env, "not_received")
+    env.clock.advance(hours=48)
+    assert _tick(session, env) == 1
+    assert service.view(req, session=session) == _stored_view(session, req.id)
+    assert ("merchant_response", "fired") in _timers(session, req)

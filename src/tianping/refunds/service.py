@@ -808,6 +808,7 @@ def tick(*, session: Session, env: Env, limit: int = 1000) -> dict[str, int]:
     for timer_id, refund_id, kind in repo.due_timers(session, now, limit):
         req, order = _locked(refund_id, session=session)
         guarded, event = L.TIMERS[kind]
+        req.__dict__.pop(_WRITTEN, None)  # its timer changes here, not through the journal
         if req.status != guarded:
             repo.close_timer(session, timer_id, state="cancelled", now=now)
             continue
@@ -875,7 +876,9 @@ def get_or_raise(refund_id: str, *, session: Session) -> RefundRequest:
 
 def view(req: RefundRequest, *, session: Session) -> dict[str, Any]:
     """The request as the API shows it: status, current decision, events and timers."""
-    written = _written_of(req)
+    # The journal answers once, right after the request was made; any later view (the same
+    # object may live on in the session while timers fire) reads the rows.
+    written = req.__dict__.pop(_WRITTEN, None)
     if written is not None:
         return _request_view(req, written.decision, written.events, written.timers)
     decision = repo.get_decision(session, req.decision_id) if req.decision_id else None
