@@ -25,6 +25,14 @@ def populate(app, client) -> dict:
                         headers={**service, "Idempotency-Key": order_id})  # fmt: skip
         assert r.status_code == 201, r.text
         refunds[order_id] = r.json()
+    from datetime import date
+
+    from tianping.goals.service import set_goal
+
+    for target, reason in ((1_000_000, "first plan"), (1_200_000, "618 came in strong")):
+        store.transact(lambda s, target=target, reason=reason: set_goal(
+            "gmv-2026", metric="gmv", target=target, deadline=date(2026, 12, 31), reason=reason,
+            session=s, author="Ada"))  # fmt: skip
     keys = {
         "admin": make_key(app, "admin", name="Ada"),
         "operator": make_key(app, "operator", name="Oli"),

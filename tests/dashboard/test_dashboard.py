@@ -145,3 +145,13 @@ def test_forms_posted_from_another_site_are_refused(world):
     assert (
         r.status_code == 403 and f'data-refund="{rid}"' in client.get("/dashboard/after-sales").text
     )
+
+
+def test_the_overview_shows_goals_with_their_revisions_without_event_data(world):
+    client, w = world
+    _sign_in(client, w["keys"]["analyst"])
+    page = client.get("/dashboard/").text
+    assert "No event data in the warehouse yet" in page
+    assert "Revision history of gmv-2026" in page
+    assert page.index("first plan") < page.index("618 came in strong")
+    assert "gmv (month) to 1200000.0 by 2026-12-31" in page
