@@ -184,6 +184,19 @@ def test_a_merchant_sees_its_shop_and_not_another(server, browser):
     page.close()
 
 
+def test_staff_pages_fit_a_phone(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    _sign_in(page, server["base"], server["keys"]["Ada"])
+    for path in ("/dashboard/", "/dashboard/experiments/checkout_red_packet",
+                 "/dashboard/races/homepage_feed_race", "/dashboard/after-sales"):  # fmt: skip
+        page.goto(server["base"] + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
+        name = path.strip("/").replace("/", "-") or "overview"
+        page.screenshot(path=browser.shots / f"phone-{name}.png", full_page=True)
+    page.close()
+
+
 def test_pages_answer_fast_once_warm(server):
     """Server time per page on the demo data (printed; the speed target is checked by eye)."""
     client = httpx.Client(base_url=server["base"], follow_redirects=False)
