@@ -78,6 +78,9 @@ def test_cli_create_prints_the_key_once_list_and_revoke(tmp_path):
     assert "Traceback" not in again.output
     bad = runner.invoke(cli, ["--home", str(tmp_path), "keys", "create", "--role", "merchant"])
     assert bad.exit_code != 0 and "needs --merchant" in bad.output
+    bad = runner.invoke(cli, ["--home", str(tmp_path), "keys", "create", "--role", "admin",
+                              "--name", "x" * 201])  # fmt: skip
+    assert bad.exit_code != 0 and "1 to 200 characters" in bad.output
     active = runner.invoke(
         cli, ["--home", str(tmp_path), "keys", "list", "--active", "--format", "json"]
     )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tianping.auth.keys import Principal, check_role, generate_key, hash_key, key_id_of
 from tianping.auth.models import ApiKey
-from tianping.errors import Conflict, NotFound, Unauthorized
+from tianping.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 
 def create(
@@ -19,6 +19,8 @@ def create(
 ) -> tuple[ApiKey, str]:  # fmt: skip
     """A new key for ``role``: its stored row and the key itself, which is not kept anywhere."""
     check_role(role, merchant_id)
+    if name is not None and not 0 < len(name.strip()) <= 200:
+        raise InvalidInput("a key holder's name has 1 to 200 characters", field="name")
     key = generate_key()
     key_id = key_id_of(key)
     if session.get(ApiKey, key_id) is not None:  # 1 in 4 billion: draw again
