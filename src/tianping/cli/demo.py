@@ -120,9 +120,11 @@ def _print_summary(run) -> None:
     path = run.report_path.resolve()
     console.print(f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)")
     if importlib.util.find_spec("tianping.cli.serve") is not None:
+        home = run.settings.home
         console.print(
-            f"`tianping --home {run.settings.home} serve` serves tianping's HTTP API on this home "
-            "(OpenAPI page at http://127.0.0.1:8000/docs)"
+            f"dashboard and API: `tianping --home {home} keys create --role admin` prints a key "
+            f"(once), then `tianping --home {home} serve` and sign in with it at "
+            "http://127.0.0.1:8000/dashboard (OpenAPI page at /docs)"
         )
 
 
