@@ -142,17 +142,32 @@ def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.
     raise RuntimeError("server did not start")
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere).
+    """User + system CPU time so far of a process and its live descendants (uvicorn workers);
+    Linux ``/proc``, 0 elsewhere.
 
     The machine is shared: wall-clock rates move with other load, the server's CPU time per
     request much less.
     """
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _proc_stat(int(entry.name))
+        if fields is not None:
+            stats[int(entry.name)] = fields
+    family, grew = {pid}, True
+    while grew:
+        more = {p for p, f in stats.items() if int(f[1]) in family} - family
+        family |= more
+        grew = bool(more)
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in family if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measured(proc: subprocess.Popen, port: int, n: int, concurrency: int, **kw) -> dict:
