@@ -42,3 +42,41 @@ def populate(app, client) -> dict:
         "m2": make_key(app, "merchant", merchant_id="m2", name="Shop Two"),
     }
     return {"keys": keys, "refunds": refunds}
+
+
+REPLAY = {"policy": "taobao-2024-08", "version": "ab" * 32,
+          "sections": {"window": [{"from": "2024-07-01", "to": "2024-07-31", "requests": 40,
+                                   "unmatched": 0}],
+                       "outcome": [{"policy": "taobao-2024-08@abababababab", "refunded": "812.50"}]}}  # fmt: skip
+
+
+def seed_governance(app) -> int:
+    """Rules naming Ada, Oli and Bo (two of three), and a spend proposed by Ana; its id."""
+    from tianping.governance import service
+
+    store = app.state.store
+
+    def work(s):
+        service.set_rules({"default": {"approvers": ["Ada", "Oli", "Bo"], "required": 2}},
+                          session=s, actor="Ada")  # fmt: skip
+        p = service.Proposal("Door-delivery pilot", "spend",
+                             {"amount_minor": 80_000_000, "currency": "CNY",
+                              "purpose": "door delivery in 3 cities"},
+                             documents=(("plan", {"cities": 3}),))  # fmt: skip
+        return service.propose(p, session=s, actor="Ana", key_id="k-ana").id
+
+    return store.transact(work)
+
+
+def seed_replay(app, decision_id: int) -> None:
+    """A policy replay frozen as a decision's evidence (as ``--evidence policy-replay:`` does;
+    the replay itself needs the warehouse, which these tests do not build)."""
+    from tianping.governance import canonical
+    from tianping.governance.models import DecisionEvidence
+
+    store = app.state.store
+    text = canonical.dumps(REPLAY)
+    store.transact(lambda s: s.add(DecisionEvidence(
+        decision_id=decision_id, position=99, kind="policy-replay",
+        ref="policy-replay:taobao-2024-08@2024-07-01..2024-07-31", content=text,
+        sha256=canonical.sha256(text), captured_at=store.env.clock.now())))  # fmt: skip

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tianping.refunds.models import Order, PolicyActivation, RefundRequest, StoredPolicy
+from tianping.governance.models import DecisionEvidence
+from tianping.refunds.models import (
+    Order,
+    PolicyActivation,
+    RefundDecision,
+    RefundRequest,
+    StoredPolicy,
+)
 
 
 def merchants(session: Session, *, limit: int, offset: int) -> tuple[list[str], int]:
@@ -59,3 +68,52 @@ def policy_history(session: Session, *, limit: int = 20) -> list[dict]:
         .order_by(PolicyActivation.activated_at.desc(), PolicyActivation.id.desc()).limit(limit)
     ).all()  # fmt: skip
     return [{"version": v, "name": n, "activated_at": at, "by": by} for v, n, at, by in rows]
+
+
+#: The reason code a policy gives when it rejects a request for abnormal refund behaviour.
+ABUSE_CODE = "abnormal_behaviour"
+
+
+def rates_by_category(session: Session) -> list[dict]:
+    """Per order category: orders, refunded orders, refund requests and abusive requests.
+
+    ``refund_rate`` is refunded orders (any money back) over orders; ``abuse_rate`` is requests
+    rejected with the reason ``abnormal_behaviour`` over refund requests (None without any).
+    """
+    by_category = select(Order.category, func.count()).group_by(Order.category)
+    orders = dict(session.execute(by_category).all())
+    refunded = dict(session.execute(select(Order.category, func.count())
+                                    .where(Order.refunded_minor > 0).group_by(Order.category)).all())  # fmt: skip
+    requests = dict(session.execute(
+        select(Order.category, func.count()).join(RefundRequest, RefundRequest.order_id == Order.id)
+        .group_by(Order.category)).all())  # fmt: skip
+    abusive: dict[str, set[str]] = {}
+    rejected = session.execute(
+        select(Order.category, RefundDecision.refund_id, RefundDecision.reasons)
+        .join(RefundRequest, RefundRequest.id == RefundDecision.refund_id)
+        .join(Order, Order.id == RefundRequest.order_id).where(RefundDecision.action == "reject")
+    ).all()  # fmt: skip
+    for category, refund_id, reasons in rejected:
+        if any(isinstance(r, dict) and r.get("code") == ABUSE_CODE for r in reasons or []):
+            abusive.setdefault(category, set()).add(refund_id)
+    rows = []
+    for category in sorted(orders):
+        n, asked, bad = orders[category], requests.get(category, 0), len(abusive.get(category, ()))
+        rows.append({"category": category, "orders": n, "refunded_orders": refunded.get(category, 0),
+                     "refund_rate": refunded.get(category, 0) / n, "requests": asked,
+                     "abusive": bad, "abuse_rate": bad / asked if asked else None})  # fmt: skip
+    return rows
+
+
+def latest_replay(session: Session) -> dict | None:
+    """The newest policy replay kept in the store (frozen as a decision's evidence), if any."""
+    row = session.scalars(
+        select(DecisionEvidence).where(DecisionEvidence.kind == "policy-replay")
+        .order_by(DecisionEvidence.captured_at.desc(), DecisionEvidence.id.desc()).limit(1)
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    content = json.loads(row.content)
+    return {"decision_id": row.decision_id, "ref": row.ref, "sha256": row.sha256,
+            "captured_at": row.captured_at, "policy": content.get("policy"),
+            "version": content.get("version"), "sections": content.get("sections") or {}}  # fmt: skip

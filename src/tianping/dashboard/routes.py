@@ -220,6 +220,7 @@ def after_sales(
                 "quality": quality, "merchants_total": n_merchants,
                 "reasons": queries.refund_rates_by_reason(s), "done": done,
                 "policies": queries.policy_history(s),
+                "categories": queries.rates_by_category(s), "replay": queries.latest_replay(s),
                 "can_review": False}  # fmt: skip
 
     def build(who):
