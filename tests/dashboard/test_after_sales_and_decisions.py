@@ -77,3 +77,66 @@ def test_after_sales_shows_the_latest_replay_kept_as_evidence(world):
     assert f'href="/dashboard/decisions/{decision_id}"' in page
     assert "policy-replay:taobao-2024-08@2024-07-01..2024-07-31" in page
     assert "<td>812.50</td>" in page and "<td>40</td>" in page
+
+
+def _vote(client, decision_id, choice, page, comment=""):
+    return client.post(f"/dashboard/decisions/{decision_id}/vote",
+                       data={"choice": choice, "csrf": _csrf(page), "comment": comment},
+                       follow_redirects=False)  # fmt: skip
+
+
+def test_a_decision_page_shows_evidence_votes_and_history(world):
+    client, w = world
+    decision_id = seed_governance(client.app)
+    _sign_in(client, w["keys"]["analyst"])
+    assert f'href="/dashboard/decisions/{decision_id}"' in client.get("/dashboard/decisions").text
+    page = client.get(f"/dashboard/decisions/{decision_id}").text
+    admin = {"Authorization": f"Bearer {w['keys']['admin']}"}
+    api = client.get(f"/v1/decisions/{decision_id}", headers=admin).json()
+    assert api["evidence"] and all(e["sha256"] in page for e in api["evidence"])
+    assert "decision.proposed" in page and "Door-delivery pilot" in page and "0/2" in page
+    assert 'action="/dashboard/decisions/' not in page  # an analyst reads, does not vote
+    assert client.get("/dashboard/decisions/999").status_code == 404
+
+
+def test_votes_go_through_the_service_as_the_signed_in_holder(world):
+    client, w = world
+    decision_id = seed_governance(client.app)  # proposed by Ana; approvers Ada, Oli, Bo; 2 needed
+    url = f"/dashboard/decisions/{decision_id}"
+    _sign_in(client, w["keys"]["operator"])  # Oli
+    page = client.get(url).text
+    r = client.post(f"{url}/vote", data={"choice": "approve", "csrf": "0" * 64})
+    assert r.status_code == 403 and "stale or forged" in r.text
+    r = _vote(client, decision_id, "approve", page, "numbers hold")
+    assert r.status_code == 303 and r.headers["location"] == f"{url}?voted=approve"
+    page = client.get(r.headers["location"]).text
+    assert "Your approve vote was recorded" in page and "1/2" in page and "numbers hold" in page
+    r = _vote(client, decision_id, "approve", page)  # Oli again: the service refuses
+    assert r.status_code == 409 and "Vote not recorded" in r.text and "already" in r.text
+    _sign_in(client, w["keys"]["admin"])  # Ada: the second approval
+    r = _vote(client, decision_id, "approve", client.get(url).text)
+    assert r.status_code == 303
+    admin = {"Authorization": f"Bearer {w['keys']['admin']}"}
+    api = client.get(f"/v1/decisions/{decision_id}", headers=admin).json()
+    assert api["status"] == "approved" and [v["voter"] for v in api["votes"]] == ["Oli", "Ada"]
+    assert all(v["key_id"] for v in api["votes"])
+    page = client.get(url).text
+    assert "approved" in page and 'action="/dashboard/decisions/' not in page  # decided: no form
+
+
+def test_the_proposer_cannot_approve_their_own_decision_on_the_page(world):
+    client, w = world
+    seed_governance(client.app)
+    from tianping.governance import service
+
+    store = client.app.state.store
+    own = store.transact(lambda s: service.propose(
+        service.Proposal("Oli's own spend", "spend", {"amount_minor": 1_000, "currency": "CNY",
+                                                       "purpose": "tea"}),
+        session=s, actor="Oli").id)  # fmt: skip
+    _sign_in(client, w["keys"]["operator"])
+    r = _vote(client, own, "approve", client.get(f"/dashboard/decisions/{own}").text)
+    assert r.status_code == 403 and "Oli proposed this decision and cannot vote on it" in r.text
+    _sign_in(client, w["keys"]["analyst"])
+    r = client.post(f"/dashboard/decisions/{own}/vote", data={"choice": "approve", "csrf": "x"})
+    assert r.status_code == 403

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -21,11 +21,16 @@ from tianping.auth import service as keys
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, STAFF, Principal
 from tianping.auth.models import ApiKey
 from tianping.dashboard import queries, session, views
-from tianping.errors import Forbidden, NotFound, TianpingError
+from tianping.errors import Forbidden, InvalidInput, NotFound, TianpingError
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGE = 25
 REVIEWERS = (ADMIN, OPERATOR)
+#: Roles that may vote on decisions (as the API's approve/reject routes allow).
+VOTERS = (ADMIN, OPERATOR)
+#: Decision ids are 32-bit integer columns.
+DecisionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+CHOICES = ("approve", "reject", "veto")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -289,6 +294,67 @@ def decisions(request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 
         return {"decisions": rows[:PAGE], "more": len(rows) > PAGE, "offset": offset, "page": PAGE}
 
     return _page(request, "decisions.html.j2", (ADMIN, OPERATOR, ANALYST), build)
+
+
+def _decision_page(request: Request, decision_id: int, **extra: Any) -> Callable:
+    from tianping.governance import service
+
+    def build(who):
+        def read(s):
+            return service.view(service.get_or_raise(decision_id, session=s), session=s, now=_now())
+
+        d = request.app.state.store.read(read)
+        can_vote = who.role in VOTERS and d["status"] == "pending"
+        return {"d": d, "can_vote": can_vote, "voted": None, "error": None, **extra}
+
+    return build
+
+
+@router.get("/decisions/{decision_id}")
+def decision(request: Request, decision_id: DecisionId, voted: str | None = None) -> Response:
+    page = _decision_page(request, decision_id, voted=voted if voted in CHOICES else None)
+    return _page(request, "decision.html.j2", (ADMIN, OPERATOR, ANALYST), page)
+
+
+@router.post("/decisions/{decision_id}/vote")
+def vote(
+    request: Request, decision_id: DecisionId, choice: Annotated[str, Form(max_length=10)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    comment: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:  # fmt: skip
+    """Approve, reject or veto through the governance service, as the signed-in key's holder;
+    the service's refusal (self-approval, not an approver, decided, expired) is shown on the page."""
+    try:
+        who = _check_form(request, csrf)
+        if who.role not in VOTERS:
+            raise Forbidden(f"a {who.role} key cannot vote on decisions", code="wrong_role")
+        recorded, message = request.app.state.store.transact(
+            lambda s: _cast(s, decision_id, choice, who, comment))
+    except _SignIn:
+        return RedirectResponse("/dashboard/sign-in", 303)
+    except TianpingError as exc:
+        return _vote_refused(request, decision_id, exc.http_status, exc.message)
+    if not recorded:  # the decision expired instead; that is committed, the vote is not
+        return _vote_refused(request, decision_id, 409, message)
+    return RedirectResponse(f"/dashboard/decisions/{decision_id}?voted={choice}", 303)
+
+
+def _cast(s, decision_id: int, choice: str, who: Principal, comment: str) -> tuple[bool, str]:
+    from tianping.governance import service
+
+    if choice not in CHOICES:
+        raise InvalidInput(f"unknown vote {choice!r}; use {', '.join(CHOICES)}", field="choice")
+    r = service.vote(decision_id, choice, session=s, actor=who.name, key_id=who.key_id,
+                     comment=comment)  # fmt: skip
+    return r.recorded, r.message
+
+
+def _vote_refused(request: Request, decision_id: int, status: int, message: str) -> Response:
+    response = _page(request, "decision.html.j2", (ADMIN, OPERATOR, ANALYST),
+                     _decision_page(request, decision_id, error=message))  # fmt: skip
+    if response.status_code == 200:
+        response.status_code = status
+    return response
 
 
 def install(app: FastAPI, settings) -> None:
