@@ -46,6 +46,20 @@ def _cli(home: Path, *args: str) -> str:
     return r.stdout.strip()
 
 
+def _seed_decisions(home: Path) -> dict[str, int]:
+    """Rules naming Ada, Oli and Bo (two of three); a policy change proposed by Dan with a
+    replay of the demo's refunds as evidence, and a spend proposed by Oli himself."""
+    rules = home / "rules.yaml"
+    rules.write_text("default:\n  approvers: [Ada, Oli, Bo]\n  required: 2\n")
+    _cli(home, "decision", "rules", "set", str(rules), "--actor", "Ada")
+    _cli(home, "decision", "propose", "--kind", "refund_policy", "--title", "Adopt Aug-2024 rules",
+         "--policy", "taobao-2024-08", "--actor", "Dan",
+         "--evidence", "policy-replay:taobao-2024-08@2024-05-01..2024-05-30")  # fmt: skip
+    _cli(home, "decision", "propose", "--kind", "spend", "--title", "Door-delivery pilot",
+         "--amount", "800000", "--purpose", "door delivery in 3 cities", "--actor", "Oli")  # fmt: skip
+    return {"policy": 1, "own": 2}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e")
@@ -55,6 +69,7 @@ def server(tmp_path_factory):
                 ("Ada", "admin", ()), ("Oli", "operator", ()), ("svc", "service", ()),
                 ("Shop One", "merchant", ("--merchant", "m1")),
                 ("Shop Two", "merchant", ("--merchant", "m2")))}  # fmt: skip
+    decisions = _seed_decisions(home)
     port = _free_port()
     proc = subprocess.Popen(
         [TIANPING, "--home", str(home), "serve", "--port", str(port)],
@@ -85,7 +100,7 @@ def server(tmp_path_factory):
             r = api.post("/v1/refund-requests", json=body, headers={"Idempotency-Key": order_id})
             assert r.status_code == 201, r.text
             refunds[order_id] = r.json()
-        yield {"base": base, "keys": keys, "refunds": refunds, "api": api}
+        yield {"base": base, "keys": keys, "refunds": refunds, "api": api, "decisions": decisions}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -156,8 +171,24 @@ def test_an_operator_walks_every_page_and_approves_a_refund(server, browser):
     assert page.locator(f'article[data-refund="{rid}"]').count() == 0
     page.screenshot(path=browser.shots / "after-sales.png", full_page=True)
 
+    assert page.get_by_role("heading", name="Latest policy replay").is_visible()
+    assert page.get_by_role("link", name=f"decision #{server['decisions']['policy']}").is_visible()
+
     page.get_by_role("link", name="Decisions").click()
     assert page.get_by_role("heading", name="Decisions").is_visible()
+    page.get_by_role("link", name="Adopt Aug-2024 rules").click()
+    api_view = api.get(f"/v1/decisions/{server['decisions']['policy']}", headers=_as(server, "Oli"))
+    digests = page.locator("code.digest").all_inner_texts()
+    assert digests == [e["sha256"] for e in api_view.json()["evidence"]]
+    page.get_by_label("Comment").fill("replay looks right")
+    page.get_by_role("button", name="Approve").click()
+    assert page.get_by_role("status").inner_text() == "Your approve vote was recorded."
+    assert page.locator("dd.approvals").inner_text() == "1/2"
+    page.screenshot(path=browser.shots / "decision.png", full_page=True)
+    page.goto(f"{base}/dashboard/decisions/{server['decisions']['own']}")
+    page.get_by_role("button", name="Approve").click()
+    assert "Oli proposed this decision and cannot vote on it" in page.get_by_role(
+        "alert").inner_text()  # fmt: skip
     page.get_by_role("button", name="Sign out").click()
     assert "/dashboard/sign-in" in page.url
     page.close()
@@ -188,7 +219,9 @@ def test_staff_pages_fit_a_phone(server, browser):
     page = browser.new_page(viewport={"width": 390, "height": 844})
     _sign_in(page, server["base"], server["keys"]["Ada"])
     for path in ("/dashboard/", "/dashboard/experiments/checkout_red_packet",
-                 "/dashboard/races/homepage_feed_race", "/dashboard/after-sales"):  # fmt: skip
+                 "/dashboard/races/homepage_feed_race", "/dashboard/after-sales",
+                 "/dashboard/decisions", "/dashboard/decisions/1", "/dashboard/experiments",
+                 "/dashboard/races"):  # fmt: skip
         page.goto(server["base"] + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
@@ -206,7 +239,8 @@ def test_pages_answer_fast_once_warm(server):
         client.get(path)  # warm
     for path in ("/dashboard/", "/dashboard/experiments", "/dashboard/experiments/checkout_red_packet",
                  "/dashboard/races", "/dashboard/races/homepage_feed_race",
-                 "/dashboard/after-sales", "/dashboard/decisions", "/dashboard/merchants/m1"):  # fmt: skip
+                 "/dashboard/after-sales", "/dashboard/decisions", "/dashboard/decisions/1",
+                 "/dashboard/merchants/m1"):  # fmt: skip
         t = time.perf_counter()
         assert client.get(path).status_code == 200, path
         print(f"{path}: {(time.perf_counter() - t) * 1000:.0f} ms")
