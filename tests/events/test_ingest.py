@@ -120,6 +120,25 @@ def test_conflicting_duplicates_in_file_are_rejected_together(duckdb_warehouse, 
     assert "appears in rows 1, 2 with different values" in report.problems[0].reason
 
 
+def test_identical_copies_in_file_load_once_in_file_order(warehouse, tmp_path):
+    rows = [GOOD[0], GOOD[1], GOOD[0], GOOD[2], GOOD[0]]
+    report = ingest_file(warehouse, "orders", write_csv(tmp_path / "o.csv", rows))
+    assert (report.read, report.loaded, report.duplicates, report.rejected) == (5, 3, 2, 0)
+    assert sorted(r["order_id"] for r in loaded(warehouse)) == ["o1", "o2", "o3"]
+
+
+def test_parquet_loads_in_file_order_with_duplicates_and_known_keys(duckdb_warehouse, tmp_path):
+    first = pa.table({h: [r[i] for r in GOOD[:2]] for i, h in enumerate(HEADER)})
+    pq.write_table(first, tmp_path / "a.parquet")
+    ingest_file(duckdb_warehouse, "orders", tmp_path / "a.parquet")
+    rows = [GOOD[2], GOOD[0], GOOD[2], ["o4", "b4", "m2", "toys", "1.50", "2024-06-19"]]
+    pq.write_table(pa.table({h: [r[i] for r in rows] for i, h in enumerate(HEADER)}), tmp_path / "b.parquet")
+    report = ingest_file(duckdb_warehouse, "orders", tmp_path / "b.parquet")
+    assert (report.read, report.loaded, report.duplicates, report.rejected) == (4, 2, 2, 0)
+    order = duckdb_warehouse.con.con.execute("SELECT order_id FROM orders").fetchall()
+    assert [r[0] for r in order] == ["o1", "o2", "o3", "o4"]
+
+
 def test_changed_row_for_a_loaded_key_is_rejected_not_updated(duckdb_warehouse, tmp_path):
     ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "a.csv", GOOD))
     changed = [["o1", "b1", "m1", "food", "99.99", "2024-06-18T10:00:00+08:00"]]

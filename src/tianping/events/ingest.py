@@ -353,46 +353,54 @@ def _mark_duplicates(con, wh: Warehouse, schema: TableSchema) -> None:
     copies the first row (in file order) is kept."""
     keys = [q(k) for k in schema.key]
     key = ", ".join(keys)
+    # Row hashes (to tell identical copies from conflicts) are computed only for keys that
+    # repeat; an ordered string_agg over every key would be slow too. Without repeated keys
+    # (the common case) the status is a view: nothing more is materialised.
     con.execute(
-        f"CREATE TABLE _valid AS SELECT _row, {key}, {_row_hash(schema)} AS _h "
-        "FROM _typed WHERE NOT _bad"
+        f"CREATE TABLE _repeated AS SELECT {key} FROM _typed WHERE NOT _bad "
+        f"GROUP BY {key} HAVING count(*) > 1"
     )
-    # An ordered string_agg over every key is slow; run it only over the repeated keys.
-    con.execute(f"""
-        CREATE TABLE _checked AS
-        WITH repeated AS (
-            SELECT {key} FROM _valid GROUP BY {key} HAVING count(*) > 1
-        ), multi AS (
-            SELECT {key}, min(_h) AS _hmin, max(_h) AS _hmax, min(_row) AS _first,
-                   string_agg(_row::VARCHAR, ', ' ORDER BY _row) AS _rows
-            FROM _valid JOIN repeated USING ({key}) GROUP BY {key}
+    if not con.execute("SELECT count(*) FROM _repeated").fetchone()[0]:
+        con.execute(
+            f"CREATE VIEW _dups AS SELECT _row, {key}, NULL::VARCHAR AS _rows, 'ok' AS _status "
+            "FROM _typed WHERE NOT _bad"
         )
-        SELECT v.*, m._rows,
-            CASE WHEN m._hmin <> m._hmax THEN 'conflict'
-                 WHEN v._row > m._first THEN 'dup' ELSE 'ok' END AS _status
-        FROM _valid v LEFT JOIN multi m USING ({key})
-    """)
-    con.execute("DROP TABLE _valid")
+    else:
+        con.execute(f"""
+            CREATE TABLE _dups AS
+            WITH multi AS (
+                SELECT {key}, min(_h) AS _hmin, max(_h) AS _hmax, min(_row) AS _first,
+                       string_agg(_row::VARCHAR, ', ' ORDER BY _row) AS _rows
+                FROM (SELECT _row, {key}, {_row_hash(schema)} AS _h
+                      FROM _typed JOIN _repeated USING ({key}) WHERE NOT _bad)
+                GROUP BY {key}
+            )
+            SELECT _row, {key}, m._rows,
+                CASE WHEN m._hmin <> m._hmax THEN 'conflict'
+                     WHEN v._row > m._first THEN 'dup' ELSE 'ok' END AS _status
+            FROM (SELECT _row, {key} FROM _typed WHERE NOT _bad) v LEFT JOIN multi m USING ({key})
+        """)
     _compare_with_loaded(con, wh, schema)
 
 
 def _compare_with_loaded(con, wh: Warehouse, schema: TableSchema) -> None:
+    """``_checked``: ``_dups`` plus ``_eh``/``_h``, the hashes of the loaded row with the same
+    key and of this row (both NULL when the key is new)."""
     if not wh.has_table(schema.name):
-        con.execute("ALTER TABLE _checked ADD COLUMN _eh UBIGINT")
+        con.execute("CREATE VIEW _checked AS SELECT *, NULL::UBIGINT AS _eh, NULL::UBIGINT AS _h FROM _dups")
         return
     keys = con.execute(
-        f"SELECT DISTINCT {', '.join(q(k) for k in schema.key)} FROM _checked WHERE _status = 'ok'"
+        f"SELECT DISTINCT {', '.join(q(k) for k in schema.key)} FROM _dups WHERE _status = 'ok'"
     ).fetch_arrow_table()
     existing = _existing_rows(con, wh, schema, keys)
     con.register("_loaded", existing)
     on = " AND ".join(f"c.{q(k)} = l.{q(k)}" for k in schema.key)
     con.execute(f"""
-        CREATE TABLE _checked2 AS
-        SELECT c.*, l._eh FROM _checked c
+        CREATE TABLE _checked AS
+        SELECT c.*, l._eh, CASE WHEN l._eh IS NOT NULL THEN {_row_hash(schema, "t")} END AS _h
+        FROM _dups c JOIN _typed t USING (_row)
         LEFT JOIN (SELECT *, {_row_hash(schema)} AS _eh FROM _loaded) l ON {on}
     """)
-    con.execute("DROP TABLE _checked")
-    con.execute("ALTER TABLE _checked2 RENAME TO _checked")
 
 
 def _existing_rows(con, wh: Warehouse, schema: TableSchema, keys: pa.Table) -> pa.Table:
@@ -415,6 +423,20 @@ def _existing_rows(con, wh: Warehouse, schema: TableSchema, keys: pa.Table) -> p
 
 
 def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestReport:
+    troubled = con.execute(
+        "SELECT (SELECT count(*) FROM _typed WHERE _bad) + (SELECT count(*) FROM _checked "
+        "WHERE _status <> 'ok' OR _eh IS NOT NULL)"
+    ).fetchone()[0]
+    if not troubled:
+        # Every row is valid and new (the common case): no per-row outcome to work out.
+        con.execute(
+            "CREATE TABLE _outcome AS SELECT _row, _problems AS problems, 'load' AS outcome "
+            "FROM _typed WHERE false"
+        )
+        return IngestReport(
+            table=schema.name, path=str(path), read=read, loaded=read, rejected=0,
+            duplicates=0, problems=(), problem_count=0, ignored_columns=tuple(ignored),
+        )  # fmt: skip
     con.execute(f"""
         CREATE TABLE _outcome AS
         SELECT t._row,
