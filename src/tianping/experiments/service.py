@@ -114,24 +114,33 @@ def snapshot(*, session: Session, holdout: Holdout | None = None) -> Snapshot:
     return Snapshot(tuple(configs), tuple(Layer(name, name) for name in layers), holdout)
 
 
+def read_yaml(text: str, *, source: str) -> Any:
+    """The YAML document in ``text``; InvalidInput naming ``source`` when it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{source}: not valid YAML ({exc})", field=source) from None
+
+
+def spec_yaml(spec: Any) -> str:
+    """A definition (experiment or race spec) as YAML that its parser reads back equal."""
+    data = spec.model_dump(mode="json")
+    data["layer_buckets"] = list(spec.layer_buckets)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
 def load_yaml(text: str, *, source: str = "experiment") -> ExperimentSpec:
     """Parse and validate a YAML definition.
 
     Raises:
         InvalidInput: not YAML, or not a valid definition.
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source}: not valid YAML ({exc})", field=source) from None
-    return parse_spec(data, source=source)
+    return parse_spec(read_yaml(text, source=source), source=source)
 
 
 def dump_yaml(spec: ExperimentSpec) -> str:
     """The definition as YAML that :func:`load_yaml` reads back to an equal spec."""
-    data = spec.model_dump(mode="json")
-    data["layer_buckets"] = list(spec.layer_buckets)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return spec_yaml(spec)
 
 
 def _columns(spec: ExperimentSpec) -> dict[str, Any]:

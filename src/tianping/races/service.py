@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-import yaml
 from sqlalchemy.orm import Session
 
 from tianping.clock import Clock, SystemClock
@@ -52,18 +51,12 @@ def load_yaml(text: str, *, source: str = "race") -> RaceSpec:
     Raises:
         InvalidInput: not YAML, or not a valid definition.
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source}: not valid YAML ({exc})", field=source) from None
-    return parse_spec(data, source=source)
+    return parse_spec(experiments.read_yaml(text, source=source), source=source)
 
 
 def dump_yaml(spec: RaceSpec) -> str:
     """The definition as YAML that :func:`load_yaml` reads back to an equal spec."""
-    data = spec.model_dump(mode="json")
-    data["layer_buckets"] = list(spec.layer_buckets)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return experiments.spec_yaml(spec)
 
 
 def spec_of(race: Race) -> RaceSpec:
