@@ -577,13 +577,33 @@ def respond_as_merchant(
             data={"note": data.note},
         )
         return req
+    _merchant_refunds_in_full(
+        req, order, "merchant_accepted", "merchant", "merchant_accepted",
+        actor=actor, session=session, env=env, now=now,
+    )  # fmt: skip
+    return req
+
+
+def _merchant_refunds_in_full(
+    req: RefundRequest,
+    order: Order,
+    reason: str,
+    decided_by: str,
+    event: str,
+    *,
+    actor: str,
+    session: Session,
+    env: Env,
+    now: datetime,
+) -> None:
+    """Decide the whole requested amount as a refund paid by the merchant, and pay it."""
     v = Verdict(
         "refund_only",
         req.requested_amount_minor,
         False,
         "merchant",
-        [_reason("merchant_accepted")],
-        "merchant",
+        [_reason(reason)],
+        decided_by,
         actor,
     )
     req.decision_id = _record_decision(req, v, session=session, now=now)
@@ -593,13 +613,12 @@ def respond_as_merchant(
         order,
         req.requested_amount_minor,
         "merchant",
-        "merchant_accepted",
+        event,
         actor=actor,
         session=session,
         env=env,
         now=now,
     )
-    return req
 
 
 def appeal(refund_id: str, data: AppealIn, *, session: Session, env: Env) -> RefundRequest:
@@ -833,28 +852,10 @@ def _fire(
     actor = f"timer:{kind}"
     if kind == "merchant_response":
         hours = int(env.config.merchant_response.total_seconds() // 3600)
-        v = Verdict(
-            "refund_only",
-            req.requested_amount_minor,
-            False,
-            "merchant",
-            [_reason(f"merchant_silent_{hours}h")],
-            "sla",
-            actor,
-        )
-        req.decision_id = _record_decision(req, v, session=session, now=now)
-        req.decided_at = now
-        _pay(
-            req,
-            order,
-            req.requested_amount_minor,
-            "merchant",
-            event,
-            actor=actor,
-            session=session,
-            env=env,
-            now=now,
-        )
+        _merchant_refunds_in_full(
+            req, order, f"merchant_silent_{hours}h", "sla", event,
+            actor=actor, session=session, env=env, now=now,
+        )  # fmt: skip
     elif kind == "return_receipt":
         _receive(req, order, event, actor=actor, session=session, env=env, now=now)
     elif kind == "return_shipment":
