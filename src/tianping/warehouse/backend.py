@@ -87,29 +87,6 @@ class Warehouse:
         else:
             self._spark_append(name, data)
 
-    def append_parquet(self, name: str, path: Path) -> None:
-        """Append a Parquet file whose columns are ``name``'s, in one transaction (DuckDB).
-
-        DuckDB's own Parquet reader is several times faster than scanning Arrow strings,
-        which matters for bulk loads."""
-        if self.kind != "duckdb":
-            import pyarrow.parquet as pq
-
-            self.append(name, pq.read_table(path))
-            return
-        schema = arrow_schema(TABLES[name], self.scale)
-        self.append(name, schema.empty_table())  # creates the table on first write
-        cols = ", ".join(f'"{c}"' for c in schema.names)
-        src = "'" + str(path).replace("'", "''") + "'"
-        raw = self.con.con
-        raw.execute("BEGIN TRANSACTION")
-        try:
-            raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM read_parquet({src})')
-            raw.execute("COMMIT")
-        except Exception:
-            raw.execute("ROLLBACK")
-            raise
-
     def replace(self, name: str, data: pa.Table) -> None:
         """Replace a table's whole content (simulations, tests)."""
         self.drop(name)
