@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException
 
 from tianping import __version__
 from tianping.api import errors
+from tianping.api.batch import Batcher
 from tianping.api.deps import Store
+from tianping.auth.deps import RecentKeys
 from tianping.dashboard import routes as dashboard
 from tianping.dashboard import views
 from tianping.settings import Settings, load_settings
@@ -65,6 +67,8 @@ def create_app(
         init_schema(engine)
         store = Store(make_sessionmaker(engine), env or Env(config=RefundConfig.from_environ()))
         app.state.store = store
+        app.state.batcher = Batcher(store)
+        app.state.recent_keys = RecentKeys()
         _refresh_norms(store)
         if warm_dashboard:
             threading.Thread(
@@ -77,6 +81,7 @@ def create_app(
         finally:
             if ticker is not None:
                 ticker.cancel()
+            app.state.batcher.close()
             engine.dispose()
 
     app = FastAPI(

@@ -37,6 +37,10 @@ class Store:
         if bind is not None and bind.dialect.name == "sqlite":
             self._write_lock = threading.RLock()  # reentrant: a read inside a write must not deadlock
 
+    def write_lock(self):
+        """The in-process writers' queue on SQLite (nothing to hold on PostgreSQL)."""
+        return self._write_lock or nullcontext()
+
     def transact(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one transaction and commit; retried when it lost a race.
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from tianping.api.deps import Store
@@ -84,3 +84,67 @@ def run(
         return status, response, False
 
     return store.transact(attempt)
+
+
+_T = IdempotencyRecord.__table__
+_LOOKUP = select(_T.c.request_hash, _T.c.status_code, _T.c.response).where(
+    _T.c.scope == bindparam("scope"), _T.c.key == bindparam("key")
+)
+_RECORD = insert(_T)
+
+
+def lookup(session: Session, *, scope: str, key: str, digest: str) -> tuple[int, Any] | None:
+    """The stored answer to ``(scope, key)``, or None when the key is new.
+
+    Raises:
+        Conflict: the key was used with a different request body (``idempotency_key_reused``).
+    """
+    row = session.execute(_LOOKUP, {"scope": scope, "key": key}).first()
+    return None if row is None else replay(tuple(row), key=key, digest=digest)
+
+
+_LOOKUP_MANY = select(_T.c.key, _T.c.request_hash, _T.c.status_code, _T.c.response).where(
+    _T.c.scope == bindparam("scope"), _T.c.key.in_(bindparam("keys", expanding=True))
+)
+
+
+def stored_many(session: Session, *, scope: str, keys) -> dict[str, tuple[str, int, Any]]:
+    """``key -> (request hash, status, answer)`` of the keys that have a record."""
+    rows = session.execute(_LOOKUP_MANY, {"scope": scope, "keys": sorted(set(keys))})
+    return {k: (h, status, response) for k, h, status, response in rows}
+
+
+def replay(stored: tuple[str, int, Any], *, key: str, digest: str) -> tuple[int, Any]:
+    """The stored answer, or 409 when the key came with another body."""
+    request_hash, status, response = stored
+    if request_hash != digest:
+        raise Conflict(
+            f"Idempotency-Key {key!r} was already used with a different request body",
+            field="Idempotency-Key",
+            code="idempotency_key_reused",
+        )
+    return status, response
+
+
+def record(
+    session: Session, *, scope: str, key: str, digest: str, status: int, response: Any, now
+) -> None:
+    """Store the answer to a new key, in the transaction of the work it answers.
+
+    The unique ``(scope, key)`` index makes a concurrent first use of the same key fail at
+    commit time (IntegrityError); its retry then finds this record.
+    """
+    from tianping.refunds.repository import defer_or_execute
+
+    defer_or_execute(
+        session,
+        _RECORD,
+        {
+            "scope": scope,
+            "key": key,
+            "request_hash": digest,
+            "status_code": status,
+            "response": response,
+            "created_at": now,
+        },
+    )

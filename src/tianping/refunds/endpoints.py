@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from tianping.api import idempotency
+from tianping.api.batch import Done, Job
 from tianping.api.deps import PageParams, Store, page_params, store_of
-from tianping.auth.deps import guard
+from tianping.auth import service as auth
+from tianping.auth.deps import admit, guard, pre_admit
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE
+from tianping.errors import NotFound
+from tianping.refunds import repository as repo
 from tianping.refunds import schemas as S
-from tianping.refunds import service
+from tianping.refunds import service, signals
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
 StoreDep = Annotated[Store, Depends(store_of)]
@@ -58,19 +63,127 @@ def order_ledger(order_id: str, store: StoreDep, page: PageDep):
     )
 
 
-@router.post(
-    "/refund-requests", status_code=201, response_model=S.RefundOut, **guard(ADMIN, SERVICE)
-)
-def create_refund_request(body: S.RefundRequestIn, store: StoreDep, key: KeyHeader = None):
-    """A buyer's refund request, decided at once by the active policy. Needs ``Idempotency-Key``."""
-    key = idempotency.check_key(key, required=True)
+#: Roles that may create refund requests.
+CREATE_ROLES = (ADMIN, SERVICE)
 
-    def work(session):
-        return 201, _refund_json(
-            service.request_refund(body, session=session, env=store.env), session
+
+@router.post(
+    "/refund-requests",
+    status_code=201,
+    response_model=S.RefundOut,
+    openapi_extra={"x-roles": list(CREATE_ROLES)},
+)
+async def create_refund_request(
+    body: S.RefundRequestIn,
+    request: Request,
+    api_key: Annotated[str | None, Depends(pre_admit(*CREATE_ROLES))],
+    key: KeyHeader = None,
+):
+    """A buyer's refund request, decided at once by the active policy. Needs ``Idempotency-Key``.
+
+    The hot write: handled on the event loop and written by the store's batched writer
+    (:mod:`tianping.api.batch`) together with the requests that arrived with it; the key's
+    check, the idempotency record and the decision share that one transaction.
+    """
+    store: Store = request.app.state.store
+    job = refund_job(
+        store,
+        body,
+        api_key=api_key,
+        idempotency_key=idempotency.check_key(key, required=True),
+    )
+    status, answer, replayed = await request.app.state.batcher.submit(job)
+    return _respond(status, answer, replayed)
+
+
+SCOPE = "refund-requests"
+_KEYS = "tianping.keys_checked"
+_BATCH = "tianping.refund_batch"
+
+
+def _authenticated(api_key: str | None, session):
+    """The key's principal, read once per transaction (a batch checks one key once)."""
+    txn = session.get_transaction()
+    memo = session.info.get(_KEYS)
+    if memo is None or memo[0] is not txn:
+        memo = session.info[_KEYS] = (txn, {})
+    who = memo[1].get(api_key)
+    if who is None:
+        who = memo[1][api_key] = auth.authenticate(api_key, session=session)
+    return who
+
+
+@dataclass
+class _Prefetched:
+    """What a batch of new requests reads up front, kept current as its jobs write."""
+
+    txn: object
+    orders: dict  # order id -> Order, row-locked
+    stored: dict  # idempotency key -> (request hash, status, answer)
+    histories: dict  # buyer id -> BuyerHistory
+
+
+def _prefetch(session, jobs):
+    # Order rows first (locked, in id order), then the keys: the same order of reads as a
+    # request alone, so a concurrent retry with the same key still waits, then replays.
+    orders = repo.orders_locked(session, [j.args[0] for j in jobs])
+    stored = idempotency.stored_many(session, scope=SCOPE, keys=[j.args[1] for j in jobs])
+    histories = signals.buyer_histories({o.buyer_id for o in orders.values()}, session=session)
+    session.info[_BATCH] = _Prefetched(session.get_transaction(), orders, stored, histories)
+    repo.start_deferring(session)
+    return repo.write_deferred
+
+
+def _prefetched(session) -> _Prefetched | None:
+    ctx = session.info.get(_BATCH)
+    return ctx if ctx is not None and ctx.txn is session.get_transaction() else None
+
+
+def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, idempotency_key: str):
+    """The job that answers one ``POST /v1/refund-requests``: ``(status, body, replayed)``."""
+    digest = idempotency.request_hash(body)
+
+    def prepare(session):
+        admit(_authenticated(api_key, session), CREATE_ROLES)
+        ctx = _prefetched(session)
+        if ctx is None:
+            # The order's row lock first: a concurrent request with the same key and body
+            # waits on it, then finds the record the first one committed and replays it.
+            order = repo.get_order(session, body.order_id, lock=True)
+            found = idempotency.stored_many(session, scope=SCOPE, keys=[idempotency_key])
+        else:
+            order, found = ctx.orders.get(body.order_id), ctx.stored
+        stored = found.get(idempotency_key)
+        if stored is not None:
+            return Done((*idempotency.replay(stored, key=idempotency_key, digest=digest), True))
+        if order is None:
+            raise NotFound(f"unknown order {body.order_id!r}", field="order_id")
+        history = ctx.histories.get(order.buyer_id) if ctx is not None else None
+        return service.prepare_request(
+            body, order, session=session, env=store.env, history=history
         )
 
-    return _respond(*idempotency.run(store, scope="refund-requests", key=key, body=body, work=work))
+    def execute(session, prepared):
+        req = service.apply_request(prepared, session=session)
+        answer = _refund_json(req, session)
+        idempotency.record(
+            session,
+            scope=SCOPE,
+            key=idempotency_key,
+            digest=digest,
+            status=201,
+            response=answer,
+            now=prepared.now,
+        )
+        ctx = _prefetched(session)
+        if ctx is not None:
+            ctx.stored[idempotency_key] = (digest, 201, answer)
+            history = ctx.histories.get(req.buyer_id)
+            if history is not None:
+                signals.note_request(history, req)
+        return 201, answer, False
+
+    return Job(prepare, execute, prefetch=_prefetch, args=(body.order_id, idempotency_key))
 
 
 def _act(store: Store, request: Request, key: str | None, body, action):

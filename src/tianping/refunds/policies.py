@@ -43,17 +43,32 @@ def activate(ref: str, *, session: Session, now: datetime, by: str = "operator")
 def activate_policy(policy: Policy, *, session: Session, now: datetime, by: str = "operator") -> Policy:
     """Make an already loaded policy decide new requests from now on."""
     store(policy, session=session, now=now)
+    session.info.pop(_MEMO, None)
     session.add(PolicyActivation(version=policy.version, activated_at=now, activated_by=by))
     session.flush()
     return policy
 
 
+#: ``session.info`` key: the active policy as read in the session's current transaction.
+_MEMO = "tianping.active_policy"
+
+
 def active(*, session: Session, now: datetime, default: str = "") -> Policy:
-    """The policy deciding new requests (activating the default on a new store)."""
+    """The policy deciding new requests (activating the default on a new store).
+
+    Read once per transaction: the API's batched writer decides many requests in one.
+    """
+    txn = session.get_transaction()
+    memo = session.info.get(_MEMO)
+    if memo is not None and memo[0] is txn:
+        return memo[1]
     version = repo.active_policy_version(session)
     if version is None:
-        return activate(default or DEFAULT_POLICY, session=session, now=now, by="default")
-    return by_version(version, session=session)
+        policy = activate(default or DEFAULT_POLICY, session=session, now=now, by="default")
+    else:
+        policy = by_version(version, session=session)
+    session.info[_MEMO] = (txn, policy)
+    return policy
 
 
 def by_version(version: str, *, session: Session) -> Policy:

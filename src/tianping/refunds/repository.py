@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, case, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, bindparam, case, func, insert, inspect, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tianping.refunds.models import (
     Order,
@@ -26,6 +28,143 @@ _ORDER_LOCKED = _ORDER.with_for_update().execution_options(populate_existing=Tru
 def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order | None:
     stmt = _ORDER_LOCKED if lock else _ORDER
     return session.execute(stmt, {"id": order_id}).scalar_one_or_none()
+
+
+_REQUESTS = RefundRequest.__table__
+_INSERT_REQUEST = insert(_REQUESTS)
+#: The columns of a request that change after it is created.
+_STATE = ("status", "decision_id", "refunded_minor", "payer", "returned", "updated_at",
+          "decided_at", "last_seq")  # fmt: skip
+_UPDATE_STATE = (
+    update(_REQUESTS)
+    .where(_REQUESTS.c.id == bindparam("rid"))
+    .values({c: bindparam(c) for c in _STATE})
+)
+_MONEY = frozenset({"reserved_minor", "refunded_minor"})
+_UPDATE_MONEY = (
+    update(Order.__table__)
+    .where(Order.__table__.c.id == bindparam("oid"))
+    .values(reserved_minor=bindparam("reserved"), refunded_minor=bindparam("refunded"))
+)
+
+
+# -- deferred writes ---------------------------------------------------------------------------
+#
+# The API's batched writer decides many new requests in one transaction. Their rows (request,
+# decision, events, timers, idempotency record) are appended to a buffer and written at the
+# end of the batch with one executemany per table, in foreign-key order. Nothing read later in
+# the same batch needs them from the database: the buyer's history and the idempotency
+# records are kept current in memory by the batch, a new request leaves no timer to close, and
+# ledger postings, coupons and order rows are still written at once.
+
+_DEFER = "tianping.deferred_writes"
+
+
+@dataclass
+class Deferred:
+    """Rows waiting to be written before the transaction commits."""
+
+    txn: object
+    requests: list[RefundRequest] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)
+    rows: dict[object, list[dict]] = field(default_factory=dict)  # statement -> parameter rows
+
+    def add(self, stmt, row: dict) -> None:
+        self.rows.setdefault(stmt, []).append(row)
+
+
+def start_deferring(session: Session) -> Deferred:
+    """Buffer this transaction's new-request rows until :func:`write_deferred`."""
+    d = session.info[_DEFER] = Deferred(session.get_transaction())
+    return d
+
+
+def _deferred(session: Session) -> Deferred | None:
+    d = session.info.get(_DEFER)
+    return d if d is not None and d.txn is session.get_transaction() else None
+
+
+def write_deferred(session: Session) -> None:
+    """Write the buffered rows: requests, decisions (then the requests' decision ids), the rest."""
+    d = session.info.pop(_DEFER, None)
+    if d is None or d.txn is not session.get_transaction():
+        return
+    conn = session.connection()
+    if d.requests:
+        conn.execute(_INSERT_REQUEST, [_request_row(r) for r in d.requests])
+    if d.decisions:
+        stmt = insert(RefundDecision.__table__).returning(
+            RefundDecision.__table__.c.id, sort_by_parameter_order=True
+        )
+        ids = [row[0] for row in conn.execute(stmt, d.decisions)]
+        by_request = {r.id: r for r in d.requests}
+        links = []
+        for decision_id, row in zip(ids, d.decisions, strict=True):
+            links.append({"rid": row["refund_id"], "did": decision_id})
+            req = by_request.get(row["refund_id"])
+            if req is not None and req.decision_id is None:
+                set_committed_value(req, "decision_id", decision_id)
+        conn.execute(_LINK_DECISION, links)
+    for stmt, rows in d.rows.items():
+        conn.execute(stmt, rows)
+
+
+_LINK_DECISION = (
+    update(_REQUESTS).where(_REQUESTS.c.id == bindparam("rid")).values(decision_id=bindparam("did"))
+)
+
+
+def _request_row(req: RefundRequest) -> dict:
+    return {c.key: getattr(req, c.key) for c in _REQUESTS.columns}
+
+
+def insert_request(session: Session, req: RefundRequest) -> None:
+    """Insert a new request's row from an object kept out of the session (deferred in a batch:
+    then its final state is what is written)."""
+    d = _deferred(session)
+    if d is not None:
+        d.requests.append(req)
+        return
+    session.connection().execute(_INSERT_REQUEST, _request_row(req))
+
+
+def store_request_state(session: Session, req: RefundRequest) -> None:
+    """Write the changing columns of a request inserted by :func:`insert_request`."""
+    if _deferred(session) is not None:
+        return  # written whole at the end of the batch
+    session.connection().execute(
+        _UPDATE_STATE, {"rid": req.id, **{c: getattr(req, c) for c in _STATE}}
+    )
+
+
+def defer_or_execute(session: Session, stmt, row: dict) -> None:
+    """Execute an append-only INSERT now, or at the end of the batch when one is deferring."""
+    d = _deferred(session)
+    if d is not None:
+        d.add(stmt, row)
+    else:
+        session.connection().execute(stmt, row)
+
+
+def attach_stored(session: Session, req: RefundRequest) -> None:
+    """Put a request written by Core into the session as a loaded, unchanged object."""
+    make_transient_to_detached(req)
+    session.add(req)
+
+
+def store_order_money(session: Session, order: Order) -> None:
+    """Write an order's held and refunded cash now, and leave the loaded order clean.
+
+    The row keeps its ``CHECK (refunded + reserved <= amount)``: an over-refund fails here.
+    """
+    session.connection().execute(
+        _UPDATE_MONEY,
+        {"oid": order.id, "reserved": order.reserved_minor, "refunded": order.refunded_minor},
+    )
+    state = inspect(order)
+    if set(state.committed_state) <= _MONEY:
+        # Nothing else changed on it: mark it as stored, as a flush would (no UPDATE again).
+        state._commit_all(state.dict, session.identity_map)
 
 
 def get_request(session: Session, refund_id: str, *, lock: bool = False) -> RefundRequest | None:
@@ -54,19 +193,27 @@ def decisions_of(session: Session, refund_id: str) -> list[RefundDecision]:
     return list(session.execute(stmt).scalars())
 
 
+_INSERT_EVENT = insert(RefundEvent.__table__)
+_INSERT_TIMER = insert(RefundTimer.__table__)
+_INSERT_DECISION = insert(RefundDecision.__table__).returning(RefundDecision.__table__.c.id)
+
+
 def insert_event(session: Session, row: dict) -> None:
     """Append an event row (Core INSERT: events are never changed, no ORM bookkeeping)."""
-    session.connection().execute(insert(RefundEvent.__table__), row)
+    defer_or_execute(session, _INSERT_EVENT, row)
 
 
 def insert_timer(session: Session, row: dict) -> None:
-    session.connection().execute(insert(RefundTimer.__table__).values(state="pending"), row)
+    defer_or_execute(session, _INSERT_TIMER, {"state": "pending", **row})
 
 
-def insert_decision(session: Session, row: dict) -> int:
-    """Append a decision row; returns its id."""
-    stmt = insert(RefundDecision.__table__).returning(RefundDecision.__table__.c.id)
-    return session.connection().execute(stmt, row).scalar_one()
+def insert_decision(session: Session, row: dict) -> int | None:
+    """Append a decision row; returns its id (None while deferred: the batch links it)."""
+    d = _deferred(session)
+    if d is not None:
+        d.decisions.append(row)
+        return None
+    return session.connection().execute(_INSERT_DECISION, row).scalar_one()
 
 
 def get_decision(session: Session, decision_id: int) -> RefundDecision | None:
@@ -169,6 +316,45 @@ _BUYER_REQUESTS = select(
     RefundRequest.returned,
     _UPHELD.label("appeals_upheld"),
 ).where(RefundRequest.buyer_id == bindparam("buyer"))
+
+
+_BUYERS_ORDERS = (
+    select(
+        Order.buyer_id,
+        Order.category,
+        func.count(Order.id),
+        func.coalesce(func.sum(Order.amount_minor), 0),
+        func.min(Order.paid_at),
+    )
+    .where(Order.buyer_id.in_(bindparam("buyers", expanding=True)))
+    .group_by(Order.buyer_id, Order.category)
+)
+_BUYERS_REQUESTS = select(RefundRequest.buyer_id, *_BUYER_REQUESTS.selected_columns).where(
+    RefundRequest.buyer_id.in_(bindparam("buyers", expanding=True))
+)
+_ORDERS_LOCKED = (
+    select(Order)
+    .where(Order.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Order.id)  # one lock order for every batch: no deadlock between two
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+def orders_locked(session: Session, order_ids) -> dict[str, Order]:
+    """Several orders by id, row-locked (in id order), as loaded session objects."""
+    rows = session.execute(_ORDERS_LOCKED, {"ids": sorted(set(order_ids))}).scalars()
+    return {o.id: o for o in rows}
+
+
+def buyers_orders_by_category(session: Session, buyer_ids) -> list[Row]:
+    """:func:`buyer_orders_by_category` of several buyers, with the buyer first in each row."""
+    return list(session.execute(_BUYERS_ORDERS, {"buyers": sorted(set(buyer_ids))}))
+
+
+def buyers_requests(session: Session, buyer_ids) -> list[Row]:
+    """:func:`buyer_requests` of several buyers, with the buyer first in each row."""
+    return list(session.execute(_BUYERS_REQUESTS, {"buyers": sorted(set(buyer_ids))}))
 
 
 def buyer_orders_by_category(session: Session, buyer_id: str) -> list[Row]:

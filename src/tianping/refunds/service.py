@@ -227,11 +227,52 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
         InvalidInput: the amount exceeds what is still refundable on the order (code
             ``exceeds_refundable``), or the policy refuses an input.
     """
-    now = env.clock.now()
     order = get_order_or_raise(data.order_id, session=session, lock=True)
+    return apply_request(prepare_request(data, order, session=session, env=env), session=session)
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A new request checked and decided, nothing written yet (see :func:`prepare_request`)."""
+
+    data: RefundRequestIn
+    order: Order
+    reason: str
+    verdict: Verdict
+    env: Env
+    now: datetime
+
+
+def prepare_request(
+    data: RefundRequestIn,
+    order: Order,
+    *,
+    session: Session,
+    env: Env,
+    history: signals.BuyerHistory | None = None,
+) -> PreparedRequest:
+    """Everything a new request needs before it writes: the checks and the policy's verdict.
+
+    Reads only (``order`` was read under its row lock), so a failure here leaves the
+    transaction as it was and the request can be answered with its error while other work in
+    the same transaction goes on (the API's batched writer relies on it).
+
+    Raises:
+        InvalidInput: the amount exceeds what is still refundable (``exceeds_refundable``), or
+            the policy refuses an input.
+    """
+    now = env.clock.now()
     _check_refundable(order, data.requested_amount_minor)
     reason = canonical_reason(data.reason)
-    verdict = _policy_verdict(order, reason, data.requested_amount_minor, session=session, env=env)
+    verdict = _policy_verdict(
+        order, reason, data.requested_amount_minor, session=session, env=env, history=history
+    )
+    return PreparedRequest(data, order, reason, verdict, env, now)
+
+
+def apply_request(p: PreparedRequest, *, session: Session) -> RefundRequest:
+    """Write a prepared request: hold its amount, append its events, apply the decision."""
+    data, order, now = p.data, p.order, p.now
     # Held only now, so the order row is written once with the request (one flush fewer);
     # the order's row lock is held since it was read.
     _reserve(order, data.requested_amount_minor)
@@ -240,19 +281,25 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
         order_id=order.id,
         buyer_id=order.buyer_id,
         merchant_id=order.merchant_id,
-        reason=reason,
+        reason=p.reason,
         requested_amount_minor=data.requested_amount_minor,
         currency=order.currency,
         evidence_urls=list(data.evidence_urls),
         status=L.REQUESTED,
+        decision_id=None,
         refunded_minor=0,
+        payer=None,
         returned=False,
         created_at=now,
         updated_at=now,
+        decided_at=None,
         last_seq=0,
-    )
-    session.add(req)
-    session.flush()  # the request row first: events, decisions and timers refer to it
+    )  # every column set: attached later as loaded, an unset one would be read back
+    # The new request is written by two Core statements (its row first, as events, decisions
+    # and timers refer to it; its final state last) and the order's money by one: the ORM's
+    # unit of work cost more than the rest of the decision's writes together. ``req`` joins
+    # the session only once stored, and ``order`` is left clean (repository.store_order_money).
+    repo.insert_request(session, req)
     req.__dict__[_WRITTEN] = _Written()
     _append_event(
         req,
@@ -263,10 +310,11 @@ def request_refund(data: RefundRequestIn, *, session: Session, env: Env) -> Refu
         now=now,
         session=session,
     )
-    # What _apply reads (the order's packet, ledger ids and balances) does not depend on the
-    # order and request changes still in the session, so they are written once, at commit.
     with session.no_autoflush:
-        _apply(req, order, verdict, session=session, env=env, now=now)
+        _apply(req, order, p.verdict, session=session, env=p.env, now=now)
+    repo.store_request_state(session, req)
+    repo.store_order_money(session, order)
+    repo.attach_stored(session, req)  # from here on, the session's own clean copy of the row
     return req
 
 
@@ -288,12 +336,21 @@ def _check_refundable(order: Order, amount_minor: int) -> None:
 
 
 def decision_inputs(
-    order: Order, reason: str, amount_minor: int, *, session: Session, env: Env
+    order: Order,
+    reason: str,
+    amount_minor: int,
+    *,
+    session: Session,
+    env: Env,
+    history: signals.BuyerHistory | None = None,
 ) -> dict[str, Any]:
-    """The policy inputs for a new request, as stored in the decision's snapshot."""
+    """The policy inputs for a new request, as stored in the decision's snapshot.
+
+    ``history`` is the buyer's as the store holds it now (read here when not given).
+    """
     now = env.clock.now()
     snap = env.norms.get(session, now)
-    history = signals.buyer_history(order.buyer_id, session=session)
+    history = history or signals.buyer_history(order.buyer_id, session=session)
     buyer = signals.buyer_credit(
         order.buyer_id, session=session, now=now, snap=snap, history=history
     )
@@ -320,10 +377,18 @@ def decision_inputs(
 
 
 def _policy_verdict(
-    order: Order, reason: str, amount_minor: int, *, session: Session, env: Env
+    order: Order,
+    reason: str,
+    amount_minor: int,
+    *,
+    session: Session,
+    env: Env,
+    history: signals.BuyerHistory | None = None,
 ) -> Verdict:
     policy = policies.active(session=session, now=env.clock.now(), default=env.config.policy)
-    inputs = decision_inputs(order, reason, amount_minor, session=session, env=env)
+    inputs = decision_inputs(
+        order, reason, amount_minor, session=session, env=env, history=history
+    )
     d = evaluate(policy, RefundInputs(**inputs))
     return Verdict(
         action=d.action,

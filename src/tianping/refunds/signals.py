@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -114,10 +115,38 @@ class BuyerHistory:
     requests: list  # (id, created_at, reason, refunded_minor, returned, appeals_upheld)
 
 
+class RequestRow(NamedTuple):
+    """One of :attr:`BuyerHistory.requests`, as :func:`repository.buyer_requests` reads it."""
+
+    id: str
+    created_at: datetime
+    reason: str
+    refunded_minor: int
+    returned: bool
+    appeals_upheld: int
+
+
 def buyer_history(buyer_id: str, *, session: Session) -> BuyerHistory:
     """The buyer's history in two indexed queries (orders by category, requests)."""
     return BuyerHistory(
         repo.buyer_orders_by_category(session, buyer_id), repo.buyer_requests(session, buyer_id)
+    )
+
+
+def buyer_histories(buyer_ids, *, session: Session) -> dict[str, BuyerHistory]:
+    """:func:`buyer_history` of several buyers in the same two queries (every buyer present)."""
+    out = {b: BuyerHistory([], []) for b in buyer_ids}
+    for buyer, *row in repo.buyers_orders_by_category(session, out):
+        out[buyer].by_category.append(tuple(row))
+    for buyer, *row in repo.buyers_requests(session, out):
+        out[buyer].requests.append(RequestRow(*row))
+    return out
+
+
+def note_request(history: BuyerHistory, req) -> None:
+    """Add a request just written to a history read before it (as a fresh read would show it)."""
+    history.requests.append(
+        RequestRow(req.id, req.created_at, req.reason, req.refunded_minor, req.returned, 0)
     )
 
 
