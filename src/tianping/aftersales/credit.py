@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -158,11 +159,11 @@ class Characteristic:
                     field=self.name,
                 )
 
-    @property
+    @cached_property
     def lowers(self) -> np.ndarray:
         return np.array([b.lower for b in self.bands])
 
-    @property
+    @cached_property
     def points(self) -> np.ndarray:
         return np.array([b.points for b in self.bands], dtype=np.int64)
 

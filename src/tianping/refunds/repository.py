@@ -138,7 +138,11 @@ def store_request_state(session: Session, req: RefundRequest) -> None:
 
 
 def defer_or_execute(session: Session, stmt, row: dict) -> None:
-    """Execute an append-only INSERT now, or at the end of the batch when one is deferring."""
+    """Execute a statement now, or at the end of the batch when one is deferring.
+
+    Only for statements whose effect nothing later in the batch reads back from the database
+    (append-only rows; an order's money, which the batch's loaded order object carries).
+    """
     d = _deferred(session)
     if d is not None:
         d.add(stmt, row)
@@ -147,7 +151,12 @@ def defer_or_execute(session: Session, stmt, row: dict) -> None:
 
 
 def attach_stored(session: Session, req: RefundRequest) -> None:
-    """Put a request written by Core into the session as a loaded, unchanged object."""
+    """Put a request written by Core into the session as a loaded, unchanged object.
+
+    Not in a deferring batch: its session ends with the batch, and the row is not there yet.
+    """
+    if _deferred(session) is not None:
+        return
     make_transient_to_detached(req)
     session.add(req)
 
@@ -157,7 +166,8 @@ def store_order_money(session: Session, order: Order) -> None:
 
     The row keeps its ``CHECK (refunded + reserved <= amount)``: an over-refund fails here.
     """
-    session.connection().execute(
+    defer_or_execute(
+        session,
         _UPDATE_MONEY,
         {"oid": order.id, "reserved": order.reserved_minor, "refunded": order.refunded_minor},
     )
