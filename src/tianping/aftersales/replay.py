@@ -198,6 +198,17 @@ def replay_inputs(
     )
 
 
+def requesting_buyers(wh: Any, *, start: date, end: date) -> np.ndarray:
+    """The distinct buyers with a refund request from ``start`` to ``end`` (UTC days, included)."""
+    lo = datetime.combine(start, time(0))
+    hi = datetime.combine(end + timedelta(days=1), time(0))
+    r = wh.table("refunds")
+    o = wh.table("orders").select("order_id", "buyer_id")
+    w = r.filter((r.requested_at >= lo) & (r.requested_at < hi)).join(o, "order_id")
+    rows = wh.to_arrow(w.select("buyer_id").distinct())
+    return rows.column("buyer_id").to_numpy(zero_copy_only=False).astype(str)
+
+
 def _key(col: ibis.Value) -> ibis.Value:
     """The vocabulary's normalisation of a reason, in the engine."""
     return col.strip().lower().replace("-", "_").replace(" ", "_")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -32,7 +33,12 @@ def create(ctx: typer.Context, file: Path = typer.Argument(..., help="Definition
         raise UsageError(f"cannot read {file}: {exc}", field=str(file)) from None
     spec = service.load_yaml(text, source=str(file))
     with store_session(ctx) as session:
-        row = service.create(spec, session=session)
+        if spec.kind == "refund_policy":
+            from tianping.races import policy_race
+
+            row = policy_race.create(spec, session=session, base=file.parent)
+        else:
+            row = service.create(spec, session=session)
         console.print(f"created race [bold]{row.name}[/] with {len(spec.strategies)} strategies")
 
 
@@ -68,15 +74,33 @@ def show(ctx: typer.Context, name: str) -> None:
 def step(
     ctx: typer.Context,
     name: str,
+    start: datetime | None = typer.Option(
+        None, "--from", formats=["%Y-%m-%d"], help="Policy races: first day of past requests."
+    ),
+    end: datetime | None = typer.Option(
+        None, "--to", formats=["%Y-%m-%d"], help="Policy races: last day, included."
+    ),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
-    """Read the latest data, compute chances to be best, write the new weights."""
+    """Read the latest data, compute chances to be best, write the new weights.
+
+    A policy race (kind refund_policy) replays the refund requests from --from to --to under
+    its assignment instead of reading exposures.
+    """
     from tianping.cli.common import dumps_json, store_session, warehouse_of
-    from tianping.races import service
+    from tianping.errors import UsageError
+    from tianping.races import policy_race, service
 
     _check(fmt, ("table", "json"))
+    if (start is None) != (end is None):
+        raise UsageError("give both --from and --to, or neither", field="from")
     with store_session(ctx) as session, warehouse_of(ctx) as wh:
-        row = service.step(name, session=session, warehouse=wh)
+        if start is None:
+            row = service.step(name, session=session, warehouse=wh)
+        else:
+            row = policy_race.step(
+                name, start=start.date(), end=end.date(), session=session, warehouse=wh
+            )
         data = service.report_data(name, session=session)
     if fmt == "json":
         typer.echo(dumps_json(data["steps"][-1]))

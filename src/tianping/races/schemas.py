@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tianping.aftersales import policy_metrics
 from tianping.errors import InvalidInput
 from tianping.experiments.assignment import BUCKETS
 from tianping.experiments.unit_metrics import DEFAULT_GUARDRAILS, get_metric
@@ -36,14 +37,18 @@ class RaceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=180, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    kind: Literal["experiment", "refund_policy"] = "experiment"
     hypothesis: str = ""
-    goal_metric: str
+    goal_metric: str = ""
     strategies: list[str] = Field(min_length=2, max_length=20)
+    policies: dict[str, str] = Field(default_factory=dict)
+    policy_versions: dict[str, str] = Field(default_factory=dict)
+    handling_cost_minor: int = Field(default=policy_metrics.DEFAULT_HANDLING_COST_MINOR, ge=0)
     control: str | None = None
     control_share: float = Field(default=0.0, ge=0, lt=1)
     min_share: float = Field(default=0.02, ge=0, le=1)
     max_share: float = Field(default=1.0, gt=0, le=1)
-    guardrails: list[str] = Field(default_factory=lambda: list(DEFAULT_GUARDRAILS))
+    guardrails: list[str] | None = None
     best_threshold: float = Field(default=0.95, gt=0, lt=1)
     eliminate_below: float = Field(default=0.01, gt=0, lt=1)
     min_units: int = Field(default=100, ge=0)
@@ -61,30 +66,64 @@ class RaceSpec(BaseModel):
     traffic: float = Field(default=1.0, ge=0, le=1)
     start_date: date
 
-    @field_validator("goal_metric")
-    @classmethod
-    def _known_goal(cls, value: str) -> str:
-        return get_metric(value).name
-
-    @field_validator("guardrails")
-    @classmethod
-    def _known_guardrails(cls, value: list[str]) -> list[str]:
-        return [get_metric(v).name for v in value]
-
     @model_validator(mode="after")
     def _consistent(self) -> RaceSpec:
+        if self.kind == "refund_policy":
+            self._policy_fields()
+        else:
+            self._experiment_fields()
         if self.confirm_against is None:
             self.confirm_against = "control" if self.control else "runner_up"
         self.rules()  # the race rules' own checks (shares, thresholds, control)
         return self
 
+    def _experiment_fields(self) -> None:
+        if not self.goal_metric:
+            raise InvalidInput("goal_metric: a race needs a goal metric", field="goal_metric")
+        self.goal_metric = _named(get_metric, self.goal_metric, "goal_metric").name
+        names = DEFAULT_GUARDRAILS if self.guardrails is None else self.guardrails
+        self.guardrails = [_named(get_metric, v, "guardrails").name for v in names]
+        for name in ("policies", "policy_versions"):
+            if getattr(self, name):
+                raise InvalidInput(
+                    f"{name}: only a race of kind refund_policy races policies", field=name
+                )
+
+    def _policy_fields(self) -> None:
+        self.goal_metric = self.goal_metric or policy_metrics.DEFAULT_GOAL
+        _named(policy_metrics.get_policy_metric, self.goal_metric, "goal_metric")
+        names = policy_metrics.DEFAULT_GUARDRAILS if self.guardrails is None else self.guardrails
+        self.guardrails = [
+            _named(policy_metrics.get_policy_metric, v, "guardrails").name for v in names
+        ]
+        for name in ("policies", "policy_versions"):
+            unknown = sorted(set(getattr(self, name)) - set(self.strategies))
+            if unknown:
+                raise InvalidInput(
+                    f"{name}: {', '.join(unknown)} is not one of the strategies", field=name
+                )
+        if self.budget is not None:
+            raise InvalidInput("budget: a policy race has no budget mode", field="budget")
+
+    def metric(self, name: str) -> tuple[str, bool]:
+        """A goal or guardrail metric's type and direction, from the registry of the kind."""
+        if self.kind == "refund_policy":
+            m = policy_metrics.get_policy_metric(name)
+            return m.type, m.higher_is_better
+        d = get_metric(name)
+        return d.type, d.higher_is_better
+
+    def policy_ref(self, arm: str) -> str:
+        """The policy file or built-in name that decides for ``arm`` (default: its name)."""
+        return self.policies.get(arm, arm)
+
     def rules(self) -> RaceRules:
         """The pure core's view of the race."""
-        metric = get_metric(self.goal_metric)
+        metric_type, higher_is_better = self.metric(self.goal_metric)
         return RaceRules(
             arms=tuple(self.strategies),
-            metric_type=metric.type,
-            higher_is_better=metric.higher_is_better,
+            metric_type=metric_type,
+            higher_is_better=higher_is_better,
             control=self.control,
             control_share=self.control_share,
             min_share=self.min_share,
@@ -98,6 +137,14 @@ class RaceSpec(BaseModel):
             alpha=self.alpha,
             confirm_against=self.confirm_against or "runner_up",
         )
+
+
+def _named(lookup, name: str, field: str):
+    """``lookup(name)``, its error naming the spec's field."""
+    try:
+        return lookup(name)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{field}: {exc.message}", field=field) from None
 
 
 def parse_spec(data: Any, *, source: str = "race") -> RaceSpec:

@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from tianping.clock import Clock, SystemClock
-from tianping.errors import Conflict, InvalidInput, NotFound
+from tianping.errors import Conflict, InvalidInput, NotFound, UsageError
 from tianping.experiments import analysis as an
 from tianping.experiments import service as experiments
 from tianping.experiments.schemas import parse_spec as parse_experiment
@@ -102,6 +102,7 @@ def create(spec: RaceSpec, *, session: Session, clock: Clock | None = None) -> R
 
 
 def _experiment_spec(spec: RaceSpec, name: str, arms: Sequence[str], weights, *, start=None):
+    experiment_kind = spec.kind == "experiment"
     return parse_experiment(
         {
             "name": name,
@@ -115,8 +116,11 @@ def _experiment_spec(spec: RaceSpec, name: str, arms: Sequence[str], weights, *,
                 for a, w in zip(arms, weights, strict=True)
             ],
             "status": "running",
-            "primary_metric": spec.goal_metric,
-            "guardrails": [g for g in spec.guardrails if g != spec.goal_metric],
+            # A policy race's metrics come from the replay, not from the engine's exposures.
+            "primary_metric": spec.goal_metric if experiment_kind else "refund_rate",
+            "guardrails": [g for g in spec.guardrails if g != spec.goal_metric]
+            if experiment_kind
+            else [],
             "alpha": spec.alpha,
             "method": "frequentist",
             "cuped": False,
@@ -172,9 +176,14 @@ def step(name: str, *, session: Session, warehouse: Any, clock: Clock | None = N
     """
     clock = clock or SystemClock()
     race = get_or_raise(name, session=session, lock=True)
-    if race.phase in ("decided", "stopped"):
-        raise Conflict(f"race {name!r} is {race.phase}; nothing to step", field="name")
+    check_steppable(race)
     spec = spec_of(race)
+    if spec.kind == "refund_policy":
+        raise UsageError(
+            f"race {name!r} races refund policies: step it over a window of past requests "
+            "(--from and --to)",
+            field="name",
+        )
     today = clock.now().date()
     if race.phase == "racing":
         row = _adaptive_step(race, spec, today, session=session, warehouse=warehouse, clock=clock)
@@ -182,11 +191,22 @@ def step(name: str, *, session: Session, warehouse: Any, clock: Clock | None = N
         row = _confirmation_step(
             race, spec, today, session=session, warehouse=warehouse, clock=clock
         )
+    return record_step(race, row, session=session)
+
+
+def record_step(race: Race, row: RaceStep, *, session: Session) -> RaceStep:
+    """Append a step and move the race's step count and time."""
     race.steps = row.number
     race.updated_at = row.taken_at
     session.add(row)
     session.flush()
     return row
+
+
+def check_steppable(race: Race) -> None:
+    """Raises Conflict when the race is decided or stopped."""
+    if race.phase in ("decided", "stopped"):
+        raise Conflict(f"race {race.name!r} is {race.phase}; nothing to step", field="name")
 
 
 def _metrics(spec: RaceSpec) -> tuple[str, ...]:
@@ -312,6 +332,7 @@ def _write_weights(race: Race, result: StepResult, *, session, clock) -> float:
 def _start_confirmation(
     race: Race, spec: RaceSpec, result: StepResult, today: date, *, session, clock
 ) -> None:
+    """Stop the adaptive experiment on ``today`` and confirm on fresh units from the day after."""
     experiments.set_status(race.experiment, "stopped", session=session, clock=clock)
     adaptive = experiments.get_or_raise(race.experiment, session=session)
     adaptive.end_date = today
@@ -371,18 +392,23 @@ def _confirmation_step(
 
 
 def _judge(spec: RaceSpec, goal: list[ArmStats], agg, arms):
-    if min(a.n for a in goal) < 2:
-        return None, ["too few units in the confirmation to compare yet"]
-    metric = get_metric(spec.goal_metric)
     guards = {}
     for g in _guardrails(agg, spec, arms):
         guards[g.metric] = (g.metric_type, g.higher_is_better, g.arms[0], g.arms[1])
+    return judge(spec, goal, guards)
+
+
+def judge(spec: RaceSpec, goal: Sequence[ArmStats], guards: dict[str, Any]):
+    """The confirmation's verdict on (comparator, winner) statistics, or None and why not yet."""
+    if min(a.n for a in goal) < 2:
+        return None, ["too few units in the confirmation to compare yet"]
+    metric_type, higher_is_better = spec.metric(spec.goal_metric)
     try:
         verdict = confirm(
             goal[1],
             goal[0],
-            metric_type=metric.type,
-            higher_is_better=metric.higher_is_better,
+            metric_type=metric_type,
+            higher_is_better=higher_is_better,
             alpha=spec.alpha,
             method=spec.confirm_method,
             guardrails=guards,
@@ -431,6 +457,7 @@ def report_data(name: str, *, session: Session) -> dict[str, Any]:
         "race": {
             "name": race.name,
             "phase": race.phase,
+            "kind": race.spec.get("kind", "experiment"),
             "goal_metric": race.spec["goal_metric"],
             "strategies": race.spec["strategies"],
             "control": race.spec.get("control"),

@@ -26,7 +26,7 @@ from tianping.ledger import postings as P
 from tianping.ledger import service as ledger
 from tianping.money import exponent_of
 from tianping.refunds import lifecycle as L
-from tianping.refunds import policies, signals
+from tianping.refunds import policies, race_policy, signals
 from tianping.refunds import repository as repo
 from tianping.refunds.models import Order, RefundRequest
 from tianping.refunds.schemas import (
@@ -385,7 +385,9 @@ def _policy_verdict(
     env: Env,
     history: signals.BuyerHistory | None = None,
 ) -> Verdict:
-    policy = policies.active(session=session, now=env.clock.now(), default=env.config.policy)
+    policy, arm = race_policy.deciding_policy(
+        order.buyer_id, session=session, now=env.clock.now(), default=env.config.policy
+    )
     inputs = decision_inputs(
         order, reason, amount_minor, session=session, env=env, history=history
     )
@@ -401,7 +403,7 @@ def _policy_verdict(
         rule_id=d.rule_id,
         policy_name=d.policy_name,
         policy_version=d.policy_version,
-        inputs=inputs,
+        inputs=race_policy.with_race(inputs, arm),
     )
 
 
@@ -1086,7 +1088,7 @@ def replay(*, session: Session, limit: int = 10_000, offset: int = 0) -> ReplayR
     mismatches = []
     for d in decisions:
         policy = policies.by_version(d.policy_version, session=session)
-        again = evaluate(policy, RefundInputs.from_mapping(d.inputs))
+        again = evaluate(policy, RefundInputs.from_mapping(race_policy.policy_inputs(d.inputs)))
         stored = (
             d.action,
             d.refund_amount_minor,

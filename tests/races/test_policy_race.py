@@ -1,0 +1,288 @@
+"""Refund-policy races on a small simulated market: the race stepped over consecutive windows
+of past refund requests converges on the policy that is truly cheapest on the simulator's
+ground truth; its statistics equal an independent per-request computation; bad input fails
+with one clear error."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tianping.aftersales.policy import (
+    RefundInputs,
+    evaluate,
+    evaluate_batch,
+    load_builtin,
+)
+from tianping.aftersales.replay import replay_inputs
+from tianping.clock import FixedClock
+from tianping.errors import Conflict, InvalidInput, UsageError
+from tianping.experiments import service as experiments
+from tianping.experiments.assignment import assign
+from tianping.races import policy_race, service
+from tianping.refunds.race_policy import race_snapshot
+from tianping.settings import Settings
+
+ARMS = ["taobao-2023-12", "taobao-2024-08", "1688-2025-03"]
+START = date(2024, 4, 8)
+SPEC = f"""
+name: refund-race
+kind: refund_policy
+strategies: [{", ".join(ARMS)}]
+min_units: 50
+draws: 4000
+seed: 1
+confirm_units: 300
+start_date: {START}
+"""
+HANDLING = 1000
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory) -> Path:
+    from tianping.simulate.params import MarketParams
+    from tianping.simulate.service import run_simulation
+
+    path = tmp_path_factory.mktemp("market") / "w.duckdb"
+    params = dataclasses.replace(
+        MarketParams(), products_per_merchant=2.0, lemon_share=0.05, lemon_multiplier=10.0
+    )
+    wh = _connect(path)
+    try:
+        run_simulation(wh, buyers=20_000, days=120, seed=0, params=params)
+    finally:
+        wh.close()
+    return path
+
+
+def _connect(path: Path):
+    from tianping.warehouse import connect
+
+    return connect(Settings(home=path.parent, warehouse=f"duckdb://{path}"))
+
+
+@pytest.fixture
+def wh(market):
+    w = _connect(market)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def sqlite_session(tmp_path):
+    """The convergence test is about statistics, not store concurrency: SQLite only."""
+    from tianping.store import init_schema, make_engine, make_sessionmaker
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    init_schema(engine)
+    s = make_sessionmaker(engine)()
+    yield s
+    s.close()
+    engine.dispose()
+
+
+def _windows(n: int, days: int = 14) -> list[tuple[date, date]]:
+    return [
+        (START + timedelta(days=i * days), START + timedelta(days=i * days + days - 1))
+        for i in range(n)
+    ]
+
+
+def _step(session, wh, start: date, end: date):
+    clock = FixedClock(datetime.combine(end, datetime.min.time(), UTC))
+    return policy_race.step(
+        "refund-race", start=start, end=end, session=session, warehouse=wh, clock=clock
+    )
+
+
+def _cost(policy_name: str, inputs) -> tuple[float, int]:
+    """Total cost and requests when one policy decides every request (by hand, from the
+    decisions' fields and the ground truth)."""
+    b = evaluate_batch(load_builtin(policy_name), inputs.columns | {"currency": "CNY"})
+    cost = 0
+    for i in range(len(b)):
+        row = b.row(i)
+        kept = row["action"] in ("refund_only", "partial_refund")
+        if row["payer"] == "platform" or (kept and inputs.abusive[i]):
+            cost += row["refund_amount_minor"]  # the platform's money, or abuse's take
+        if row["action"] in ("manual_review", "merchant_negotiation"):
+            cost += HANDLING
+    return cost, len(b)
+
+
+def test_the_race_converges_on_the_truly_cheapest_policy_and_confirms_it(sqlite_session, wh):
+    session = sqlite_session
+    race = policy_race.create(service.load_yaml(SPEC), session=session)
+    assert set(race.spec["policy_versions"]) == set(ARMS)
+    assert race.spec["policy_versions"]["taobao-2023-12"] == load_builtin("taobao-2023-12").version
+    windows = iter(_windows(8))
+    adaptive = []
+    while race.phase == "racing":
+        start, end = next(windows)
+        row = _step(session, wh, start, end)
+        adaptive.append((start, end))
+        written = experiments.get_or_raise("refund-race", session=session).variants
+        assert {v["name"]: v["weight"] for v in written} == pytest.approx(
+            {s["arm"]: max(s["weight"], 1e-9) for s in row.standings}
+        )
+    assert len(adaptive) <= 4
+    totals = {a: [0, 0] for a in ARMS}
+    for start, end in adaptive:
+        inputs = replay_inputs(wh, start=start, end=end)
+        for a in ARMS:
+            c, n = _cost(a, inputs)
+            totals[a][0] += c
+            totals[a][1] += n
+    truth = {a: c / n for a, (c, n) in totals.items()}
+    best = min(truth, key=truth.get)
+    assert truth[best] < 0.5 * sorted(truth.values())[1]  # a clear winner, not a coin toss
+    assert race.winner == best
+    assert race.confirm_start == adaptive[-1][1] + timedelta(days=1)
+
+    # the confirmation: fresh buyers only, winner vs comparator at equal weights
+    confirm = experiments.get_or_raise("refund-race.confirm", session=session)
+    assert [v["name"] for v in confirm.variants] == [race.comparator, race.winner]
+    seen = set()
+    for start, end in adaptive:
+        seen |= set(replay_inputs(wh, start=start, end=end).buyer_ids.tolist())
+    start, end = next(windows)
+    row = _step(session, wh, start, end)
+    assert row.phase == "confirming"
+    buyers = replay_inputs(wh, start=start, end=end).buyer_ids
+    fresh = {b for b in buyers.tolist() if b not in seen}
+    arms = [assign(race_snapshot(confirm), "refund-race.confirm", b) for b in sorted(fresh)]
+    assert [s["n"] for s in row.standings] == [
+        arms.count(race.comparator),
+        arms.count(race.winner),
+    ]
+    while race.phase == "confirming":
+        row = _step(session, wh, *next(windows))
+    assert race.phase == "decided" and race.decision == "ship"
+    assert row.confirmation["winner"] == best and row.confirmation["effect_size"] < 0
+
+
+def test_a_step_measures_each_arm_as_an_independent_computation_does(race_session, wh):
+    session = race_session
+    race = policy_race.create(service.load_yaml(SPEC), session=session)
+    start, end = _windows(1)[0]
+    config = race_snapshot(experiments.get_or_raise("refund-race", session=session))
+    row = _step(session, wh, start, end)
+    inputs = replay_inputs(wh, start=start, end=end)
+    per_buyer: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    arm_of = {}
+    cols = inputs.columns
+    for i, buyer in enumerate(inputs.buyer_ids.tolist()):
+        arm = assign(config, "refund-race", buyer)  # the single-unit assignment
+        arm_of[buyer] = arm
+        request = {
+            k: (v.labels[v.codes[i]] if hasattr(v, "codes") else v[i].item())
+            for k, v in cols.items()
+        }
+        d = evaluate(load_builtin(arm), RefundInputs(currency="CNY", **request))
+        abusive = bool(inputs.abusive[i])
+        platform = d.refund_amount_minor if d.payer == "platform" else 0
+        kept = d.action in ("refund_only", "partial_refund")
+        people = d.action in ("manual_review", "merchant_negotiation")
+        values = per_buyer[buyer]
+        values["cost_per_request"].append(
+            platform + (d.refund_amount_minor if kept and abusive and not platform else 0)
+            + HANDLING * people
+        )  # fmt: skip
+        values["auto_decision_rate"].append(0.0 if people else 1.0)
+        values["genuine_rejected_rate"].append(float(d.action == "reject" and not abusive))
+    assert race.spec["goal_metric"] == "cost_per_request"
+    for s in row.standings:
+        buyers = [b for b, a in arm_of.items() if a == s["arm"]]
+        assert s["n"] == s["new_units"] == len(buyers) > 0
+        for metric, stats in s["stats"].items():
+            y = np.array([sum(per_buyer[b][metric]) for b in buyers])
+            d = np.array([len(per_buyer[b][metric]) for b in buyers], dtype=float)
+            assert stats["n"] == len(buyers)
+            assert stats["sum"] == pytest.approx(y.sum())
+            assert stats["sum_sq"] == pytest.approx((y * y).sum())
+            assert stats["den_sum"] == d.sum()
+            assert stats["den_sum_sq"] == (d * d).sum()
+            assert stats["num_den_sum"] == pytest.approx((y * d).sum())
+        goal = s["stats"]["cost_per_request"]
+        assert s["estimate"] == pytest.approx(goal["sum"] / goal["den_sum"])
+    # the next window adds to the running totals
+    row2 = _step(session, wh, *_windows(2)[1])
+    for s1, s2 in zip(row.standings, row2.standings, strict=True):
+        assert s2["n"] == s1["n"] + s2["new_units"]
+
+
+def test_bad_definitions_and_windows_fail_with_one_clear_error(race_session, wh, tmp_path):
+    session = race_session
+    with pytest.raises(InvalidInput, match="goal_metric: unknown policy-race metric 'conversion'"):
+        service.load_yaml(SPEC + "goal_metric: conversion\n")
+    with pytest.raises(InvalidInput, match="guardrails: unknown policy-race metric 'nps'"):
+        service.load_yaml(SPEC + "guardrails: [nps]\n")
+    with pytest.raises(InvalidInput, match="policies: pdd is not one of the strategies"):
+        service.load_yaml(SPEC + "policies: {pdd: pinduoduo-2021}\n")
+    with pytest.raises(InvalidInput, match="budget: a policy race has no budget mode"):
+        service.load_yaml(SPEC + "budget: {period_minor: 100}\n")
+    with pytest.raises(InvalidInput, match="policies: only a race of kind refund_policy"):
+        service.load_yaml(
+            "name: x\ngoal_metric: conversion\nstrategies: [a, b]\nstart_date: 2024-06-01\n"
+            "policies: {a: taobao-2023-12}\n"
+        )
+    with pytest.raises(UsageError, match="policy file .*missing.yaml does not exist"):
+        policy_race.create(
+            service.load_yaml(SPEC + "policies: {taobao-2023-12: missing.yaml}\n"),
+            session=session,
+        )
+    pinned = SPEC + "policy_versions: {taobao-2023-12: '" + "0" * 64 + "'}\n"
+    with pytest.raises(InvalidInput, match="policy_versions: taobao-2023-12: the definition pins"):
+        policy_race.create(service.load_yaml(pinned), session=session)
+
+    policy_race.create(service.load_yaml(SPEC), session=session)
+    with pytest.raises(Conflict, match="policy race 'refund-race' is running"):
+        policy_race.create(service.load_yaml(SPEC.replace("refund-race", "other")), session=session)
+    with pytest.raises(UsageError, match="step it over a window"):
+        service.step("refund-race", session=session, warehouse=wh)
+    with pytest.raises(UsageError, match="the race starts on 2024-04-08"):
+        _step(session, wh, date(2024, 4, 1), date(2024, 4, 10))
+    with pytest.raises(UsageError, match="ends .* before it starts"):
+        _step(session, wh, date(2024, 4, 20), date(2024, 4, 10))
+    _step(session, wh, START, START + timedelta(days=13))
+    with pytest.raises(UsageError, match="overlaps step 1's"):
+        _step(session, wh, START + timedelta(days=13), START + timedelta(days=20))
+
+
+def test_a_policy_file_arm_and_a_missing_ground_truth(race_session, tmp_path):
+    """A policy file next to the YAML is an arm (stored by content version); without the
+    simulator's ground truth the abuse-based metrics refuse, and truth-free ones work."""
+    from tianping.refunds import policies
+    from tianping.simulate.service import run_simulation
+
+    session = race_session
+    content = dict(load_builtin("taobao-2023-12").content, name="strict")
+    (tmp_path / "strict.json").write_text(json.dumps(content))
+    spec = SPEC.replace("1688-2025-03", "strict") + "policies: {strict: strict.json}\n"
+    race = policy_race.create(service.load_yaml(spec), session=session, base=tmp_path)
+    version = race.spec["policy_versions"]["strict"]
+    assert policies.by_version(version, session=session).name == "strict"
+
+    wh = _connect(tmp_path / "no-truth.duckdb")
+    try:
+        run_simulation(wh, buyers=2000, days=30, seed=2)
+        wh.drop("refund_truth")
+        with pytest.raises(InvalidInput, match="cost_per_request needs the abuse ground truth"):
+            policy_race.step("refund-race", start=START, end=START, session=session, warehouse=wh)
+        service.stop("refund-race", session=session)
+        free = SPEC.replace("refund-race", "free") + (
+            "goal_metric: platform_refund_per_request\nguardrails: [auto_decision_rate]\n"
+        )
+        policy_race.create(service.load_yaml(free), session=session)
+        row = policy_race.step(
+            "free", start=START, end=START + timedelta(days=13), session=session, warehouse=wh
+        )
+        assert sum(s["n"] for s in row.standings) > 0
+    finally:
+        wh.close()
