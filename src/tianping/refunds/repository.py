@@ -68,6 +68,7 @@ class Deferred:
     requests: list[RefundRequest] = field(default_factory=list)
     decisions: list[dict] = field(default_factory=list)
     rows: dict[object, list[dict]] = field(default_factory=dict)  # statement -> parameter rows
+    written: set[str] = field(default_factory=set)  # requests already inserted by a flush
 
     def add(self, stmt, row: dict) -> None:
         self.rows.setdefault(stmt, []).append(row)
@@ -85,28 +86,48 @@ def _deferred(session: Session) -> Deferred | None:
 
 
 def write_deferred(session: Session) -> None:
-    """Write the buffered rows: requests, decisions (then the requests' decision ids), the rest."""
-    d = session.info.pop(_DEFER, None)
-    if d is None or d.txn is not session.get_transaction():
-        return
+    """Write the buffered rows and stop buffering (the batch's last step before commit)."""
+    d = _deferred(session)
+    session.info.pop(_DEFER, None)
+    if d is not None:
+        _write(session, d)
+
+
+def write_buffered(session: Session) -> None:
+    """Write what is buffered so far and go on buffering.
+
+    Called first by every read that scans the platform's rows (the references, a merchant's or
+    a product's history), so it sees the batch's earlier requests as one transaction per
+    request would.
+    """
+    d = _deferred(session)
+    if d is not None:
+        _write(session, d)
+
+
+def _write(session: Session, d: Deferred) -> None:
+    """Requests, then decisions (and the requests' decision ids), then the rest, in order."""
     conn = session.connection()
-    if d.requests:
-        conn.execute(_INSERT_REQUEST, [_request_row(r) for r in d.requests])
-    if d.decisions:
+    requests, decisions, rows = d.requests, d.decisions, d.rows
+    d.requests, d.decisions, d.rows = [], [], {}
+    if requests:
+        conn.execute(_INSERT_REQUEST, [_request_row(r) for r in requests])
+        d.written.update(r.id for r in requests)
+    if decisions:
         stmt = insert(RefundDecision.__table__).returning(
             RefundDecision.__table__.c.id, sort_by_parameter_order=True
         )
-        ids = [row[0] for row in conn.execute(stmt, d.decisions)]
-        by_request = {r.id: r for r in d.requests}
+        ids = [row[0] for row in conn.execute(stmt, decisions)]
+        by_request = {r.id: r for r in requests}
         links = []
-        for decision_id, row in zip(ids, d.decisions, strict=True):
+        for decision_id, row in zip(ids, decisions, strict=True):
             links.append({"rid": row["refund_id"], "did": decision_id})
             req = by_request.get(row["refund_id"])
             if req is not None and req.decision_id is None:
                 set_committed_value(req, "decision_id", decision_id)
         conn.execute(_LINK_DECISION, links)
-    for stmt, rows in d.rows.items():
-        conn.execute(stmt, rows)
+    for stmt, params in rows.items():
+        conn.execute(stmt, params)
 
 
 _LINK_DECISION = (
@@ -130,8 +151,9 @@ def insert_request(session: Session, req: RefundRequest) -> None:
 
 def store_request_state(session: Session, req: RefundRequest) -> None:
     """Write the changing columns of a request inserted by :func:`insert_request`."""
-    if _deferred(session) is not None:
-        return  # written whole at the end of the batch
+    d = _deferred(session)
+    if d is not None and req.id not in d.written:
+        return  # written whole, in its final state, when the buffer is written
     session.connection().execute(
         _UPDATE_STATE, {"rid": req.id, **{c: getattr(req, c) for c in _STATE}}
     )
@@ -380,6 +402,7 @@ def buyer_requests(session: Session, buyer_id: str) -> list[Row]:
 
 def category_rates(session: Session) -> list[tuple[str, int, int, int]]:
     """``(category, orders, requests, refund-only requests)`` over the whole store."""
+    write_buffered(session)
     requests = (
         select(
             RefundRequest.order_id,
@@ -407,6 +430,7 @@ def category_rates(session: Session) -> list[tuple[str, int, int, int]]:
 def merchant_order_counts(
     session: Session, merchant_id: str | None = None
 ) -> list[tuple[str, int]]:
+    write_buffered(session)
     stmt = select(Order.merchant_id, func.count(Order.id)).group_by(Order.merchant_id)
     if merchant_id is not None:
         stmt = stmt.where(Order.merchant_id == merchant_id)
@@ -415,6 +439,7 @@ def merchant_order_counts(
 
 def merchant_requests(session: Session, merchant_id: str | None = None) -> list[Row]:
     """``(merchant, reason, created_at, decided_at)`` of refund requests."""
+    write_buffered(session)
     stmt = select(
         RefundRequest.merchant_id,
         RefundRequest.reason,
@@ -430,6 +455,7 @@ def product_counts(
     session: Session, reasons, product_id: str | None = None
 ) -> list[tuple[str, str, int, int]]:
     """``(product, category, orders, orders with a quality-reason request)`` per product."""
+    write_buffered(session)
     if product_id is not None:
         return _one_product_counts(session, reasons, product_id)
     quality = (
