@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from governance_data import LEADERS, T0
+from governance_data import LEADERS, T0, drop_append_only
 from sqlalchemy import select
 
 from tianping.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -232,7 +232,8 @@ def test_the_log_verifies_and_finds_an_edited_row(ruled, clock, engine):
     assert v.ok and v.entries == 6
     assert v.head == ruled.scalar(select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1))
     ruled.rollback()  # end the read so the editor below can write (SQLite locks the file)
-    with engine.begin() as conn:  # someone edits a row behind the system's back
+    with engine.begin() as conn:  # someone with DDL rights edits a row behind the system's back
+        drop_append_only(conn)
         conn.execute(
             AuditEntry.__table__.update()
             .where(AuditEntry.seq == 3)
