@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Row, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from tianping.governance import audit
 from tianping.refunds.models import (
     Order,
     PolicyActivation,
@@ -55,8 +56,17 @@ def decisions_of(session: Session, refund_id: str) -> list[RefundDecision]:
 
 
 def insert_event(session: Session, row: dict) -> None:
-    """Append an event row (Core INSERT: events are never changed, no ORM bookkeeping)."""
+    """Append an event row (Core INSERT: events are never changed, no ORM bookkeeping).
+
+    Every event is a state change of its request, so it is queued for the audit log too
+    (written at commit with the transaction's other entries, in one INSERT).
+    """
     session.connection().execute(insert(RefundEvent.__table__), row)
+    detail = {"seq": row["seq"], "from": row["from_status"], "to": row["to_status"]}
+    if row["data"]:
+        detail["data"] = row["data"]
+    audit.later(f"refund.{row['event']}", subject=f"refund:{row['refund_id']}",
+                actor=row["actor"], now=row["at"], detail=detail, session=session)  # fmt: skip
 
 
 def insert_timer(session: Session, row: dict) -> None:
