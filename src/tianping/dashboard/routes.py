@@ -375,7 +375,7 @@ def vote(
         who = _check_form(request, csrf)
         if who.role not in VOTERS:
             raise Forbidden(f"a {who.role} key cannot vote on decisions", code="wrong_role")
-        recorded, message = request.app.state.store.transact(
+        recorded, message = request.app.state.store.acting_as(who.name, who.key_id).transact(
             lambda s: _cast(s, decision_id, choice, who, comment))
     except _SignIn:
         return RedirectResponse("/dashboard/sign-in", 303)
