@@ -29,10 +29,11 @@ def populate(app, client) -> dict:
 
     from tianping.goals.service import set_goal
 
-    for target, reason in ((1_000_000, "first plan"), (1_200_000, "618 came in strong")):
-        store.transact(lambda s, target=target, reason=reason: set_goal(
+    for target, reason, forced in ((1_000_000, "first plan", None),
+                                   (1_200_000, "618 came in strong", "Ada")):  # fmt: skip
+        store.transact(lambda s, target=target, reason=reason, forced=forced: set_goal(
             "gmv-2026", metric="gmv", target=target, deadline=date(2026, 12, 31), reason=reason,
-            session=s, author="Ada"))  # fmt: skip
+            session=s, author="Ada", forced_by=forced))  # fmt: skip
     keys = {
         "admin": make_key(app, "admin", name="Ada"),
         "operator": make_key(app, "operator", name="Oli"),

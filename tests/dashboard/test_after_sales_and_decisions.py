@@ -141,3 +141,37 @@ def test_the_proposer_cannot_approve_their_own_decision_on_the_page(world):
     _sign_in(client, w["keys"]["analyst"])
     r = client.post(f"/dashboard/decisions/{own}/vote", data={"choice": "approve", "csrf": "x"})
     assert r.status_code == 403
+
+
+def test_the_decisions_page_proposes_with_clear_errors(world):
+    client, w = world
+    seed_governance(client.app)  # rules: Ada, Oli, Bo, two of three
+    _sign_in(client, w["keys"]["analyst"])  # Ana
+    page = client.get("/dashboard/decisions").text
+    assert "Propose a decision" in page and 'name="kind"' in page
+    form = {"csrf": _csrf(page), "title": "Red packets for 618", "kind": "spend",
+            "amount": "", "currency": "CNY", "purpose": "618 campaign"}  # fmt: skip
+    r = client.post("/dashboard/decisions", data=form, follow_redirects=False)
+    assert r.status_code == 422 and "Not proposed: a spend request needs an amount" in r.text
+    assert 'value="Red packets for 618"' in r.text  # what was typed is kept
+    r = client.post("/dashboard/decisions", data={**form, "amount": "12.345"},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 422 and "amount" in r.text
+    r = client.post("/dashboard/decisions", data={**form, "kind": "ship_experiment",
+                    "experiment": "nope", "variant": "x"}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 404 and "no experiment named &#39;nope&#39;" in r.text
+    r = client.post("/dashboard/decisions", data={**form, "amount": "50000", "csrf": "0" * 64},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 403 and "stale or forged" in r.text
+    r = client.post("/dashboard/decisions", data={**form, "amount": "50000"},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303, r.text
+    number = int(r.headers["location"].rsplit("=", 1)[1])
+    listed = client.get(r.headers["location"]).text
+    assert f"Decision #{number} proposed." in listed
+    assert f'<a href="/dashboard/decisions/{number}">Red packets for 618</a>' in listed
+    admin = {"Authorization": f"Bearer {w['keys']['admin']}"}
+    d = client.get(f"/v1/decisions/{number}", headers=admin).json()
+    assert (d["proposer"], d["amount_minor"], d["status"]) == ("Ana", 5_000_000, "pending")
+    assert d["proposer_key_id"] == client.get("/v1/me", headers={
+        "Authorization": f"Bearer {w['keys']['analyst']}"}).json()["key_id"]  # fmt: skip

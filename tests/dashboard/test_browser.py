@@ -189,6 +189,18 @@ def test_an_operator_walks_every_page_and_approves_a_refund(server, browser):
     page.get_by_role("button", name="Approve").click()
     assert "Oli proposed this decision and cannot vote on it" in page.get_by_role(
         "alert").inner_text()  # fmt: skip
+
+    page.get_by_role("link", name="All decisions").click()
+    page.get_by_label("Title").fill("Red packets for 618")
+    page.get_by_label("Kind").select_option("spend")
+    page.get_by_label("Purpose").fill("618 campaign")
+    page.get_by_role("button", name="Propose").click()  # no amount: refused on the page
+    assert "a spend request needs an amount" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Title").input_value() == "Red packets for 618"
+    page.get_by_label("Amount (yuan)").fill("50000")
+    page.get_by_role("button", name="Propose").click()
+    assert "proposed." in page.get_by_role("status").inner_text()
+    assert page.get_by_role("link", name="Red packets for 618").is_visible()
     page.get_by_role("button", name="Sign out").click()
     assert "/dashboard/sign-in" in page.url
     page.close()

@@ -138,3 +138,58 @@ def test_cli_reports_bad_yaml_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["--home", str(tmp_path), "experiment", "create", str(path)])
     assert result.exit_code == 1
     assert "not valid YAML" in result.output and "Traceback" not in result.output
+
+
+def test_a_shipped_experiment_serves_its_variant_to_every_unit(session):
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from tianping.assignments.schemas import ExposureIn
+    from tianping.assignments.service import queue_exposures
+    from tianping.clock import FixedClock
+    from tianping.experiments.assignment import Snapshot, assign_batch, draw, variant_labels
+    from tianping.experiments.client import Client
+    from tianping.governance import audit
+
+    service.create(service.load_yaml(YAML), session=session)
+    with pytest.raises(Conflict, match="is a draft: it never ran"):
+        service.ship("one-click", "control", session=session)
+    service.set_status("one-click", "running", session=session)
+    with pytest.raises(InvalidInput, match="no variant 'blue'; variants: control, treatment"):
+        service.ship("one-click", "blue", session=session)
+    at = datetime(2024, 6, 20, 15, tzinfo=UTC)
+    row = service.ship("one-click", "control", session=session, clock=FixedClock(at))
+    assert (row.status, row.shipped_variant, row.shipped_at) == ("stopped", "control", at)
+    assert row.end_date == date(2024, 6, 20)  # the analysis window ends on the ship day
+
+    snap = service.snapshot(session=session, holdout=Holdout("hold", 0.1))
+    ids = [f"b{i}" for i in range(3000)]
+    got = [assign(snap, "one-click", u) for u in ids]
+    held = [draw("hold", u) < 1000 for u in ids]
+    assert [g is None for g in got] == held  # only the global holdout is left out
+    assert {g for g in got if g is not None} == {"control"}  # layer and traffic no longer apply
+    assert assign(snap, "one-click", "qa-alice") in ("control", None)  # forced QA units too
+    labels = variant_labels(snap, "one-click", assign_batch(snap, "one-click", np.array(ids)))
+    assert list(labels) == got
+    again = Snapshot.from_json(snap.to_json())
+    assert again.experiment("one-click").shipped == "control" and again == snap
+
+    seen = []
+    client = Client(snap, on_exposure=seen.append)
+    assert client.variant("one-click", "b1") == got[1] and seen == []  # no exposures any more
+    assert not client.in_experiment("one-click", "b1")
+    with pytest.raises(InvalidInput, match="no running experiment 'one-click'"):
+        queue_exposures([ExposureIn(experiment="one-click", variant="control", unit_id="b1",
+                                    exposed_at=at)], session=session, now=at, key_id=None)  # fmt: skip
+
+    with pytest.raises(Conflict, match="was shipped \\(control\\); it cannot run again"):
+        service.set_status("one-click", "running", session=session)
+    with pytest.raises(Conflict, match="already shipped"):
+        service.ship("one-click", "treatment", session=session)
+    other = service.load_yaml(YAML.replace("name: one-click", "name: two-click"))
+    service.create(other, session=session)
+    service.set_status("two-click", "running", session=session)  # the layer range is free again
+    actions = [e.action for e in audit.entries(
+        session=session, where=audit.AuditFilter(subject="experiment:one-click"))]  # fmt: skip
+    assert actions == ["experiment.created", "experiment.started", "experiment.shipped"]

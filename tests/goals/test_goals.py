@@ -6,9 +6,10 @@ import pytest
 
 from fixtures_events import load
 from tianping.clock import FixedClock
-from tianping.errors import InvalidInput, NotFound
+from tianping.errors import Forbidden, InvalidInput, NotFound
 from tianping.goals.forecast import linear_forecast, path_value, status
 from tianping.goals.service import get_goal, goal_status, set_goal
+from tianping.governance import audit
 
 
 def test_path_and_forecast_by_hand():
@@ -43,22 +44,23 @@ def test_revisions_are_kept_with_reason_and_time(session, duckdb_warehouse):
         clock=clock,
     )
     clock.advance(days=30)
-    set_goal(
-        "double-gmv",
-        metric="gmv",
-        target=300,
-        deadline=date(2024, 6, 30),
-        reason="raised by the board",
-        author="cfo",
-        session=session,
-        wh=duckdb_warehouse,
-        clock=clock,
-    )
+    change = {"metric": "gmv", "target": 300, "deadline": date(2024, 6, 30),
+              "reason": "raised by the board", "author": "cfo", "session": session,
+              "wh": duckdb_warehouse, "clock": clock}  # fmt: skip
+    with pytest.raises(Forbidden, match="needs an approved goal_change decision"):
+        set_goal("double-gmv", **change)  # nobody changes a goal silently
+    set_goal("double-gmv", **change, forced_by="cfo")
     goal = get_goal("double-gmv", session=session)
     assert [(r.number, r.target, r.reason) for r in goal.revisions] == [
         (1, 200.0, "FY plan"),
-        (2, 300.0, "raised by the board"),
+        (2, 300.0, "raised by the board (forced by cfo)"),
     ]
+    log = [audit.entry_dict(e) for e in audit.entries(session=session)]
+    assert [(e["action"], e["subject"], e["actor"]) for e in log] == [
+        ("goal.set", "goal:double-gmv", "system"),
+        ("goal.forced", "goal:double-gmv", "cfo"),
+    ]
+    assert log[1]["detail"]["target"] == 300.0 and log[1]["detail"]["revision"] == 2
     assert goal.revisions[1].created_at.replace(tzinfo=UTC) == datetime(2024, 3, 23, tzinfo=UTC)
     assert goal.revisions[0].baseline == goal.revisions[1].baseline == pytest.approx(105.25)
     report = goal_status(goal, duckdb_warehouse)
@@ -83,3 +85,30 @@ def test_goal_errors(session):
         )
     with pytest.raises(NotFound):
         get_goal("nope", session=session)
+
+
+def test_goal_set_revises_only_with_force_and_an_actor(tmp_path):
+    from typer.testing import CliRunner
+
+    from tianping.cli.main import app
+
+    runner = CliRunner()
+
+    def run(*args, **env):
+        return runner.invoke(app, ["--home", str(tmp_path), "goal", "set", "dac-fy26", "--metric",
+                                   "dac", "--by", "2027-03-31", *args], env=env)  # fmt: skip
+
+    r = run("--target", "2000000", "--reason", "FY plan", "--actor", "dan")
+    assert r.exit_code == 0, r.output
+    r = run("--target", "1500000", "--reason", "market shrank", "--actor", "dan")
+    assert r.exit_code == 1 and "needs an approved goal_change decision" in r.output
+    r = run("--target", "1500000", "--reason", "market shrank", "--force", TIANPING_ACTOR="")
+    assert r.exit_code != 0 and "--force needs --actor" in r.output
+    r = run("--target", "1500000", "--reason", "market shrank", "--force", "--actor", "ceo")
+    assert r.exit_code == 0 and "revised (revision 2)" in r.output
+    log = runner.invoke(app, ["--home", str(tmp_path), "audit", "--subject", "goal:dac-fy26",
+                              "--format", "json"])  # fmt: skip
+    import json
+
+    rows = json.loads(log.output)
+    assert [(e["action"], e["actor"]) for e in rows] == [("goal.set", "dan"), ("goal.forced", "ceo")]

@@ -16,3 +16,15 @@ RULES = {
         "override_required": 3,
     },
 }
+
+
+def drop_append_only(conn) -> None:
+    """What someone with DDL rights can do: remove the triggers that refuse edits of the
+    audit log (the hash chain must still find what they change next)."""
+    from sqlalchemy import text
+
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TRIGGER audit_log_no_update"))
+        conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+    else:
+        conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))

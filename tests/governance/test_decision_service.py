@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from governance_data import LEADERS, T0
+from governance_data import LEADERS, T0, drop_append_only
 from sqlalchemy import select
 
 from tianping.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -206,10 +206,11 @@ def test_an_approved_policy_change_activates_exactly_the_frozen_policy(ruled, cl
     assert refunds_repo.active_policy_version(ruled) == version
 
 
-def test_shipping_an_experiment_is_recorded_as_a_pending_effect(ruled, clock):
+def test_an_approved_ship_decision_ships_the_experiment(ruled, clock):
     from tianping.experiments import service as experiments
 
     experiments.create(experiments.load_yaml(EXPERIMENT), session=ruled)
+    experiments.set_status("one-click", "running", session=ruled)
     with pytest.raises(InvalidInput, match="no variant 'blue'"):
         propose(Proposal("Ship", "ship_experiment", {"experiment": "one-click", "variant": "blue"}),
                 session=ruled, actor="dan", clock=clock)  # fmt: skip
@@ -218,9 +219,36 @@ def test_shipping_an_experiment_is_recorded_as_a_pending_effect(ruled, clock):
                 session=ruled, actor="dan", clock=clock)  # fmt: skip
     vote(d.id, "approve", session=ruled, actor="ana", clock=clock)
     vote(d.id, "approve", session=ruled, actor="bo", clock=clock)
-    assert d.effect_status == "pending"
-    assert d.effect["variant"] == "treatment" and "no ship operation" in d.effect["note"]
-    assert _actions(ruled, f"decision:{d.id}")[-1] == ("system", "decision.effect_pending")
+    assert d.effect_status == "applied"
+    assert d.effect == {"experiment": "one-click", "shipped": "treatment", "end_date": None}
+    assert _actions(ruled, f"decision:{d.id}")[-1] == ("system", "decision.effect_applied")
+    row = experiments.get_or_raise("one-click", session=ruled)
+    assert (row.status, row.shipped_variant, row.shipped_at) == ("stopped", "treatment", T0)
+    [shipped] = audit.entries(session=ruled, where=audit.AuditFilter(action="experiment.shipped"))
+    assert audit.entry_dict(shipped)["detail"]["decision"] == d.id
+    with pytest.raises(Conflict, match="already shipped"):
+        propose(Proposal("Ship control", "ship_experiment",
+                         {"experiment": "one-click", "variant": "control"}),
+                session=ruled, actor="dan", clock=clock)  # fmt: skip
+
+
+def test_a_ship_decision_that_fails_to_apply_rolls_back_the_approval(ruled, clock, engine):
+    from tianping.experiments import service as experiments
+
+    experiments.create(experiments.load_yaml(EXPERIMENT), session=ruled)
+    experiments.set_status("one-click", "running", session=ruled)
+    d = propose(Proposal("Ship one-click", "ship_experiment",
+                         {"experiment": "one-click", "variant": "treatment"}),
+                session=ruled, actor="dan", clock=clock)  # fmt: skip
+    vote(d.id, "approve", session=ruled, actor="ana", clock=clock)
+    experiments.set_status("one-click", "draft", session=ruled)  # reset behind the decision
+    ruled.commit()
+    with pytest.raises(Conflict, match="is a draft"):
+        vote(d.id, "approve", session=ruled, actor="bo", clock=clock)
+    ruled.rollback()
+    assert get_or_raise(d.id, session=ruled).status == "pending"
+    assert experiments.get_or_raise("one-click", session=ruled).shipped_variant is None
+    assert audit.verify(session=ruled).ok
 
 
 def test_the_log_verifies_and_finds_an_edited_row(ruled, clock, engine):
@@ -232,7 +260,8 @@ def test_the_log_verifies_and_finds_an_edited_row(ruled, clock, engine):
     assert v.ok and v.entries == 6
     assert v.head == ruled.scalar(select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1))
     ruled.rollback()  # end the read so the editor below can write (SQLite locks the file)
-    with engine.begin() as conn:  # someone edits a row behind the system's back
+    with engine.begin() as conn:  # someone with DDL rights edits a row behind the system's back
+        drop_append_only(conn)
         conn.execute(
             AuditEntry.__table__.update()
             .where(AuditEntry.seq == 3)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from governance_data import RULES
+from governance_data import RULES, drop_append_only
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -74,6 +74,7 @@ def test_cli_verify_fails_on_an_edited_row_and_errors_are_one_line(home):
     assert r.exit_code == 0 and "decision #1 rejected: above the spend cap" in r.output
     eng = make_engine(f"sqlite:///{home / 'store.sqlite'}")
     with eng.begin() as conn:
+        drop_append_only(conn)  # the database refuses edits to whoever cannot change its DDL
         conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"))
     eng.dispose()
     r = _run(home, "audit", "--verify")
@@ -167,7 +168,8 @@ def test_api_decisions_votes_evidence_and_audit(client):
     ).json()
     assert [e["actor"] for e in entries] == ["ana", "chen"]
     v = client.get("/v1/audit/verify").json()
-    assert v["ok"] and v["entries"] == 6 and len(v["head"]) == 64
+    # the five keys' creation, then six governance changes
+    assert v["ok"] and v["entries"] == 11 and len(v["head"]) == 64
 
 
 def test_api_warehouse_evidence_is_refused_with_a_reason(client):

@@ -6,7 +6,7 @@ import pytest
 from governance_data import RULES
 
 from fixtures_events import load
-from tianping.errors import InvalidInput, NotFound, UsageError
+from tianping.errors import Conflict, InvalidInput, NotFound, UsageError
 from tianping.governance.canonical import dumps
 from tianping.governance.service import Proposal, propose, set_rules, vote
 from tianping.governance.sources import capture
@@ -37,7 +37,14 @@ def test_shipping_a_race_strategy_freezes_the_race_report(session, clock):
     assert d.evidence[0].content == dumps(races.report_data("checkout-race", session=session))
     vote(d.id, "approve", session=session, actor="ana", clock=clock)
     vote(d.id, "approve", session=session, actor="bo", clock=clock)
-    assert d.effect_status == "pending" and d.effect["variant"] == "bundle"
+    assert d.effect_status == "applied"
+    assert d.effect == {"race": "checkout-race", "shipped": "bundle",
+                        "experiment": "checkout-race", "phase": "stopped"}  # fmt: skip
+    race = races.get_or_raise("checkout-race", session=session)
+    assert (race.phase, race.shipped_variant) == ("stopped", "bundle")
+    with pytest.raises(Conflict, match="already shipped"):
+        propose(Proposal("Ship again", "ship_race_winner", {"race": "checkout-race",
+                "variant": "coupon"}), session=session, actor="dan", clock=clock)  # fmt: skip
     with pytest.raises(NotFound, match="no-such-race"):
         capture("race:no-such-race", session=session)
 

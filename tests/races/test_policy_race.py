@@ -286,3 +286,16 @@ def test_a_policy_file_arm_and_a_missing_ground_truth(race_session, tmp_path):
         assert sum(s["n"] for s in row.standings) > 0
     finally:
         wh.close()
+
+
+def test_shipping_a_policy_race_activates_the_shipped_policy(race_session):
+    """The race stops; the shipped arm's policy (its pinned version) decides from then on."""
+    from tianping.refunds import policies
+
+    session = race_session
+    race = policy_race.create(service.load_yaml(SPEC), session=session)
+    shipped = service.ship("refund-race", "1688-2025-03", session=session)
+    assert (shipped.phase, shipped.shipped_variant) == ("stopped", "1688-2025-03")
+    active = policies.active(session=session, now=datetime.now(UTC))
+    assert active.version == race.spec["policy_versions"]["1688-2025-03"]
+    assert active.name == "1688-2025-03"

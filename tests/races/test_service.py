@@ -12,6 +12,7 @@ from race_data import day_of_traffic, write
 from tianping.clock import FixedClock
 from tianping.errors import Conflict, InvalidInput, NotFound
 from tianping.experiments import service as experiments
+from tianping.experiments.assignment import assign
 from tianping.races import service
 from tianping.races.report import report_html, report_json
 
@@ -96,6 +97,34 @@ def test_race_end_to_end(race_session, duckdb_warehouse):
     doc = report_json(data)
     assert doc["confirmation"]["ship"] is True
     assert doc["budget"][0]["strategy"] == "plain"
+
+    shipped = service.ship("checkout-race", session=session, clock=later)  # the winner
+    assert (shipped.phase, shipped.decision, shipped.shipped_variant) == ("decided", "ship", "bundle")
+    snap = experiments.snapshot(session=session)
+    assert [e.name for e in snap.experiments] == ["checkout-race"]
+    assert {assign(snap, "checkout-race", f"n{i}") for i in range(500)} == {"bundle"}
+    with pytest.raises(Conflict, match="already shipped"):
+        service.ship("checkout-race", "plain", session=session, clock=later)
+
+
+def test_shipping_a_running_race_stops_it_and_serves_the_strategy(race_session):
+    from tianping.governance import audit
+
+    session = race_session
+    service.create(service.load_yaml(SPEC), session=session)
+    with pytest.raises(InvalidInput, match="has no winner yet"):
+        service.ship("checkout-race", session=session)
+    with pytest.raises(InvalidInput, match="no strategy 'gift'"):
+        service.ship("checkout-race", "gift", session=session)
+    race = service.ship("checkout-race", "coupon", session=session, clock=FixedClock(_day(3)))
+    assert (race.phase, race.shipped_variant, race.shipped_at) == ("stopped", "coupon", _day(3))
+    row = experiments.get_or_raise("checkout-race", session=session)
+    assert (row.status, row.shipped_variant) == ("stopped", "coupon")
+    with pytest.raises(Conflict, match="is stopped; nothing to step"):
+        service.step("checkout-race", session=session, warehouse=None)
+    actions = [e.action for e in audit.entries(session=session)]
+    assert actions == ["experiment.created", "race.created", "experiment.stopped",
+                       "experiment.shipped", "race.shipped"]  # fmt: skip
 
 
 def test_steps_are_reproducible_and_logged(race_session, duckdb_warehouse):

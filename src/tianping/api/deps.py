@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tianping.errors import Conflict
+from tianping.governance import audit
 from tianping.refunds.service import Env
 
 T = TypeVar("T")
@@ -31,6 +33,8 @@ class Store:
     sessions: sessionmaker[Session]
     env: Env
     _write_lock: threading.RLock | None = field(default=None, init=False, repr=False)
+    #: Who this store's transactions act for (the audit log's actor and key id).
+    actor: tuple[str, str | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         bind = self.sessions.kw.get("bind")
@@ -40,6 +44,13 @@ class Store:
     def write_lock(self):
         """The in-process writers' queue on SQLite (nothing to hold on PostgreSQL)."""
         return self._write_lock or nullcontext()
+
+    def acting_as(self, name: str, key_id: str | None) -> Store:
+        """This store, with its transactions' changes audited as made by ``name`` with
+        ``key_id`` (same sessions and write lock)."""
+        bound = copy.copy(self)
+        bound.actor = (name, key_id)
+        return bound
 
     def transact(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one transaction and commit; retried when it lost a race.
@@ -51,6 +62,8 @@ class Store:
         for attempt in range(ATTEMPTS):
             with self._write_lock or nullcontext(), self.sessions() as session:
                 try:
+                    if self.actor is not None:
+                        audit.acting_as(session, *self.actor)
                     result = fn(session)
                     session.commit()
                     return result
@@ -80,7 +93,11 @@ class Store:
 
 
 def store_of(request: Request) -> Store:
-    return request.app.state.store
+    """The app's store, acting for the request's API key once the route's guard admitted it
+    (the guard runs before the route's other dependencies)."""
+    store = request.app.state.store
+    who = getattr(request.state, "principal", None)
+    return store if who is None else store.acting_as(who.name, who.key_id)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from tianping.experiments.client import Client
 
 
 def assignments(unit_id: str, *, session: Session) -> list[tuple[str, str]]:
-    """``(experiment, variant)`` for every running experiment the unit is in, by name."""
+    """``(experiment, variant)`` for every running experiment the unit is in, and the
+    shipped variant of every shipped experiment, by name."""
     client = Client(experiments.snapshot(session=session))
     pairs = ((e.name, client.variant(e.name, unit_id)) for e in client.snapshot.experiments)
     return sorted((name, v) for name, v in pairs if v is not None)
@@ -25,9 +26,13 @@ def assignments(unit_id: str, *, session: Session) -> list[tuple[str, str]]:
 def queue_exposures(
     batch: list[ExposureIn], *, session: Session, now: datetime, key_id: str | None
 ) -> tuple[int, int]:
-    """Queue each unit's first exposure; returns ``(accepted, duplicates)``."""
+    """Queue each unit's first exposure; returns ``(accepted, duplicates)``.
+
+    Only running experiments take exposures: a shipped one is no longer analysed."""
     running = {
-        c.name: set(c.variant_names) for c in experiments.snapshot(session=session).experiments
+        c.name: set(c.variant_names)
+        for c in experiments.snapshot(session=session).experiments
+        if c.shipped is None
     }
     for i, e in enumerate(batch):
         if e.variant not in running.get(e.experiment, ()):

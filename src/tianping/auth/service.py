@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tianping.auth.keys import Principal, check_role, generate_key, hash_key, key_id_of
 from tianping.auth.models import ApiKey
 from tianping.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from tianping.governance import audit
 
 
 def create(
@@ -31,6 +32,8 @@ def create(
     )  # fmt: skip
     session.add(row)
     session.flush()
+    audit.later("api_key.created", subject=f"api_key:{key_id}", now=now, session=session,
+                detail={"role": role, "name": row.name, "merchant_id": merchant_id})  # fmt: skip
     return row, key
 
 
@@ -51,6 +54,8 @@ def revoke(key_id: str, *, session: Session, now: datetime) -> ApiKey:
         raise Conflict(f"API key {key_id} was already revoked at {row.revoked_at:%Y-%m-%d %H:%M}")
     row.revoked_at = now
     session.flush()
+    audit.later("api_key.revoked", subject=f"api_key:{key_id}", now=now, session=session,
+                detail={"role": row.role, "name": row.name})  # fmt: skip
     return row
 
 

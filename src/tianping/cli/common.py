@@ -49,11 +49,32 @@ def warehouse_of(ctx: typer.Context) -> Iterator[Any]:
         wh.close()
 
 
-def store_session(ctx: typer.Context):
-    """A store session in one transaction: committed on success, rolled back on error."""
+@contextmanager
+def store_session(ctx: typer.Context, *, actor: str | None = None) -> Iterator[Any]:
+    """A store session in one transaction: committed on success, rolled back on error.
+
+    Its changes are audited as made by ``actor``, else :func:`cli_actor`.
+    """
+    from tianping.governance.audit import acting_as
     from tianping.store import session_scope
 
-    return session_scope(settings_of(ctx).store)
+    with session_scope(settings_of(ctx).store) as session:
+        acting_as(session, actor or cli_actor())
+        yield session
+
+
+def cli_actor() -> str:
+    """Who runs the command: ``TIANPING_ACTOR``, else ``cli:<login name>``."""
+    import getpass
+    import os
+
+    named = os.environ.get("TIANPING_ACTOR", "").strip()
+    if named:
+        return named[:200]
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"
 
 
 def check_format(fmt: str) -> str:

@@ -20,14 +20,25 @@ def set_(
     by: str = typer.Option(..., "--by", help="Deadline (YYYY-MM-DD)."),
     reason: str = typer.Option(..., help="Why the goal is set or changed (kept forever)."),
     grain: str = typer.Option("month", help="Period the metric is measured over."),
-    author: str = typer.Option("", help="Who sets it."),
+    author: str = typer.Option("", help="Who sets it (default: --actor)."),
+    actor: str | None = typer.Option(
+        None, "--actor", envvar="TIANPING_ACTOR", help="Who acts (env TIANPING_ACTOR)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Revise a set goal without a decision (needs --actor; audited)."
+    ),
 ) -> None:
-    """Set a goal, or revise it: the old versions are kept with their time and reason."""
+    """Set a new goal. Revising a set goal needs an approved goal_change decision
+    (`tianping decision propose --kind goal_change`), or --force, which the audit log and the
+    goal's history both record."""
     from tianping.cli.common import console, store_session, warehouse_of
     from tianping.cli.metrics import parse_day
+    from tianping.errors import UsageError
     from tianping.goals.service import set_goal
 
-    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+    if force and not (actor and actor.strip()):
+        raise UsageError("--force needs --actor (or TIANPING_ACTOR): who forces the change")
+    with store_session(ctx, actor=actor) as session, warehouse_of(ctx) as wh:
         rev = set_goal(
             name,
             metric=metric,
@@ -35,9 +46,10 @@ def set_(
             deadline=parse_day(by, "--by"),
             reason=reason,
             grain=grain,
-            author=author,
+            author=author or actor or "",
             session=session,
             wh=wh,
+            forced_by=actor if force else None,
         )
     verb = "set" if rev.number == 1 else f"revised (revision {rev.number})"
     base = "no baseline yet" if rev.baseline is None else f"baseline {rev.baseline:,.2f}"

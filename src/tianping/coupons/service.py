@@ -19,6 +19,7 @@ from tianping.coupons.models import (
     CouponRedemption,
 )
 from tianping.errors import Conflict, InvalidInput, NotFound
+from tianping.governance import audit
 from tianping.ledger import postings as P
 from tianping.ledger import service as ledger
 
@@ -60,6 +61,10 @@ def issue(
         f"coupon:{coupon_id}:issue", buyer_id, amount_minor, currency, kind=kind
     )
     ledger.post(draft, session=session, now=now)
+    detail = {"buyer_id": buyer_id, "amount_minor": amount_minor, "currency": currency,
+              "expires_at": expires_at, "source": source, "replaces": replaces}  # fmt: skip
+    audit.later("coupon.issued", subject=f"coupon:{coupon_id}", now=now, detail=detail,
+                session=session)  # fmt: skip
     return coupon
 
 

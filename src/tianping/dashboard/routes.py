@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tianping.auth import service as keys
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, STAFF, Principal
 from tianping.auth.models import ApiKey
-from tianping.dashboard import queries, session, views
+from tianping.dashboard import forms, queries, session, views
 from tianping.errors import Forbidden, InvalidInput, NotFound, TianpingError
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -28,6 +28,8 @@ PAGE = 25
 REVIEWERS = (ADMIN, OPERATOR)
 #: Roles that may vote on decisions (as the API's approve/reject routes allow).
 VOTERS = (ADMIN, OPERATOR)
+#: Roles that may read and propose decisions (as the API's propose route allows).
+PROPOSERS = (ADMIN, OPERATOR, ANALYST)
 #: Decision ids are 32-bit integer columns.
 DecisionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CHOICES = ("approve", "reject", "veto")
@@ -248,7 +250,8 @@ def decide(
         if who.role not in REVIEWERS:
             raise Forbidden(f"a {who.role} key cannot decide refunds", code="wrong_role")
         body = ReviewIn.model_validate({"action": action, "reviewer": who.name, "note": note})
-        store.transact(lambda s: service.review(refund_id, body, session=s, env=store.env))
+        store.acting_as(who.name, who.key_id).transact(
+            lambda s: service.review(refund_id, body, session=s, env=store.env))  # fmt: skip
     except _SignIn:
         return RedirectResponse("/dashboard/sign-in", 303)
     except TianpingError as exc:
@@ -283,17 +286,61 @@ def merchant(
     return _page(request, "merchant.html.j2", (*STAFF, MERCHANT), build)
 
 
-@router.get("/decisions")
-def decisions(request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Response:
+def _decisions_page(request: Request, offset: int = 0, **extra: Any) -> Callable:
     from tianping.governance import service
 
     def build(who):
         now = _now()
         rows = request.app.state.store.read(lambda s: [service.summary(d, now=now) for d in
             service.list_decisions(session=s, limit=PAGE + 1, offset=offset)])  # fmt: skip
-        return {"decisions": rows[:PAGE], "more": len(rows) > PAGE, "offset": offset, "page": PAGE}
+        return {"decisions": rows[:PAGE], "more": len(rows) > PAGE, "offset": offset, "page": PAGE,
+                "kinds": forms.KINDS, "can_propose": who.role in PROPOSERS, "form": {},
+                "error": None, "proposed": None, **extra}  # fmt: skip
 
-    return _page(request, "decisions.html.j2", (ADMIN, OPERATOR, ANALYST), build)
+    return build
+
+
+@router.get("/decisions")
+def decisions(
+    request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    proposed: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:  # fmt: skip
+    page = _decisions_page(request, offset, proposed=proposed)
+    return _page(request, "decisions.html.j2", PROPOSERS, page)
+
+
+@router.post("/decisions")
+async def propose(request: Request) -> Response:
+    """Propose a decision through the governance service as the signed-in key's holder; a
+    refusal (a missing field, no approvers named, an unknown experiment) is shown on the page
+    above the form, with what was typed kept."""
+    from starlette.concurrency import run_in_threadpool
+
+    form = {k: str(v)[:2000] for k, v in (await request.form()).items()}
+    return await run_in_threadpool(_propose, request, form)
+
+
+def _propose(request: Request, form: dict[str, str]) -> Response:
+    from tianping.governance import service
+
+    store = request.app.state.store
+    try:
+        who = _check_form(request, form.get("csrf", ""))
+        if who.role not in PROPOSERS:
+            raise Forbidden(f"a {who.role} key cannot propose decisions", code="wrong_role")
+        p = forms.proposal_of(form)
+        number = store.acting_as(who.name, who.key_id).transact(lambda s: service.propose(
+            p, session=s, actor=who.name, key_id=who.key_id).id)  # fmt: skip
+    except _SignIn:
+        return RedirectResponse("/dashboard/sign-in", 303)
+    except TianpingError as exc:
+        kept = {k: form.get(k, "") for k in forms.ALL_FIELDS}
+        response = _page(request, "decisions.html.j2", PROPOSERS,
+                         _decisions_page(request, error=exc.message, form=kept))  # fmt: skip
+        if response.status_code == 200:
+            response.status_code = exc.http_status
+        return response
+    return RedirectResponse(f"/dashboard/decisions?proposed={number}", 303)
 
 
 def _decision_page(request: Request, decision_id: int, **extra: Any) -> Callable:
@@ -328,7 +375,7 @@ def vote(
         who = _check_form(request, csrf)
         if who.role not in VOTERS:
             raise Forbidden(f"a {who.role} key cannot vote on decisions", code="wrong_role")
-        recorded, message = request.app.state.store.transact(
+        recorded, message = request.app.state.store.acting_as(who.name, who.key_id).transact(
             lambda s: _cast(s, decision_id, choice, who, comment))
     except _SignIn:
         return RedirectResponse("/dashboard/sign-in", 303)

@@ -24,6 +24,10 @@ Assignment of one unit to one experiment, in order:
 5. variant: ``draw(salt + ":variant", id)`` is compared with cumulative weight boundaries
    ``round(10000 * cumsum(w) / sum(w))``; the first boundary above it names the variant.
 
+A **shipped** experiment (``shipped`` names its winning variant) is no longer an experiment:
+every unit outside the global holdout gets the shipped variant; forced units, layer, traffic
+and weights no longer apply, and the SDK reports no exposures for it.
+
 ``round`` is round-half-up: ``floor(x + 0.5)`` in IEEE double precision.
 """
 
@@ -130,6 +134,8 @@ class ExperimentConfig:
         layer: name of its layer, or None for an experiment that overlaps all others.
         layer_buckets: the ``[start, end)`` range of layer buckets it owns (0..10000).
         forced: ``(unit_id, variant)`` pairs for QA allow-lists; they bypass every rule.
+        shipped: the variant served to every unit outside the holdout once the experiment
+            was shipped (None while it runs).
     """
 
     name: str
@@ -139,6 +145,7 @@ class ExperimentConfig:
     layer: str | None = None
     layer_buckets: tuple[int, int] = (0, BUCKETS)
     forced: tuple[tuple[str, str], ...] = ()
+    shipped: str | None = None
 
     def __post_init__(self) -> None:
         _check_experiment(self)
@@ -235,7 +242,7 @@ class Snapshot:
 
 
 def _experiment_dict(e: ExperimentConfig) -> dict[str, Any]:
-    return {
+    out = {
         "name": e.name,
         "salt": e.salt,
         "variants": [{"name": v.name, "weight": v.weight} for v in e.variants],
@@ -244,9 +251,14 @@ def _experiment_dict(e: ExperimentConfig) -> dict[str, Any]:
         "layer_buckets": list(e.layer_buckets),
         "forced": dict(e.forced),
     }
+    if e.shipped is not None:  # only then, so snapshots of running experiments are unchanged
+        out["shipped"] = e.shipped
+    return out
 
 
-_EXPERIMENT_KEYS = {"name", "salt", "variants", "traffic", "layer", "layer_buckets", "forced"}
+_EXPERIMENT_KEYS = {
+    "name", "salt", "variants", "traffic", "layer", "layer_buckets", "forced", "shipped"
+}  # fmt: skip
 
 
 def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
@@ -269,6 +281,7 @@ def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
         layer=data.get("layer"),
         layer_buckets=(int(buckets[0]), int(buckets[1])),
         forced=tuple((str(k), str(v)) for k, v in (data.get("forced") or {}).items()),
+        shipped=None if data.get("shipped") is None else str(data["shipped"]),
     )
 
 
@@ -307,6 +320,9 @@ def _check_experiment(e: ExperimentConfig) -> None:
             raise InvalidInput(
                 f"{where}: forced unit {unit!r} names unknown variant {variant!r}", field="forced"
             )
+    if e.shipped is not None and e.shipped not in names:
+        raise InvalidInput(f"{where}: shipped variant {e.shipped!r} is not one of its variants",
+                           field="shipped")  # fmt: skip
 
 
 def _check_snapshot(s: Snapshot) -> None:
@@ -334,7 +350,7 @@ def check_layer_ranges(experiments: Iterable[ExperimentConfig]) -> None:
     """
     by_layer: dict[str, list[ExperimentConfig]] = {}
     for e in experiments:
-        if e.layer is not None:
+        if e.layer is not None and e.shipped is None:  # a shipped one holds no layer range
             by_layer.setdefault(e.layer, []).append(e)
     for layer, members in by_layer.items():
         members.sort(key=lambda e: e.layer_buckets)
@@ -365,6 +381,7 @@ class Plan:
     variant_seed: int
     boundaries: tuple[int, ...]
     forced: dict[str, int]
+    shipped: bool = False
 
 
 def variant_boundaries(weights: Sequence[float]) -> tuple[int, ...]:
@@ -389,6 +406,8 @@ def compile_plan(snapshot: Snapshot, name: str) -> Plan:
     hold = snapshot.holdout
     layer = snapshot.layer(e.layer) if e.layer is not None else None
     index = {v.name: i for i, v in enumerate(e.variants)}
+    if e.shipped is not None:
+        return _shipped_plan(e, hold, index[e.shipped])
     return Plan(
         experiment=e,
         holdout_seed=None if hold is None else seed_hash(hold.salt),
@@ -401,6 +420,25 @@ def compile_plan(snapshot: Snapshot, name: str) -> Plan:
         variant_seed=seed_hash(e.salt + ":variant"),
         boundaries=variant_boundaries([v.weight for v in e.variants]),
         forced={unit: index[variant] for unit, variant in e.forced},
+    )
+
+
+def _shipped_plan(e: ExperimentConfig, hold: Holdout | None, winner: int) -> Plan:
+    """Everyone outside the holdout in the shipped variant: no layer, full traffic, and
+    boundaries that put every bucket in the winner (0 below it, 10000 from it on)."""
+    return Plan(
+        experiment=e,
+        holdout_seed=None if hold is None else seed_hash(hold.salt),
+        holdout_threshold=0 if hold is None else round_half_up(BUCKETS * hold.fraction),
+        layer_seed=None,
+        layer_start=0,
+        layer_end=BUCKETS,
+        traffic_seed=seed_hash(e.salt + ":traffic"),
+        traffic_threshold=BUCKETS,
+        variant_seed=seed_hash(e.salt + ":variant"),
+        boundaries=tuple(0 if i < winner else BUCKETS for i in range(len(e.variants))),
+        forced={},
+        shipped=True,
     )
 
 

@@ -73,11 +73,16 @@ class Client:
         if i < 0:
             return None
         name = plan.experiment.variants[i].name
+        if plan.shipped:  # a rollout, not an experiment: nothing to analyse, no exposure
+            return name
         if self._on_exposure is not None and (experiment, unit_id) not in self._seen:
             self._seen.add((experiment, unit_id))
             self._on_exposure(Exposure(experiment, name, unit_id, self._clock.now()))
         return name
 
     def in_experiment(self, experiment: str, unit_id: str | int) -> bool:
-        """Whether the unit is in the experiment (reports the exposure like :meth:`variant`)."""
+        """Whether the unit is in the experiment (reports the exposure like :meth:`variant`);
+        False for every unit of a shipped experiment, which is no longer one."""
+        if self.snapshot.experiment(experiment).shipped is not None:
+            return False
         return self.variant(experiment, unit_id) is not None

@@ -21,7 +21,8 @@ class Experiment(Base):
 
     JSON columns: ``variants`` ``[{"name", "weight"}]`` (control first), ``secondary_metrics``
     ``[name]``, ``guardrails`` ``[{"metric", "higher_is_better"}]`` and ``forced``
-    ``{unit_id: variant}``.
+    ``{unit_id: variant}``. ``shipped_variant`` (with ``shipped_at``) is set once, when the
+    experiment is shipped: it is then stopped and that variant is served to every unit.
     """
 
     __tablename__ = "experiments"
@@ -62,5 +63,7 @@ class Experiment(Base):
     winsorize: Mapped[float | None] = mapped_column(Float)
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
+    shipped_variant: Mapped[str | None] = mapped_column(String(100))
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,10 +1,15 @@
-"""Experiment definitions: create, read, export and the SDK snapshot (never commits)."""
+"""Experiment definitions: create, start, stop, ship, read, export and the SDK snapshot.
+
+Every change is queued for the audit log (``experiment.created|started|stopped|drafted|
+shipped``, subject ``experiment:NAME``). Never commits.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
@@ -16,6 +21,11 @@ from tianping.experiments import repository
 from tianping.experiments.assignment import Holdout, Layer, Snapshot, check_layer_ranges
 from tianping.experiments.models import Experiment
 from tianping.experiments.schemas import ExperimentSpec, parse_spec
+from tianping.governance import audit
+
+#: The audit action of each status an experiment is moved to.
+_MOVED = {"draft": "experiment.drafted", "running": "experiment.started",
+          "stopped": "experiment.stopped"}  # fmt: skip
 
 _SPEC_COLUMNS = (
     "name",
@@ -53,7 +63,14 @@ def create(spec: ExperimentSpec, *, session: Session, clock: Clock | None = None
         _check_layer(row, session=session)
     session.add(row)
     session.flush()
+    audit.later("experiment.created", subject=_subject(row.name), now=now, session=session,
+                detail={"status": row.status, "variants": row.variants, "traffic": row.traffic,
+                        "layer": row.layer})  # fmt: skip
     return row
+
+
+def _subject(name: str) -> str:
+    return f"experiment:{name}"
 
 
 def get_or_raise(name: str, *, session: Session) -> Experiment:
@@ -80,19 +97,92 @@ def set_status(
 
     Raises:
         InvalidInput: unknown status.
-        Conflict: starting it would overlap a running experiment of its layer.
+        Conflict: starting it would overlap a running experiment of its layer, or it was
+            shipped (a shipped experiment stays stopped).
     """
     if status not in ("draft", "running", "stopped"):
         raise InvalidInput(
             f"unknown status {status!r}; use draft, running or stopped", field="status"
         )
     row = get_or_raise(name, session=session)
+    if row.shipped_variant is not None and status != "stopped":
+        raise Conflict(
+            f"experiment {name!r} was shipped ({row.shipped_variant}); it cannot run again",
+            field="status",
+        )
     if status == "running":
         _check_layer(row, session=session)
-    row.status = status
+    before, row.status = row.status, status
     row.updated_at = (clock or SystemClock()).now()
     session.flush()
+    if before != status:
+        audit.later(_MOVED[status], subject=_subject(name), now=row.updated_at, session=session,
+                    detail={"from": before, "to": status})  # fmt: skip
     return row
+
+
+def ship(
+    name: str,
+    variant: str,
+    *,
+    session: Session,
+    clock: Clock | None = None,
+    decision_id: int | None = None,
+) -> Experiment:
+    """Ship ``variant``: stop the experiment and serve that variant to every unit from now on.
+
+    The experiment's row is locked first, so two ships of one experiment cannot both pass.
+    Its analysis stays readable: the window ends on the ship day (an earlier end date is
+    kept), and the shipped experiment reports no more exposures.
+
+    Raises:
+        NotFound: no such experiment.
+        InvalidInput: it has no such variant.
+        Conflict: it is a draft (it never ran) or was already shipped.
+    """
+    row = repository.get_by_name(name, session=session, lock=True)
+    if row is None:
+        raise NotFound(f"no experiment named {name!r}", field="name")
+    check_shippable(row, variant)
+    now = (clock or SystemClock()).now()
+    before = row.status
+    row.status, row.shipped_variant, row.shipped_at, row.updated_at = "stopped", variant, now, now
+    row.end_date = _end_on_ship(row, now)
+    session.flush()
+    audit.later("experiment.shipped", subject=_subject(name), now=now, session=session,
+                detail={"variant": variant, "from": before, "end_date": row.end_date,
+                        "decision": decision_id})  # fmt: skip
+    return row
+
+
+def check_shippable(row: Experiment, variant: str) -> None:
+    """Refuse to ship a variant the experiment lacks, a draft, or a shipped experiment.
+
+    Raises:
+        InvalidInput: no such variant.
+        Conflict: a draft or already shipped.
+    """
+    variants = [v["name"] for v in row.variants]
+    if variant not in variants:
+        raise InvalidInput(
+            f"experiment {row.name!r} has no variant {variant!r}; variants: {', '.join(variants)}",
+            field="variant",
+        )
+    if row.shipped_variant is not None:
+        raise Conflict(
+            f"experiment {row.name!r} was already shipped ({row.shipped_variant}) at "
+            f"{row.shipped_at:%Y-%m-%d %H:%M} UTC",
+            field="name",
+        )
+    if row.status == "draft":
+        raise Conflict(f"experiment {row.name!r} is a draft: it never ran", field="status")
+
+
+def _end_on_ship(row: Experiment, now: datetime):
+    day = now.astimezone(UTC).date()
+    if row.start_date is None or day < row.start_date:
+        return row.end_date
+    return day if row.end_date is None else min(row.end_date, day)
 
 
 def spec_of(row: Experiment) -> ExperimentSpec:
@@ -108,10 +198,16 @@ def spec_of(row: Experiment) -> ExperimentSpec:
 
 
 def snapshot(*, session: Session, holdout: Holdout | None = None) -> Snapshot:
-    """The SDK snapshot of every running experiment (a layer's salt is its name)."""
-    configs = [spec_of(row).to_config() for row in list_all(session=session, status="running")]
+    """The SDK snapshot of every running and every shipped experiment (a layer's salt is its
+    name); a shipped one serves its shipped variant to every unit outside the holdout."""
+    configs = [config_of(row) for row in repository.served(session=session)]
     layers = sorted({c.layer for c in configs if c.layer is not None})
     return Snapshot(tuple(configs), tuple(Layer(name, name) for name in layers), holdout)
+
+
+def config_of(row: Experiment):
+    """The assignment config of a stored experiment (with its shipped variant, if any)."""
+    return replace(spec_of(row).to_config(), shipped=row.shipped_variant)
 
 
 def read_yaml(text: str, *, source: str) -> Any:

@@ -1,4 +1,9 @@
-"""Set, revise and report KPI goals. The caller commits."""
+"""Set, revise and report KPI goals. The caller commits.
+
+Nobody changes a goal silently: the first setting is free, but every revision after it needs
+an approved ``goal_change`` decision (governance calls :func:`set_goal` with its number) or is
+forced by a named actor, and every setting and revision goes to the audit log.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tianping.clock import Clock, SystemClock
-from tianping.errors import InvalidInput, NotFound
+from tianping.errors import Forbidden, InvalidInput, NotFound
 from tianping.goals.forecast import GoalStatus, status
 from tianping.goals.models import Goal, GoalRevision
+from tianping.governance import audit
 from tianping.metrics.periods import check_grain
 from tianping.metrics.service import METRICS, MONEY_METRICS, compute_metrics, data_window
 
@@ -30,12 +36,23 @@ def set_goal(
     grain: str = "month",
     author: str = "",
     clock: Clock | None = None,
+    decision_id: int | None = None,
+    forced_by: str | None = None,
 ) -> GoalRevision:
     """Create a goal or add a revision to it. Every call needs a reason.
 
     The baseline is the metric's value in the latest period with data when the goal is first
     set (None without a warehouse or data); revisions keep the first baseline so the path
     stays comparable.
+
+    Args:
+        decision_id: the approved ``goal_change`` decision this revision carries out.
+        forced_by: who revises the goal without a decision; the reason then says so and the
+            audit log records it as ``goal.forced``.
+
+    Raises:
+        InvalidInput: unknown metric or grain, an empty reason or forcing actor.
+        Forbidden: revising an existing goal with neither a decision nor ``forced_by``.
     """
     if metric not in METRICS:
         raise InvalidInput(
@@ -46,6 +63,16 @@ def set_goal(
         raise InvalidInput("a goal needs a reason for every setting and change", field="reason")
     now = (clock or SystemClock()).now()
     goal = session.scalar(select(Goal).where(Goal.name == name))
+    if forced_by is not None and not forced_by.strip():
+        raise InvalidInput("forcing a goal change needs the name of who forces it", field="actor")
+    if goal is not None and decision_id is None and forced_by is None:
+        raise Forbidden(
+            f"goal {name!r} is set (revision {len(goal.revisions)}); changing it needs an "
+            f"approved goal_change decision (tianping decision propose --kind goal_change "
+            f"--goal {name} ...), or --force with --actor, which is audited",
+            field="name",
+        )
+    reason = reason.strip() + (f" (forced by {forced_by.strip()})" if forced_by else "")
     if goal is None:
         goal = Goal(name=name, created_at=now)
         session.add(goal)
@@ -71,6 +98,12 @@ def set_goal(
     )
     goal.revisions.append(revision)
     session.flush()
+    action = "goal.set" if revision.number == 1 else "goal.revised"
+    action = "goal.forced" if forced_by else action
+    audit.later(action, subject=f"goal:{name}", actor=forced_by or author or None, now=now,
+                session=session, detail={"revision": revision.number, "metric": metric,
+                "target": float(target), "deadline": deadline, "grain": grain,
+                "reason": revision.reason, "decision": decision_id})  # fmt: skip
     return revision
 
 

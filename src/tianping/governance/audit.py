@@ -1,8 +1,18 @@
 """The audit log in the store: append under a lock, read with filters, verify the chain.
 
-Any domain records a state change with :func:`record` inside the transaction that makes the
-change, as the last write of that transaction (it takes the log's lock, which is held until
-commit, so appends are serialised and the chain never forks). The caller commits.
+Two ways to write an entry, both in the transaction that makes the change:
+
+- :func:`record` appends at once (it takes the log's lock, which is held until commit, so
+  call it as the last write of the transaction); governance uses it.
+- :func:`later` queues the entry on the session; every queued entry is appended when the
+  session commits, under the same lock, in one multi-row INSERT, after the transaction's
+  other rows are flushed. That keeps the lock short and costs one statement per transaction
+  however many changes it made: the refund lifecycle, coupons, experiments and keys use it.
+
+Appends are serialised — a PostgreSQL transaction-scoped advisory lock, SQLite's ``BEGIN
+IMMEDIATE`` — so concurrent writers never fork the chain. A rolled-back transaction drops its
+queued entries. Who acts through the API is put on the session with :func:`acting_as`
+(``key_id`` comes from there when the caller does not give one). The caller commits.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from tianping.clock import ensure_utc
@@ -23,6 +33,102 @@ from tianping.governance.models import AuditEntry
 
 #: Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
 AUDIT_LOCK = 7_120_140_009
+#: ``session.info`` keys: entries queued by :func:`later`, and who acts (:func:`acting_as`).
+_QUEUED = "tianping.audit.queued"
+_ACTING = "tianping.audit.acting"
+#: The actor of a change nobody in particular made (a default activated on first use).
+SYSTEM = "system"
+
+
+def acting_as(session: Session, actor: str, key_id: str | None = None) -> None:
+    """Say who makes this session's changes (an API key's holder and id, a CLI user).
+
+    Entries written without an explicit ``key_id`` take this one, and entries whose actor
+    is a domain role (``buyer:B1``, ``timer:merchant_response``) name this actor as ``via``.
+    """
+    session.info[_ACTING] = (actor, key_id)
+
+
+def acting(session: Session) -> tuple[str | None, str | None]:
+    """``(actor, key_id)`` set by :func:`acting_as`, or ``(None, None)``."""
+    return session.info.get(_ACTING, (None, None))
+
+
+@dataclass(frozen=True)
+class _Queued:
+    action: str
+    subject: str
+    actor: str
+    at: datetime
+    detail: Mapping[str, Any]
+    key_id: str | None
+
+
+def later(
+    action: str,
+    *,
+    subject: str,
+    session: Session,
+    now: datetime,
+    actor: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    key_id: str | None = None,
+) -> None:
+    """Queue an entry, appended when ``session`` commits (see the module docstring).
+
+    ``actor`` defaults to who :func:`acting_as` named, else ``system``.
+    """
+    who, via_key = acting(session)
+    name = (actor or who or SYSTEM).strip() or SYSTEM
+    detail = dict(detail or {})
+    if who and who != name:
+        detail.setdefault("via", who)
+    queued = _Queued(action, subject, name, ensure_utc(now), detail, key_id or via_key)
+    if not session.in_transaction():  # so a rollback, even before any write, drops it
+        session.begin()
+    session.info.setdefault(_QUEUED, []).append(queued)
+
+
+def write_queued(session: Session) -> int:
+    """Append every entry :func:`later` queued on ``session`` now; returns how many.
+
+    Called by the commit hook, and before any read or immediate append in the same session
+    so the log reads in the order things happened.
+    """
+    queued = session.info.pop(_QUEUED, None)
+    if not queued:
+        return 0
+    session.flush()  # the transaction's own rows first: the log's lock is taken last
+    seq, prev = _head(session)
+    rows = []
+    for q in queued:
+        seq += 1
+        row = {"seq": seq, "at": q.at, "actor": q.actor, "key_id": q.key_id, "action": q.action,
+               "subject": q.subject, "detail": dumps(q.detail), "prev_hash": prev}  # fmt: skip
+        row["hash"] = prev = chain.entry_hash(prev, _fields(row))
+        rows.append(row)
+    session.execute(insert(AuditEntry), rows)
+    return len(rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _on_commit(session: Session) -> None:
+    write_queued(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _on_rollback(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_QUEUED, None)
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """Lock the log for this transaction and read its last ``(seq, hash)``."""
+    _lock(session)
+    last = session.execute(
+        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    return (last.seq, last.hash) if last else (0, chain.GENESIS)
 
 
 def record(
@@ -42,13 +148,10 @@ def record(
     """
     if not actor or not actor.strip():
         raise InvalidInput("every audited change needs an actor", field="actor")
-    _lock(session)
-    last = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, chain.GENESIS)
+    write_queued(session)
+    seq, prev = _head(session)
     entry = AuditEntry(
-        seq=seq,
+        seq=seq + 1,
         at=ensure_utc(now),
         actor=actor.strip(),
         key_id=key_id,
@@ -71,15 +174,14 @@ def _lock(session: Session) -> None:
 
 def fields_of(e: AuditEntry) -> dict[str, Any]:
     """The fields an entry's hash covers."""
-    return {
-        "seq": e.seq,
-        "at": ensure_utc(e.at).isoformat(),
-        "actor": e.actor,
-        "key_id": e.key_id,
-        "action": e.action,
-        "subject": e.subject,
-        "detail": e.detail,
-    }
+    return _fields(
+        {"seq": e.seq, "at": e.at, "actor": e.actor, "key_id": e.key_id, "action": e.action,
+         "subject": e.subject, "detail": e.detail}
+    )  # fmt: skip
+
+
+def _fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**{k: row[k] for k in chain.FIELDS}, "at": ensure_utc(row["at"]).isoformat()}
 
 
 @dataclass(frozen=True)
@@ -98,6 +200,7 @@ def entries(
     *, session: Session, where: AuditFilter = AuditFilter(), limit: int = 100, offset: int = 0
 ) -> list[AuditEntry]:
     """Entries matching ``where``, oldest first (``since`` inclusive, ``until`` exclusive)."""
+    write_queued(session)
     q = select(AuditEntry)
     if where.actor:
         q = q.where(AuditEntry.actor == where.actor)
@@ -124,6 +227,7 @@ def _chain(session: Session) -> Iterator[chain.ChainEntry]:
 
 def verify(*, session: Session) -> chain.Verification:
     """Walk the whole log and check every link and hash (see :func:`chain.verify`)."""
+    write_queued(session)
     return chain.verify(_chain(session))
 
 

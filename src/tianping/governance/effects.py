@@ -6,8 +6,8 @@ to keep plus evidence to freeze with it (a refund policy's full content, a goal'
 
 - ``refund_policy``: activates exactly the frozen policy content that was approved;
 - ``goal_change``: records a goal revision (reason and decision number kept with it);
-- ``ship_experiment`` / ``ship_race_winner``: neither service has a ship operation yet, so the
-  shipped variant is recorded here with effect status ``pending`` for its owner to apply;
+- ``ship_experiment`` / ``ship_race_winner``: ships the variant through the experiment or race
+  service (the experiment stops and serves that variant to every unit);
 - ``spend``: the approval itself is the outcome (effect status ``none``).
 """
 
@@ -52,32 +52,26 @@ def _text(p: Mapping[str, Any], name: str) -> str:
 
 
 def _prepare_experiment(p: dict[str, Any], session: Session) -> Prepared:
-    from tianping.experiments.service import get_or_raise
+    from tianping.experiments.service import check_shippable, get_or_raise
+    from tianping.races.repository import owning
 
     name, variant = _text(p, "experiment"), _text(p, "variant")
-    variants = [v["name"] for v in get_or_raise(name, session=session).variants]
-    if variant not in variants:
+    check_shippable(get_or_raise(name, session=session), variant)
+    race = owning(name, session=session)
+    if race is not None:  # shipping it alone would leave the race running on a shipped arm
         raise InvalidInput(
-            f"experiment {name!r} has no variant {variant!r}; variants: {', '.join(variants)}",
-            field="variant",
+            f"experiment {name!r} belongs to race {race.name!r}; propose ship_race_winner",
+            field="experiment",
         )
     return Prepared({"experiment": name, "variant": variant})
 
 
 def _prepare_race(p: dict[str, Any], session: Session) -> Prepared:
-    from tianping.races.service import get_or_raise
+    from tianping.races.service import check_shippable, get_or_raise
 
     name = _text(p, "race")
     race = get_or_raise(name, session=session)
-    variant = p.get("variant") or race.winner
-    if not variant:
-        raise InvalidInput(f"race {name!r} has no winner yet; name the variant", field="variant")
-    strategies = list(race.spec["strategies"])
-    if variant not in strategies:
-        raise InvalidInput(
-            f"race {name!r} has no strategy {variant!r}; strategies: {', '.join(strategies)}",
-            field="variant",
-        )
+    variant = check_shippable(race, p.get("variant") or None)
     return Prepared({"race": name, "variant": variant, "race_winner": race.winner})
 
 
@@ -151,12 +145,6 @@ _PREPARE = {
 
 # -- on approval -------------------------------------------------------------------------------
 
-PENDING_NOTE = (
-    "the {owner} service has no ship operation yet; the approved variant is recorded here for "
-    "its owner to apply"
-)
-
-
 def apply(d: Decision, *, session: Session, now: datetime) -> tuple[str, dict[str, Any]]:
     """Make an approved decision take effect: ``(effect_status, effect)``."""
     p = d.payload
@@ -175,14 +163,23 @@ def apply(d: Decision, *, session: Session, now: datetime) -> tuple[str, dict[st
             author=d.proposer,
             session=session,
             clock=FixedClock(now),
+            decision_id=d.id,
         )
         return "applied", {"goal": p["goal"], "revision": rev.number}
     if d.kind == "ship_experiment":
-        note = PENDING_NOTE.format(owner="experiments")
-        return "pending", {"experiment": p["experiment"], "variant": p["variant"], "note": note}
+        from tianping.experiments.service import ship
+
+        row = ship(p["experiment"], p["variant"], session=session, clock=FixedClock(now),
+                   decision_id=d.id)  # fmt: skip
+        return "applied", {"experiment": row.name, "shipped": row.shipped_variant,
+                           "end_date": row.end_date and row.end_date.isoformat()}  # fmt: skip
     if d.kind == "ship_race_winner":
-        note = PENDING_NOTE.format(owner="races")
-        return "pending", {"race": p["race"], "variant": p["variant"], "note": note}
+        from tianping.races.service import ship as ship_race
+
+        race = ship_race(p["race"], p["variant"], session=session, clock=FixedClock(now),
+                         decision_id=d.id)  # fmt: skip
+        return "applied", {"race": race.name, "shipped": race.shipped_variant,
+                           "experiment": race.experiment, "phase": race.phase}  # fmt: skip
     return "none", {}
 
 

@@ -27,6 +27,8 @@ class Race(Base):
 
     ``experiment`` is the adaptive phase's experiment (whose variant weights the race
     rewrites); ``confirm_experiment`` the confirmation's, on fresh units with fixed weights.
+    ``shipped_variant`` (with ``shipped_at``) is set once, when a strategy is shipped: the race
+    is over and its experiment serves that strategy to every unit.
     """
 
     __tablename__ = "races"
@@ -48,6 +50,8 @@ class Race(Base):
     confirm_start: Mapped[date | None] = mapped_column(Date)
     decision: Mapped[str | None] = mapped_column(String(20))
     steps: Mapped[int] = mapped_column(Integer, default=0)
+    shipped_variant: Mapped[str | None] = mapped_column(String(100))
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

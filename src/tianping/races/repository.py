@@ -17,6 +17,14 @@ def get_by_name(name: str, *, session: Session, lock: bool = False) -> Race | No
     return session.scalar(query)
 
 
+def owning(experiment: str, *, session: Session) -> Race | None:
+    """The race whose adaptive or confirmation experiment this is, if any."""
+    query = select(Race).where(
+        (Race.experiment == experiment) | (Race.confirm_experiment == experiment)
+    )
+    return session.scalar(query.limit(1))
+
+
 def list_races(*, session: Session) -> Sequence[Race]:
     return session.scalars(select(Race).order_by(Race.name)).all()
 

@@ -6,7 +6,11 @@ traffic. Each step reads the arms' sufficient statistics of the goal metric and 
 the engine's one grouped warehouse query, runs the pure core, writes the new weights and
 appends a :class:`~tianping.races.models.RaceStep`. When the adaptive phase stops, the
 experiment is stopped and a confirmation experiment ``<name>.confirm`` (winner vs comparator,
-equal fixed weights, its own salt) starts the next day on fresh exposures.
+equal fixed weights, its own salt) starts the next day on fresh exposures. Shipping a strategy
+(:func:`ship`) ends the race: its experiment then serves that strategy to every unit.
+
+Every change is queued for the audit log (``race.created|stepped|stopped|shipped``, subject
+``race:NAME``), besides the experiment changes it makes through the experiment service.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tianping.experiments import analysis as an
 from tianping.experiments import service as experiments
 from tianping.experiments.schemas import parse_spec as parse_experiment
 from tianping.experiments.unit_metrics import get_metric
+from tianping.governance import audit
 from tianping.money import exponent_of
 from tianping.races import repository
 from tianping.races.allocation import moved_share, traffic_weights
@@ -98,7 +103,13 @@ def create(spec: RaceSpec, *, session: Session, clock: Clock | None = None) -> R
     )
     session.add(row)
     session.flush()
+    audit.later("race.created", subject=_subject(spec.name), now=now, session=session,
+                detail={"spec_hash": row.spec_hash, "strategies": list(spec.strategies)})  # fmt: skip
     return row
+
+
+def _subject(name: str) -> str:
+    return f"race:{name}"
 
 
 def _experiment_spec(spec: RaceSpec, name: str, arms: Sequence[str], weights, *, start=None):
@@ -156,12 +167,91 @@ def stop(name: str, *, session: Session, clock: Clock | None = None) -> Race:
     race = get_or_raise(name, session=session, lock=True)
     if race.phase in ("decided", "stopped"):
         raise Conflict(f"race {name!r} is already {race.phase}", field="name")
+    before = _halt(race, session=session, clock=clock)
+    session.flush()
+    audit.later("race.stopped", subject=_subject(name), now=race.updated_at, session=session,
+                detail={"from": before, "steps": race.steps})  # fmt: skip
+    return race
+
+
+def _halt(race: Race, *, session: Session, clock: Clock | None) -> str:
+    """Stop the race's running experiment and the race; returns the phase it was in."""
+    before = race.phase
     current = race.confirm_experiment if race.phase == "confirming" else race.experiment
     experiments.set_status(current, "stopped", session=session, clock=clock)
     race.phase = "stopped"
     race.updated_at = (clock or SystemClock()).now()
+    return before
+
+
+def ship(
+    name: str,
+    variant: str | None = None,
+    *,
+    session: Session,
+    clock: Clock | None = None,
+    decision_id: int | None = None,
+) -> Race:
+    """Ship a strategy (default: the race's winner): the race stops where it is, and its
+    experiment (the race's name) serves that strategy to every unit from now on.
+
+    A decided race keeps its phase (and its confirmation's verdict); a racing or confirming one
+    is stopped first.
+
+    Raises:
+        NotFound: no such race.
+        InvalidInput: no winner yet and no variant named, or no such strategy.
+        Conflict: the race was already shipped.
+    """
+    race = get_or_raise(name, session=session, lock=True)
+    variant = check_shippable(race, variant)
+    before = race.phase
+    if race.phase in ("racing", "confirming"):
+        _halt(race, session=session, clock=clock)
+    shipped = experiments.ship(race.experiment, variant, session=session, clock=clock,
+                               decision_id=decision_id)  # fmt: skip
+    race.shipped_variant, race.shipped_at = variant, shipped.shipped_at
+    race.updated_at = shipped.shipped_at
     session.flush()
+    spec = spec_of(race)
+    if spec.kind == "refund_policy":
+        # A policy race's strategies are refund policies: shipping one makes it decide every
+        # new request from now on (the refund service owns which policy is active).
+        from tianping.refunds import policies
+
+        policy = policies.by_version(spec.policy_versions[variant], session=session)
+        policies.activate_policy(policy, session=session, now=shipped.shipped_at, by=f"race:{name}")
+    audit.later("race.shipped", subject=_subject(name), now=shipped.shipped_at, session=session,
+                detail={"variant": variant, "winner": race.winner, "from": before,
+                        "decision": decision_id})  # fmt: skip
     return race
+
+
+def check_shippable(race: Race, variant: str | None) -> str:
+    """The strategy to ship (default the winner), or why it cannot be shipped.
+
+    Raises:
+        InvalidInput: no winner yet and no variant named, or no such strategy.
+        Conflict: the race was already shipped.
+    """
+    if race.shipped_variant is not None:
+        raise Conflict(
+            f"race {race.name!r} was already shipped ({race.shipped_variant}) at "
+            f"{race.shipped_at:%Y-%m-%d %H:%M} UTC",
+            field="name",
+        )
+    variant = variant or race.winner
+    if not variant:
+        raise InvalidInput(
+            f"race {race.name!r} has no winner yet; name the variant", field="variant"
+        )
+    strategies = list(race.spec["strategies"])
+    if variant not in strategies:
+        raise InvalidInput(
+            f"race {race.name!r} has no strategy {variant!r}; strategies: {', '.join(strategies)}",
+            field="variant",
+        )
+    return variant
 
 
 # -- stepping -----------------------------------------------------------------------------
@@ -200,6 +290,9 @@ def record_step(race: Race, row: RaceStep, *, session: Session) -> RaceStep:
     race.updated_at = row.taken_at
     session.add(row)
     session.flush()
+    audit.later("race.stepped", subject=_subject(race.name), now=row.taken_at, session=session,
+                detail={"number": row.number, "phase": row.phase, "leader": row.leader,
+                        "stop": row.stop, "now": race.phase, "moved_share": row.moved_share})  # fmt: skip
     return row
 
 
@@ -468,6 +561,8 @@ def report_data(name: str, *, session: Session) -> dict[str, Any]:
             "experiment": race.experiment,
             "confirm_experiment": race.confirm_experiment,
             "confirm_start": race.confirm_start,
+            "shipped_variant": race.shipped_variant,
+            "shipped_at": race.shipped_at,
             "spec_hash": race.spec_hash,
             "budget": race.spec.get("budget"),
         },

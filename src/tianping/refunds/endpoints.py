@@ -15,6 +15,7 @@ from tianping.auth import service as auth
 from tianping.auth.deps import admit, guard, pre_admit
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE
 from tianping.errors import NotFound
+from tianping.governance import audit
 from tianping.refunds import repository as repo
 from tianping.refunds import schemas as S
 from tianping.refunds import service, signals
@@ -144,7 +145,8 @@ def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, id
     digest = idempotency.request_hash(body)
 
     def prepare(session):
-        admit(_authenticated(api_key, session), CREATE_ROLES)
+        who = admit(_authenticated(api_key, session), CREATE_ROLES)
+        audit.acting_as(session, who.name, who.key_id)  # this job's changes are this key's
         ctx = _prefetched(session)
         if ctx is None:
             # The order's row lock first: a concurrent request with the same key and body

@@ -42,10 +42,14 @@ def activate(ref: str, *, session: Session, now: datetime, by: str = "operator")
 
 def activate_policy(policy: Policy, *, session: Session, now: datetime, by: str = "operator") -> Policy:
     """Make an already loaded policy decide new requests from now on."""
+    from tianping.governance import audit
+
     store(policy, session=session, now=now)
     session.info.pop(_MEMO, None)
     session.add(PolicyActivation(version=policy.version, activated_at=now, activated_by=by))
     session.flush()
+    audit.later("refund_policy.activated", subject=f"refund_policy:{policy.name}", now=now,
+                detail={"version": policy.version, "by": by}, session=session)  # fmt: skip
     return policy
 
 

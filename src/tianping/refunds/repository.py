@@ -9,6 +9,7 @@ from sqlalchemy import Row, bindparam, case, func, insert, inspect, select, upda
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from tianping.governance import audit
 from tianping.refunds.models import (
     Order,
     PolicyActivation,
@@ -231,8 +232,17 @@ _INSERT_DECISION = insert(RefundDecision.__table__).returning(RefundDecision.__t
 
 
 def insert_event(session: Session, row: dict) -> None:
-    """Append an event row (Core INSERT: events are never changed, no ORM bookkeeping)."""
+    """Append an event row (Core INSERT: events are never changed, no ORM bookkeeping).
+
+    Every event is a state change of its request, so it is queued for the audit log too
+    (written at commit with the transaction's other entries, in one INSERT).
+    """
     defer_or_execute(session, _INSERT_EVENT, row)
+    detail = {"seq": row["seq"], "from": row["from_status"], "to": row["to_status"]}
+    if row["data"]:
+        detail["data"] = row["data"]
+    audit.later(f"refund.{row['event']}", subject=f"refund:{row['refund_id']}",
+                actor=row["actor"], now=row["at"], detail=detail, session=session)  # fmt: skip
 
 
 def insert_timer(session: Session, row: dict) -> None:
