@@ -107,8 +107,11 @@ def write_queued(session: Session) -> int:
                "subject": q.subject, "detail": dumps(q.detail), "prev_hash": prev}  # fmt: skip
         row["hash"] = prev = chain.entry_hash(prev, _fields(row))
         rows.append(row)
-    session.execute(insert(AuditEntry), rows)
+    session.connection().execute(_INSERT, rows)  # Core executemany: no ORM bookkeeping
     return len(rows)
+
+
+_INSERT = insert(AuditEntry.__table__)
 
 
 @event.listens_for(Session, "before_commit")
