@@ -85,9 +85,15 @@ class _Outcome:
 class Batcher:
     """Queues jobs from the event loop and runs them in shared transactions on one thread."""
 
-    def __init__(self, store: Store, *, max_batch: int = MAX_BATCH):
+    def __init__(self, store: Store, *, max_batch: int = MAX_BATCH, inline: bool | None = None):
         self.store = store
         self.max_batch = max_batch
+        #: Run batches on the event loop itself rather than the writer thread. The default on
+        #: SQLite: its statements are calls into a local file, a batch holds the process's only
+        #: write lock anyway, and no thread means no hand-offs or GIL ping-pong with the loop
+        #: (requests read while a batch runs form the next one). PostgreSQL waits on the
+        #: network, so its batches run on the thread and the loop goes on reading meanwhile.
+        self.inline = store.is_sqlite if inline is None else inline
         self._pending: list[tuple[Job, asyncio.Future]] = []
         self._draining = False
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="tianping-writer")
@@ -108,13 +114,16 @@ class Batcher:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         try:
+            await asyncio.sleep(0)  # let the requests already read submit too
             while self._pending:
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
                 try:
-                    outcomes = await loop.run_in_executor(
-                        self._thread, self.run_batch, [job for job, _ in batch]
-                    )
+                    jobs = [job for job, _ in batch]
+                    if self.inline:
+                        outcomes = self.run_batch(jobs)
+                    else:
+                        outcomes = await loop.run_in_executor(self._thread, self.run_batch, jobs)
                 except BaseException as exc:  # the writer itself failed: every job hears it
                     outcomes = [_Outcome(error=exc) for _ in batch]
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -168,3 +177,4 @@ class Batcher:
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
+        log.info("batched writer: %d jobs in %d batches", self.jobs, self.batches)

@@ -41,6 +41,10 @@ class Store:
         if bind is not None and bind.dialect.name == "sqlite":
             self._write_lock = threading.RLock()  # reentrant: a read inside a write must not deadlock
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self._write_lock is not None
+
     def write_lock(self):
         """The in-process writers' queue on SQLite (nothing to hold on PostgreSQL)."""
         return self._write_lock or nullcontext()

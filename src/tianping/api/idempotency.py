@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tianping.api.deps import Store
 from tianping.api.models import IdempotencyRecord
 from tianping.errors import Conflict, InvalidInput
+from tianping.store.db import core_execute
 
 MAX_KEY_LENGTH = 255
 
@@ -110,7 +111,7 @@ _LOOKUP_MANY = select(_T.c.key, _T.c.request_hash, _T.c.status_code, _T.c.respon
 
 def stored_many(session: Session, *, scope: str, keys) -> dict[str, tuple[str, int, Any]]:
     """``key -> (request hash, status, answer)`` of the keys that have a record."""
-    rows = session.execute(_LOOKUP_MANY, {"scope": scope, "keys": sorted(set(keys))})
+    rows = core_execute(session, _LOOKUP_MANY, {"scope": scope, "keys": sorted(set(keys))})
     return {k: (h, status, response) for k, h, status, response in rows}
 
 

@@ -12,6 +12,7 @@ from tianping.auth.keys import Principal, check_role, generate_key, hash_key, ke
 from tianping.auth.models import ApiKey
 from tianping.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from tianping.governance import audit
+from tianping.store.db import core_execute
 
 
 def create(
@@ -65,7 +66,7 @@ def authenticate(key: str | None, *, session: Session) -> Principal:
         raise Unauthorized("send an API key: Authorization: Bearer <key>")
     if key_id_of(key) is None:
         raise Unauthorized("the API key is malformed")
-    row = session.execute(_BY_HASH, {"h": hash_key(key)}).first()
+    row = core_execute(session, _BY_HASH, {"h": hash_key(key)}).first()
     if row is None or row.revoked_at is not None:
         raise Unauthorized("the API key is unknown or revoked")
     return Principal(row.id, row.name, row.role, row.merchant_id)

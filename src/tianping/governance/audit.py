@@ -125,12 +125,13 @@ def _on_rollback(session: Session, previous_transaction) -> None:
         session.info.pop(_QUEUED, None)
 
 
+_LAST = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+
+
 def _head(session: Session) -> tuple[int, str]:
     """Lock the log for this transaction and read its last ``(seq, hash)``."""
     _lock(session)
-    last = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    last = session.connection().execute(_LAST).first()
     return (last.seq, last.hash) if last else (0, chain.GENESIS)
 
 

@@ -29,6 +29,7 @@ from tianping.experiments.assignment import Layer, Plan, Snapshot, assign_index,
 from tianping.experiments.models import Experiment
 from tianping.races.models import Race
 from tianping.refunds import policies
+from tianping.store.db import core_execute
 
 #: Key of the race assignment in a decision's stored inputs.
 RACE_KEY = "race"
@@ -110,13 +111,15 @@ def _live_races(session: Session) -> list[_LiveRace]:
     return out
 
 
+_LIVE = select(Race.id, Race.steps, Race.updated_at, Race.phase).where(
+    Race.phase.in_(_LIVE_PHASES)
+)
+
+
 def _read_live_races(session: Session) -> list[_LiveRace]:
-    query = select(Race.id, Race.steps, Race.updated_at, Race.phase).where(
-        Race.phase.in_(_LIVE_PHASES)
-    )
-    db = str(session.get_bind().url)
+    db = session.get_bind().url
     out = []
-    for race_id, steps, updated_at, phase in session.execute(query).all():
+    for race_id, steps, updated_at, phase in core_execute(session, _LIVE).all():
         key = (steps, updated_at, phase)
         live = _cache.get((db, race_id))
         if live is None or live.key != key:

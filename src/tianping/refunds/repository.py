@@ -19,6 +19,7 @@ from tianping.refunds.models import (
     RefundTimer,
     StoredPolicy,
 )
+from tianping.store.db import core_execute
 
 # Statements on the decision path are built once (bound parameters), so a request pays
 # neither their construction nor their cache-key computation.
@@ -313,7 +314,7 @@ _ACTIVE_VERSION = select(PolicyActivation.version).order_by(PolicyActivation.id.
 
 
 def active_policy_version(session: Session) -> str | None:
-    return session.execute(_ACTIVE_VERSION).scalar_one_or_none()
+    return core_execute(session, _ACTIVE_VERSION).scalar_one_or_none()
 
 
 def get_policy(session: Session, version: str) -> StoredPolicy | None:
@@ -391,23 +392,23 @@ def orders_locked(session: Session, order_ids) -> dict[str, Order]:
 
 def buyers_orders_by_category(session: Session, buyer_ids) -> list[Row]:
     """:func:`buyer_orders_by_category` of several buyers, with the buyer first in each row."""
-    return list(session.execute(_BUYERS_ORDERS, {"buyers": sorted(set(buyer_ids))}))
+    return list(core_execute(session, _BUYERS_ORDERS, {"buyers": sorted(set(buyer_ids))}))
 
 
 def buyers_requests(session: Session, buyer_ids) -> list[Row]:
     """:func:`buyer_requests` of several buyers, with the buyer first in each row."""
-    return list(session.execute(_BUYERS_REQUESTS, {"buyers": sorted(set(buyer_ids))}))
+    return list(core_execute(session, _BUYERS_REQUESTS, {"buyers": sorted(set(buyer_ids))}))
 
 
 def buyer_orders_by_category(session: Session, buyer_id: str) -> list[Row]:
     """``(category, orders, spend, first paid_at)`` of the buyer's orders, one row per category."""
-    return list(session.execute(_BUYER_ORDERS, {"buyer": buyer_id}))
+    return list(core_execute(session, _BUYER_ORDERS, {"buyer": buyer_id}))
 
 
 def buyer_requests(session: Session, buyer_id: str) -> list[Row]:
     """The buyer's requests: when, why, whether money went back without a return, and how
     many merchant appeals against each were upheld (one query)."""
-    return list(session.execute(_BUYER_REQUESTS, {"buyer": buyer_id}))
+    return list(core_execute(session, _BUYER_REQUESTS, {"buyer": buyer_id}))
 
 
 def category_rates(session: Session) -> list[tuple[str, int, int, int]]:

@@ -133,3 +133,15 @@ def session_scope(url: str) -> Iterator[Session]:
     finally:
         session.close()
         engine.dispose()
+
+
+def core_execute(session, stmt, params=None):
+    """Run a Core statement on the session's connection, without the ORM's result machinery.
+
+    For the hot reads of columns (not entities): a third of the cost of ``session.execute``.
+    What the session has pending is flushed first when it autoflushes, as ``session.execute``
+    would do.
+    """
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(stmt, params or {})
