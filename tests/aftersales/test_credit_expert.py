@@ -14,6 +14,7 @@ from tianping.aftersales.credit import (
     BuyerFeatures,
     Characteristic,
     score_buyers,
+    score_one,
 )
 from tianping.errors import InvalidInput, NotFound
 
@@ -133,3 +134,24 @@ def test_more_bad_history_never_raises_the_score(h, name, step):
 
 
 MIN, MAX = 350, 950
+
+
+_VALUE = st.one_of(
+    st.integers(0, 5000).map(float),
+    st.floats(0, 1e6, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, 3.0, 10.0, 30.0, 50.0, 180.0, 365.0, 1095.0]),  # band edges
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional={c: _VALUE for c in FEATURE_COLUMNS}))
+def test_one_buyer_scored_without_arrays_equals_the_batch_scorer(values):
+    features = BuyerFeatures.from_columns({"buyer_id": ["b"], **{k: [v] for k, v in values.items()}})
+    assert score_one(values) == int(score_buyers(features).score[0])
+
+
+def test_one_buyer_scoring_refuses_what_the_batch_scorer_refuses():
+    with pytest.raises(InvalidInput, match="'orders' is -1.0"):
+        score_one({"orders": -1})
+    with pytest.raises(InvalidInput, match="unknown buyer feature"):
+        score_one({"ordres": 3})

@@ -351,7 +351,7 @@ def decision_inputs(
     now = env.clock.now()
     snap = env.norms.get(session, now)
     history = history or signals.buyer_history(order.buyer_id, session=session)
-    buyer = signals.buyer_credit(
+    buyer_score = signals.buyer_score(
         order.buyer_id, session=session, now=now, snap=snap, history=history
     )
     quality = signals.merchant_quality(order.merchant_id, session=session, snap=snap)
@@ -364,7 +364,7 @@ def decision_inputs(
         "currency": order.currency,
         "category": order.category,
         "reason": reason,
-        "buyer_score": int(buyer.score[0]),
+        "buyer_score": buyer_score,
         "merchant_score": round(float(quality.score[0]), 4),
         "defect_flag": signals.defect_flag(
             order.product_id, order.category, session=session, snap=snap

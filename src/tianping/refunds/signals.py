@@ -150,15 +150,9 @@ def note_request(history: BuyerHistory, req) -> None:
     )
 
 
-def buyer_features(
-    buyer_id: str,
-    *,
-    session: Session,
-    now: datetime,
-    snap: Snapshot,
-    history: BuyerHistory | None = None,
-):
-    """The buyer's history as :class:`~tianping.aftersales.credit.BuyerFeatures`."""
+def _feature_values(
+    buyer_id: str, *, session: Session, now: datetime, snap: Snapshot, history: BuyerHistory | None
+) -> dict[str, float]:
     h = history or buyer_history(buyer_id, session=session)
     reqs = h.requests
     n_orders = sum(n for _c, n, _s, _f in h.by_category)
@@ -171,22 +165,48 @@ def buyer_features(
         week = r.created_at.isocalendar()[:2]
         weeks[week] = weeks.get(week, 0) + 1
     by_cat = [(c, n) for c, n, _s, _f in h.by_category]
+    return {
+        "account_age_days": age,
+        "orders": n_orders,
+        "spend_minor": spend,
+        "claims": len(reqs),
+        "expected_claims": sum(n * snap.claim_rate.get(c, 0.0) for c, n in by_cat),
+        "refund_only": sum(1 for r in reqs if r.refunded_minor > 0 and not r.returned),
+        "expected_refund_only": sum(n * snap.refund_only_rate.get(c, 0.0) for c, n in by_cat),
+        "appeals_upheld": sum(int(r.appeals_upheld) for r in reqs),
+        "max_weekly_claims": max(weeks.values(), default=0),
+        "not_received_claims": sum(r in VOCAB.not_received for r in reasons),
+        "misrepresentation_claims": sum(r in VOCAB.misrepresentation for r in reasons),
+    }
+
+
+def buyer_features(
+    buyer_id: str,
+    *,
+    session: Session,
+    now: datetime,
+    snap: Snapshot,
+    history: BuyerHistory | None = None,
+):
+    """The buyer's history as :class:`~tianping.aftersales.credit.BuyerFeatures`."""
+    values = _feature_values(buyer_id, session=session, now=now, snap=snap, history=history)
     return credit.BuyerFeatures.from_columns(
-        {
-            "buyer_id": [buyer_id],
-            "account_age_days": [age],
-            "orders": [n_orders],
-            "spend_minor": [spend],
-            "claims": [len(reqs)],
-            "expected_claims": [sum(n * snap.claim_rate.get(c, 0.0) for c, n in by_cat)],
-            "refund_only": [sum(1 for r in reqs if r.refunded_minor > 0 and not r.returned)],
-            "expected_refund_only": [sum(n * snap.refund_only_rate.get(c, 0.0) for c, n in by_cat)],
-            "appeals_upheld": [sum(int(r.appeals_upheld) for r in reqs)],
-            "max_weekly_claims": [max(weeks.values(), default=0)],
-            "not_received_claims": [sum(r in VOCAB.not_received for r in reasons)],
-            "misrepresentation_claims": [sum(r in VOCAB.misrepresentation for r in reasons)],
-        }
+        {"buyer_id": [buyer_id], **{k: [v] for k, v in values.items()}}
     )
+
+
+def buyer_score(
+    buyer_id: str,
+    *,
+    session: Session,
+    now: datetime,
+    snap: Snapshot,
+    history: BuyerHistory | None = None,
+) -> int:
+    """The buyer's credit score (350–950) alone: :func:`buyer_credit`'s, without the
+    explanation (what a decision stores)."""
+    values = _feature_values(buyer_id, session=session, now=now, snap=snap, history=history)
+    return credit.score_one(values)
 
 
 def buyer_credit(
