@@ -19,7 +19,7 @@ from tianping.api.deps import Store
 from tianping.auth import service as auth
 from tianping.errors import TianpingError
 from tianping.refunds import service
-from tianping.refunds.endpoints import refund_job
+from tianping.refunds.endpoints import _refund_json, refund_job
 from tianping.refunds.models import Order, RefundDecision, RefundEvent, RefundRequest, RefundTimer
 from tianping.store import init_schema, make_engine, make_sessionmaker
 
@@ -142,6 +142,13 @@ def test_one_batch_answers_and_stores_what_one_transaction_per_request_does(tmp_
     assert state == _state(seq_engine)
     assert state["linked"] == len(state["requests"]) == 9  # every request points at its decision
     assert state["orders"]["o1"] == (0, 6_000)  # 4,000 refunded, then half of 4,000
+    # Each new request's answer equals the request read back through the response model.
+    with batch_store.sessions() as s:
+        for o in outcomes:
+            if o.error is None and not o.value[2]:
+                answer = o.value[1]
+                again = _refund_json(service.get_or_raise(answer["id"], session=s), s)
+                assert answer == again
     batch_engine.dispose()
     seq_engine.dispose()
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic_core import to_jsonable_python
 
 from tianping.api import idempotency
 from tianping.api.batch import Done, Job
@@ -28,6 +29,16 @@ KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255
 
 def _refund_json(req, session) -> dict:
     return S.RefundOut.model_validate(service.view(req, session=session)).model_dump(mode="json")
+
+
+def _new_refund_json(req, session) -> dict:
+    """The answer to a new request, built from the rows it just wrote.
+
+    The same JSON as :func:`_refund_json` (the tests compare them with the request read back),
+    without validating our own rows through the response model again: validating the nested
+    events, timers and decision was a tenth of a decision's CPU.
+    """
+    return to_jsonable_python(service.view(req, session=session))
 
 
 def _respond(status: int, body: dict, replayed: bool) -> JSONResponse:
@@ -167,7 +178,7 @@ def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, id
 
     def execute(session, prepared):
         req = service.apply_request(prepared, session=session)
-        answer = _refund_json(req, session)
+        answer = _new_refund_json(req, session)
         idempotency.record(
             session,
             scope=SCOPE,

@@ -82,6 +82,11 @@ def start_deferring(session: Session) -> Deferred:
     return d
 
 
+def deferring(session: Session) -> bool:
+    """Whether this transaction's new-request rows are being buffered."""
+    return _deferred(session) is not None
+
+
 def _deferred(session: Session) -> Deferred | None:
     d = session.info.get(_DEFER)
     return d if d is not None and d.txn is session.get_transaction() else None
@@ -126,7 +131,10 @@ def _write(session: Session, d: Deferred) -> None:
             links.append({"rid": row["refund_id"], "did": decision_id})
             req = by_request.get(row["refund_id"])
             if req is not None and req.decision_id is None:
-                set_committed_value(req, "decision_id", decision_id)
+                if isinstance(req, RefundRequest):
+                    set_committed_value(req, "decision_id", decision_id)
+                else:
+                    req.decision_id = decision_id
         conn.execute(_LINK_DECISION, links)
     for stmt, params in rows.items():
         conn.execute(stmt, params)
