@@ -62,9 +62,11 @@ def create_app(
         from tianping.refunds.lifecycle import RefundConfig
         from tianping.refunds.service import Env
         from tianping.store import init_schema, make_engine, make_sessionmaker
+        from tianping.store.db import WalCheckpointer
 
         engine = make_engine(settings.store)
         init_schema(engine)
+        checkpointer = WalCheckpointer(engine) if WalCheckpointer.wanted(engine) else None
         store = Store(make_sessionmaker(engine), env or Env(config=RefundConfig.from_environ()))
         app.state.store = store
         app.state.batcher = Batcher(store)
@@ -82,6 +84,8 @@ def create_app(
             if ticker is not None:
                 ticker.cancel()
             app.state.batcher.close()
+            if checkpointer is not None:
+                checkpointer.stop()
             engine.dispose()
 
     app = FastAPI(

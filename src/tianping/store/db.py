@@ -145,3 +145,54 @@ def core_execute(session, stmt, params=None):
     if session.autoflush:
         session.flush()
     return session.connection().execute(stmt, params or {})
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite file's write-ahead log from a background thread.
+
+    By default SQLite checkpoints inside the commit that grows the log past 1,000 pages, so
+    every so often one request pays for copying the log into the database. A long-running
+    server (``tianping serve``) turns that off for its own connections and checkpoints here
+    instead, every ``every_seconds``, in PASSIVE mode (never waits for or blocks a writer) on a
+    connection of its own; the C call releases the GIL. Other processes keep SQLite's default.
+    """
+
+    def __init__(self, engine: Engine, *, every_seconds: float = 1.0):
+        import threading
+
+        self.path = engine.url.database
+        self.every = every_seconds
+        self._stop = threading.Event()
+        event.listen(engine, "connect", _no_autocheckpoint)
+        engine.dispose()  # connections opened before (schema set-up) get the setting too
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def wanted(engine: Engine) -> bool:
+        db = engine.url.database
+        return engine.dialect.name == "sqlite" and db not in (None, "", ":memory:")
+
+    def _run(self) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # busy or locked: the next round catches up
+                    continue
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _no_autocheckpoint(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
