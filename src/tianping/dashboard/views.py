@@ -8,6 +8,7 @@ in the background at start-up; store reads (queues, decisions, goals) are always
 from __future__ import annotations
 
 import html
+import importlib
 import logging
 import re
 import threading
@@ -141,6 +142,28 @@ def race_report(name: str, sessions) -> str:
         page = report_html(races.report_data(name, session=s))
     body = re.search(r"<body>(.*)</body>", page, re.S)
     return body.group(1) if body else html.escape(page)
+
+
+#: What computing the pages imports (lazily, so that the CLI starts fast).
+PAGE_MODULES = (
+    "tianping.experiments.html",
+    "tianping.experiments.report",
+    "tianping.experiments.service",
+    "tianping.goals.service",
+    "tianping.market.service",
+    "tianping.metrics.service",
+    "tianping.races.report",
+    "tianping.races.service",
+    "tianping.report.svg",
+    "tianping.warehouse",
+)
+
+
+def import_pages() -> None:
+    """Import :data:`PAGE_MODULES` now: a server does it at start, before it freezes its heap,
+    rather than in the warming thread, which a busy event loop can starve for seconds."""
+    for name in PAGE_MODULES:
+        importlib.import_module(name)
 
 
 def warm(settings: Settings, sessions, cache: Cache) -> None:
