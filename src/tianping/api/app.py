@@ -188,6 +188,4 @@ async def _tick_forever(store: Store, every_seconds: float) -> None:
 def from_environment() -> FastAPI:
     """The app as ``tianping serve`` runs it: settings and tick interval from the environment."""
     tick = float(os.environ.get("TIANPING_TICK_SECONDS", "60") or 0)
-    return create_app(
-        load_settings(), tick_seconds=tick, warm_dashboard=True, freeze_startup=True
-    )
+    return create_app(load_settings(), tick_seconds=tick, warm_dashboard=True, freeze_startup=True)
