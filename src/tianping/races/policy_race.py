@@ -268,16 +268,9 @@ def _confirmation_step(race, spec, totals, window, previous, end, *, session, cl
         if m != spec.goal_metric
     }
     verdict, reasons = service.judge(spec, goal, guards)
-    n_min = min(a.n for a in goal)
-    ready = verdict is not None and (
-        n_min >= spec.confirm_units
-        or (spec.confirm_method == "sequential" and verdict.comparison.pvalue < spec.alpha)
+    ready, reasons = service.settle_confirmation(
+        race, spec, goal, verdict, reasons, session=session, clock=clock
     )
-    if not ready:
-        reasons = [f"confirmation has {n_min} of {spec.confirm_units} units per arm", *reasons]
-    else:
-        race.phase, race.decision = "decided", "ship" if verdict.ship else "no_ship"
-        experiments.set_status(race.confirm_experiment, "stopped", session=session, clock=clock)
     standings = [
         s | _stats_of(totals, window, i)
         for i, s in enumerate(service._confirm_standings(goal, verdict))

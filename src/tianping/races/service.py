@@ -440,6 +440,26 @@ def _start_confirmation(
     race.confirm_experiment, race.confirm_start = name, start
 
 
+def settle_confirmation(
+    race: Race, spec: RaceSpec, goal, verdict, reasons: list[str], *, session, clock
+) -> tuple[bool, list[str]]:
+    """Decide a confirming race once its verdict is ready; whether it was, and the reasons.
+
+    Ready means every arm has ``confirm_units`` units, or (sequential confirmation) the
+    comparison is already significant. Deciding stops the confirmation experiment.
+    """
+    n_min = min(a.n for a in goal)
+    ready = verdict is not None and (
+        n_min >= spec.confirm_units
+        or (spec.confirm_method == "sequential" and verdict.comparison.pvalue < spec.alpha)
+    )
+    if not ready:
+        return False, [f"confirmation has {n_min} of {spec.confirm_units} units per arm", *reasons]
+    race.phase, race.decision = "decided", "ship" if verdict.ship else "no_ship"
+    experiments.set_status(race.confirm_experiment, "stopped", session=session, clock=clock)
+    return True, reasons
+
+
 def _confirmation_step(
     race: Race, spec: RaceSpec, today: date, *, session, warehouse, clock
 ) -> RaceStep:
@@ -453,16 +473,9 @@ def _confirmation_step(
     agg = _read(warehouse, race.confirm_experiment, race.confirm_start, today, spec)
     goal = an.arm_stats(agg, spec.goal_metric, arms, cuped=False)
     verdict, reasons = _judge(spec, goal, agg, arms)
-    n_min = min(a.n for a in goal)
-    ready = verdict is not None and (
-        n_min >= spec.confirm_units
-        or (spec.confirm_method == "sequential" and verdict.comparison.pvalue < spec.alpha)
+    ready, reasons = settle_confirmation(
+        race, spec, goal, verdict, reasons, session=session, clock=clock
     )
-    if not ready:
-        reasons = [f"confirmation has {n_min} of {spec.confirm_units} units per arm", *reasons]
-    else:
-        race.phase, race.decision = "decided", "ship" if verdict.ship else "no_ship"
-        experiments.set_status(race.confirm_experiment, "stopped", session=session, clock=clock)
     return RaceStep(
         race_id=race.id,
         number=race.steps + 1,
