@@ -1,5 +1,5 @@
 """Every state change outside governance reaches the audit log too (SQLite and PostgreSQL):
-refund transitions and timers, coupons, policy activation, API keys, with the API key that
+orders, refund transitions and timers, coupons, policy activation, API keys, with the API key that
 made them, for one extra INSERT per refund transaction."""
 
 from __future__ import annotations
@@ -110,3 +110,24 @@ def test_api_keys_created_and_revoked_are_audited(session):
     ]
     assert rows[0]["detail"] == {"role": "analyst", "name": "eve", "merchant_id": None}
     assert key not in str(rows)  # the key itself is never written down
+
+
+def test_orders_their_delivery_and_a_packet_spent_on_one_are_audited_once(client):
+    c = client
+    expires = (c.store.env.clock.now() + timedelta(days=7)).isoformat()
+    coupon = {"coupon_id": "rp2", "amount_minor": 300, "expires_at": expires}
+    first = order_json("o3", 5_000, coupon=coupon, delivered=False)
+    assert c.post("/v1/orders", json=first).status_code == 201
+    assert c.post("/v1/orders", json=first).status_code == 200  # the same report again
+    delivered = {**first, "delivered_at": first["paid_at"]}
+    assert c.post("/v1/orders", json=delivered).status_code == 200
+    order = [(e["action"], e["actor"], e["key_id"]) for e in _log(c, subject="order:o3")]
+    assert order == [("order.recorded", "checkout", _key_id(c)),
+                     ("order.delivered", "checkout", _key_id(c))]  # fmt: skip
+    recorded = _log(c, action="order.recorded")[0]["detail"]
+    assert recorded["amount_minor"] == 5_000 and recorded["coupon_id"] == "rp2"
+    assert recorded["delivered_at"] is None
+    packet = [(e["action"], e["detail"]) for e in _log(c, subject="coupon:rp2")]
+    assert [a for a, _ in packet] == ["coupon.issued", "coupon.redeemed"]  # reported, then spent
+    assert packet[1][1] == {"order_id": "o3", "amount_minor": 300}
+    assert c.store.read(lambda s: audit.verify(session=s)).ok

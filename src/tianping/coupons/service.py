@@ -123,6 +123,8 @@ def redeem(
     session.flush()
     draft = P.redpacket_redeem(coupon.id, order_id, buyer_id, coupon.amount_minor, currency)
     ledger.post(draft, session=session, now=now)
+    audit.later("coupon.redeemed", subject=f"coupon:{coupon.id}", now=now, session=session,
+                detail={"order_id": order_id, "amount_minor": coupon.amount_minor})  # fmt: skip
     return coupon
 
 

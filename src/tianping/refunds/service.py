@@ -22,6 +22,7 @@ from tianping.clock import Clock, SystemClock, ensure_utc
 from tianping.coupons import service as coupons
 from tianping.coupons.rules import returns_packet
 from tianping.errors import Conflict, InvalidInput, NotFound
+from tianping.governance import audit as audit_log
 from tianping.ledger import postings as P
 from tianping.ledger import service as ledger
 from tianping.money import exponent_of
@@ -89,7 +90,9 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
     existing = repo.get_order(session, data.order_id, lock=True)
     if existing is not None:
         _same_order(existing, data)
-        _note_delivery(existing, delivered_at)
+        if _note_delivery(existing, delivered_at):
+            audit_log.later("order.delivered", subject=f"order:{existing.id}", now=now,
+                        detail={"delivered_at": delivered_at}, session=session)  # fmt: skip
         return existing, False
     order = Order(
         id=data.order_id,
@@ -129,13 +132,22 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
             session=session,
             now=now,
         )
+    detail = {"buyer_id": order.buyer_id, "merchant_id": order.merchant_id,
+              "product_id": order.product_id, "category": order.category,
+              "amount_minor": order.amount_minor, "currency": order.currency,
+              "coupon_id": order.coupon_id, "coupon_minor": order.coupon_minor,
+              "paid_at": paid_at, "delivered_at": delivered_at}  # fmt: skip
+    audit_log.later("order.recorded", subject=f"order:{order.id}", now=now, detail=detail,
+                session=session)  # fmt: skip
     return order, True
 
 
-def _note_delivery(order: Order, delivered_at: datetime | None) -> None:
-    """A later report of the same order may add its delivery; it may not change it."""
+def _note_delivery(order: Order, delivered_at: datetime | None) -> bool:
+    """A later report of the same order may add its delivery; it may not change it.
+
+    Returns whether it added it."""
     if delivered_at is None or delivered_at == order.delivered_at:
-        return
+        return False
     if order.delivered_at is not None:
         raise Conflict(
             f"order {order.id} was already reported delivered at "
@@ -143,6 +155,7 @@ def _note_delivery(order: Order, delivered_at: datetime | None) -> None:
             field="delivered_at",
         )
     order.delivered_at = delivered_at
+    return True
 
 
 def _utc(at: datetime | None) -> datetime | None:
