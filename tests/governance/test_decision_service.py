@@ -289,3 +289,63 @@ variants:
   - {name: treatment, weight: 1}
 primary_metric: conversion
 """
+
+
+def test_a_final_approval_waiting_on_a_locked_experiment_does_not_deadlock(ruled, clock, engine):
+    """The approval's audit entries are appended at commit, after its row locks, as every
+    other writer's are: a writer holding the experiment's row and about to append to the log
+    and an approval shipping that experiment queue one behind the other (PostgreSQL; SQLite
+    runs one writing transaction at a time)."""
+    import threading
+
+    from sqlalchemy import text
+
+    from tianping.experiments import repository as exp_repo
+    from tianping.experiments import service as experiments
+    from tianping.store import make_sessionmaker
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises whole transactions")
+    experiments.create(experiments.load_yaml(EXPERIMENT), session=ruled)
+    experiments.set_status("one-click", "running", session=ruled)
+    d = propose(Proposal("Ship one-click", "ship_experiment",
+                         {"experiment": "one-click", "variant": "treatment"}),
+                session=ruled, actor="dan", clock=clock)  # fmt: skip
+    vote(d.id, "approve", session=ruled, actor="ana", clock=clock)
+    ruled.commit()
+    sessions = make_sessionmaker(engine)
+    holder, approver = sessions(), sessions()
+    exp_repo.get_by_name("one-click", session=holder, lock=True)  # a writer holds the row
+    audit.later("experiment.noted", subject="experiment:one-click", actor="ops",
+                session=holder, now=clock.now())  # fmt: skip
+    outcome: dict = {}
+
+    def approve() -> None:
+        try:
+            vote(d.id, "approve", session=approver, actor="bo", clock=clock)
+            approver.commit()
+            outcome["ok"] = True
+        except Exception as exc:  # a deadlock would land here
+            approver.rollback()
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=approve)
+    thread.start()
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    with engine.connect() as probe:
+        for _ in range(200):  # until the approval waits on the experiment's row
+            if probe.execute(text(waiting)).scalar():
+                break
+            threading.Event().wait(0.025)
+        else:
+            pytest.fail("the approval never waited on the experiment's row")
+    holder.commit()  # appends its entry: must not wait on the approval
+    thread.join(timeout=30)
+    holder.close()
+    approver.close()
+    assert outcome == {"ok": True}
+    ruled.expire_all()
+    assert get_or_raise(d.id, session=ruled).effect_status == "applied"
+    actions = [e.action for e in audit.entries(session=ruled)]
+    assert actions.index("experiment.noted") < actions.index("decision.approved")
+    assert audit.verify(session=ruled).ok

@@ -2,12 +2,14 @@
 
 Two ways to write an entry, both in the transaction that makes the change:
 
-- :func:`record` appends at once (it takes the log's lock, which is held until commit, so
-  call it as the last write of the transaction); governance uses it.
 - :func:`later` queues the entry on the session; every queued entry is appended when the
-  session commits, under the same lock, in one multi-row INSERT, after the transaction's
-  other rows are flushed. That keeps the lock short and costs one statement per transaction
-  however many changes it made: the refund lifecycle, coupons, experiments and keys use it.
+  session commits, under the log's lock, in one multi-row INSERT, after the transaction's
+  other rows are flushed. That keeps the lock short, costs one statement per transaction
+  however many changes it made, and takes the lock after every row lock, so writers that lock
+  rows in different orders never deadlock on the log: every domain uses it.
+- :func:`record` appends at once and returns the entry (it takes the lock, held until
+  commit: only as the last write of a transaction, or a row lock taken after it can
+  deadlock on PostgreSQL with a writer holding that row and waiting for the log).
 
 Appends are serialised — a PostgreSQL transaction-scoped advisory lock, SQLite's ``BEGIN
 IMMEDIATE`` — so concurrent writers never fork the chain. A rolled-back transaction drops its

@@ -66,7 +66,7 @@ def set_rules(
         "previous": previous and previous.version,
         "rules": new.to_dict(),
     }
-    audit.record("governance.rules_set", subject="governance:rules", actor=actor,
+    audit.later("governance.rules_set", subject="governance:rules", actor=actor,
                  key_id=key_id, detail=detail, session=session, now=now)  # fmt: skip
     return new
 
@@ -132,7 +132,7 @@ def propose(
                           content=frozen.content, sha256=frozen.sha256, captured_at=now))  # fmt: skip
     session.add(d)
     session.flush()
-    audit.record("decision.proposed", subject=_subject(d), actor=actor, key_id=key_id,
+    audit.later("decision.proposed", subject=_subject(d), actor=actor, key_id=key_id,
                  detail=_proposal_detail(d), session=session, now=now)  # fmt: skip
     if opening.status != "pending":
         _close(
@@ -226,7 +226,7 @@ def vote(
         DecisionVote(voter=actor, key_id=key_id, choice=choice, comment=comment, voted_at=now)
     )
     session.flush()
-    audit.record("decision.voted", subject=_subject(d), actor=actor, key_id=key_id,
+    audit.later("decision.voted", subject=_subject(d), actor=actor, key_id=key_id,
                  detail={"choice": choice, "comment": comment}, session=session, now=now)  # fmt: skip
     t = rules.tally(q, proposer=d.proposer, ballots=ballots_of(d))
     if t.status == "pending":
@@ -249,12 +249,12 @@ def _close(d: Decision, status: str, reason: str, *, actor, key_id, session, now
     before = d.status
     d.status, d.status_reason, d.decided_at = status, reason, now
     session.flush()
-    audit.record(f"decision.{status}", subject=_subject(d), actor=actor, key_id=key_id,
+    audit.later(f"decision.{status}", subject=_subject(d), actor=actor, key_id=key_id,
                  detail={"from": before, "to": status, "reason": reason}, session=session, now=now)  # fmt: skip
     if status == "approved":
         d.effect_status, d.effect = effects.apply(d, session=session, now=now)
         session.flush()
-        audit.record(f"decision.effect_{d.effect_status}", subject=_subject(d), actor=SYSTEM,
+        audit.later(f"decision.effect_{d.effect_status}", subject=_subject(d), actor=SYSTEM,
                      detail={"kind": d.kind, "effect": d.effect}, session=session, now=now)  # fmt: skip
 
 
