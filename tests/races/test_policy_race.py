@@ -299,3 +299,47 @@ def test_shipping_a_policy_race_activates_the_shipped_policy(race_session):
     active = policies.active(session=session, now=datetime.now(UTC))
     assert active.version == race.spec["policy_versions"]["1688-2025-03"]
     assert active.name == "1688-2025-03"
+
+
+def test_the_cli_steps_a_policy_race_over_a_window_as_the_library_does(market, tmp_path):
+    from typer.testing import CliRunner
+
+    from tianping.cli.main import app
+    from tianping.store import init_schema, make_engine, make_sessionmaker
+
+    runner = CliRunner()
+    spec = tmp_path / "race.yaml"
+    spec.write_text(SPEC)
+    base = ["--home", str(tmp_path / "h"), "--warehouse", f"duckdb://{market}"]
+
+    def run(*args):
+        return runner.invoke(app, [*base, *args])
+
+    assert run("race", "create", str(spec)).exit_code == 0
+    end = START + timedelta(days=13)
+    out = run("race", "step", "refund-race", "--from", str(START), "--to", str(end),
+              "--format", "json")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    step = json.loads(out.stdout)
+    assert step["number"] == 1 and step["window"] == [str(START), str(end)]
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'library.sqlite'}")  # the same step, by hand
+    init_schema(engine)
+    with make_sessionmaker(engine)() as s:
+        policy_race.create(service.load_yaml(SPEC), session=s)
+        w = _connect(market)
+        try:
+            row = _step(s, w, START, end)
+        finally:
+            w.close()
+        assert step["standings"] == json.loads(json.dumps(row.standings))
+        assert step["leader"] == row.leader and step["reasons"] == row.reasons
+    engine.dispose()
+
+    half = run("race", "step", "refund-race", "--from", str(START))
+    assert half.exit_code != 0 and "give both --from and --to, or neither" in half.output
+    again = run("race", "step", "refund-race", "--from", str(START), "--to", str(end))
+    assert again.exit_code != 0 and "overlaps step 1's" in again.output
+    assert "Traceback" not in half.output + again.output
+    shown = run("race", "report", "refund-race", "--format", "json")
+    assert shown.exit_code == 0 and len(json.loads(shown.stdout)["steps"]) == 1
