@@ -282,7 +282,7 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
     phases = dict.fromkeys(
         ("inputs", "policy", "batch16", "batch16_cpu", "batch1", "batch1_cpu"), 0.0
     )
-    counts = dict.fromkeys(phases, 0)
+    decided = {16: 0, 1: 0}  # decisions timed per batch size
     policy = store.read(lambda s: policies.active(session=s, now=env.clock.now()))
     _warm_merchants(store, env, range(start, start + n))
     bodies = [
@@ -302,8 +302,7 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
             outcomes = batcher.run_batch(jobs)
             phases[f"batch{size}"] += time.perf_counter() - t
             phases[f"batch{size}_cpu"] += time.process_time() - c
-            counts[f"batch{size}"] += size
-            counts[f"batch{size}_cpu"] += size
+            decided[size] += size
             failed = [o.error for o in outcomes if o.error is not None]
             if failed:
                 raise RuntimeError(f"in-process decision failed: {failed[0]!r}")
@@ -321,11 +320,11 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
         t = time.perf_counter()
         evaluate(policy, RefundInputs(**snap))
         phases["policy"] += time.perf_counter() - t
-        counts["inputs"] += 1
-        counts["policy"] += 1
     batcher.close()
     engine.dispose()
-    return {k: 1000 * v / max(counts[k], 1) for k, v in phases.items()}
+    per = {"inputs": len(bodies), "policy": len(bodies)}
+    per |= {f"batch{size}{cpu}": k for size, k in decided.items() for cpu in ("", "_cpu")}
+    return {k: 1000 * v / max(per[k], 1) for k, v in phases.items()}
 
 
 def _warm_merchants(store, env, indices) -> None:

@@ -67,7 +67,7 @@ def set_rules(
         "rules": new.to_dict(),
     }
     audit.later("governance.rules_set", subject="governance:rules", actor=actor,
-                 key_id=key_id, detail=detail, session=session, now=now)  # fmt: skip
+                key_id=key_id, detail=detail, session=session, now=now)  # fmt: skip
     return new
 
 
@@ -133,7 +133,7 @@ def propose(
     session.add(d)
     session.flush()
     audit.later("decision.proposed", subject=_subject(d), actor=actor, key_id=key_id,
-                 detail=_proposal_detail(d), session=session, now=now)  # fmt: skip
+                detail=_proposal_detail(d), session=session, now=now)  # fmt: skip
     if opening.status != "pending":
         _close(
             d, opening.status, opening.reason, actor=SYSTEM, key_id=None, session=session, now=now
@@ -227,7 +227,7 @@ def vote(
     )
     session.flush()
     audit.later("decision.voted", subject=_subject(d), actor=actor, key_id=key_id,
-                 detail={"choice": choice, "comment": comment}, session=session, now=now)  # fmt: skip
+                detail={"choice": choice, "comment": comment}, session=session, now=now)  # fmt: skip
     t = rules.tally(q, proposer=d.proposer, ballots=ballots_of(d))
     if t.status == "pending":
         return VoteResult(d, True)
@@ -250,12 +250,12 @@ def _close(d: Decision, status: str, reason: str, *, actor, key_id, session, now
     d.status, d.status_reason, d.decided_at = status, reason, now
     session.flush()
     audit.later(f"decision.{status}", subject=_subject(d), actor=actor, key_id=key_id,
-                 detail={"from": before, "to": status, "reason": reason}, session=session, now=now)  # fmt: skip
+                detail={"from": before, "to": status, "reason": reason}, session=session, now=now)  # fmt: skip
     if status == "approved":
         d.effect_status, d.effect = effects.apply(d, session=session, now=now)
         session.flush()
         audit.later(f"decision.effect_{d.effect_status}", subject=_subject(d), actor=SYSTEM,
-                     detail={"kind": d.kind, "effect": d.effect}, session=session, now=now)  # fmt: skip
+                    detail={"kind": d.kind, "effect": d.effect}, session=session, now=now)  # fmt: skip
 
 
 def expire_due(*, session: Session, clock: Clock | None = None) -> list[Decision]:

@@ -92,7 +92,7 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
         _same_order(existing, data)
         if _note_delivery(existing, delivered_at):
             audit_log.later("order.delivered", subject=f"order:{existing.id}", now=now,
-                        detail={"delivered_at": delivered_at}, session=session)  # fmt: skip
+                            detail={"delivered_at": delivered_at}, session=session)  # fmt: skip
         return existing, False
     order = Order(
         id=data.order_id,
@@ -138,7 +138,7 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
               "coupon_id": order.coupon_id, "coupon_minor": order.coupon_minor,
               "paid_at": paid_at, "delivered_at": delivered_at}  # fmt: skip
     audit_log.later("order.recorded", subject=f"order:{order.id}", now=now, detail=detail,
-                session=session)  # fmt: skip
+                    session=session)  # fmt: skip
     return order, True
 
 
