@@ -10,21 +10,27 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from tianping.errors import InvalidInput
+from tianping.inputs import currency_exponent
 
-#: Decimal places of the currencies tianping knows (ISO 4217 minor unit).
-CURRENCY_EXPONENT: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0, "KRW": 0}
+#: Most digits before the decimal point of an amount in major units (int64 holds 18).
+MAX_DIGITS = 17
 
 
 def exponent_of(currency: str) -> int:
-    """Decimal places of ``currency``.
+    """Decimal places of ``currency`` (its ISO 4217 minor unit).
 
-    >>> exponent_of("CNY")
-    2
+    >>> exponent_of("CNY"), exponent_of("JPY"), exponent_of("KWD")
+    (2, 0, 3)
+
+    Raises:
+        InvalidInput: not an ISO 4217 code with minor units.
     """
-    try:
-        return CURRENCY_EXPONENT[currency]
-    except KeyError:
-        raise InvalidInput(f"unknown currency {currency!r}", field="currency") from None
+    exponent = currency_exponent(currency)
+    if exponent is None:
+        raise InvalidInput(
+            f"{currency!r} is not an ISO 4217 currency code (e.g. CNY, USD, JPY)", field="currency"
+        )
+    return exponent
 
 
 def to_minor(value: str | int | Decimal, currency: str = "CNY", *, field: str = "amount") -> int:
@@ -46,6 +52,8 @@ def to_minor(value: str | int | Decimal, currency: str = "CNY", *, field: str = 
         raise InvalidInput(f"{value!r} is not an amount", field=field) from None
     if not amount.is_finite():
         raise InvalidInput(f"{value!r} is not a finite amount", field=field)
+    if amount and amount.adjusted() > MAX_DIGITS:  # before building a huge int from it
+        raise InvalidInput(f"{value!r} is too large an amount", field=field)
     scaled = amount.scaleb(exponent_of(currency))
     if scaled != scaled.to_integral_value():
         raise InvalidInput(

@@ -177,7 +177,7 @@ def test_no_approvers_or_an_unreachable_quorum_is_refused_up_front():
         ({"default": {"veto": "yes"}}, "rules.default.veto", "true or false"),
         ({"default": {"expiry_days": 0}}, "rules.default.expiry_days", "number of days"),
         ({"spend_cap": {"cap_minor": -1}}, "rules.spend_cap.cap_minor", ">= 0"),
-        ({"spend_cap": {"currency": "XXX1"}}, None, "unknown currency 'XXX1'"),
+        ({"spend_cap": {"currency": "XXX1"}}, None, "'XXX1' is not an ISO 4217 currency code"),
         (
             {"spend_cap": {"override_approvers": ["x", "y"], "override_required": 2}},
             "rules.spend_cap.override_required",

@@ -1,0 +1,397 @@
+"""One validation layer for every input: API bodies, queries and paths, dashboard forms, CLI.
+
+Whatever reaches the store passed one of these checks, so the same value is refused with the
+same message (and the same 4xx) whichever door it came through and whichever database is
+behind it. The rules (docs/service.md#what-every-input-must-be):
+
+- **text** refuses NUL, other control characters (free text keeps tab and newlines) and lone
+  surrogates (not encodable as UTF-8), and has a length limit: identifiers 1-100 characters,
+  names 200, free text 2,000;
+- **money** is a whole number of minor units, never a bool or a float, within a bound per kind:
+  orders, refunds and red packets up to :data:`MAX_AMOUNT_MINOR`, spend requests up to
+  :data:`MAX_SPEND_MINOR`;
+- **numbers** that may be fractional (a goal's target) are finite: NaN and infinities are refused;
+- **currencies** are ISO 4217 codes that have minor units (the ``iso4217`` package's list:
+  funds, metals and ``XXX`` are not money here);
+- **instants** lie in ``[2000-01-01, 2100-01-01)`` UTC; an event that already happened (an
+  order paid, a parcel delivered, an exposure) is at most :data:`FUTURE_SKEW` ahead of now;
+- **documents** (evidence attached to a decision) nest at most :data:`MAX_DEPTH` deep, hold at
+  most :data:`MAX_DOCUMENT_NODES` values, and their strings and numbers obey the rules above.
+
+Pure: no I/O; the Pydantic types at the end wrap the same functions for request models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from fractions import Fraction
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+from tianping.errors import InvalidInput
+
+#: Longest identifier (order, refund, buyer, merchant, product, coupon ids; names of things).
+MAX_ID = 100
+#: Longest name of a person or key holder, and of a decision's title.
+MAX_NAME = 200
+#: Longest title of a decision, and reference to evidence.
+MAX_TITLE = 300
+#: Longest free text (notes, comments, reasons, evidence URLs).
+MAX_TEXT = 2000
+#: Largest amount of an order, refund or red packet: 10 billion in major units of a
+#: 2-decimal currency.
+MAX_AMOUNT_MINOR = 10**12
+#: Largest spend request: 1 trillion in major units of a 2-decimal currency (the spend cap is
+#: far below; this bounds what an override may ask for).
+MAX_SPEND_MINOR = 10**14
+#: Largest magnitude of a whole number inside a document (a signed 64-bit integer).
+MAX_INT = 2**63 - 1
+#: Earliest and latest instant any input may name.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+#: How far ahead of now an event that already happened may be stamped (clock skew).
+FUTURE_SKEW = timedelta(days=1)
+#: Deepest nesting of a document (a list or object inside another counts one level).
+MAX_DEPTH = 32
+#: Most values (scalars, lists and objects) in one document.
+MAX_DOCUMENT_NODES = 100_000
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: JSON Schema patterns of the same rules, for the OpenAPI document.
+SINGLE_LINE_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+MULTILINE_PATTERN = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+
+
+def text(
+    value: Any, *, field: str, max_length: int = MAX_TEXT, min_length: int = 0,
+    multiline: bool = False,
+) -> str:  # fmt: skip
+    """``value`` when it is acceptable text, else :class:`InvalidInput` naming ``field``.
+
+    >>> text("a note", field="note")
+    'a note'
+    >>> text("a\\x00b", field="note")
+    Traceback (most recent call last):
+    ...
+    tianping.errors.InvalidInput: note: contains a control character (U+0000) at position 2
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: must be text, not {type(value).__name__}", field=field)
+    bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value) or _SURROGATE.search(value)
+    if bad is not None:
+        char, kind = bad.group(), "surrogate" if _SURROGATE.match(bad.group()) else "control"
+        raise InvalidInput(
+            f"{field}: contains a {kind} character (U+{ord(char):04X}) at position "
+            f"{bad.start() + 1}",
+            field=field,
+        )
+    if not min_length <= len(value) <= max_length:
+        size = f"{min_length} to {max_length}" if min_length else f"at most {max_length}"
+        raise InvalidInput(f"{field}: must have {size} characters, has {len(value)}", field=field)
+    return value
+
+
+def identifier(value: Any, *, field: str, max_length: int = MAX_ID) -> str:
+    """An id or name: text on one line, surrounding blanks stripped, 1 to ``max_length`` long.
+
+    >>> identifier("  o-1 ", field="order_id")
+    'o-1'
+    """
+    stripped = text(value, field=field, max_length=10 * max_length).strip()
+    return text(stripped, field=field, min_length=1, max_length=max_length)
+
+
+def whole(value: Any, *, field: str, minimum: int, maximum: int) -> int:
+    """A whole number (not a bool, not a float) within ``[minimum, maximum]``.
+
+    >>> whole(5, field="n", minimum=1, maximum=10)
+    5
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{field}: must be a whole number, not {value!r}", field=field)
+    if not minimum <= value <= maximum:
+        raise InvalidInput(
+            f"{field}: must be between {minimum:,} and {maximum:,}, got {value:,}", field=field
+        )
+    return value
+
+
+def amount(
+    value: Any, *, field: str = "amount_minor", minimum: int = 0,
+    maximum: int = MAX_AMOUNT_MINOR,
+) -> int:  # fmt: skip
+    """Money in minor units within the kind's bound (orders, refunds, red packets by default).
+
+    >>> amount(1234)
+    1234
+    >>> amount(2**63)
+    Traceback (most recent call last):
+    ...
+    tianping.errors.InvalidInput: amount_minor: must be between 0 and 1,000,000,000,000, got 9,223,372,036,854,775,808
+    """
+    return whole(value, field=field, minimum=minimum, maximum=maximum)
+
+
+def finite(value: Any, *, field: str, minimum: float | None = None,
+           maximum: float | None = None) -> float:  # fmt: skip
+    """A finite number (int or float, not a bool), optionally within bounds.
+
+    >>> finite(2, field="target")
+    2.0
+    >>> finite(float("nan"), field="target")
+    Traceback (most recent call last):
+    ...
+    tianping.errors.InvalidInput: target: must be a finite number, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{field}: must be a number, not {value!r}", field=field)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        raise InvalidInput(f"{field}: must be a finite number, got {value}", field=field) from None
+    if not math.isfinite(number):
+        raise InvalidInput(f"{field}: must be a finite number, got {number}", field=field)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise InvalidInput(
+            f"{field}: must be between {minimum} and {maximum}, got {number}", field=field
+        )
+    return number
+
+
+def number_text(value: str, *, field: str) -> float:
+    """A finite number typed as text (a form field or an option): ``"1e999999"`` is refused.
+
+    >>> number_text(" 2.5 ", field="target")
+    2.5
+    """
+    try:
+        parsed = float(text(value, field=field, max_length=100).strip())
+    except ValueError:
+        raise InvalidInput(f"{field}: must be a number, got {value!r}", field=field) from None
+    return finite(parsed, field=field)
+
+
+def currency_exponent(code: str) -> int | None:
+    """Decimal places of ISO 4217 ``code``; None for a code that is not on the list or has no
+    minor unit (funds, precious metals, ``XXX``).
+
+    >>> currency_exponent("CNY"), currency_exponent("JPY"), currency_exponent("XAU")
+    (2, 0, None)
+    """
+    from iso4217 import Currency
+
+    found = Currency.__members__.get(code.lower()) if isinstance(code, str) else None
+    return None if found is None or found.code != code else found.exponent
+
+
+def currency(value: Any, *, field: str = "currency") -> str:
+    """An ISO 4217 currency code with minor units (``CNY``, ``USD``, ``JPY``, ...).
+
+    >>> currency("CNY")
+    'CNY'
+    """
+    if not isinstance(value, str) or currency_exponent(value) is None:
+        raise InvalidInput(
+            f"{field}: {value!r} is not an ISO 4217 currency code (e.g. CNY, USD, JPY)",
+            field=field,
+        )
+    return value
+
+
+def currencies() -> tuple[str, ...]:
+    """Every code :func:`currency` accepts, sorted."""
+    from iso4217 import Currency
+
+    return tuple(sorted(c.code for c in Currency if c.exponent is not None))
+
+
+def instant(value: Any, *, field: str, now: datetime | None = None) -> datetime:
+    """A timezone-aware instant (naive means UTC) in the documented window, as UTC.
+
+    With ``now``, the instant is of something that already happened: at most
+    :data:`FUTURE_SKEW` after ``now``.
+    """
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{field}: must be a date and time, not {value!r}", field=field)
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 minus an offset, year 9999 plus one
+        raise InvalidInput(f"{field}: {value.isoformat()} is out of range", field=field) from None
+    if not EARLIEST <= utc < LATEST:
+        raise InvalidInput(
+            f"{field}: {utc:%Y-%m-%d %H:%M} UTC is outside {EARLIEST:%Y-%m-%d} .. "
+            f"{LATEST:%Y-%m-%d}",
+            field=field,
+        )
+    if now is not None and utc > now + FUTURE_SKEW:
+        raise InvalidInput(
+            f"{field}: {utc:%Y-%m-%d %H:%M} UTC is in the future (now {now:%Y-%m-%d %H:%M})",
+            field=field,
+        )
+    return utc
+
+
+def document(value: Any, *, field: str, max_depth: int = MAX_DEPTH) -> Any:
+    """``value`` when it is a JSON document tianping can freeze: bounded depth and size,
+    string keys, acceptable text, finite numbers, integers within 64 bits.
+
+    Walked without recursion, so a hostile depth cannot exhaust the stack.
+
+    >>> document({"a": [1, 2.5, "x", None]}, field="data")
+    {'a': [1, 2.5, 'x', None]}
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 0, field)]
+    nodes = 0
+    while stack:
+        item, depth, where = stack.pop()
+        nodes += 1
+        if nodes > MAX_DOCUMENT_NODES:
+            raise InvalidInput(f"{field}: more than {MAX_DOCUMENT_NODES:,} values", field=field)
+        if isinstance(item, Mapping | list | tuple | set | frozenset):
+            if depth >= max_depth:
+                raise InvalidInput(f"{where}: nested deeper than {max_depth} levels", field=field)
+            pairs = item.items() if isinstance(item, Mapping) else enumerate(list(item))
+            for k, v in pairs:
+                if isinstance(item, Mapping):
+                    text(k, field=f"{where} key", max_length=MAX_NAME)
+                stack.append(
+                    (v, depth + 1, f"{where}.{k}" if isinstance(k, str) else f"{where}[{k}]")
+                )
+        elif isinstance(item, str):
+            text(item, field=where, max_length=MAX_DOCUMENT_NODES, multiline=True)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            whole(item, field=where, minimum=-MAX_INT, maximum=MAX_INT)
+        elif isinstance(item, float):
+            finite(item, field=where)
+        else:
+            stack.extend(_frozen_form(item, depth, where, field))
+    return value
+
+
+def _frozen_form(item: Any, depth: int, where: str, field: str) -> list[tuple[Any, int, str]]:
+    """What a non-JSON value freezes as (tianping.governance.canonical), to be checked too:
+    decimals must be finite; dates, enums and fractions are plain; numpy values and
+    dataclasses are checked as the lists and objects they become."""
+    if isinstance(item, Decimal):
+        if not item.is_finite():
+            raise InvalidInput(f"{where}: must be a finite number, got {item}", field=field)
+        return []
+    if isinstance(item, date | time | Enum | Fraction):
+        return []
+    if hasattr(item, "tolist"):
+        return [(item.tolist(), depth, where)]
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+        return [(fields, depth, where)]
+    raise InvalidInput(f"{where}: {type(item).__name__} is not JSON", field=field)
+
+
+def printable_key(value: str, *, field: str, max_length: int = 255) -> str:
+    """An opaque client token (an ``Idempotency-Key``): 1 to ``max_length`` visible ASCII
+    characters.
+
+    >>> printable_key("retry-42", field="Idempotency-Key")
+    'retry-42'
+    """
+    if not 1 <= len(value) <= max_length or not all("!" <= c <= "~" for c in value):
+        raise InvalidInput(
+            f"{field}: must be 1 to {max_length} visible ASCII characters (no spaces)",
+            field=field,
+        )
+    return value
+
+
+def normalise(value: str) -> str:
+    """NFC form of a text already checked (identifiers compare equal however typed)."""
+    return unicodedata.normalize("NFC", value)
+
+
+# -- Pydantic types: the same rules in request models ---------------------------------------
+
+
+def _checked(fn, **kw):
+    def check(value):
+        try:
+            return fn(value, field="value", **kw)
+        except InvalidInput as exc:  # Pydantic names the field itself
+            raise ValueError(exc.message.removeprefix("value: ")) from None
+
+    return check
+
+
+def _same(fn, **kw):
+    """A Pydantic after-validator running ``fn`` but keeping the value as parsed."""
+    check = _checked(fn, **kw)
+
+    def keep(value):
+        check(value)
+        return value
+
+    return AfterValidator(keep)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _schema(pattern: str, **kw) -> Any:
+    # The pattern documents the rule in the OpenAPI document; the validators enforce it with
+    # their own messages.
+    return Field(json_schema_extra={"pattern": pattern}, **kw)
+
+
+#: An identifier (1-100 characters, one line, surrounding blanks stripped).
+Id = Annotated[
+    str,
+    BeforeValidator(_strip),
+    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_ID),
+    AfterValidator(_checked(identifier)),
+]
+#: A unit (buyer, device) an experiment assigns: 1-200 characters, one line, exactly as sent.
+UnitId = Annotated[
+    str,
+    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_NAME),
+    _same(text, max_length=MAX_NAME),
+]
+#: A person's or key holder's name, a title (1-200 characters, one line, stripped).
+Name = Annotated[
+    str,
+    BeforeValidator(_strip),
+    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_NAME),
+    AfterValidator(_checked(identifier, max_length=MAX_NAME)),
+]
+#: A decision's title or an evidence reference (1-300 characters, one line, stripped).
+Title = Annotated[
+    str,
+    BeforeValidator(_strip),
+    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_TITLE),
+    AfterValidator(_checked(identifier, max_length=MAX_TITLE)),
+]
+#: Free text up to 2,000 characters; tab and newlines allowed.
+Text = Annotated[str, _schema(MULTILINE_PATTERN, max_length=MAX_TEXT), _same(text, multiline=True)]
+#: Short one-line text up to 100 characters (a tracking number), possibly empty.
+ShortText = Annotated[str, _schema(SINGLE_LINE_PATTERN, max_length=MAX_ID), _same(text)]
+#: Money of an order, refund or red packet, >= 0.
+Money = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_MINOR)]
+#: Money of an order, refund or red packet, >= 1.
+PositiveMoney = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT_MINOR)]
+#: An ISO 4217 code with minor units; the OpenAPI document lists them.
+Currency = Annotated[
+    str, _same(currency), WithJsonSchema({"type": "string", "enum": list(currencies())})
+]
+#: Any JSON document tianping can freeze (evidence attached to a decision).
+Document = Annotated[Any, _same(document)]
+#: An instant in the documented window (kept as sent; services convert to UTC).
+Instant = Annotated[datetime, _same(instant)]
