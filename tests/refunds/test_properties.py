@@ -98,7 +98,7 @@ def _act(refund_id: str, action: str, session, env):
         "dismiss": ReviewIn(action="dismiss_appeal"),
     }
     if action in review:
-        return service.review(refund_id, review[action], session=session, env=env)
+        return service.review(refund_id, review[action], reviewer="ops", session=session, env=env)
     if action == "appeal":
         return service.appeal(refund_id, AppealIn(), session=session, env=env)
     if action in ("accept", "refuse"):
@@ -152,7 +152,7 @@ def _machine(engine):
                 amount,
                 buyer_id=f"{self.tag}-b{buyer}",
                 coupon=coupon,
-                paid_at=now - timedelta(hours=1),
+                paid_at=now - timedelta(days=3),  # delivered two days later, before now
             )
             self.store.transact(lambda s: service.record_order(data, session=s, env=self.env))
             self.amounts[data.order_id] = amount
@@ -175,14 +175,14 @@ def _machine(engine):
 
             try:
                 _status, out, _ = idempotency.run(
-                    self.store, scope="refund-requests", key=key, body=body, work=work
+                    self.store, caller="k1", scope="refund-requests", key=key, body=body, work=work
                 )
             except TianpingError as exc:
                 assert exc.code == "exceeds_refundable", exc.message
                 return multiple()
             if retry:  # a client retry: the same answer, nothing paid twice
                 again = idempotency.run(
-                    self.store, scope="refund-requests", key=key, body=body, work=work
+                    self.store, caller="k1", scope="refund-requests", key=key, body=body, work=work
                 )
                 assert again[1] == out and again[2] is True
             return out["id"]

@@ -1,6 +1,8 @@
 """``Idempotency-Key``: the same key and body get the same answer; another body gets 409.
 
-The key's record is inserted first, in the same transaction as the work it guards. A
+Every POST that creates or changes something takes the header. A record belongs to the
+caller (the API key's public id), the route (method and path) and the key, so one key holder
+can never read or collide with another's answers. The key's record is inserted first, in the same transaction as the work it guards. A
 concurrent request with the same key blocks on the unique index (PostgreSQL) or on the write
 lock (SQLite) until the first commits, then finds the record and answers with its stored body;
 if the first fails, nothing is recorded and the key stays free. Errors are not recorded.
@@ -13,6 +15,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
@@ -20,9 +24,12 @@ from sqlalchemy.orm import Session
 from tianping.api.deps import Store
 from tianping.api.models import IdempotencyRecord
 from tianping.errors import Conflict, InvalidInput
+from tianping.inputs import printable_key
 from tianping.store.db import core_execute
 
 MAX_KEY_LENGTH = 255
+#: The header, as routes declare it.
+HEADER = "Idempotency-Key"
 
 
 def request_hash(body: BaseModel | None) -> str:
@@ -33,33 +40,80 @@ def request_hash(body: BaseModel | None) -> str:
 
 
 def check_key(key: str | None, *, required: bool) -> str | None:
+    """The header's value when well-formed (1-255 visible ASCII characters), None when absent
+    and optional.
+
+    Raises:
+        InvalidInput: absent but required, or malformed.
+    """
     if key is None or key == "":
         if required:
-            raise InvalidInput("the Idempotency-Key header is required", field="Idempotency-Key")
+            raise InvalidInput("the Idempotency-Key header is required", field=HEADER)
         return None
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(
-            f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters", field="Idempotency-Key"
-        )
-    return key
+    return printable_key(key, field=HEADER, max_length=MAX_KEY_LENGTH)
+
+
+def header(*, required: bool):
+    """The ``Idempotency-Key`` header as a route declares it, in ``Annotated`` (an optional
+    one takes ``= None`` as its default)."""
+    from fastapi import Header
+
+    return Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[!-~]+$",
+        description="1-255 visible ASCII characters; a retry with the same key and body gets "
+        "the first answer again, another body 409 idempotency_key_reused.",
+    )
+
+
+def caller_of(request: Request) -> str:
+    """The public id of the API key the route's guard admitted."""
+    return request.state.principal.key_id
+
+
+def respond(
+    store: Store,
+    request: Request,
+    *,
+    key: str | None,
+    body: BaseModel | None,
+    work: Callable[[Session], tuple[int, Any]],
+) -> JSONResponse:
+    """Answer a POST through :func:`run`, scoped by caller and ``METHOD /path``; a replayed
+    answer carries ``Idempotent-Replayed: true``."""
+    status, answer, replayed = run(
+        store,
+        caller=caller_of(request),
+        scope=f"{request.method} {request.url.path}",
+        key=check_key(key, required=False),
+        body=body,
+        work=work,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(answer, status_code=status, headers=headers)
 
 
 def run(
     store: Store,
     *,
+    caller: str,
     scope: str,
     key: str | None,
     body: BaseModel | None,
-    work: Callable[[Session], tuple[int, dict[str, Any]]],
-) -> tuple[int, dict[str, Any], bool]:
-    """Do ``work`` once per ``(scope, key)``; returns ``(status, body, replayed)``."""
+    work: Callable[[Session], tuple[int, Any]],
+) -> tuple[int, Any, bool]:
+    """Do ``work`` once per ``(caller, scope, key)``; returns ``(status, body, replayed)``."""
     if key is None:
         return (*store.transact(work), False)
     digest = request_hash(body)
 
-    def attempt(session: Session) -> tuple[int, dict[str, Any], bool]:
+    def attempt(session: Session) -> tuple[int, Any, bool]:
         stmt = select(IdempotencyRecord).where(
-            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            IdempotencyRecord.caller == caller,
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
         )
         record = session.execute(stmt).scalar_one_or_none()
         if record is not None:
@@ -71,6 +125,7 @@ def run(
                 )
             return record.status_code, record.response, True
         record = IdempotencyRecord(
+            caller=caller,
             scope=scope,
             key=key,
             request_hash=digest,
@@ -88,31 +143,25 @@ def run(
 
 
 _T = IdempotencyRecord.__table__
-_LOOKUP = select(_T.c.request_hash, _T.c.status_code, _T.c.response).where(
-    _T.c.scope == bindparam("scope"), _T.c.key == bindparam("key")
-)
 _RECORD = insert(_T)
-
-
-def lookup(session: Session, *, scope: str, key: str, digest: str) -> tuple[int, Any] | None:
-    """The stored answer to ``(scope, key)``, or None when the key is new.
-
-    Raises:
-        Conflict: the key was used with a different request body (``idempotency_key_reused``).
-    """
-    row = session.execute(_LOOKUP, {"scope": scope, "key": key}).first()
-    return None if row is None else replay(tuple(row), key=key, digest=digest)
-
-
-_LOOKUP_MANY = select(_T.c.key, _T.c.request_hash, _T.c.status_code, _T.c.response).where(
-    _T.c.scope == bindparam("scope"), _T.c.key.in_(bindparam("keys", expanding=True))
+_LOOKUP_MANY = select(
+    _T.c.caller, _T.c.key, _T.c.request_hash, _T.c.status_code, _T.c.response
+).where(
+    _T.c.scope == bindparam("scope"),
+    _T.c.key.in_(bindparam("keys", expanding=True)),
+    _T.c.caller.in_(bindparam("callers", expanding=True)),
 )
 
 
-def stored_many(session: Session, *, scope: str, keys) -> dict[str, tuple[str, int, Any]]:
-    """``key -> (request hash, status, answer)`` of the keys that have a record."""
-    rows = core_execute(session, _LOOKUP_MANY, {"scope": scope, "keys": sorted(set(keys))})
-    return {k: (h, status, response) for k, h, status, response in rows}
+def stored_many(
+    session: Session, *, scope: str, pairs
+) -> dict[tuple[str, str], tuple[str, int, Any]]:
+    """``(caller, key) -> (request hash, status, answer)`` of the pairs that have a record."""
+    pairs = set(pairs)
+    params = {"scope": scope, "keys": sorted({k for _, k in pairs}),
+              "callers": sorted({c for c, _ in pairs})}  # fmt: skip
+    rows = core_execute(session, _LOOKUP_MANY, params)
+    return {(c, k): (h, status, response) for c, k, h, status, response in rows if (c, k) in pairs}
 
 
 def replay(stored: tuple[str, int, Any], *, key: str, digest: str) -> tuple[int, Any]:
@@ -128,11 +177,12 @@ def replay(stored: tuple[str, int, Any], *, key: str, digest: str) -> tuple[int,
 
 
 def record(
-    session: Session, *, scope: str, key: str, digest: str, status: int, response: Any, now
-) -> None:
+    session: Session, *, caller: str, scope: str, key: str, digest: str, status: int,
+    response: Any, now,
+) -> None:  # fmt: skip
     """Store the answer to a new key, in the transaction of the work it answers.
 
-    The unique ``(scope, key)`` index makes a concurrent first use of the same key fail at
+    The unique ``(caller, scope, key)`` index makes a concurrent first use of the same key fail at
     commit time (IntegrityError); its retry then finds this record.
     """
     from tianping.refunds.repository import defer_or_execute
@@ -141,6 +191,7 @@ def record(
         session,
         _RECORD,
         {
+            "caller": caller,
             "scope": scope,
             "key": key,
             "request_hash": digest,

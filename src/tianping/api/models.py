@@ -13,13 +13,15 @@ from tianping.store.types import UTCDateTime
 
 
 class IdempotencyRecord(Base):
-    """The first answer to ``(scope, key)``; replays with the same request hash get it again."""
+    """The first answer to ``(caller, scope, key)``; replays with the same request hash get it
+    again. ``caller`` is the API key's public id: one key holder's keys never meet another's."""
 
     __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("scope", "key"),)
+    __table_args__ = (UniqueConstraint("caller", "scope", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(100))
+    caller: Mapped[str] = mapped_column(String(8))
+    scope: Mapped[str] = mapped_column(String(300))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)

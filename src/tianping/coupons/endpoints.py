@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from tianping.api.deps import PageParams, Store, page_params, store_of
+from tianping.api import idempotency
+from tianping.api.deps import IdPath, PageParams, Store, page_params, store_of
 from tianping.auth.deps import guard
 from tianping.auth.keys import ADMIN, OPERATOR, SERVICE
 from tianping.clock import ensure_utc
@@ -27,11 +28,14 @@ def _out(c) -> S.CouponOut:
 @router.post(
     "/coupons", status_code=201, response_model=S.CouponOut, **guard(ADMIN, OPERATOR, SERVICE)
 )
-def issue_coupon(body: S.CouponIssueIn, store: StoreDep):
+def issue_coupon(
+    body: S.CouponIssueIn, request: Request, store: StoreDep,
+    key: Annotated[str | None, idempotency.header(required=False)] = None,
+):  # fmt: skip
     """Issue a red packet to a buyer, funded by the platform's red-packet budget."""
 
     def work(s):
-        return _out(
+        return 201, _out(
             service.issue(
                 coupon_id=body.coupon_id,
                 buyer_id=body.buyer_id,
@@ -42,13 +46,13 @@ def issue_coupon(body: S.CouponIssueIn, store: StoreDep):
                 session=s,
                 now=store.env.clock.now(),
             )
-        )
+        ).model_dump(mode="json")
 
-    return store.transact(work)
+    return idempotency.respond(store, request, key=key, body=body, work=work)
 
 
 @router.get("/coupons/{coupon_id}", response_model=S.CouponOut, **guard(ADMIN, OPERATOR, SERVICE))
-def get_coupon(coupon_id: str, store: StoreDep):
+def get_coupon(coupon_id: IdPath, store: StoreDep):
     """A red packet and what became of it."""
     return store.read(lambda s: _out(service.get_or_raise(coupon_id, session=s)))
 
@@ -59,7 +63,7 @@ def get_coupon(coupon_id: str, store: StoreDep):
     **guard(ADMIN, OPERATOR, SERVICE),
 )
 def buyer_coupons(
-    buyer_id: str, store: StoreDep, page: Annotated[PageParams, Depends(page_params)]
+    buyer_id: IdPath, store: StoreDep, page: Annotated[PageParams, Depends(page_params)]
 ):
     """A buyer's red packets, oldest first."""
 

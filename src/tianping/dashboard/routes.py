@@ -17,10 +17,11 @@ from fastapi import APIRouter, FastAPI, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from tianping.api.deps import IdPath
 from tianping.auth import service as keys
+from tianping.auth import sessions as session
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, STAFF, Principal
-from tianping.auth.models import ApiKey
-from tianping.dashboard import forms, queries, session, views
+from tianping.dashboard import forms, queries, views
 from tianping.errors import Forbidden, InvalidInput, NotFound, TianpingError
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -56,8 +57,8 @@ def _now() -> datetime:
 
 def _viewer(request: Request) -> tuple[Principal, str]:
     store = request.app.state.store
-    cookie = request.cookies.get(session.COOKIE)
-    found = store.read(lambda s: session.verify(cookie, session=s, now=_now()))
+    cookie, secret = request.cookies.get(session.COOKIE), request.app.state.secret
+    found = store.read(lambda s: session.verify(cookie, secret=secret, session=s, now=_now()))
     if found is None:
         raise _SignIn
     return found
@@ -118,15 +119,15 @@ def sign_in(
     request: Request, key: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=300)] = "/dashboard/",
 ) -> Response:  # fmt: skip
-    store = request.app.state.store
+    store, secret = request.app.state.store, request.app.state.secret
 
     def start(s):
         who = keys.authenticate(key.strip(), session=s)
-        return who, session.issue(s.get(ApiKey, who.key_id), now=_now())
+        return who, session.issue(who, secret=secret, session=s, now=_now())
 
     try:
         _same_origin(request)  # a sign-in forged from elsewhere would log the victim in as us
-        who, cookie = store.read(start)
+        who, cookie = store.transact(start)
     except TianpingError as exc:
         return _render(request, "sign_in.html.j2", exc.http_status, who=None, csrf=None,
                        next=_safe_next(next), error=exc.message)  # fmt: skip
@@ -140,15 +141,26 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out() -> Response:
-    """Clear the cookie (a forged sign-out can only end a session, so it needs no token)."""
+def sign_out(request: Request) -> Response:
+    """End the session on the server and clear the cookie (a forged sign-out can only end a
+    session, so it needs no token; the cookie is SameSite=Strict anyway)."""
+    store, secret = request.app.state.store, request.app.state.secret
+    cookie = request.cookies.get(session.COOKIE)
+    try:
+        who, _ = _viewer(request)
+        store.acting_as(who.name, who.key_id).transact(
+            lambda s: session.end(cookie, secret=secret, session=s, now=_now()))  # fmt: skip
+    except _SignIn:
+        pass  # nothing live to end
     response = RedirectResponse("/dashboard/sign-in", 303)
     response.delete_cookie(session.COOKIE, path="/dashboard")
     return response
 
 
 def _safe_next(target: str) -> str:
-    return target if target.startswith("/dashboard/") and "//" not in target[1:] else "/dashboard/"
+    """A local dashboard path to go to after signing in; anything else goes to the overview."""
+    plain = all("!" <= c <= "~" for c in target) and "//" not in target[1:] and "\\" not in target
+    return target if plain and target.startswith("/dashboard/") else "/dashboard/"
 
 
 @router.get("/")
@@ -176,7 +188,7 @@ def experiments(request: Request) -> Response:
 
 
 @router.get("/experiments/{name}")
-def experiment(request: Request, name: str) -> Response:
+def experiment(request: Request, name: IdPath) -> Response:
     state = request.app.state
 
     def build(who):
@@ -200,7 +212,7 @@ def races(request: Request) -> Response:
 
 
 @router.get("/races/{name}")
-def race(request: Request, name: str) -> Response:
+def race(request: Request, name: IdPath) -> Response:
     sessions = request.app.state.store.sessions
 
     def build(who):
@@ -238,7 +250,7 @@ def after_sales(
 
 @router.post("/after-sales/{refund_id}/decide")
 def decide(
-    request: Request, refund_id: str, action: Annotated[str, Form(max_length=40)],
+    request: Request, refund_id: IdPath, action: Annotated[str, Form(max_length=40)],
     csrf: Annotated[str, Form(max_length=100)] = "", note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:  # fmt: skip
     from tianping.refunds import service
@@ -249,9 +261,9 @@ def decide(
         who = _check_form(request, csrf)
         if who.role not in REVIEWERS:
             raise Forbidden(f"a {who.role} key cannot decide refunds", code="wrong_role")
-        body = ReviewIn.model_validate({"action": action, "reviewer": who.name, "note": note})
-        store.acting_as(who.name, who.key_id).transact(
-            lambda s: service.review(refund_id, body, session=s, env=store.env))  # fmt: skip
+        body = ReviewIn.model_validate({"action": action, "note": note})
+        store.acting_as(who.name, who.key_id).transact(lambda s: service.review(
+            refund_id, body, reviewer=who.name, session=s, env=store.env))  # fmt: skip
     except _SignIn:
         return RedirectResponse("/dashboard/sign-in", 303)
     except TianpingError as exc:
@@ -265,7 +277,7 @@ def decide(
 
 @router.get("/merchants/{merchant_id}")
 def merchant(
-    request: Request, merchant_id: str, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
+    request: Request, merchant_id: IdPath, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
 ) -> Response:
     from tianping.refunds import service
 
@@ -405,7 +417,11 @@ def _vote_refused(request: Request, decision_id: int, status: int, message: str)
 
 
 def install(app: FastAPI, settings) -> None:
-    """Mount the dashboard on ``app``; its warehouse figures are cached per process."""
+    """Mount the dashboard on ``app``; its warehouse figures are cached per process, its
+    sessions signed with the server's secret (:mod:`tianping.auth.secret`)."""
+    from tianping.auth.secret import server_secret
+
     app.state.settings = settings
+    app.state.secret = server_secret(settings.home)
     app.state.dashboard_cache = views.Cache()
     app.include_router(router)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
 
 from tianping.api import idempotency
 from tianping.api.batch import Done, Job
-from tianping.api.deps import PageParams, Store, page_params, store_of
+from tianping.api.deps import IdPath, PageParams, Store, page_params, store_of
 from tianping.auth import service as auth
-from tianping.auth.deps import admit, guard, pre_admit
-from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE
+from tianping.auth.deps import admit, guard, pre_admit, principal_of
+from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE, key_id_of
 from tianping.errors import NotFound
 from tianping.governance import audit
 from tianping.refunds import repository as repo
@@ -24,7 +24,8 @@ from tianping.refunds import service, signals
 router = APIRouter(prefix="/v1", tags=["refunds"])
 StoreDep = Annotated[Store, Depends(store_of)]
 PageDep = Annotated[PageParams, Depends(page_params)]
-KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+KeyHeader = Annotated[str | None, idempotency.header(required=False)]
+RequiredKeyHeader = Annotated[str, idempotency.header(required=True)]
 
 
 def _refund_json(req, session) -> dict:
@@ -53,14 +54,17 @@ def _respond(status: int, body: dict, replayed: bool) -> JSONResponse:
     responses={200: {"model": S.OrderOut}},
     **guard(ADMIN, SERVICE),
 )
-def record_order(body: S.OrderIn, store: StoreDep, response: Response):
+def record_order(body: S.OrderIn, request: Request, store: StoreDep, key: KeyHeader = None):
     """Record a paid order as the marketplace reports it (an identical report answers 200)."""
-    order, created = store.transact(lambda s: service.record_order(body, session=s, env=store.env))
-    response.status_code = 201 if created else 200
-    return S.OrderOut(
-        order_id=order.id,
-        **{k: getattr(order, k) for k in S.OrderOut.model_fields if k != "order_id"},
-    )
+
+    def work(s):
+        order, created = service.record_order(body, session=s, env=store.env)
+        fields = {k: getattr(order, k) for k in S.OrderOut.model_fields if k != "order_id"}
+        return 201 if created else 200, S.OrderOut(order_id=order.id, **fields).model_dump(
+            mode="json"
+        )
+
+    return idempotency.respond(store, request, key=key, body=body, work=work)
 
 
 @router.get(
@@ -68,7 +72,7 @@ def record_order(body: S.OrderIn, store: StoreDep, response: Response):
     response_model=S.OrderLedgerOut,
     **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner="order"),
 )
-def order_ledger(order_id: str, store: StoreDep, page: PageDep):
+def order_ledger(order_id: IdPath, store: StoreDep, page: PageDep):
     """The order's ledger entries (a page, oldest first) and its paid/refunded/refundable cash."""
     return store.read(
         lambda s: service.order_ledger(order_id, session=s, limit=page.limit, offset=page.offset)
@@ -89,7 +93,7 @@ async def create_refund_request(
     body: S.RefundRequestIn,
     request: Request,
     api_key: Annotated[str | None, Depends(pre_admit(*CREATE_ROLES))],
-    key: KeyHeader = None,
+    key: RequiredKeyHeader,
 ):
     """A buyer's refund request, decided at once by the active policy. Needs ``Idempotency-Key``.
 
@@ -131,7 +135,7 @@ class _Prefetched:
 
     txn: object
     orders: dict  # order id -> Order, row-locked
-    stored: dict  # idempotency key -> (request hash, status, answer)
+    stored: dict  # (caller, idempotency key) -> (request hash, status, answer)
     histories: dict  # buyer id -> BuyerHistory
 
 
@@ -139,7 +143,7 @@ def _prefetch(session, jobs):
     # Order rows first (locked, in id order), then the keys: the same order of reads as a
     # request alone, so a concurrent retry with the same key still waits, then replays.
     orders = repo.orders_locked(session, [j.args[0] for j in jobs])
-    stored = idempotency.stored_many(session, scope=SCOPE, keys=[j.args[1] for j in jobs])
+    stored = idempotency.stored_many(session, scope=SCOPE, pairs=[j.args[1] for j in jobs])
     histories = signals.buyer_histories({o.buyer_id for o in orders.values()}, session=session)
     session.info[_BATCH] = _Prefetched(session.get_transaction(), orders, stored, histories)
     repo.start_deferring(session)
@@ -152,8 +156,13 @@ def _prefetched(session) -> _Prefetched | None:
 
 
 def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, idempotency_key: str):
-    """The job that answers one ``POST /v1/refund-requests``: ``(status, body, replayed)``."""
+    """The job that answers one ``POST /v1/refund-requests``: ``(status, body, replayed)``.
+
+    Its idempotency record belongs to the key's public id (checked against the store in
+    ``prepare``, so a forged id never gets that far).
+    """
     digest = idempotency.request_hash(body)
+    mine = (key_id_of(api_key or "") or "", idempotency_key)
 
     def prepare(session):
         who = admit(_authenticated(api_key, session), CREATE_ROLES)
@@ -163,10 +172,10 @@ def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, id
             # The order's row lock first: a concurrent request with the same key and body
             # waits on it, then finds the record the first one committed and replays it.
             order = repo.get_order(session, body.order_id, lock=True)
-            found = idempotency.stored_many(session, scope=SCOPE, keys=[idempotency_key])
+            found = idempotency.stored_many(session, scope=SCOPE, pairs=[mine])
         else:
             order, found = ctx.orders.get(body.order_id), ctx.stored
-        stored = found.get(idempotency_key)
+        stored = found.get(mine)
         if stored is not None:
             return Done((*idempotency.replay(stored, key=idempotency_key, digest=digest), True))
         if order is None:
@@ -181,6 +190,7 @@ def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, id
         answer = _new_refund_json(req, session)
         idempotency.record(
             session,
+            caller=mine[0],
             scope=SCOPE,
             key=idempotency_key,
             digest=digest,
@@ -190,23 +200,20 @@ def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, id
         )
         ctx = _prefetched(session)
         if ctx is not None:
-            ctx.stored[idempotency_key] = (digest, 201, answer)
+            ctx.stored[mine] = (digest, 201, answer)
             history = ctx.histories.get(req.buyer_id)
             if history is not None:
                 signals.note_request(history, req)
         return 201, answer, False
 
-    return Job(prepare, execute, prefetch=_prefetch, args=(body.order_id, idempotency_key))
+    return Job(prepare, execute, prefetch=_prefetch, args=(body.order_id, mine))
 
 
 def _act(store: Store, request: Request, key: str | None, body, action):
-    key = idempotency.check_key(key, required=False)
-
     def work(session):
         return 200, _refund_json(action(session), session)
 
-    scope = f"POST {request.url.path}"
-    return _respond(*idempotency.run(store, scope=scope, key=key, body=body, work=work))
+    return idempotency.respond(store, request, key=key, body=body, work=work)
 
 
 @router.get(
@@ -214,7 +221,7 @@ def _act(store: Store, request: Request, key: str | None, body, action):
     response_model=S.RefundOut,
     **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner="refund"),
 )
-def get_refund_request(refund_id: str, store: StoreDep):
+def get_refund_request(refund_id: IdPath, store: StoreDep):
     """A request with its decision, events and SLA timers."""
     return store.read(lambda s: _refund_json(service.get_or_raise(refund_id, session=s), s))
 
@@ -225,7 +232,7 @@ def get_refund_request(refund_id: str, store: StoreDep):
     **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
 )
 def appeal(
-    refund_id: str,
+    refund_id: IdPath,
     request: Request,
     store: StoreDep,
     body: S.AppealIn | None = None,
@@ -248,7 +255,7 @@ def appeal(
     **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
 )
 def merchant_response(
-    refund_id: str,
+    refund_id: IdPath,
     body: S.MerchantResponseIn,
     request: Request,
     store: StoreDep,
@@ -270,7 +277,7 @@ def merchant_response(
     **guard(ADMIN, SERVICE),
 )
 def return_shipped(
-    refund_id: str,
+    refund_id: IdPath,
     request: Request,
     store: StoreDep,
     body: S.ReturnShippedIn | None = None,
@@ -293,7 +300,7 @@ def return_shipped(
     **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
 )
 def return_received(
-    refund_id: str,
+    refund_id: IdPath,
     request: Request,
     store: StoreDep,
     body: S.ReturnReceivedIn | None = None,
@@ -330,22 +337,23 @@ def manual_reviews(store: StoreDep, page: PageDep):
     "/manual-reviews/{refund_id}/decide", response_model=S.RefundOut, **guard(ADMIN, OPERATOR)
 )
 def decide_review(
-    refund_id: str, body: S.ReviewIn, request: Request, store: StoreDep, key: KeyHeader = None
+    refund_id: IdPath, body: S.ReviewIn, request: Request, store: StoreDep, key: KeyHeader = None
 ):
-    """A reviewer's decision on a queued request or appeal."""
+    """A reviewer's decision on a queued request or appeal; the reviewer is the key's holder."""
+    reviewer = principal_of(request).name
     return _act(
         store,
         request,
         key,
         body,
-        lambda s: service.review(refund_id, body, session=s, env=store.env),
+        lambda s: service.review(refund_id, body, reviewer=reviewer, session=s, env=store.env),
     )
 
 
 @router.get(
     "/buyers/{buyer_id}/credit", response_model=S.BuyerCreditOut, **guard(ADMIN, OPERATOR, SERVICE)
 )
-def buyer_credit(buyer_id: str, store: StoreDep):
+def buyer_credit(buyer_id: IdPath, store: StoreDep):
     """The buyer's credit score (350–950) from the orders and refunds recorded here, explained."""
     return store.read(lambda s: service.buyer_credit(buyer_id, session=s, env=store.env))
 
@@ -355,6 +363,6 @@ def buyer_credit(buyer_id: str, store: StoreDep):
     response_model=S.MerchantQualityOut,
     **guard(ADMIN, OPERATOR, ANALYST, SERVICE, MERCHANT, owner="merchant"),
 )
-def merchant_quality(merchant_id: str, store: StoreDep):
+def merchant_quality(merchant_id: IdPath, store: StoreDep):
     """The merchant's quality score (0–5) with each component."""
     return store.read(lambda s: service.merchant_quality(merchant_id, session=s, env=store.env))
