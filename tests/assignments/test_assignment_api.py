@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from auth_helpers import bearer
 from refund_helpers import make_env
 from tianping.api.app import MAX_BODY_BYTES, create_app
 from tianping.assignments.models import QueuedExposure
+from tianping.clock import FixedClock
 from tianping.experiments import service as experiments
 from tianping.experiments.client import Client
 from tianping.experiments.schemas import ExperimentSpec
@@ -23,7 +26,9 @@ def _spec(name: str, status: str, traffic: float = 1.0) -> ExperimentSpec:
 
 @pytest.fixture
 def client(store_url, tmp_path):
-    app = create_app(Settings(home=tmp_path, store=store_url), env=make_env())
+    # The exposures below were seen in January 2026: the service's clock is after them.
+    env = make_env(FixedClock(datetime(2026, 2, 1, tzinfo=UTC)))
+    app = create_app(Settings(home=tmp_path, store=store_url), env=env)
     with TestClient(app) as c:
         store = app.state.store
         for spec in (

@@ -104,6 +104,7 @@ def test_merchant_refusal_goes_to_the_review_queue(session, env):
         service.review(
             req.id,
             ReviewIn(action="partial_refund", refund_amount_minor=20_000),
+            reviewer="ops",
             session=session,
             env=env,
         )
@@ -111,6 +112,7 @@ def test_merchant_refusal_goes_to_the_review_queue(session, env):
     service.review(
         req.id,
         ReviewIn(action="partial_refund", refund_amount_minor=4000, payer="platform"),
+        reviewer="ops",
         session=session,
         env=env,
     )
@@ -168,7 +170,9 @@ def test_appeal_upheld_moves_the_cost_to_the_platform_by_reversal(session, env):
     session.commit()
     assert req.status == "appealed"
     assert service.review_queue(session=session, limit=10, offset=0)[1] == 1
-    service.review(req.id, ReviewIn(action="uphold_appeal"), session=session, env=env)
+    service.review(
+        req.id, ReviewIn(action="uphold_appeal"), reviewer="ops", session=session, env=env
+    )
     session.commit()
     assert (req.status, req.payer, req.refunded_minor) == ("closed", "platform", 10_000)
     assert ledger_repo.balance(session, P.MERCHANT_ESCROW, "o1") == 10_000

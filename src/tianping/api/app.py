@@ -123,7 +123,20 @@ def create_app(
     for router in routers():
         app.include_router(router)
     dashboard.install(app, settings)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The OpenAPI document names every error status each operation can answer."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.document(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 #: FastAPI's native OpenTelemetry, off unless asked for: even with no provider configured it

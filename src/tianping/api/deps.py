@@ -8,18 +8,20 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 try:  # POSIX: writer processes of one SQLite file queue on a file lock
     import fcntl
 except ImportError:  # pragma: no cover - elsewhere only this process's threads queue
     fcntl = None
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tianping.errors import Conflict
+from tianping import inputs
+from tianping.errors import Conflict, InvalidInput
 from tianping.governance import audit
 from tianping.refunds.service import Env
 
@@ -148,6 +150,34 @@ def store_of(request: Request) -> Store:
     store = request.app.state.store
     who = getattr(request.state, "principal", None)
     return store if who is None else store.acting_as(who.name, who.key_id)
+
+
+def text_check(max_length: int, *, min_length: int = 0) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return inputs.text(value, field="value", max_length=max_length, min_length=min_length)
+        except InvalidInput as exc:
+            raise ValueError(exc.message.removeprefix("value: ")) from None
+
+    return AfterValidator(check)
+
+
+_ONE_LINE = {"pattern": inputs.SINGLE_LINE_PATTERN}
+#: An id in a path (an order, refund, buyer, merchant or red packet): 1-100 characters, one
+#: line, no control characters, exactly as stored (not stripped).
+IdPath = Annotated[
+    str,
+    Path(min_length=1, max_length=inputs.MAX_ID, json_schema_extra=_ONE_LINE),
+    text_check(inputs.MAX_ID, min_length=1),
+]
+#: A text filter in a query string: up to 200 characters, one line.
+TextQuery = Annotated[
+    str | None,
+    Query(max_length=inputs.MAX_NAME, json_schema_extra=_ONE_LINE),
+    text_check(inputs.MAX_NAME),
+]
 
 
 @dataclass(frozen=True)

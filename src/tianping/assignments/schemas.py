@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from tianping.inputs import Id, Instant, UnitId
 
 #: Most exposures one batch may carry.
 MAX_BATCH = 1000
@@ -26,10 +26,12 @@ class AssignmentsOut(BaseModel):
 class ExposureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    experiment: str = Field(min_length=1, max_length=100)
-    variant: str = Field(min_length=1, max_length=100)
-    unit_id: str = Field(min_length=1, max_length=200)
-    exposed_at: datetime = Field(description="When the unit saw the variant (ISO 8601, with zone).")
+    experiment: Id
+    variant: Id
+    unit_id: UnitId
+    exposed_at: Instant = Field(
+        description="When the unit saw the variant (ISO 8601, with zone; not in the future)."
+    )
 
 
 class ExposuresIn(BaseModel):

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from tianping import inputs
 from tianping.assignments.models import QueuedExposure
 from tianping.assignments.schemas import ExposureIn
 from tianping.clock import ensure_utc
@@ -40,6 +41,7 @@ def queue_exposures(
                 f"no running experiment {e.experiment!r} with variant {e.variant!r}",
                 field=f"exposures.{i}",
             )
+        inputs.instant(e.exposed_at, field=f"exposures.{i}.exposed_at", now=now)
     firsts: dict[tuple[str, str], ExposureIn] = {}
     for e in sorted(batch, key=lambda e: ensure_utc(e.exposed_at)):
         firsts.setdefault((e.experiment, e.unit_id), e)

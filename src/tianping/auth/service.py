@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from tianping import inputs
 from tianping.auth.keys import Principal, check_role, generate_key, hash_key, key_id_of
 from tianping.auth.models import ApiKey
 from tianping.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -23,6 +24,8 @@ def create(
     check_role(role, merchant_id)
     if name is not None and not 0 < len(name.strip()) <= 200:
         raise InvalidInput("a key holder's name has 1 to 200 characters", field="name")
+    if name is not None:
+        name = inputs.identifier(name, field="name", max_length=inputs.MAX_NAME)
     key = generate_key()
     key_id = key_id_of(key)
     if session.get(ApiKey, key_id) is not None:  # 1 in 4 billion: draw again

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from tianping.refunds.schemas import Currency, Id, Money, PositiveMoney
+from tianping.inputs import Currency, Id, Instant, Money, PositiveMoney
 
 
 class CouponIssueIn(BaseModel):
-    """A packet the platform gives a buyer."""
+    """A packet the platform gives a buyer; it must expire after it is issued."""
+
+    model_config = ConfigDict(extra="forbid")
 
     coupon_id: Id
     buyer_id: Id
     amount_minor: PositiveMoney
     currency: Currency
-    expires_at: datetime
+    expires_at: Instant
     min_spend_minor: Money = 0
 
 

@@ -40,6 +40,12 @@ def issue(
     """Issue a packet to a buyer, funded by the platform's red-packet budget."""
     if amount_minor <= 0:
         raise InvalidInput("a red packet's amount_minor must be positive", field="amount_minor")
+    if expires_at <= now:
+        raise InvalidInput(
+            f"expires_at {expires_at:%Y-%m-%d %H:%M} UTC is not after the packet is issued "
+            f"({now:%Y-%m-%d %H:%M})",
+            field="expires_at",
+        )
     if repo.get(session, coupon_id) is not None:
         raise Conflict(f"coupon {coupon_id!r} already exists", field="coupon_id")
     coupon = Coupon(

@@ -64,7 +64,8 @@ def _spend(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _number(text: str, field: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a number, got {text!r}", field=field) from None
+    from tianping.inputs import number_text
+
+    if not text:
+        raise InvalidInput(f"{field} must be a number", field=field)
+    return number_text(text, field=field)

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tianping import inputs
 from tianping.clock import FixedClock
 from tianping.errors import InvalidInput
 from tianping.governance.models import Decision
@@ -48,7 +49,7 @@ def _text(p: Mapping[str, Any], name: str) -> str:
     value = p.get(name)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"the proposal needs {name} (non-empty text)", field=name)
-    return value.strip()
+    return inputs.identifier(value, field=name, max_length=inputs.MAX_TEXT)
 
 
 def _prepare_experiment(p: dict[str, Any], session: Session) -> Prepared:
@@ -92,8 +93,8 @@ def _prepare_spend(p: dict[str, Any], session: Session) -> Prepared:
         raise InvalidInput(
             "a spend request needs amount_minor, a positive whole number", field="amount_minor"
         )
-    if not isinstance(currency, str):
-        raise InvalidInput("currency must be an ISO 4217 code", field="currency")
+    inputs.amount(amount, minimum=1, maximum=inputs.MAX_SPEND_MINOR)
+    inputs.currency(currency)
     payload = {"amount_minor": amount, "currency": currency, "purpose": _text(p, "purpose")}
     return Prepared(payload, amount_minor=amount, currency=currency)
 
@@ -112,9 +113,10 @@ def _prepare_goal(p: dict[str, Any], session: Session) -> Prepared:
     target = p.get("target")
     if isinstance(target, bool) or not isinstance(target, int | float):
         raise InvalidInput("the proposal needs target, a number", field="target")
+    target = inputs.finite(target, field="target")
     deadline = _deadline(p.get("deadline"))
     grain = check_grain(p.get("grain") or "month")
-    payload = {"goal": name, "metric": metric, "target": float(target),
+    payload = {"goal": name, "metric": metric, "target": target,
                "deadline": deadline.isoformat(), "grain": grain, "reason": reason}  # fmt: skip
     try:
         evidence = (("goal", f"goal:{name}", capture(f"goal:{name}", session=session)[1]),)

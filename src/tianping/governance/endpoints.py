@@ -8,23 +8,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import AfterValidator
 
-from tianping.api.deps import PageParams, Store, jsonable, page_params, store_of
+from tianping import inputs
+from tianping.api.deps import PageParams, Store, TextQuery, jsonable, page_params, store_of
 from tianping.auth.deps import guard, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, OPERATOR
 from tianping.clock import SystemClock
-from tianping.errors import Conflict
+from tianping.errors import Conflict, InvalidInput
 from tianping.governance import audit, service
 from tianping.governance import schemas as S
+from tianping.governance.rules import STATUSES
 
 router = APIRouter(prefix="/v1", tags=["governance"])
+
+
+def _instant(value: datetime | None) -> datetime | None:
+    if value is not None:
+        try:
+            inputs.instant(value, field="value")
+        except InvalidInput as exc:
+            raise ValueError(exc.message.removeprefix("value: ")) from None
+    return value
+
+
 StoreDep = Annotated[Store, Depends(store_of)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 #: Decision ids and evidence positions are 32-bit integer columns.
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: A decision's status, as a filter.
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+#: An instant in a filter (the window of :mod:`tianping.inputs`).
+InstantQuery = Annotated[datetime | None, AfterValidator(_instant)]
 
 
 @dataclass(frozen=True)
@@ -60,7 +78,7 @@ def propose(body: S.ProposalIn, store: StoreDep, actor: ActorDep) -> dict:
 
 @router.get("/decisions", **guard(ADMIN, OPERATOR, ANALYST))
 def list_decisions(
-    store: StoreDep, page: PageDep, status: str | None = None, kind: str | None = None
+    store: StoreDep, page: PageDep, status: Status | None = None, kind: S.Kind | None = None
 ) -> list[dict]:
     """Decisions, newest first."""
     now = SystemClock().now()
@@ -131,12 +149,12 @@ def put_rules(body: S.RulesIn, store: StoreDep, actor: ActorDep) -> dict:
 def read_audit(
     store: StoreDep,
     page: PageDep,
-    actor: str | None = None,
-    action: str | None = Query(None, description="Prefix, e.g. decision."),
-    subject: str | None = None,
-    key_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    actor: TextQuery = None,
+    action: Annotated[TextQuery, Query(description="Prefix, e.g. decision.")] = None,
+    subject: TextQuery = None,
+    key_id: TextQuery = None,
+    since: InstantQuery = None,
+    until: InstantQuery = None,
 ) -> list[dict]:
     """Audit entries matching every filter given, oldest first."""
     where = audit.AuditFilter(actor, action, subject, key_id, since, until)

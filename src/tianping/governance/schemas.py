@@ -1,17 +1,26 @@
-"""Request bodies of the governance API."""
+"""Request bodies of the governance API (the rules of :mod:`tianping.inputs`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from tianping.governance.rules import KINDS
+from tianping.inputs import Document as AnyDocument
+from tianping.inputs import Name, Text, Title
+
+#: A decision's kind (docs/governance.md#kinds).
+Kind = Literal[KINDS]  # type: ignore[valid-type]
+#: A JSON object whose values obey the document rules (depth, size, finite numbers, text).
+Fields = Annotated[dict[str, Any], AnyDocument]
 
 
 class Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    data: Any
+    name: Name
+    data: AnyDocument
 
 
 class ProposalIn(BaseModel):
@@ -19,22 +28,22 @@ class ProposalIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=300)
-    kind: str = Field(max_length=30)
-    payload: dict[str, Any] = Field(default_factory=dict)
-    evidence: list[str] = Field(default_factory=list, max_length=50)
+    title: Title
+    kind: Kind
+    payload: Fields = Field(default_factory=dict)
+    evidence: list[Title] = Field(default_factory=list, max_length=50)
     documents: list[Document] = Field(default_factory=list, max_length=50)
-    override: bool = False
+    override: StrictBool = False
 
 
 class VoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field("", max_length=2000)
+    comment: Text = ""
 
 
 class RejectIn(VoteIn):
-    veto: bool = False
+    veto: StrictBool = False
 
 
 class RulesIn(BaseModel):
@@ -42,4 +51,4 @@ class RulesIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rules: dict[str, Any]
+    rules: Fields

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tianping import inputs
 from tianping.clock import Clock, SystemClock
 from tianping.errors import InvalidInput, NotFound
 from tianping.governance import audit, effects, repository, rules, sources
@@ -48,7 +49,7 @@ def set_rules(
 
     Decisions already proposed keep the quorum they were proposed with.
     """
-    new = rules.parse_rules(doc)
+    new = rules.parse_rules(inputs.document(doc, field="rules"))
     previous = repository.latest_rules(session=session)
     now = _now(clock)
     frozen = Frozen.of(new.to_dict())
@@ -95,6 +96,19 @@ class Proposal:
     override: bool = False
 
 
+def _check_proposal(p: Proposal) -> None:
+    """The rules every input obeys (:mod:`tianping.inputs`), before anything is read."""
+    if not isinstance(p.title, str) or not p.title.strip() or len(p.title.strip()) > 300:
+        raise InvalidInput("a decision needs a title of 1 to 300 characters", field="title")
+    inputs.identifier(p.title, field="title", max_length=inputs.MAX_TITLE)
+    inputs.document(dict(p.payload), field="payload")
+    for ref in p.evidence:
+        inputs.identifier(ref, field="evidence", max_length=inputs.MAX_TITLE)
+    for name, data in p.documents:
+        inputs.identifier(name, field="documents.name", max_length=inputs.MAX_NAME)
+        inputs.document(data, field=f"documents.{name}")
+
+
 def propose(
     p: Proposal,
     *,
@@ -114,8 +128,7 @@ def propose(
         UsageError: evidence needs the warehouse and none was given.
     """
     actor, now = _actor(actor), _now(clock)
-    if not p.title.strip() or len(p.title) > 300:
-        raise InvalidInput("a decision needs a title of 1 to 300 characters", field="title")
+    _check_proposal(p)
     rules.check_kind(p.kind)
     prepared = effects.prepare(p.kind, p.payload, session=session)
     in_force = current_rules(session=session)
@@ -210,6 +223,7 @@ def vote(
         InvalidInput: an unknown choice, or a veto where the kind has none.
     """
     actor, now = _actor(actor), _now(clock)
+    inputs.text(comment, field="comment", multiline=True)
     d = repository.get_decision(decision_id, session=session, lock=True)
     if d is None:
         raise NotFound(f"no decision #{decision_id}", field="decision")
@@ -358,7 +372,7 @@ def _actor(actor: str) -> str:
         raise InvalidInput(
             "who is acting? give an actor name (up to 200 characters)", field="actor"
         )
-    return actor.strip()
+    return inputs.identifier(actor, field="actor", max_length=inputs.MAX_NAME)
 
 
 def _now(clock: Clock | None) -> datetime:

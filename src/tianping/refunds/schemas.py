@@ -5,24 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: Largest amount the API accepts (10 billion in major units of a 2-decimal currency).
-MAX_AMOUNT_MINOR = 10**12
+from tianping.inputs import (
+    Currency,
+    Id,
+    Instant,
+    Money,
+    PositiveMoney,
+    ShortText,
+    Text,
+)
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-Text = Annotated[str, StringConstraints(max_length=2000)]
-Money = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_MINOR)]
-PositiveMoney = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT_MINOR)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+#: Request bodies refuse fields they do not define (a misspelt field is an error, not ignored).
+STRICT = ConfigDict(extra="forbid")
 
 
 class CouponIn(BaseModel):
     """A red packet spent on the order."""
 
+    model_config = STRICT
+
     coupon_id: Id
     amount_minor: PositiveMoney
-    expires_at: datetime
+    expires_at: Instant
     min_spend_minor: Money | None = Field(
         None,
         description="spend threshold on the order value; taken from the issued packet if known",
@@ -30,7 +36,10 @@ class CouponIn(BaseModel):
 
 
 class OrderIn(BaseModel):
-    """An order as the marketplace reports it. ``amount_minor`` is the cash the buyer paid."""
+    """An order as the marketplace reports it. ``amount_minor`` is the cash the buyer paid;
+    it may be 0 only when a red packet paid for the whole order."""
+
+    model_config = STRICT
 
     order_id: Id
     buyer_id: Id
@@ -40,8 +49,14 @@ class OrderIn(BaseModel):
     amount_minor: Money
     currency: Currency
     coupon: CouponIn | None = None
-    paid_at: datetime
-    delivered_at: datetime | None = None
+    paid_at: Instant
+    delivered_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _something_was_paid(self) -> OrderIn:
+        if self.amount_minor == 0 and self.coupon is None:
+            raise ValueError("amount_minor: an order without a red packet must cost at least 1")
+        return self
 
 
 class OrderOut(BaseModel):
@@ -62,6 +77,8 @@ class OrderOut(BaseModel):
 
 class RefundRequestIn(BaseModel):
     """A buyer's refund request."""
+
+    model_config = STRICT
 
     order_id: Id
     reason: Id
@@ -128,21 +145,29 @@ class RefundOut(BaseModel):
 class AppealIn(BaseModel):
     """The merchant contests a refund within the appeal window."""
 
+    model_config = STRICT
+
     reason: Id = "merchant_appeal"
     note: Text = ""
     evidence_urls: list[Text] = Field(default_factory=list, max_length=20)
 
 
 class ReturnShippedIn(BaseModel):
-    tracking_number: Annotated[str, StringConstraints(max_length=100)] = ""
+    model_config = STRICT
+
+    tracking_number: ShortText = ""
 
 
 class ReturnReceivedIn(BaseModel):
+    model_config = STRICT
+
     note: Text = ""
 
 
 class MerchantResponseIn(BaseModel):
     """The merchant's answer during negotiation: accept (refund) or refuse (manual review)."""
+
+    model_config = STRICT
 
     accept: Annotated[bool, Field(strict=True)]
     note: Text = ""
@@ -154,8 +179,11 @@ class ReviewIn(BaseModel):
     On a request in ``manual_review``: ``refund_only``, ``partial_refund``,
     ``return_and_refund`` (with ``refund_amount_minor`` and ``payer``) or ``reject``. On an
     ``appealed`` request: ``uphold_appeal`` (the platform pays instead of the merchant; the
-    buyer keeps the refund) or ``dismiss_appeal``.
+    buyer keeps the refund) or ``dismiss_appeal``. The reviewer is whoever is signed in (the
+    API key's holder), never a field of the body.
     """
+
+    model_config = STRICT
 
     action: Literal[
         "refund_only",
@@ -167,7 +195,6 @@ class ReviewIn(BaseModel):
     ]
     refund_amount_minor: Money | None = None
     payer: Literal["merchant", "platform"] | None = None
-    reviewer: Id = "reviewer"
     note: Text = ""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tianping import inputs
 from tianping.aftersales.policy import RefundInputs, evaluate
 from tianping.aftersales.vocabulary import canonical_reason
 from tianping.clock import Clock, SystemClock, ensure_utc
@@ -84,7 +85,10 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
     """
     now = env.clock.now()
     exponent_of(data.currency)
-    paid_at, delivered_at = ensure_utc(data.paid_at), _utc(data.delivered_at)
+    paid_at = inputs.instant(data.paid_at, field="paid_at", now=now)
+    delivered_at = None
+    if data.delivered_at is not None:
+        delivered_at = inputs.instant(data.delivered_at, field="delivered_at", now=now)
     if delivered_at is not None and delivered_at < paid_at:
         raise InvalidInput("delivered_at is before paid_at", field="delivered_at")
     existing = repo.get_order(session, data.order_id, lock=True)
@@ -156,10 +160,6 @@ def _note_delivery(order: Order, delivered_at: datetime | None) -> bool:
         )
     order.delivered_at = delivered_at
     return True
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    return None if at is None else ensure_utc(at)
 
 
 def _same_order(order: Order, data: OrderIn) -> None:
@@ -806,15 +806,17 @@ def review_queue(*, session: Session, limit: int, offset: int) -> tuple[list[Ref
     return repo.queue(session, sorted(L.IN_QUEUE), limit=limit, offset=offset)
 
 
-def review(refund_id: str, data: ReviewIn, *, session: Session, env: Env) -> RefundRequest:
-    """A reviewer decides a queued request or a merchant's appeal."""
+def review(
+    refund_id: str, data: ReviewIn, *, reviewer: str, session: Session, env: Env
+) -> RefundRequest:
+    """``reviewer`` (the signed-in key's holder) decides a queued request or an appeal."""
     now = env.clock.now()
     req, order = _locked(refund_id, session=session)
     if req.status not in L.IN_QUEUE:
         raise Conflict(
             f"refund request {req.id} is {req.status}, not waiting for review", field="status"
         )
-    actor = f"reviewer:{data.reviewer}"
+    actor = f"reviewer:{reviewer}"
     if req.status == L.APPEALED:
         _decide_appeal(req, order, data, actor=actor, session=session, env=env, now=now)
         return req

@@ -144,7 +144,7 @@ def connect(settings: Settings) -> Warehouse:
     if settings.warehouse_kind == "duckdb":
         path = settings.duckdb_path
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return Warehouse(ibis.duckdb.connect(path), "duckdb", scale=scale)
     return _connect_spark(settings, scale)
 
