@@ -16,7 +16,8 @@ behind it. The rules (docs/service.md#what-every-input-must-be):
 - **instants** lie in ``[2000-01-01, 2100-01-01)`` UTC; an event that already happened (an
   order paid, a parcel delivered, an exposure) is at most :data:`FUTURE_SKEW` ahead of now;
 - **documents** (evidence attached to a decision) nest at most :data:`MAX_DEPTH` deep, hold at
-  most :data:`MAX_DOCUMENT_NODES` values, and their strings and numbers obey the rules above.
+  most :data:`MAX_DOCUMENT_NODES` values, their numbers are finite and their text valid
+  Unicode (control characters are kept: canonical JSON escapes them).
 
 Pure: no I/O; the Pydantic types at the end wrap the same functions for request models.
 """
@@ -35,6 +36,7 @@ from fractions import Fraction
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from tianping.errors import InvalidInput
 
@@ -52,8 +54,6 @@ MAX_AMOUNT_MINOR = 10**12
 #: Largest spend request: 1 trillion in major units of a 2-decimal currency (the spend cap is
 #: far below; this bounds what an override may ask for).
 MAX_SPEND_MINOR = 10**14
-#: Largest magnitude of a whole number inside a document (a signed 64-bit integer).
-MAX_INT = 2**63 - 1
 #: Earliest and latest instant any input may name.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -70,6 +70,18 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 #: JSON Schema patterns of the same rules, for the OpenAPI document.
 SINGLE_LINE_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
 MULTILINE_PATTERN = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+#: Free text with something besides blanks (space, tab, newlines) in it.
+SAID_PATTERN = (
+    r"^[ \t\r\n]*[^ \t\r\n\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]"
+    r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+)
+#: What surrounds text and does not count (ASCII blanks only, so the patterns can say it).
+BLANKS = " \t\r\n"
+#: One line that neither starts nor ends with a space (ids, names, titles).
+ID_PATTERN = (
+    r"^[^ \u0000-\u001F\u007F-\u009F]([^\u0000-\u001F\u007F-\u009F]*"
+    r"[^ \u0000-\u001F\u007F-\u009F])?$"
+)
 
 
 def text(
@@ -102,13 +114,24 @@ def text(
 
 
 def identifier(value: Any, *, field: str, max_length: int = MAX_ID) -> str:
-    """An id or name: text on one line, surrounding blanks stripped, 1 to ``max_length`` long.
+    """An id or name: text on one line, 1 to ``max_length`` long, that neither starts nor ends
+    with a space (an id is compared as sent: ``" o1"`` is not ``"o1"``, so it is refused).
 
-    >>> identifier("  o-1 ", field="order_id")
+    >>> identifier("o-1", field="order_id")
     'o-1'
     """
-    stripped = text(value, field=field, max_length=10 * max_length).strip()
-    return text(stripped, field=field, min_length=1, max_length=max_length)
+    text(value, field=field, min_length=1, max_length=max_length)
+    if value != value.strip(" "):
+        raise InvalidInput(f"{field}: must not start or end with a space", field=field)
+    return value
+
+
+def name(value: Any, *, field: str, max_length: int = MAX_NAME) -> str:
+    """A name typed by a person (CLI option, form field): surrounding blanks are dropped,
+    then it is an :func:`identifier`."""
+    if isinstance(value, str):
+        value = value.strip(BLANKS)
+    return identifier(value, field=field, max_length=max_length)
 
 
 def whole(value: Any, *, field: str, minimum: int, maximum: int) -> int:
@@ -215,37 +238,68 @@ def currencies() -> tuple[str, ...]:
     return tuple(sorted(c.code for c in Currency if c.exponent is not None))
 
 
+#: Error codes of rules that depend on the calendar or the clock rather than on the value's
+#: shape (a JSON Schema cannot state them): the API answers them 422 with these codes.
+OUT_OF_WINDOW, IN_THE_FUTURE = "out_of_window", "in_the_future"
+#: Every code a check of this module raises.
+CODES = frozenset({"invalid_input", OUT_OF_WINDOW, IN_THE_FUTURE})
+
+
 def instant(value: Any, *, field: str, now: datetime | None = None) -> datetime:
     """A timezone-aware instant (naive means UTC) in the documented window, as UTC.
 
     With ``now``, the instant is of something that already happened: at most
     :data:`FUTURE_SKEW` after ``now``.
+
+    Raises:
+        InvalidInput: not a datetime (``invalid_input``), outside the window
+            (``out_of_window``), or in the future (``in_the_future``).
     """
     if not isinstance(value, datetime):
         raise InvalidInput(f"{field}: must be a date and time, not {value!r}", field=field)
-    try:
-        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (OverflowError, ValueError):  # year 1 minus an offset, year 9999 plus one
-        raise InvalidInput(f"{field}: {value.isoformat()} is out of range", field=field) from None
-    if not EARLIEST <= utc < LATEST:
+    utc = to_utc(value)
+    if utc is None or not EARLIEST <= utc < LATEST:
+        shown = value.isoformat() if utc is None else f"{utc:%Y-%m-%d %H:%M} UTC"
         raise InvalidInput(
-            f"{field}: {utc:%Y-%m-%d %H:%M} UTC is outside {EARLIEST:%Y-%m-%d} .. "
-            f"{LATEST:%Y-%m-%d}",
+            f"{field}: {shown} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}",
             field=field,
+            code=OUT_OF_WINDOW,
         )
     if now is not None and utc > now + FUTURE_SKEW:
         raise InvalidInput(
             f"{field}: {utc:%Y-%m-%d %H:%M} UTC is in the future (now {now:%Y-%m-%d %H:%M})",
             field=field,
+            code=IN_THE_FUTURE,
         )
     return utc
 
 
+def to_utc(value: datetime) -> datetime | None:
+    """``value`` in UTC (naive means UTC); None when the conversion leaves the calendar
+    (year 1 minus an offset, year 9999 plus one)."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def clamp(value: datetime | None) -> datetime | None:
+    """A filter's instant moved into the window (a filter may say "since 1900"; it finds
+    the same rows as "since 2000")."""
+    if value is None:
+        return None
+    utc = to_utc(value)
+    if utc is None:
+        return EARLIEST if value.year < 2000 else LATEST
+    return min(max(utc, EARLIEST), LATEST)
+
+
 def document(value: Any, *, field: str, max_depth: int = MAX_DEPTH) -> Any:
     """``value`` when it is a JSON document tianping can freeze: bounded depth and size,
-    string keys, acceptable text, finite numbers, integers within 64 bits.
+    string keys, text that is valid Unicode, finite numbers.
 
-    Walked without recursion, so a hostile depth cannot exhaust the stack.
+    Its strings may hold control characters: a document is stored as canonical JSON, which
+    escapes them. Walked without recursion, so a hostile depth cannot exhaust the stack.
 
     >>> document({"a": [1, 2.5, "x", None]}, field="data")
     {'a': [1, 2.5, 'x', None]}
@@ -263,21 +317,29 @@ def document(value: Any, *, field: str, max_depth: int = MAX_DEPTH) -> Any:
             pairs = item.items() if isinstance(item, Mapping) else enumerate(list(item))
             for k, v in pairs:
                 if isinstance(item, Mapping):
-                    text(k, field=f"{where} key", max_length=MAX_NAME)
-                stack.append(
-                    (v, depth + 1, f"{where}.{k}" if isinstance(k, str) else f"{where}[{k}]")
-                )
+                    _unicode(k, f"{where} key", field)
+                stack.append((v, depth + 1, f"{where}[{k!r}]"))
         elif isinstance(item, str):
-            text(item, field=where, max_length=MAX_DOCUMENT_NODES, multiline=True)
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            whole(item, field=where, minimum=-MAX_INT, maximum=MAX_INT)
+            _unicode(item, where, field)
+        elif isinstance(item, bool | int) or item is None:
+            continue  # canonical JSON writes integers of any size exactly
         elif isinstance(item, float):
             finite(item, field=where)
         else:
             stack.extend(_frozen_form(item, depth, where, field))
     return value
+
+
+def _unicode(value: Any, where: str, field: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where}: keys must be text, not {type(value).__name__}", field=field)
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        raise InvalidInput(
+            f"{where}: contains a surrogate character (U+{ord(bad.group()):04X}) at position "
+            f"{bad.start() + 1}",
+            field=field,
+        )
 
 
 def _frozen_form(item: Any, depth: int, where: str, field: str) -> list[tuple[Any, int, str]]:
@@ -325,8 +387,8 @@ def _checked(fn, **kw):
     def check(value):
         try:
             return fn(value, field="value", **kw)
-        except InvalidInput as exc:  # Pydantic names the field itself
-            raise ValueError(exc.message.removeprefix("value: ")) from None
+        except InvalidInput as exc:  # Pydantic names the field itself; the code goes along
+            raise PydanticCustomError(exc.code, exc.message.removeprefix("value: ")) from None
 
     return check
 
@@ -342,21 +404,16 @@ def _same(fn, **kw):
     return AfterValidator(keep)
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 def _schema(pattern: str, **kw) -> Any:
     # The pattern documents the rule in the OpenAPI document; the validators enforce it with
     # their own messages.
     return Field(json_schema_extra={"pattern": pattern}, **kw)
 
 
-#: An identifier (1-100 characters, one line, surrounding blanks stripped).
+#: An identifier (1-100 characters, one line, no surrounding spaces).
 Id = Annotated[
     str,
-    BeforeValidator(_strip),
-    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_ID),
+    _schema(ID_PATTERN, min_length=1, max_length=MAX_ID),
     AfterValidator(_checked(identifier)),
 ]
 #: A unit (buyer, device) an experiment assigns: 1-200 characters, one line, exactly as sent.
@@ -365,33 +422,72 @@ UnitId = Annotated[
     _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_NAME),
     _same(text, max_length=MAX_NAME),
 ]
-#: A person's or key holder's name, a title (1-200 characters, one line, stripped).
+#: A person's or key holder's name (1-200 characters, one line, no surrounding spaces).
 Name = Annotated[
     str,
-    BeforeValidator(_strip),
-    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_NAME),
+    _schema(ID_PATTERN, min_length=1, max_length=MAX_NAME),
     AfterValidator(_checked(identifier, max_length=MAX_NAME)),
 ]
-#: A decision's title or an evidence reference (1-300 characters, one line, stripped).
+#: A decision's title or an evidence reference (1-300 characters, one line, no surrounding
+#: spaces).
 Title = Annotated[
     str,
-    BeforeValidator(_strip),
-    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_TITLE),
+    _schema(ID_PATTERN, min_length=1, max_length=MAX_TITLE),
     AfterValidator(_checked(identifier, max_length=MAX_TITLE)),
 ]
 #: Free text up to 2,000 characters; tab and newlines allowed.
 Text = Annotated[str, _schema(MULTILINE_PATTERN, max_length=MAX_TEXT), _same(text, multiline=True)]
+#: Free text that says something: 1-2,000 characters, not only blanks.
+Said = Annotated[
+    str, _schema(SAID_PATTERN, min_length=1, max_length=MAX_TEXT), _same(text, multiline=True)
+]
 #: Short one-line text up to 100 characters (a tracking number), possibly empty.
 ShortText = Annotated[str, _schema(SINGLE_LINE_PATTERN, max_length=MAX_ID), _same(text)]
+
+
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 530.0 is the integer 530 (as JSON Schema's "integer" says),
+    # 530.5, "530" and true are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def whole_number(minimum: int, maximum: int) -> Any:
+    """A whole number type within ``[minimum, maximum]``: an integral JSON number (``530.0``)
+    is taken, a fraction, a numeric string or a bool is not. (The validator comes after the
+    bounds in ``Annotated`` so the OpenAPI document states them.)"""
+    return Annotated[int, Field(strict=True, ge=minimum, le=maximum), BeforeValidator(_integral)]
+
+
 #: Money of an order, refund or red packet, >= 0.
-Money = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_MINOR)]
+Money = whole_number(0, MAX_AMOUNT_MINOR)
 #: Money of an order, refund or red packet, >= 1.
-PositiveMoney = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT_MINOR)]
+PositiveMoney = whole_number(1, MAX_AMOUNT_MINOR)
+#: Money of a spend request, >= 1.
+SpendMoney = whole_number(1, MAX_SPEND_MINOR)
+#: A finite number (JSON cannot carry NaN; Python's parser can, and it is refused); a
+#: numeric string is not a number.
+Finite = Annotated[float, Field(strict=True), _same(finite)]
 #: An ISO 4217 code with minor units; the OpenAPI document lists them.
 Currency = Annotated[
     str, _same(currency), WithJsonSchema({"type": "string", "enum": list(currencies())})
 ]
 #: Any JSON document tianping can freeze (evidence attached to a decision).
 Document = Annotated[Any, _same(document)]
-#: An instant in the documented window (kept as sent; services convert to UTC).
-Instant = Annotated[datetime, _same(instant)]
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    # An instant is an ISO 8601 string (or a datetime from Python): a bare number would
+    # otherwise be read as seconds since 1970.
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise PydanticCustomError("invalid_input", "must be an ISO 8601 date (and time)")
+
+
+#: An instant in the documented window (kept as sent; services convert to UTC). The pattern
+#: tells clients the years; an offset that moves it out of the window is still refused.
+Instant = Annotated[datetime, _schema(r"^20[0-9]{2}-"), BeforeValidator(_iso_only), _same(instant)]
+#: A calendar date, ``YYYY-MM-DD``.
+IsoDate = Annotated[date, BeforeValidator(_iso_only)]
+#: An instant in a filter: ISO 8601, moved into the window (:func:`clamp`).
+InstantFilter = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(clamp)]

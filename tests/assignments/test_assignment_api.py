@@ -81,7 +81,7 @@ def test_exposures_are_queued_once_per_unit_and_checked(client):
     )
     assert [(u, t.hour) for u, t in rows] == [("u1", 9), ("u2", 10)]  # the first one is kept
     r = client.post("/v1/exposures", json={"exposures": [_exp("u3", experiment="old")]})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "exposures.0"
+    assert r.status_code == 404 and r.json()["error"]["field"] == "exposures.0"  # not running
     r = client.post("/v1/exposures", json={"exposures": [_exp(f"u{i}") for i in range(1001)]})
     assert r.status_code == 422 and r.json()["error"]["field"] == "exposures"
 

@@ -211,7 +211,7 @@ def test_an_approved_ship_decision_ships_the_experiment(ruled, clock):
 
     experiments.create(experiments.load_yaml(EXPERIMENT), session=ruled)
     experiments.set_status("one-click", "running", session=ruled)
-    with pytest.raises(InvalidInput, match="no variant 'blue'"):
+    with pytest.raises(NotFound, match="no variant 'blue'"):
         propose(Proposal("Ship", "ship_experiment", {"experiment": "one-click", "variant": "blue"}),
                 session=ruled, actor="dan", clock=clock)  # fmt: skip
     d = propose(Proposal("Ship one-click", "ship_experiment",

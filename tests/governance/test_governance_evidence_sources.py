@@ -27,7 +27,7 @@ def test_shipping_a_race_strategy_freezes_the_race_report(session, clock):
 
     races.create(races.load_yaml(RACE), session=session)
     set_rules(RULES, session=session, actor="admin", clock=clock)
-    with pytest.raises(InvalidInput, match="has no winner yet") as e:
+    with pytest.raises(Conflict, match="has no winner yet") as e:
         propose(Proposal("Ship", "ship_race_winner", {"race": "checkout-race"}),
                 session=session, actor="dan", clock=clock)  # fmt: skip
     assert e.value.field == "variant"

@@ -112,9 +112,9 @@ def test_shipping_a_running_race_stops_it_and_serves_the_strategy(race_session):
 
     session = race_session
     service.create(service.load_yaml(SPEC), session=session)
-    with pytest.raises(InvalidInput, match="has no winner yet"):
+    with pytest.raises(Conflict, match="has no winner yet"):
         service.ship("checkout-race", session=session)
-    with pytest.raises(InvalidInput, match="no strategy 'gift'"):
+    with pytest.raises(NotFound, match="no strategy 'gift'"):
         service.ship("checkout-race", "gift", session=session)
     race = service.ship("checkout-race", "coupon", session=session, clock=FixedClock(_day(3)))
     assert (race.phase, race.shipped_variant, race.shipped_at) == ("stopped", "coupon", _day(3))

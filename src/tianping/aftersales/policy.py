@@ -303,6 +303,7 @@ def _validated(policy: Policy, x: RefundInputs) -> tuple:
         raise InvalidInput(
             f"currency {x.currency!r} differs from policy {policy.name}'s {policy.currency}",
             field="currency",
+            code="other_currency",
         )
     values = (
         x.amount_minor, x.category, x.reason, x.buyer_score, x.merchant_score, x.defect_flag,
@@ -476,6 +477,7 @@ def _batch_currency(policy: Policy, currency: object, n: int) -> None:
         raise InvalidInput(
             f"currency {bad[0]!r} differs from policy {policy.name}'s {policy.currency}",
             field="currency",
+            code="other_currency",
         )
 
 

@@ -197,3 +197,34 @@ def jsonable(value: Any) -> Any:
     from fastapi.encoders import jsonable_encoder
 
     return jsonable_encoder(value)
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse a query parameter the route does not take (422 naming it), as bodies refuse
+    unknown fields: a misspelt filter must not silently return everything."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    names = _QUERY_NAMES.get(id(route))
+    if names is None:
+        names = _QUERY_NAMES[id(route)] = _query_names(getattr(route, "dependant", None))
+    unknown = sorted(set(request.query_params) - names)
+    if unknown:
+        takes = ", ".join(sorted(names)) or "none"
+        raise InvalidInput(
+            f"unknown query parameter {unknown[0]!r}; this route takes: {takes}",
+            field=unknown[0],
+        )
+
+
+def _query_names(dependant) -> frozenset[str]:
+    """The query parameters a route's dependency tree declares, by the name clients send."""
+    names, todo = set(), [dependant] if dependant is not None else []
+    while todo:
+        d = todo.pop()
+        names.update(p.alias for p in d.query_params)
+        todo.extend(d.dependencies)
+    return frozenset(names)

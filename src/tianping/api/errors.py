@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tianping import inputs
 from tianping.errors import TianpingError
 
 
@@ -49,7 +50,8 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
         )
     msg = str(first["msg"]).removeprefix("Value error, ")
     message = f"{field}: {msg}" if field else msg
-    return JSONResponse(error_body("invalid_input", message, field), status_code=422)
+    code = first.get("type") if first.get("type") in inputs.CODES else "invalid_input"
+    return JSONResponse(error_body(code, message, field), status_code=422)
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

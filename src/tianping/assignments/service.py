@@ -11,7 +11,7 @@ from tianping import inputs
 from tianping.assignments.models import QueuedExposure
 from tianping.assignments.schemas import ExposureIn
 from tianping.clock import ensure_utc
-from tianping.errors import InvalidInput
+from tianping.errors import NotFound
 from tianping.experiments import service as experiments
 from tianping.experiments.client import Client
 
@@ -37,7 +37,7 @@ def queue_exposures(
     }
     for i, e in enumerate(batch):
         if e.variant not in running.get(e.experiment, ()):
-            raise InvalidInput(
+            raise NotFound(
                 f"no running experiment {e.experiment!r} with variant {e.variant!r}",
                 field=f"exposures.{i}",
             )

@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from tianping.api.deps import store_of
+from tianping.api.deps import known_query_only, store_of
 from tianping.auth import service
 from tianping.auth.keys import MERCHANT, ROLES, Principal, hash_key
 from tianping.errors import Forbidden, NotFound
@@ -75,7 +75,7 @@ def guard(*roles: str, owner: str | None = None) -> dict[str, Any]:
     ['dependencies', 'openapi_extra']
     """
     return {
-        "dependencies": [Depends(allow(*roles, owner=owner))],
+        "dependencies": [Depends(allow(*roles, owner=owner)), Depends(known_query_only)],
         "openapi_extra": {"x-roles": list(roles), **({"x-owner": owner} if owner else {})},
     }
 

@@ -64,7 +64,9 @@ def _from_file(path: Path) -> bytes:
     try:
         key = bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot read the server secret ({exc})", field=str(path)) from None
+        raise UsageError(
+            f"{path}: cannot read the server secret ({exc})", field=str(path)
+        ) from None
     if len(key) != 32:
         raise UsageError(
             f"{path}: the server secret is damaged; delete the file to make a new one "

@@ -25,7 +25,7 @@ def create(
     if name is not None and not 0 < len(name.strip()) <= 200:
         raise InvalidInput("a key holder's name has 1 to 200 characters", field="name")
     if name is not None:
-        name = inputs.identifier(name, field="name", max_length=inputs.MAX_NAME)
+        name = inputs.name(name, field="name", max_length=inputs.MAX_NAME)
     key = generate_key()
     key_id = key_id_of(key)
     if session.get(ApiKey, key_id) is not None:  # 1 in 4 billion: draw again

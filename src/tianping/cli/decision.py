@@ -81,7 +81,8 @@ def propose_(
     proposal = Proposal(title, kind, payload, tuple(evidence), _documents(attach), override)
     needs_wh = any(ref.startswith(WAREHOUSE_EVIDENCE) for ref in evidence)
     with store_session(ctx) as session, warehouse_of(ctx) if needs_wh else nullcontext() as wh:
-        d = propose(proposal, session=session, actor=actor, key_id=key_id, warehouse=wh)
+        d = propose(proposal, session=session, actor=actor, key_id=key_id, warehouse=wh,
+                    policy_files=True)  # fmt: skip
     if d.status != "pending":
         console.print(f"decision #{d.id} {d.status}: {d.status_reason}", soft_wrap=True)
         return

@@ -45,6 +45,7 @@ def issue(
             f"expires_at {expires_at:%Y-%m-%d %H:%M} UTC is not after the packet is issued "
             f"({now:%Y-%m-%d %H:%M})",
             field="expires_at",
+            code="already_expired",
         )
     if repo.get(session, coupon_id) is not None:
         raise Conflict(f"coupon {coupon_id!r} already exists", field="coupon_id")

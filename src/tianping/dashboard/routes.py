@@ -388,7 +388,8 @@ def vote(
         if who.role not in VOTERS:
             raise Forbidden(f"a {who.role} key cannot vote on decisions", code="wrong_role")
         recorded, message = request.app.state.store.acting_as(who.name, who.key_id).transact(
-            lambda s: _cast(s, decision_id, choice, who, comment))
+            lambda s: _cast(s, decision_id, choice, who, comment)
+        )
     except _SignIn:
         return RedirectResponse("/dashboard/sign-in", 303)
     except TianpingError as exc:

@@ -159,12 +159,12 @@ def check_shippable(row: Experiment, variant: str) -> None:
     """Refuse to ship a variant the experiment lacks, a draft, or a shipped experiment.
 
     Raises:
-        InvalidInput: no such variant.
+        NotFound: no such variant.
         Conflict: a draft or already shipped.
     """
     variants = [v["name"] for v in row.variants]
     if variant not in variants:
-        raise InvalidInput(
+        raise NotFound(
             f"experiment {row.name!r} has no variant {variant!r}; variants: {', '.join(variants)}",
             field="variant",
         )

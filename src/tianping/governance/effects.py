@@ -35,21 +35,35 @@ class Prepared:
     currency: str | None = None
 
 
-def prepare(kind: str, payload: Mapping[str, Any], *, session: Session) -> Prepared:
+def prepare(
+    kind: str, payload: Mapping[str, Any], *, session: Session, policy_files: bool = False
+) -> Prepared:
     """Validate and normalise the fields of a ``kind`` proposal.
+
+    Args:
+        policy_files: a ``refund_policy`` may name a policy file on this machine (the CLI,
+            run by its owner); otherwise only a built-in policy's name (the API and the
+            dashboard never read the server's files for a caller).
 
     Raises:
         InvalidInput: a missing or invalid field, naming it.
         NotFound: the experiment, race or goal it names does not exist.
     """
+    if kind == "refund_policy":
+        return _prepare_policy(dict(payload), session, files=policy_files)
     return _PREPARE[kind](dict(payload), session)
 
 
-def _text(p: Mapping[str, Any], name: str) -> str:
+def _text(
+    p: Mapping[str, Any], name: str, *, free: bool = False, max_length: int = inputs.MAX_ID
+) -> str:
+    """A payload's text field: an id on one line, or ``free`` text (newlines kept)."""
     value = p.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip(inputs.BLANKS):
         raise InvalidInput(f"the proposal needs {name} (non-empty text)", field=name)
-    return inputs.identifier(value, field=name, max_length=inputs.MAX_TEXT)
+    if free:
+        return inputs.text(value, field=name, multiline=True).strip(inputs.BLANKS)
+    return inputs.name(value, field=name, max_length=max_length)
 
 
 def _prepare_experiment(p: dict[str, Any], session: Session) -> Prepared:
@@ -76,10 +90,12 @@ def _prepare_race(p: dict[str, Any], session: Session) -> Prepared:
     return Prepared({"race": name, "variant": variant, "race_winner": race.winner})
 
 
-def _prepare_policy(p: dict[str, Any], session: Session) -> Prepared:
-    from tianping.aftersales.policy import resolve_policy
+def _prepare_policy(p: dict[str, Any], session: Session, *, files: bool = False) -> Prepared:
+    from tianping.aftersales.policy import load_builtin, resolve_policy
 
-    policy = resolve_policy(_text(p, "policy"))
+    policy = (resolve_policy if files else load_builtin)(
+        _text(p, "policy", max_length=inputs.MAX_TEXT)
+    )
     ref = f"policy:{policy.name}@{policy.version[:12]}"
     return Prepared(
         {"policy": policy.name, "version": policy.version},
@@ -95,7 +111,11 @@ def _prepare_spend(p: dict[str, Any], session: Session) -> Prepared:
         )
     inputs.amount(amount, minimum=1, maximum=inputs.MAX_SPEND_MINOR)
     inputs.currency(currency)
-    payload = {"amount_minor": amount, "currency": currency, "purpose": _text(p, "purpose")}
+    payload = {
+        "amount_minor": amount,
+        "currency": currency,
+        "purpose": _text(p, "purpose", free=True),
+    }
     return Prepared(payload, amount_minor=amount, currency=currency)
 
 
@@ -105,7 +125,8 @@ def _prepare_goal(p: dict[str, Any], session: Session) -> Prepared:
     from tianping.metrics.periods import check_grain
     from tianping.metrics.service import METRICS
 
-    name, metric, reason = _text(p, "goal"), _text(p, "metric"), _text(p, "reason")
+    name, metric = _text(p, "goal"), _text(p, "metric")
+    reason = _text(p, "reason", free=True)
     if metric not in METRICS:
         raise InvalidInput(
             f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}", field="metric"
@@ -139,13 +160,13 @@ def _deadline(value: Any) -> date:
 _PREPARE = {
     "ship_experiment": _prepare_experiment,
     "ship_race_winner": _prepare_race,
-    "refund_policy": _prepare_policy,
     "spend": _prepare_spend,
     "goal_change": _prepare_goal,
 }
 
 
 # -- on approval -------------------------------------------------------------------------------
+
 
 def apply(d: Decision, *, session: Session, now: datetime) -> tuple[str, dict[str, Any]]:
     """Make an approved decision take effect: ``(effect_status, effect)``."""

@@ -7,32 +7,22 @@ the key's id goes to the audit log with the holder's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import AfterValidator
 
 from tianping import inputs
+from tianping.api import idempotency
 from tianping.api.deps import PageParams, Store, TextQuery, jsonable, page_params, store_of
 from tianping.auth.deps import guard, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, OPERATOR
 from tianping.clock import SystemClock
-from tianping.errors import Conflict, InvalidInput
+from tianping.errors import Conflict
 from tianping.governance import audit, service
 from tianping.governance import schemas as S
 from tianping.governance.rules import STATUSES
 
 router = APIRouter(prefix="/v1", tags=["governance"])
-
-
-def _instant(value: datetime | None) -> datetime | None:
-    if value is not None:
-        try:
-            inputs.instant(value, field="value")
-        except InvalidInput as exc:
-            raise ValueError(exc.message.removeprefix("value: ")) from None
-    return value
 
 
 StoreDep = Annotated[Store, Depends(store_of)]
@@ -41,8 +31,8 @@ PageDep = Annotated[PageParams, Depends(page_params)]
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 #: A decision's status, as a filter.
 Status = Literal[STATUSES]  # type: ignore[valid-type]
-#: An instant in a filter (the window of :mod:`tianping.inputs`).
-InstantQuery = Annotated[datetime | None, AfterValidator(_instant)]
+#: An instant in a filter, moved into the window of :mod:`tianping.inputs`.
+InstantQuery = inputs.InstantFilter | None
 
 
 @dataclass(frozen=True)
@@ -65,15 +55,21 @@ def _view(d, session) -> dict:
 
 
 @router.post("/decisions", status_code=201, **guard(ADMIN, OPERATOR, ANALYST))
-def propose(body: S.ProposalIn, store: StoreDep, actor: ActorDep) -> dict:
+def propose(
+    body: S.ProposalIn, request: Request, store: StoreDep, actor: ActorDep,
+    key: Annotated[str | None, idempotency.header(required=False)] = None,
+):  # fmt: skip
     """Propose a decision. Evidence read from the warehouse is attached with the CLI instead."""
     p = service.Proposal(
-        body.title, body.kind, body.payload, tuple(body.evidence),
-        tuple((d.name, d.data) for d in body.documents), body.override,
+        body.title, body.kind, S.payload_of(body), tuple(body.evidence),
+        tuple((d.name, d.data) for d in body.documents), getattr(body, "override", False),
     )  # fmt: skip
-    return store.transact(
-        lambda s: _view(service.propose(p, session=s, actor=actor.name, key_id=actor.key_id), s)
-    )
+
+    def work(s):
+        d = service.propose(p, session=s, actor=actor.name, key_id=actor.key_id)
+        return 201, _view(d, s)
+
+    return idempotency.respond(store, request, key=key, body=body, work=work)
 
 
 @router.get("/decisions", **guard(ADMIN, OPERATOR, ANALYST))
@@ -139,9 +135,8 @@ def get_rules(store: StoreDep) -> dict:
 @router.put("/governance/rules", **guard(ADMIN))
 def put_rules(body: S.RulesIn, store: StoreDep, actor: ActorDep) -> dict:
     """Put new rules in force (audited); pending decisions keep their quorum."""
-    rules = store.transact(
-        lambda s: service.set_rules(body.rules, session=s, actor=actor.name, key_id=actor.key_id)
-    )
+    rules = store.transact(lambda s: service.set_rules(
+        body.document(), session=s, actor=actor.name, key_id=actor.key_id))  # fmt: skip
     return {"version": rules.version, **rules.to_dict()}
 
 

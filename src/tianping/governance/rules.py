@@ -27,6 +27,8 @@ CHOICES = ("approve", "reject", "veto")
 #: 1,500,000.00 yuan in fen: "spending requests above 1.5 million are, in principle, not approved".
 DEFAULT_CAP_MINOR = 150_000_000
 DEFAULT_EXPIRY_DAYS = 14.0
+#: The code of a quorum that names fewer approvers than it needs (a rule across fields).
+UNREACHABLE = "unreachable_quorum"
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ def parse_rules(doc: Any, *, origin: str = "rules") -> Rules:
             f"{origin}.spend_cap.override_required ({cap.override_required}) must be higher than "
             f"the spend quorum ({spend.required})",
             field=f"{origin}.spend_cap.override_required",
+            code=UNREACHABLE,
         )
     return rules
 
@@ -150,6 +153,7 @@ def _kind_rule(value: Any, where: str, base: KindRule) -> KindRule:
         raise InvalidInput(
             f"{where}.required is {required} but only {len(approvers)} approvers are named",
             field=f"{where}.required",
+            code=UNREACHABLE,
         )
     veto = doc.get("veto", base.veto)
     if not isinstance(veto, bool):
@@ -181,6 +185,7 @@ def _spend_cap(value: Any, where: str) -> SpendCap:
             f"{where}.override_required is {required} but only {len(approvers)} override "
             "approvers are named",
             field=f"{where}.override_required",
+            code=UNREACHABLE,
         )
     cap = _int(doc.get("cap_minor", base.cap_minor), f"{where}.cap_minor", 0)
     return SpendCap(cap, currency, approvers, required)
@@ -283,6 +288,7 @@ def _check_amount(amount_minor: int | None, currency: str | None, cap: SpendCap)
         raise InvalidInput(
             f"the spend is in {currency}, the cap in {cap.currency}; propose it in {cap.currency}",
             field="currency",
+            code="other_currency",
         )
 
 
@@ -292,6 +298,7 @@ def _check_reachable(q: Quorum, proposer: str, kind: str) -> None:
             f"no approvers are named for {kind} decisions; set the rules first "
             "(tianping decision rules set FILE)",
             field="approvers",
+            code=UNREACHABLE,
         )
     eligible = [a for a in q.approvers if a != proposer]
     if len(eligible) < q.required:
@@ -299,6 +306,7 @@ def _check_reachable(q: Quorum, proposer: str, kind: str) -> None:
             f"{proposer} is an approver and cannot approve their own proposal, which leaves "
             f"{len(eligible)} approvers for a quorum of {q.required}",
             field="proposer",
+            code=UNREACHABLE,
         )
 
 

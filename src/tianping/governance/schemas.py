@@ -1,4 +1,10 @@
-"""Request bodies of the governance API (the rules of :mod:`tianping.inputs`)."""
+"""Request bodies of the governance API (the rules of :mod:`tianping.inputs`).
+
+A proposal's ``payload`` has one shape per ``kind`` (docs/governance.md#kinds), so the OpenAPI
+document says exactly what each kind takes. The rules body has the shape of the YAML file
+``tianping decision rules set`` reads; :func:`tianping.governance.rules.parse_rules` still
+checks what a schema cannot say (a quorum no larger than its approvers).
+"""
 
 from __future__ import annotations
 
@@ -7,37 +13,127 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from tianping.governance.rules import KINDS
+from tianping.inputs import (
+    MAX_SPEND_MINOR,
+    Currency,
+    Finite,
+    Id,
+    IsoDate,
+    Name,
+    Said,
+    SpendMoney,
+    Text,
+    Title,
+    whole_number,
+)
 from tianping.inputs import Document as AnyDocument
-from tianping.inputs import Name, Text, Title
+from tianping.metrics.names import METRICS
+from tianping.metrics.periods import GRAINS
 
+STRICT = ConfigDict(extra="forbid")
 #: A decision's kind (docs/governance.md#kinds).
 Kind = Literal[KINDS]  # type: ignore[valid-type]
-#: A JSON object whose values obey the document rules (depth, size, finite numbers, text).
-Fields = Annotated[dict[str, Any], AnyDocument]
+Approvers = Annotated[list[Name], Field(max_length=50, json_schema_extra={"uniqueItems": True})]
 
 
 class Document(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A JSON document attached to a decision as it is (an exported report, a plan)."""
+
+    model_config = STRICT
 
     name: Name
     data: AnyDocument
 
 
-class ProposalIn(BaseModel):
-    """A proposal; ``payload`` holds the kind's fields (docs/governance.md#kinds)."""
+class SpendPayload(BaseModel):
+    model_config = STRICT
 
-    model_config = ConfigDict(extra="forbid")
+    amount_minor: SpendMoney
+    currency: Currency = "CNY"
+    purpose: Said
+
+
+class PolicyPayload(BaseModel):
+    model_config = STRICT
+
+    policy: Id = Field(description="A built-in policy's name (tianping policy list).")
+
+
+class GoalPayload(BaseModel):
+    model_config = STRICT
+
+    goal: Id
+    metric: Literal[METRICS]  # type: ignore[valid-type]
+    target: Finite
+    deadline: IsoDate
+    grain: Literal[GRAINS] = "month"  # type: ignore[valid-type]
+    reason: Said
+
+
+class ExperimentPayload(BaseModel):
+    model_config = STRICT
+
+    experiment: Id
+    variant: Id
+
+
+class RacePayload(BaseModel):
+    model_config = STRICT
+
+    race: Id
+    variant: Id | None = Field(None, description="Default: the race's winner.")
+
+
+class _Proposal(BaseModel):
+    model_config = STRICT
 
     title: Title
-    kind: Kind
-    payload: Fields = Field(default_factory=dict)
     evidence: list[Title] = Field(default_factory=list, max_length=50)
     documents: list[Document] = Field(default_factory=list, max_length=50)
-    override: StrictBool = False
+
+
+class SpendProposal(_Proposal):
+    kind: Literal["spend"]
+    payload: SpendPayload
+    override: StrictBool = Field(
+        False, description="Above the cap: ask the override role to decide it."
+    )
+
+
+class PolicyProposal(_Proposal):
+    kind: Literal["refund_policy"]
+    payload: PolicyPayload
+
+
+class GoalProposal(_Proposal):
+    kind: Literal["goal_change"]
+    payload: GoalPayload
+
+
+class ExperimentProposal(_Proposal):
+    kind: Literal["ship_experiment"]
+    payload: ExperimentPayload
+
+
+class RaceProposal(_Proposal):
+    kind: Literal["ship_race_winner"]
+    payload: RacePayload
+
+
+#: A proposal; ``kind`` says which payload it carries.
+ProposalIn = Annotated[
+    SpendProposal | PolicyProposal | GoalProposal | ExperimentProposal | RaceProposal,
+    Field(discriminator="kind"),
+]
+
+
+def payload_of(body: _Proposal) -> dict[str, Any]:
+    """The proposal's payload as the governance service takes it (JSON values, unset omitted)."""
+    return body.payload.model_dump(mode="json", exclude_none=True)  # type: ignore[attr-defined]
 
 
 class VoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     comment: Text = ""
 
@@ -46,9 +142,41 @@ class RejectIn(VoteIn):
     veto: StrictBool = False
 
 
+class KindRuleIn(BaseModel):
+    """Who decides one kind and how; an omitted field takes the default rule's."""
+
+    model_config = STRICT
+
+    approvers: Approvers | None = None
+    required: whole_number(1, 50) | None = None  # type: ignore[valid-type]
+    veto: StrictBool | None = None
+    expiry_days: float | None = Field(None, strict=True, gt=0, le=3660)
+
+
+class SpendCapIn(BaseModel):
+    model_config = STRICT
+
+    cap_minor: whole_number(0, MAX_SPEND_MINOR) | None = None  # type: ignore[valid-type]
+    currency: Currency | None = None
+    override_approvers: Approvers | None = None
+    override_required: whole_number(1, 50) | None = None  # type: ignore[valid-type]
+
+
+class RulesDoc(BaseModel):
+    model_config = STRICT
+
+    default: KindRuleIn | None = None
+    kinds: dict[Kind, KindRuleIn] | None = None
+    spend_cap: SpendCapIn | None = None
+
+
 class RulesIn(BaseModel):
     """The rules document (same shape as the YAML file ``tianping decision rules set`` reads)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    rules: Fields
+    rules: RulesDoc
+
+    def document(self) -> dict[str, Any]:
+        """The rules as :func:`~tianping.governance.rules.parse_rules` reads them."""
+        return self.rules.model_dump(mode="json", exclude_none=True)

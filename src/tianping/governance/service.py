@@ -98,14 +98,14 @@ class Proposal:
 
 def _check_proposal(p: Proposal) -> None:
     """The rules every input obeys (:mod:`tianping.inputs`), before anything is read."""
-    if not isinstance(p.title, str) or not p.title.strip() or len(p.title.strip()) > 300:
+    if not isinstance(p.title, str) or not 0 < len(p.title.strip(inputs.BLANKS)) <= 300:
         raise InvalidInput("a decision needs a title of 1 to 300 characters", field="title")
-    inputs.identifier(p.title, field="title", max_length=inputs.MAX_TITLE)
+    inputs.name(p.title, field="title", max_length=inputs.MAX_TITLE)
     inputs.document(dict(p.payload), field="payload")
     for ref in p.evidence:
-        inputs.identifier(ref, field="evidence", max_length=inputs.MAX_TITLE)
+        inputs.name(ref, field="evidence", max_length=inputs.MAX_TITLE)
     for name, data in p.documents:
-        inputs.identifier(name, field="documents.name", max_length=inputs.MAX_NAME)
+        inputs.name(name, field="documents.name", max_length=inputs.MAX_NAME)
         inputs.document(data, field=f"documents.{name}")
 
 
@@ -117,8 +117,12 @@ def propose(
     key_id: str | None = None,
     clock: Clock | None = None,
     warehouse: Any = None,
+    policy_files: bool = False,
 ) -> Decision:
     """Record a proposal with frozen evidence and the quorum in force.
+
+    ``policy_files``: a refund policy may be named by a file path on this machine (the CLI);
+    the API and dashboard propose built-in policies by name only.
 
     A spend above the cap without ``override`` is recorded and rejected at once, with the reason.
 
@@ -130,7 +134,7 @@ def propose(
     actor, now = _actor(actor), _now(clock)
     _check_proposal(p)
     rules.check_kind(p.kind)
-    prepared = effects.prepare(p.kind, p.payload, session=session)
+    prepared = effects.prepare(p.kind, p.payload, session=session, policy_files=policy_files)
     in_force = current_rules(session=session)
     opening = rules.open_decision(
         in_force, p.kind, proposer=actor, now=now,
@@ -157,7 +161,7 @@ def propose(
 def _new_decision(p, prepared, opening, *, actor, key_id, now) -> Decision:
     q = opening.quorum
     return Decision(
-        title=p.title.strip(), kind=p.kind, payload=prepared.payload, proposer=actor,
+        title=p.title.strip(inputs.BLANKS), kind=p.kind, payload=prepared.payload, proposer=actor,
         proposer_key_id=key_id, status="pending", status_reason="", approvers=list(q.approvers),
         required=q.required, veto=q.veto, override=q.override, amount_minor=prepared.amount_minor,
         currency=prepared.currency, proposed_at=now, expires_at=q.expires_at,
@@ -171,9 +175,9 @@ def _capture(p: Proposal, *, session: Session, warehouse: Any) -> list[tuple[str
         kind, data = sources.capture(ref, session=session, warehouse=warehouse)
         out.append((kind, ref, data))
     for name, data in p.documents:
-        if not name.strip():
+        if not name.strip(inputs.BLANKS):
             raise InvalidInput("an attached document needs a name", field="documents")
-        out.append(("document", f"document:{name.strip()}", data))
+        out.append(("document", f"document:{name.strip(inputs.BLANKS)}", data))
     return out
 
 
@@ -368,11 +372,11 @@ def _subject(d: Decision) -> str:
 
 
 def _actor(actor: str) -> str:
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
+    if not isinstance(actor, str) or not actor.strip(inputs.BLANKS) or len(actor) > 200:
         raise InvalidInput(
             "who is acting? give an actor name (up to 200 characters)", field="actor"
         )
-    return inputs.identifier(actor, field="actor", max_length=inputs.MAX_NAME)
+    return inputs.name(actor, field="actor", max_length=inputs.MAX_NAME)
 
 
 def _now(clock: Clock | None) -> datetime:

@@ -16,26 +16,10 @@ from typing import Any
 from tianping.errors import UsageError
 from tianping.metrics import layer
 from tianping.metrics.explain import Decomposition, Mover, Snapshot, decompose, rank_movers
+from tianping.metrics.names import METRICS, MONEY_METRICS  # noqa: F401 - goals read them here
 from tianping.metrics.periods import check_grain, days_in_window
 from tianping.warehouse.backend import Warehouse
 
-METRICS = (
-    "gmv",
-    "orders",
-    "buyers",
-    "aov",
-    "dac",
-    "dau",
-    "new_buyers",
-    "packages",
-    "door_delivery_rate",
-    "refund_rate",
-    "refund_amount_rate",
-    "review_score",
-    "nps",
-    "repurchase_30d",
-)
-MONEY_METRICS = ("gmv", "aov")
 CENT = Decimal("0.01")
 
 

@@ -231,8 +231,8 @@ def check_shippable(race: Race, variant: str | None) -> str:
     """The strategy to ship (default the winner), or why it cannot be shipped.
 
     Raises:
-        InvalidInput: no winner yet and no variant named, or no such strategy.
-        Conflict: the race was already shipped.
+        Conflict: the race was already shipped, or has no winner yet and no variant is named.
+        NotFound: no such strategy.
     """
     if race.shipped_variant is not None:
         raise Conflict(
@@ -242,12 +242,10 @@ def check_shippable(race: Race, variant: str | None) -> str:
         )
     variant = variant or race.winner
     if not variant:
-        raise InvalidInput(
-            f"race {race.name!r} has no winner yet; name the variant", field="variant"
-        )
+        raise Conflict(f"race {race.name!r} has no winner yet; name the variant", field="variant")
     strategies = list(race.spec["strategies"])
     if variant not in strategies:
-        raise InvalidInput(
+        raise NotFound(
             f"race {race.name!r} has no strategy {variant!r}; strategies: {', '.join(strategies)}",
             field="variant",
         )

@@ -11,7 +11,7 @@ from pydantic_core import to_jsonable_python
 
 from tianping.api import idempotency
 from tianping.api.batch import Done, Job
-from tianping.api.deps import IdPath, PageParams, Store, page_params, store_of
+from tianping.api.deps import IdPath, PageParams, Store, known_query_only, page_params, store_of
 from tianping.auth import service as auth
 from tianping.auth.deps import admit, guard, pre_admit, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE, key_id_of
@@ -88,6 +88,7 @@ CREATE_ROLES = (ADMIN, SERVICE)
     status_code=201,
     response_model=S.RefundOut,
     openapi_extra={"x-roles": list(CREATE_ROLES)},
+    dependencies=[Depends(known_query_only)],
 )
 async def create_refund_request(
     body: S.RefundRequestIn,
@@ -181,9 +182,7 @@ def refund_job(store: Store, body: S.RefundRequestIn, *, api_key: str | None, id
         if order is None:
             raise NotFound(f"unknown order {body.order_id!r}", field="order_id")
         history = ctx.histories.get(order.buyer_id) if ctx is not None else None
-        return service.prepare_request(
-            body, order, session=session, env=store.env, history=history
-        )
+        return service.prepare_request(body, order, session=session, env=store.env, history=history)
 
     def execute(session, prepared):
         req = service.apply_request(prepared, session=session)

@@ -39,7 +39,16 @@ class OrderIn(BaseModel):
     """An order as the marketplace reports it. ``amount_minor`` is the cash the buyer paid;
     it may be 0 only when a red packet paid for the whole order."""
 
-    model_config = STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        # The rule below, for the OpenAPI document: cash >= 1, or a red packet paid it all.
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"amount_minor": {"minimum": 1}}},
+                {"required": ["coupon"], "properties": {"coupon": {"type": "object"}}},
+            ]
+        },
+    )
 
     order_id: Id
     buyer_id: Id

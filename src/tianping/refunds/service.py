@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tianping import inputs
 from tianping.aftersales.policy import RefundInputs, evaluate
 from tianping.aftersales.vocabulary import canonical_reason
 from tianping.clock import Clock, SystemClock, ensure_utc
@@ -24,6 +23,7 @@ from tianping.coupons import service as coupons
 from tianping.coupons.rules import returns_packet
 from tianping.errors import Conflict, InvalidInput, NotFound
 from tianping.governance import audit as audit_log
+from tianping.inputs import instant as checked_instant
 from tianping.ledger import postings as P
 from tianping.ledger import service as ledger
 from tianping.money import exponent_of
@@ -85,12 +85,14 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
     """
     now = env.clock.now()
     exponent_of(data.currency)
-    paid_at = inputs.instant(data.paid_at, field="paid_at", now=now)
+    paid_at = checked_instant(data.paid_at, field="paid_at", now=now)
     delivered_at = None
     if data.delivered_at is not None:
-        delivered_at = inputs.instant(data.delivered_at, field="delivered_at", now=now)
+        delivered_at = checked_instant(data.delivered_at, field="delivered_at", now=now)
     if delivered_at is not None and delivered_at < paid_at:
-        raise InvalidInput("delivered_at is before paid_at", field="delivered_at")
+        raise InvalidInput(
+            "delivered_at is before paid_at", field="delivered_at", code="before_payment"
+        )
     existing = repo.get_order(session, data.order_id, lock=True)
     if existing is not None:
         _same_order(existing, data)
@@ -154,8 +156,7 @@ def _note_delivery(order: Order, delivered_at: datetime | None) -> bool:
         return False
     if order.delivered_at is not None:
         raise Conflict(
-            f"order {order.id} was already reported delivered at "
-            f"{order.delivered_at.isoformat()}",
+            f"order {order.id} was already reported delivered at {order.delivered_at.isoformat()}",
             field="delivered_at",
         )
     order.delivered_at = delivered_at
@@ -412,9 +413,7 @@ def _policy_verdict(
     policy, arm = race_policy.deciding_policy(
         order.buyer_id, session=session, now=env.clock.now(), default=env.config.policy
     )
-    inputs = decision_inputs(
-        order, reason, amount_minor, session=session, env=env, history=history
-    )
+    inputs = decision_inputs(order, reason, amount_minor, session=session, env=env, history=history)
     d = evaluate(policy, RefundInputs(**inputs))
     return Verdict(
         action=d.action,
@@ -563,7 +562,6 @@ class _Written:
 
 def _written_of(req: RefundRequest) -> _Written | None:
     return req.__dict__.get(_WRITTEN)
-
 
 
 def _append_event(
