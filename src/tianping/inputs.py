@@ -64,24 +64,22 @@ MAX_DEPTH = 32
 #: Most values (scalars, lists and objects) in one document.
 MAX_DOCUMENT_NODES = 100_000
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# C0 and C1 controls, and the bidirectional embeddings, overrides and isolates (U+202A-E,
+# U+2066-9), which can make an id or a note display as something else than it is.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 #: JSON Schema patterns of the same rules, for the OpenAPI document.
-SINGLE_LINE_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
-MULTILINE_PATTERN = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+_C = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"  # what text may not hold
+_CM = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
+SINGLE_LINE_PATTERN = rf"^[^{_C}]*$"
+MULTILINE_PATTERN = rf"^[^{_CM}]*$"
 #: Free text with something besides blanks (space, tab, newlines) in it.
-SAID_PATTERN = (
-    r"^[ \t\r\n]*[^ \t\r\n\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]"
-    r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-)
+SAID_PATTERN = rf"^[ \t\r\n]*[^ \t\r\n{_CM}][^{_CM}]*$"
 #: What surrounds text and does not count (ASCII blanks only, so the patterns can say it).
 BLANKS = " \t\r\n"
 #: One line that neither starts nor ends with a space (ids, names, titles).
-ID_PATTERN = (
-    r"^[^ \u0000-\u001F\u007F-\u009F]([^\u0000-\u001F\u007F-\u009F]*"
-    r"[^ \u0000-\u001F\u007F-\u009F])?$"
-)
+ID_PATTERN = rf"^[^ {_C}]([^{_C}]*[^ {_C}])?$"
 
 
 def text(
@@ -419,8 +417,8 @@ Id = Annotated[
 #: A unit (buyer, device) an experiment assigns: 1-200 characters, one line, exactly as sent.
 UnitId = Annotated[
     str,
-    _schema(SINGLE_LINE_PATTERN, min_length=1, max_length=MAX_NAME),
-    _same(text, max_length=MAX_NAME),
+    _schema(ID_PATTERN, min_length=1, max_length=MAX_NAME),
+    _same(identifier, max_length=MAX_NAME),
 ]
 #: A person's or key holder's name (1-200 characters, one line, no surrounding spaces).
 Name = Annotated[
