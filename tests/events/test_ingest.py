@@ -132,7 +132,9 @@ def test_parquet_loads_in_file_order_with_duplicates_and_known_keys(duckdb_wareh
     pq.write_table(first, tmp_path / "a.parquet")
     ingest_file(duckdb_warehouse, "orders", tmp_path / "a.parquet")
     rows = [GOOD[2], GOOD[0], GOOD[2], ["o4", "b4", "m2", "toys", "1.50", "2024-06-19"]]
-    pq.write_table(pa.table({h: [r[i] for r in rows] for i, h in enumerate(HEADER)}), tmp_path / "b.parquet")
+    pq.write_table(
+        pa.table({h: [r[i] for r in rows] for i, h in enumerate(HEADER)}), tmp_path / "b.parquet"
+    )
     report = ingest_file(duckdb_warehouse, "orders", tmp_path / "b.parquet")
     assert (report.read, report.loaded, report.duplicates, report.rejected) == (4, 2, 2, 0)
     order = duckdb_warehouse.con.con.execute("SELECT order_id FROM orders").fetchall()
@@ -268,3 +270,46 @@ def test_unknown_columns_are_reported_not_silently_dropped(duckdb_warehouse, tmp
     path = write_csv(tmp_path / "o.csv", [[*GOOD[0], "x"]], header=[*HEADER, "colour"])
     report = ingest_file(duckdb_warehouse, "orders", path)
     assert report.ignored_columns == ("colour",)
+
+
+def _raw_csv(path, lines):
+    path.write_text("\n".join([",".join(HEADER), *lines]) + "\n")
+    return path
+
+
+def test_malformed_csv_records_are_rejected_rows_with_their_row_numbers(warehouse, tmp_path):
+    lines = [
+        "o1,b1,m1,food,12.34,2024-06-18",
+        'o2,b2,m1,food,"5.00,2024-06-18',  # a stray quote: the parser reads on to the end
+        "o3,b3,m2,toys,7,2024-06-18",
+        "o4,b4,m2,toys,7",  # a field short
+        "o5,b5,m2,toys,7,2024-06-18,extra",  # a field too many
+        "o6,b6,m2,toys,8,2024-06-18",
+        'o7,b7,"m2,toys,9,2024-06-18',  # a stray quote on the last line
+    ]
+    path = _raw_csv(tmp_path / "o.csv", lines)
+    with pytest.raises(IngestRejected) as e:
+        ingest_file(warehouse, "orders", path)
+    assert [p.row for p in e.value.report.problems] == [2, 4, 5, 7]
+    assert "row 2, column (row)" in e.value.message and "expected 6 fields" in e.value.message
+    assert loaded(warehouse) == []  # all or nothing
+    rejects = tmp_path / "bad.csv"
+    report = ingest_file(warehouse, "orders", path, rejects=rejects)
+    assert (report.read, report.loaded, report.rejected, report.duplicates) == (7, 3, 4, 0)
+    assert [r["order_id"] for r in loaded(warehouse)] == ["o1", "o3", "o6"]
+    with rejects.open(newline="") as f:
+        written = list(csv.DictReader(f))
+    assert [int(r["row"]) for r in written] == [2, 4, 5, 7]
+    assert written[0]["reason"].endswith('o2,b2,m1,food,"5.00,2024-06-18')
+    assert "found 7" in written[2]["reason"]
+
+
+def test_a_malformed_record_in_a_large_file_is_found_by_the_parallel_reader(
+    duckdb_warehouse, tmp_path
+):
+    good = [f"o{i},b{i},m1,food,1.00,2024-06-18" for i in range(60_000)]  # ~2 MB, many blocks
+    lines = [*good[:40_000], "broken,line", *good[40_000:]]
+    report = ingest_file(duckdb_warehouse, "orders", _raw_csv(tmp_path / "o.csv", lines),
+                         rejects=tmp_path / "bad.csv")  # fmt: skip
+    assert (report.read, report.loaded, report.rejected) == (60_001, 60_000, 1)
+    assert [p.row for p in report.problems] == [40_001]

@@ -53,6 +53,16 @@ class Problem:
         return f"row {self.row}, column {self.column}, value {shown}: {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A CSV record that cannot be split into the header's fields (bad quoting, a wrong field
+    count). ``row`` is its 1-based data row (header excluded), as in :class:`Problem`."""
+
+    row: int
+    text: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class IngestReport:
     """What an ingest did; ``read == loaded + rejected + duplicates`` always holds."""
@@ -207,13 +217,20 @@ def _stage(con, schema: TableSchema, path: Path, file_format: str | None):
             f"FROM read_parquet({lit(str(path))}, file_row_number = true)"
         )
         return rows, present, ignored
-    data = read_file(path, file_format, con)
+    data, rows, malformed = _read_text(path, file_format, con)
     present, ignored = _check_columns(schema, data.column_names, path)
-    staged = data.select(present).append_column(
-        "_row", pa.array(np.arange(1, data.num_rows + 1, dtype=np.int64))
-    )
+    staged = data.select(present).append_column("_row", rows)
     con.register("_raw", staged)
-    return data.num_rows, present, ignored
+    con.register("_malformed", pa.table({
+        "_row": pa.array([m.row for m in malformed], pa.int64()),
+        "text": pa.array([m.text for m in malformed], pa.string()),
+        "reason": pa.array([m.reason for m in malformed], pa.string()),
+    }))  # fmt: skip
+    return data.num_rows + len(malformed), present, ignored
+
+
+def _row_numbers(table: pa.Table) -> pa.Array:
+    return pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
 
 
 def _schema(table: str) -> TableSchema:
@@ -235,7 +252,24 @@ def _check_tz(con: duckdb.DuckDBPyConnection, tz: str) -> None:
 
 
 def read_file(path: Path, file_format: str | None, con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Read a CSV/Parquet/JSONL file into Arrow; text formats keep every value as text."""
+    """Read a CSV/Parquet/JSONL file into Arrow; text formats keep every value as text.
+
+    Raises:
+        UsageError: unreadable, or a CSV record that cannot be split into fields (named by
+            its data row).
+    """
+    data, _rows, malformed = _read_text(path, file_format, con)
+    if malformed:
+        m = malformed[0]
+        raise UsageError(f"{path}: row {m.row}: {m.reason}: {m.text[:200]!r}", field="path")
+    return data
+
+
+def _read_text(
+    path: Path, file_format: str | None, con: duckdb.DuckDBPyConnection
+) -> tuple[pa.Table, pa.Array, list[Malformed]]:
+    """The file as Arrow, each row's 1-based data row, and (CSV) the records that could not
+    be split into fields."""
     fmt = file_format or FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UsageError(
@@ -250,18 +284,26 @@ def read_file(path: Path, file_format: str | None, con: duckdb.DuckDBPyConnectio
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            data = pq.read_table(path)
+            return data, _row_numbers(data), []
         if fmt == "jsonl":
-            return _read_jsonl(path, con)
+            data = _read_jsonl(path, con)
+            return data, _row_numbers(data), []
     except (pa.ArrowInvalid, pa.ArrowException, duckdb.Error, UnicodeDecodeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"{path}: cannot read as {fmt}: {first}", field="path") from None
     raise UsageError(f"unknown format {fmt!r}; use csv, parquet or jsonl", field="format")
 
 
-def _read_csv(path: Path) -> pa.Table:
-    import pyarrow.csv as pcsv
+def _read_csv(path: Path) -> tuple[pa.Table, pa.Array, list[Malformed]]:
+    """Every value as text, each record's 1-based data row, and the malformed records.
 
+    A record with too few or too many fields (a stray quote, a stray delimiter) is set aside
+    with its row instead of ending the read, and becomes a rejected row like any other invalid
+    one. A stray opening quote makes a CSV parser read on to the next quote, swallowing the
+    lines after it into one record: those lines are read again on their own, so one bad line
+    costs one row, not the rest of the file.
+    """
     with path.open(newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), None)
     if not header:
@@ -272,15 +314,83 @@ def _read_csv(path: Path) -> pa.Table:
         raise UsageError(
             f"{path}: repeated column(s) in the header: {', '.join(dupes)}", field="path"
         )
-    return pcsv.read_csv(
-        path,
-        read_options=pcsv.ReadOptions(column_names=header, skip_rows=1),
-        convert_options=pcsv.ConvertOptions(
-            column_types={h: pa.string() for h in header},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    tables, rows, malformed = [], [], []
+    todo: list[tuple[object, int]] = [(path, 1)]  # (source, data row of its first record)
+    while todo:
+        source, first = todo.pop()
+        table, bad = _parse_csv(source, header, skip_header=source is path)
+        placed, found, rests = _place(table.num_rows, bad, first)
+        tables.append(table)
+        rows.append(placed)
+        malformed.extend(found)
+        todo.extend(rests)
+    if len(tables) == 1:
+        return tables[0], pa.array(rows[0], pa.int64()), malformed
+    order = np.argsort(np.concatenate(rows), kind="stable")
+    data = pa.concat_tables(tables).take(pa.array(order))
+    return data, pa.array(np.concatenate(rows)[order]), sorted(malformed, key=lambda m: m.row)
+
+
+def _parse_csv(source, header: list[str], *, skip_header: bool):
+    """``(table, [(record number, expected, actual, text)])`` of one CSV source, every value
+    as text; the records that do not split into the header's fields are set aside."""
+    import pyarrow.csv as pcsv
+
+    bad: list[tuple[int | None, int, int, str]] = []
+
+    def set_aside(row) -> str:
+        bad.append((row.number, row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
+    def read(threads: bool) -> pa.Table:
+        return pcsv.read_csv(
+            source,
+            read_options=pcsv.ReadOptions(
+                column_names=header, skip_rows=1 if skip_header else 0, use_threads=threads
+            ),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=set_aside),
+            convert_options=pcsv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    if not skip_header:
+        source = pa.BufferReader(source)
+    table = read(threads=True)
+    if bad and any(number is None for number, *_ in bad):
+        # The parallel reader does not know where a record was: read again on one thread,
+        # which counts them (only sources with malformed records pay for it).
+        bad.clear()
+        if not skip_header:
+            source.seek(0)
+        table = read(threads=False)
+    # Record numbers count the skipped header as record 1.
+    shift = 1 if skip_header else 0
+    return table, sorted((n - shift, want, got, text) for n, want, got, text in bad)
+
+
+def _place(good: int, bad, first: int):
+    """Data rows of the well-formed records, the malformed records as :class:`Malformed`, and
+    the lines a stray quote swallowed, to be read again: ``(rows, malformed, rests)``.
+
+    Record ``r`` (1-based) of a source whose first record is data row ``first`` is row
+    ``first - 1 + r``, moved down by the extra lines of swallowed records before it.
+    """
+    records = np.arange(1, good + len(bad) + 1, dtype=np.int64)
+    bad_records = np.array([b[0] for b in bad], dtype=np.int64)
+    extra = np.zeros(len(records) + 1, dtype=np.int64)
+    malformed, rests = [], []
+    for record, want, got, text in bad:
+        lines = text.replace("\r\n", "\n").split("\n")
+        row = first - 1 + record + int(extra[record])
+        malformed.append(Malformed(row, lines[0], f"expected {want} fields, found {got}"))
+        if len(lines) > 1:
+            extra[record + 1 :] += len(lines) - 1
+            rests.append(("\n".join(lines[1:]).encode(), row + 1))
+    good_records = np.setdiff1d(records, bad_records) if len(bad) else records
+    return first - 1 + good_records + extra[good_records], malformed, rests
 
 
 def _read_jsonl(path: Path, con: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -423,9 +533,11 @@ def _existing_rows(con, wh: Warehouse, schema: TableSchema, keys: pa.Table) -> p
 
 
 def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestReport:
+    if not _has(con, "_malformed"):
+        con.execute("CREATE TABLE _malformed (_row BIGINT, text VARCHAR, reason VARCHAR)")
     troubled = con.execute(
         "SELECT (SELECT count(*) FROM _typed WHERE _bad) + (SELECT count(*) FROM _checked "
-        "WHERE _status <> 'ok' OR _eh IS NOT NULL)"
+        "WHERE _status <> 'ok' OR _eh IS NOT NULL) + (SELECT count(*) FROM _malformed)"
     ).fetchone()[0]
     if not troubled:
         # Every row is valid and new (the common case): no per-row outcome to work out.
@@ -457,6 +569,10 @@ def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestR
               ELSE 'load'
             END AS outcome
         FROM _typed t LEFT JOIN _checked c USING (_row)
+        UNION ALL
+        SELECT _row, [{{'column': '(row)', 'reason': 'malformed CSV record: ' || reason,
+                        'value': text}}], 'rejected'
+        FROM _malformed
     """)
     counts = dict(con.execute("SELECT outcome, count(*) FROM _outcome GROUP BY 1").fetchall())
     total_problems = con.execute("SELECT coalesce(sum(len(problems)), 0) FROM _outcome").fetchone()[
@@ -477,6 +593,15 @@ def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestR
         problems=tuple(Problem(int(r), c, v, reason) for r, c, v, reason in listed),
         problem_count=int(total_problems),
         ignored_columns=tuple(ignored),
+    )
+
+
+def _has(con, name: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]
+    ).fetchone()[0]
+    return bool(found) or bool(
+        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0]
     )
 
 
@@ -514,16 +639,22 @@ def _write_rejects(con, present: list[str], target: Path) -> Path:
     ``target``; the caller renames it into place once the load has committed."""
     target.parent.mkdir(parents=True, exist_ok=True)
     raw_cols = ", ".join(f"{q('_raw_' + c)} AS {q(c)}" for c in present)
+    nulls = ", ".join(f"NULL AS {q(c)}" for c in present)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    # A malformed record cannot be split into the columns: its text goes in the reason.
     con.execute(f"""
         COPY (
-          SELECT t._row AS row, {raw_cols},
-                 array_to_string(list_transform(o.problems, p -> p.column || ': ' || p.reason), '; ')
-                 AS reason
-          FROM _raw_text t JOIN _outcome o USING (_row) WHERE o.outcome = 'rejected' ORDER BY t._row
+          SELECT * FROM (
+            SELECT t._row AS row, {raw_cols},
+                   array_to_string(list_transform(o.problems, p -> p.column || ': ' || p.reason),
+                                   '; ') AS reason
+            FROM _raw_text t JOIN _outcome o USING (_row) WHERE o.outcome = 'rejected'
+            UNION ALL
+            SELECT _row, {nulls}, 'malformed CSV record: ' || reason || ': ' || text FROM _malformed
+          ) ORDER BY row
         ) TO {lit(str(tmp))} (HEADER, DELIMITER ',')
     """)
     return tmp
 
 
-__all__ = ["IngestRejected", "IngestReport", "Problem", "ingest_file", "read_file"]
+__all__ = ["IngestRejected", "IngestReport", "Malformed", "Problem", "ingest_file", "read_file"]
