@@ -156,7 +156,7 @@ def test_a_shipped_experiment_serves_its_variant_to_every_unit(session):
     with pytest.raises(Conflict, match="is a draft: it never ran"):
         service.ship("one-click", "control", session=session)
     service.set_status("one-click", "running", session=session)
-    with pytest.raises(InvalidInput, match="no variant 'blue'; variants: control, treatment"):
+    with pytest.raises(NotFound, match="no variant 'blue'; variants: control, treatment"):
         service.ship("one-click", "blue", session=session)
     at = datetime(2024, 6, 20, 15, tzinfo=UTC)
     row = service.ship("one-click", "control", session=session, clock=FixedClock(at))
@@ -179,7 +179,7 @@ def test_a_shipped_experiment_serves_its_variant_to_every_unit(session):
     client = Client(snap, on_exposure=seen.append)
     assert client.variant("one-click", "b1") == got[1] and seen == []  # no exposures any more
     assert not client.in_experiment("one-click", "b1")
-    with pytest.raises(InvalidInput, match="no running experiment 'one-click'"):
+    with pytest.raises(NotFound, match="no running experiment 'one-click'"):
         queue_exposures([ExposureIn(experiment="one-click", variant="control", unit_id="b1",
                                     exposed_at=at)], session=session, now=at, key_id=None)  # fmt: skip
 
