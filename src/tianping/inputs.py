@@ -316,7 +316,8 @@ def document(value: Any, *, field: str, max_depth: int = MAX_DEPTH) -> Any:
             for k, v in pairs:
                 if isinstance(item, Mapping):
                     _unicode(k, f"{where} key", field)
-                stack.append((v, depth + 1, f"{where}[{k!r}]"))
+                plain = isinstance(k, str) and k.isidentifier()
+                stack.append((v, depth + 1, f"{where}.{k}" if plain else f"{where}[{k!r}]"))
         elif isinstance(item, str):
             _unicode(item, where, field)
         elif isinstance(item, bool | int) or item is None:

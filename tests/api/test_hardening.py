@@ -217,3 +217,46 @@ def test_the_dashboard_propose_form_refuses_an_infinite_target(api):
     form = {"csrf": csrf, "kind": "spend", "title": "a\x00b", "amount": "1e999999999999",
             "purpose": "p"}  # fmt: skip
     assert c.post("/dashboard/decisions", data=form, follow_redirects=False).status_code == 422
+
+
+FORM_HOSTILE = ["\x00", "a\x00b", "\ud800", "1e999999", "nan", "-inf", "x" * 3000, "\r\nX: y",
+                "9999-12-31", "ZZZ", "", "//evil.example/"]  # fmt: skip
+
+
+def _form(c, url: str, data: dict):
+    """POST a form whose values may hold lone surrogates (sent as their UTF-8 bytes, which are
+    not valid UTF-8: what a hostile client can send)."""
+    body = "&".join(f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'))}"
+                    for k, v in data.items())  # fmt: skip
+    return c.post(url, content=body, follow_redirects=False,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+
+
+def test_no_dashboard_form_answers_a_5xx(api):
+    c, keys = api
+    c.cookies.clear()
+    for value in FORM_HOSTILE:  # the sign-in form, before any session
+        r = _form(c, "/dashboard/sign-in", {"key": value, "next": value})
+        assert r.status_code < 500 and "\r" not in r.headers.get("location", "")
+    assert c.post("/dashboard/sign-in", data={"key": keys["dan"], "next": "/dashboard/\r\nX: y"},
+                  follow_redirects=False).headers["location"] == "/dashboard/"  # fmt: skip
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"',
+                     c.get("/dashboard/decisions").text).group(1)  # fmt: skip
+    fields = ("title", "amount", "currency", "purpose", "policy", "goal", "metric", "target",
+              "deadline", "grain", "reason", "experiment", "race", "variant", "evidence")  # fmt: skip
+    kinds = ("spend", "refund_policy", "goal_change", "ship_experiment", "ship_race_winner")
+    for kind in kinds:
+        for field in fields:
+            for value in FORM_HOSTILE:
+                form = {"csrf": csrf, "kind": kind, "title": "t", field: value}
+                r = _form(c, "/dashboard/decisions", form)
+                assert r.status_code < 500, (kind, field, value, r.text[:300])
+    for value in FORM_HOSTILE:
+        for url, form in (("/dashboard/decisions/1/vote", {"choice": value, "comment": value}),
+                          ("/dashboard/decisions/1/vote", {"choice": "approve", "comment": value}),
+                          ("/dashboard/after-sales/x/decide", {"action": value, "note": value})):  # fmt: skip
+            r = _form(c, url, {"csrf": csrf, **form})
+            assert r.status_code < 500, (url, value, r.text[:300])
+        for url in ("/dashboard/merchants/{}", "/dashboard/experiments/{}", "/dashboard/races/{}"):
+            segment = quote(value.encode("utf-8", "surrogatepass"), safe="")
+            assert c.get(url.format(segment)).status_code < 500
