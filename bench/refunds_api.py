@@ -339,16 +339,26 @@ def _warm_merchants(store, env, indices) -> None:
     store.read(warm)
 
 
-def run_backend(name: str, store_url: str, a, home: Path) -> dict:
+#: The server with SQLite's synchronous=NORMAL (the previous default), to measure what FULL
+#: (what tianping ships) costs.
+NORMAL_SERVER = (
+    "import sys, tianping.store.db as db; db.SQLITE_SYNCHRONOUS = 'NORMAL'; "
+    "from tianping.cli.main import main; sys.argv[0] = 'tianping'; main()"
+)
+
+
+def run_backend(name: str, store_url: str, a, home: Path, *, synchronous: str = "FULL") -> dict:
     print(f"\n== {name}: preloading {a.orders} orders and {a.history} with refund history ...")
     t = time.perf_counter()
     key = preload(store_url, a.orders, a.history)
     print(f"   preloaded in {time.perf_counter() - t:.1f}s")
     port = free_port()
     env = {**os.environ, "TIANPING_HOME": str(home), "TIANPING_STORE": store_url}
+    serve = [str(Path(sys.executable).parent / "tianping")]
+    if synchronous != "FULL":
+        serve = [sys.executable, "-c", NORMAL_SERVER]
     cmd = [
-        str(Path(sys.executable).parent / "tianping"), "serve", "--port", str(port),
-        "--tick-seconds", "0", "--workers", str(a.workers),
+        *serve, "serve", "--port", str(port), "--tick-seconds", "0", "--workers", str(a.workers),
     ]  # fmt: skip
     server = start_server(cmd, env, port)
     try:
@@ -357,6 +367,8 @@ def run_backend(name: str, store_url: str, a, home: Path) -> dict:
         calm = asyncio.run(load(port, 100, 2, start=a.orders - 100, key=key))
     finally:
         stop(server)
+    if synchronous != "FULL":
+        return {"http": http, "calm": calm, "phases": None}
     phases = in_process(store_url, min(512, a.orders - a.requests - 200), a.requests, key)
     return {"http": http, "calm": calm, "phases": phases}
 
@@ -369,6 +381,10 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=6000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--sqlite-normal", action="store_true",
+        help="also run SQLite with synchronous=NORMAL: what durable commits (FULL) cost",
+    )  # fmt: skip
     a = parser.parse_args()
     a.orders = max(a.orders, a.requests + 700)
     print(f"{os.cpu_count()} CPUs; {a.requests} requests, {a.concurrency} in flight")
@@ -396,6 +412,12 @@ def main() -> None:
         results = {}
         home = Path(tmp) / "sqlite"
         results["sqlite"] = run_backend("SQLite", f"sqlite:///{home / 'store.sqlite'}", a, home)
+        if a.sqlite_normal:
+            home = Path(tmp) / "sqlite-normal"
+            results["sqlite-nrm"] = run_backend(
+                "SQLite, synchronous=NORMAL (for comparison)",
+                f"sqlite:///{home / 'store.sqlite'}", a, home, synchronous="NORMAL",
+            )  # fmt: skip
         if not a.no_postgres:
             from pgcluster import Cluster, find_bin
 
@@ -425,6 +447,8 @@ def main() -> None:
     print("\nwhere a decision's time goes, in-process without HTTP (mean ms per decision):")
     for name, r in results.items():
         p = r["phases"]
+        if p is None:
+            continue
         outside = r["http"]["server_cpu_ms"] - p["batch16_cpu"]
         print(
             f"{name:<10} the route's job in batches of 16: {p['batch16']:.2f} wall / "
@@ -432,6 +456,13 @@ def main() -> None:
             f"CPU; of which the decision's inputs {p['inputs']:.2f}, policy {p['policy']:.3f}. "
             f"Server CPU through HTTP {r['http']['server_cpu_ms']:.2f}, so HTTP, framework "
             f"and the event loop ≈ {outside:.2f}"
+        )
+    if "sqlite-nrm" in results:
+        full, normal = results["sqlite"]["http"], results["sqlite-nrm"]["http"]
+        print(
+            f"\ndurable commits (synchronous=FULL) vs NORMAL on SQLite: "
+            f"{full['rate'] / normal['rate']:.2f}x the throughput, p99 {full['p99_ms']:.1f} vs "
+            f"{normal['p99_ms']:.1f} ms"
         )
     print("\ntarget: ≥ 1,000 decisions/s and p99 < 50 ms on SQLite (2 cores)")
 

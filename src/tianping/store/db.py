@@ -58,6 +58,12 @@ def _private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+#: SQLite's ``synchronous`` setting of the store. FULL: a commit is on disk before it is
+#: acknowledged (docs/refunds.md#what-survives-a-power-loss). ``bench/refunds_api.py`` sets
+#: NORMAL, the previous default, only to measure what FULL costs.
+SQLITE_SYNCHRONOUS = "FULL"
+
+
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
@@ -69,7 +75,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         # FULL: a commit is on disk before it is acknowledged, so a power loss cannot take
         # back a refund the API answered (NORMAL in WAL mode can lose the last commits).
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
