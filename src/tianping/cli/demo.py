@@ -152,7 +152,7 @@ def _print_experiment(experiment: dict) -> None:
             truth = "" if r["truth"] is None else f"; true lift {fmt(r['truth'], 'pct')}"
             console.print(
                 f"  {r['metric']} ({r['role']}): lift {fmt(r['lift'], 'pct')} "
-                f"[{fmt(r['lower'], 'pct')} … {fmt(r['upper'], 'pct')}], adj. p {r['pvalue']:.3g}{truth}"
+                f"[{fmt(r['lower'], 'pct')} … {fmt(r['upper'], 'pct')}], relative p {r['pvalue']:.3g}{truth}"
             )
 
 

@@ -30,10 +30,9 @@ _COLUMNS = (
     ("treatment_mean", "treatment value"),
     ("effect_size", "effect"),
     ("rel_effect_size", "relative"),
-    ("rel_effect_size_ci_lower", "rel. lower"),
-    ("rel_effect_size_ci_upper", "rel. upper"),
-    ("pvalue", "p-value"),
-    ("pvalue_adjusted", "adjusted p"),
+    ("interval", "interval"),
+    ("decision_pvalue", "relative p (decides)"),
+    ("pvalue", "absolute p"),
     ("chance_to_win", "chance to win"),
     ("risk", "risk"),
     ("variance_reduction", "CUPED var. reduction"),
@@ -70,6 +69,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         f" · CUPED {'on' if report.get('cuped') else 'off'}</p>"
     )
     parts.append(f'<p class="rec {cls}"><strong>{e(rec)}</strong></p>')
+    if report.get("scale_note"):
+        parts.append(f'<p class="muted">{e(str(report["scale_note"]))}</p>')
     parts += [f"<p>{e(r)}</p>" for r in report.get("reasons", [])]
     parts += [f'<p class="warn">⚠ {e(w)}</p>' for w in report.get("warnings", [])]
     parts.append(_arms_table(report))
@@ -104,16 +105,52 @@ def _metric_section(m: Mapping[str, Any]) -> str:
     title += ", higher is better)" if m.get("higher_is_better", True) else ", lower is better)"
     if m.get("error"):
         return f"<h2>{title}</span></h2><p class='warn'>not analysed: {html.escape(m['error'])}</p>"
-    comps = m.get("comparisons", [])
-    cols = [(k, label) for k, label in _COLUMNS if any(c.get(k) is not None for c in comps)]
+    comps = [_shown(c, m.get("role")) for c in m.get("comparisons", [])]
+    cols = [(k, _label(k, m)) for k, _ in _COLUMNS if any(c.get(k) is not None for c in comps)]
     head = "".join(f"<th>{label}</th>" for _, label in cols)
     body = "".join(
         "<tr>" + "".join(f"<td>{_fmt(k, c.get(k))}</td>" for k, _ in cols) + "</tr>" for c in comps
     )
     good = set(m.get("significant_improvement_in", []))
     bad = set(m.get("guardrail_hurt_in", []))
-    chart = forest_svg(comps, good=good, bad=bad)
+    chart = forest_svg(m.get("comparisons", []), good=good, bad=bad)
     return f"<h2>{title}</span></h2>{chart}<table><tr>{head}</tr>{body}</table>"
+
+
+def _label(key: str, m: Mapping[str, Any]) -> str:
+    """Column headers say whether the p-values are adjusted (guardrails are not)."""
+    adj = " adj." if m.get("role") != "guardrail" else ""
+    if key == "decision_pvalue":
+        return f"relative p{adj}" + ("" if m.get("method") == "bayesian" else " (decides)")
+    if key == "pvalue":
+        return f"absolute p{adj}"
+    return dict(_COLUMNS)[key]
+
+
+def _shown(c: Mapping[str, Any], role: str | None) -> dict[str, Any]:
+    """A comparison's cells: the interval on the scale that decides it, and the absolute
+    p-value (adjusted like the deciding one) for reference."""
+    out = dict(c)
+    if c.get("scale") == "absolute":
+        lo, hi, fmt = c.get("effect_size_ci_lower"), c.get("effect_size_ci_upper"), "{:.4g}"
+        out["decision_pvalue"] = _Absolute(c.get("decision_pvalue"))
+    else:
+        lo, hi = c.get("rel_effect_size_ci_lower"), c.get("rel_effect_size_ci_upper")
+        fmt = "{:+.2%}"
+    if role != "guardrail" and c.get("pvalue_adjusted") is not None:
+        out["pvalue"] = c["pvalue_adjusted"]
+    out["interval"] = _Text(
+        f"[{'−∞' if lo is None else fmt.format(lo)}, {'∞' if hi is None else fmt.format(hi)}]"
+    )
+    return out
+
+
+class _Text(str):
+    """A cell already formatted."""
+
+
+class _Absolute(float):
+    """A deciding p-value taken on the absolute scale (the comparison has no relative one)."""
 
 
 def _slices_section(slices: Mapping[str, Any]) -> str:
@@ -193,10 +230,14 @@ def forest_svg(
 def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, _Text):
+        return html.escape(value)
+    if isinstance(value, _Absolute):
+        return f"{value:.3g} (absolute)"
     if isinstance(value, float):
         if key in _PCT:
             return f"{value:+.2%}" if key.startswith("rel") else f"{value:.1%}"
-        if key.startswith("pvalue"):
+        if "pvalue" in key:
             return f"{value:.3g}"
         return f"{value:.4g}"
     return html.escape(str(value))

@@ -2,11 +2,16 @@
 
 Decision rules (``docs/experiments.md``):
 
+- one scale decides: the **relative** effect (treatment / control − 1). Its p-value (delta
+  method, as GrowthBook), its interval and every verdict below use it; the absolute p-value is
+  reported beside it for reference. Where the relative effect is undefined (a control of 0)
+  the absolute scale decides that comparison, and the report says so;
 - p-values of the primary metric are adjusted across treatment arms with the experiment's
   correction (Holm by default); secondary metrics are adjusted across arms only;
 - a guardrail is *hurt* when a treatment moves it in its bad direction with an unadjusted
   p-value below alpha (Bayesian: chance of being worse ≥ 1 − alpha); guardrails are not
-  corrected, so the check errs on the side of caution;
+  corrected, so the check errs on the side of caution, and a guardrail whose whole interval
+  lies on the bad side is always hurt;
 - a treatment *wins* when it improves the primary metric significantly (adjusted p below
   alpha; Bayesian: chance to be better ≥ 1 − alpha);
 - the recommendation ships the winner with the largest relative lift, unless the sample
@@ -89,14 +94,29 @@ class Report:
         return report_dict(self)
 
 
+#: The scale every verdict is taken on (where the comparison has a relative effect).
+SCALE = "relative"
+
+
+def scale_of(c: Comparison) -> str:
+    """``relative``, or ``absolute`` when the comparison has no relative p-value."""
+    return SCALE if c.rel_pvalue is not None else "absolute"
+
+
+def decision_pvalue(c: Comparison, adjusted: bool) -> float:
+    """The p-value a verdict on ``c`` uses: on :func:`scale_of`, adjusted or not."""
+    if scale_of(c) == "relative":
+        return c.rel_pvalue_adjusted if adjusted else c.rel_pvalue
+    return c.pvalue_adjusted if adjusted else c.pvalue
+
+
 def better(c: Comparison, higher_is_better: bool, method: str, alpha: float, adjusted: bool) -> int:
-    """+1 significantly better, -1 significantly worse, 0 neither."""
+    """+1 significantly better, -1 significantly worse, 0 neither (on :func:`scale_of`)."""
     if method == "bayesian" and c.chance_to_win is not None:
         p_up = c.chance_to_win
         p_better = p_up if higher_is_better else 1.0 - p_up
         return 1 if p_better >= 1 - alpha else (-1 if p_better <= alpha else 0)
-    p = c.pvalue_adjusted if adjusted else c.pvalue
-    if p >= alpha or c.effect_size == 0:
+    if decision_pvalue(c, adjusted) >= alpha or c.effect_size == 0:
         return 0
     up = c.effect_size > 0
     return 1 if up == higher_is_better else -1
@@ -165,7 +185,7 @@ def build_report(
     directions = dict(plan.guardrails)
     judged = tuple(_judged(plan, r, directions.get(r.metric, r.higher_is_better)) for r in results)
     recommendation, reasons = _recommend(plan, judged, srm)
-    warnings = _warnings(srm, multiple_exposed, judged)
+    warnings = _warnings(plan, srm, multiple_exposed, judged)
     sliced = _slices(plan, slices, slice_by) if slices else {}
     if sliced.get("warning"):
         warnings += (sliced["warning"],)
@@ -256,15 +276,27 @@ def _recommend(
     if not clean:
         return "do not ship", blocked
     best = max(clean, key=lambda c: abs(c.rel_effect_size or 0.0))
-    lift = "" if best.rel_effect_size is None else f" ({best.rel_effect_size:+.2%})"
     return f"ship {best.treatment}", (
-        f"{best.treatment} improved {primary.metric}{lift} with no guardrail hurt",
+        f"{best.treatment} improved {primary.metric}{_evidence(plan, best, adjusted=True)} "
+        "with no guardrail hurt",
         *blocked,
     )
 
 
+def _evidence(plan: ReportPlan, c: Comparison, *, adjusted: bool) -> str:
+    """`` (+12.5%, relative p adj. = 0.0098)``: the effect and the p-value that decided."""
+    if plan.method == "bayesian" and c.chance_to_win is not None:
+        lift = "" if c.rel_effect_size is None else f"{c.rel_effect_size:+.2%}, "
+        return f" ({lift}chance to win {c.chance_to_win:.1%})"
+    p = decision_pvalue(c, adjusted)
+    label = f"{scale_of(c)} p{' adj.' if adjusted else ''}"
+    if scale_of(c) == "relative":
+        return f" ({c.rel_effect_size:+.2%}, {label} = {p:.2g})"
+    return f" ({c.effect_size:+.4g}, {label} = {p:.2g})"
+
+
 def _warnings(
-    srm: SRMResult | None, multiple: int, results: Sequence[MetricResult]
+    plan: ReportPlan, srm: SRMResult | None, multiple: int, results: Sequence[MetricResult]
 ) -> tuple[str, ...]:
     out = []
     if srm is not None and srm.flagged:
@@ -275,7 +307,11 @@ def _warnings(
         if r.error:
             out.append(f"{r.metric}: not analysed ({r.error})")
         for t in r.hurt:
-            out.append(f"guardrail {r.metric} significantly worse in {t}")
+            c = next(c for c in r.analysis.comparisons if c.treatment == t)
+            out.append(
+                f"guardrail {r.metric} significantly worse in {t}"
+                f"{_evidence(plan, c, adjusted=False)}"
+            )
     return tuple(out)
 
 
@@ -302,6 +338,23 @@ def _slices(
     return out
 
 
+SCALE_NOTE = (
+    "Verdicts use the relative effect (treatment / control - 1): its p-value (delta method) "
+    "and its interval; the absolute p-value is shown for reference. A comparison whose control "
+    "is 0 has no relative effect and is decided on the absolute scale."
+)
+
+
+def _analysis_dict(m: MetricResult) -> dict[str, Any]:
+    """The analysis as JSON, each comparison with the scale and p-value its verdict used."""
+    out = m.analysis.to_dict()
+    adjusted = m.role != "guardrail"
+    for row, c in zip(out["comparisons"], m.analysis.comparisons, strict=True):
+        row["scale"] = scale_of(c)
+        row["decision_pvalue"] = decision_pvalue(c, adjusted)
+    return out
+
+
 def report_dict(r: Report) -> dict[str, Any]:
     p = r.plan
     return {
@@ -319,6 +372,8 @@ def report_dict(r: Report) -> dict[str, Any]:
         "srm_pvalue": None if r.srm is None else r.srm.pvalue,
         "srm_flagged": bool(r.srm and r.srm.flagged),
         "multiple_exposed": r.multiple_exposed,
+        "scale": SCALE,
+        "scale_note": SCALE_NOTE,
         "recommendation": r.recommendation,
         "reasons": list(r.reasons),
         "warnings": list(r.warnings),
@@ -331,7 +386,7 @@ def report_dict(r: Report) -> dict[str, Any]:
                 "error": m.error,
                 "guardrail_hurt_in": list(m.hurt),
                 "significant_improvement_in": list(m.wins),
-                **({} if m.analysis is None else m.analysis.to_dict()),
+                **({} if m.analysis is None else _analysis_dict(m)),
             }
             for m in r.metrics
         ],
