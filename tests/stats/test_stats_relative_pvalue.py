@@ -89,9 +89,9 @@ def test_no_relative_pvalue_without_a_relative_effect():
     assert c.rel_effect_size is None and c.rel_pvalue is None and c.pvalue < 1
 
 
-arm_sums = st.tuples(
-    st.integers(30, 3000), st.floats(0.5, 50), st.floats(0.05, 40)
-).map(lambda t: (t[0], t[1] * t[0], (t[2] ** 2) * (t[0] - 1) + t[0] * t[1] ** 2))
+arm_sums = st.tuples(st.integers(30, 3000), st.floats(0.5, 50), st.floats(0.05, 40)).map(
+    lambda t: (t[0], t[1] * t[0], (t[2] ** 2) * (t[0] - 1) + t[0] * t[1] ** 2)
+)
 
 
 @settings(max_examples=150, deadline=None)

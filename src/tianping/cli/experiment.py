@@ -224,6 +224,8 @@ def _print_report(r: dict) -> None:
     )
     arms = ", ".join(f"{a['name']} {a['units']:,}" for a in r["arms"])
     srm = "" if r["srm_pvalue"] is None else f" · SRM p = {r['srm_pvalue']:.3g}"
+    if r["srm_pvalue"] is not None and r.get("srm_windows"):
+        srm += f" (against the weights in force over {len(r['srm_windows'])} windows)"
     console.print(f"units: {arms}{srm}")
     bayes = r["method"] == "bayesian"
     table = Table(title_justify="left")

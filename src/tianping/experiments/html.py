@@ -96,8 +96,39 @@ def _arms_table(report: Mapping[str, Any]) -> str:
         for a in report.get("arms", [])
     )
     srm = report.get("srm_pvalue")
-    srm_text = "" if srm is None else f"<p>sample-ratio check: p = {srm:.3g}</p>"
-    return f"<h2>Arms</h2><table><tr><th>arm</th><th>units</th><th>planned weight</th></tr>{rows}</table>{srm_text}"
+    windows = report.get("srm_windows") or []
+    against = (
+        f" against the weights in force over time ({len(windows)} windows: each window's new "
+        "units at the split the race had written then)"
+        if windows
+        else " against the planned weights"
+    )
+    srm_text = "" if srm is None else f"<p>sample-ratio check{against}: p = {srm:.3g}</p>"
+    weight = "expected share" if windows else "planned weight"
+    return (
+        f"<h2>Arms</h2><table><tr><th>arm</th><th>units</th><th>{weight}</th></tr>{rows}</table>"
+        f"{srm_text}{_windows_table(report, windows)}"
+    )
+
+
+def _windows_table(report: Mapping[str, Any], windows: Sequence[Mapping[str, Any]]) -> str:
+    if not windows:
+        return ""
+    names = [html.escape(str(a["name"])) for a in report.get("arms", [])]
+    head = "".join(f"<th>{n}</th>" for n in names)
+    rows = []
+    for w in windows:
+        total = sum(w["weights"]) or 1.0
+        start = "start" if w["from"] is None else html.escape(str(w["from"])[:16])
+        cells = "".join(
+            f"<td>{u:,} <span class='muted'>({wt / total:.0%})</span></td>"
+            for u, wt in zip(w["units"], w["weights"], strict=True)
+        )
+        rows.append(f"<tr><td>from {start}</td>{cells}</tr>")
+    return (
+        "<table><caption>new units per window (weight in force)</caption>"
+        f"<tr><th>window</th>{head}</tr>{''.join(rows)}</table>"
+    )
 
 
 def _metric_section(m: Mapping[str, Any]) -> str:

@@ -35,6 +35,7 @@ from tianping.stats import (
     analyze,
     analyze_slices,
     sample_size,
+    srm_over_windows,
     srm_test,
 )
 
@@ -58,6 +59,21 @@ class ReportPlan:
     mde: float | None = None
     power: float = 0.8
     days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WeightWindow:
+    """Units first exposed while one split was in force (a race writes a new one each step).
+
+    Attributes:
+        start: when the split came into force (None: from the experiment's start), UTC.
+        weights: the split, one weight per variant (any positive scale).
+        counts: units per variant whose first exposure fell in this window.
+    """
+
+    start: Any
+    weights: tuple[float, ...]
+    counts: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,7 @@ class Report:
     warnings: tuple[str, ...] = ()
     slices: Mapping[str, Any] = field(default_factory=dict)
     runtime: Mapping[str, Any] | None = None
+    srm_windows: tuple[WeightWindow, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see ``docs/experiments.md``)."""
@@ -165,6 +182,7 @@ def build_report(
     multiple_exposed: int = 0,
     slices: Mapping[str, Mapping[str, Sequence[ArmStats]]] | None = None,
     slice_by: str | None = None,
+    srm_windows: Sequence[WeightWindow] | None = None,
 ) -> Report:
     """Analyse every metric, check SRM and guardrails, and recommend.
 
@@ -175,8 +193,11 @@ def build_report(
         multiple_exposed: units seen in more than one arm (left out; warned about).
         slices: metric name → slice value → arms, for a sliced view of the primary metric.
         slice_by: the dimension of ``slices``.
+        srm_windows: when the weights changed while units arrived (a race), the units of
+            each window of weights: the sample-ratio check expects each window's units at
+            that window's weights instead of all units at ``plan.weights``.
     """
-    srm = srm_test(list(counts), list(plan.weights)) if sum(counts) > 0 else None
+    srm = _srm(plan, counts, srm_windows)
     results = [_analyse(plan, plan.primary, stats[plan.primary], "primary")]
     results += [
         _analyse(plan, m, stats[m], "secondary") for m in plan.secondary if m != plan.primary
@@ -200,7 +221,18 @@ def build_report(
         warnings,
         sliced,
         runtime_estimate(plan, judged[0], counts),
+        tuple(srm_windows or ()),
     )
+
+
+def _srm(
+    plan: ReportPlan, counts: Sequence[int], windows: Sequence[WeightWindow] | None
+) -> SRMResult | None:
+    if sum(counts) <= 0:
+        return None
+    if windows:
+        return srm_over_windows([(w.counts, w.weights) for w in windows])
+    return srm_test(list(counts), list(plan.weights))
 
 
 def runtime_estimate(
@@ -300,7 +332,12 @@ def _warnings(
 ) -> tuple[str, ...]:
     out = []
     if srm is not None and srm.flagged:
-        out.append(f"SRM: unit counts do not match the planned split (p = {srm.pvalue:.2g})")
+        split = (
+            "the planned split"
+            if srm.windows == 1
+            else (f"the splits in force over time ({srm.windows} windows of weights)")
+        )
+        out.append(f"SRM: unit counts do not match {split} (p = {srm.pvalue:.2g})")
     if multiple:
         out.append(f"{multiple} unit(s) were exposed to more than one variant and are left out")
     for r in results:
@@ -355,6 +392,19 @@ def _analysis_dict(m: MetricResult) -> dict[str, Any]:
     return out
 
 
+def _arms(r: Report) -> list[dict[str, Any]]:
+    """Each arm's units, planned weight and the units the sample-ratio check expected (for a
+    race, the weights in force over time: ``planned_weight`` is then the expected share)."""
+    p = r.plan
+    expected = r.srm.expected if r.srm is not None else (None,) * len(p.variants)
+    total = sum(r.counts)
+    out = []
+    for v, n, w, e in zip(p.variants, r.counts, p.weights, expected, strict=True):
+        weight = e / total if r.srm_windows and e is not None and total else w
+        out.append({"name": v, "units": n, "planned_weight": weight, "expected_units": e})
+    return out
+
+
 def report_dict(r: Report) -> dict[str, Any]:
     p = r.plan
     return {
@@ -365,12 +415,17 @@ def report_dict(r: Report) -> dict[str, Any]:
         "alpha": p.alpha,
         "correction": p.correction,
         "cuped": p.cuped,
-        "arms": [
-            {"name": v, "units": n, "planned_weight": w}
-            for v, n, w in zip(p.variants, r.counts, p.weights, strict=True)
-        ],
+        "arms": _arms(r),
         "srm_pvalue": None if r.srm is None else r.srm.pvalue,
         "srm_flagged": bool(r.srm and r.srm.flagged),
+        "srm_windows": [
+            {
+                "from": None if w.start is None else w.start.isoformat(),
+                "weights": list(w.weights),
+                "units": list(w.counts),
+            }
+            for w in r.srm_windows
+        ],
         "multiple_exposed": r.multiple_exposed,
         "scale": SCALE,
         "scale_note": SCALE_NOTE,
