@@ -202,3 +202,10 @@ def fmt(value: Any, kind: str) -> str:
     if kind == "int":
         return f"{int(value):,}"
     return f"{float(value):,.2f}"
+
+
+def pretty_json(value: Any) -> str:
+    """Data as indented JSON for people (audit details, payloads), not a Python repr."""
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
