@@ -236,4 +236,3 @@ def _quantile(pc, pt, q: float, *, ratio: bool) -> float:
     while ratio and gap(hi) < 0:
         hi *= 4
     return float(optimize.brentq(gap, lo, hi, xtol=1e-10))
-
