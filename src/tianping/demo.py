@@ -5,7 +5,9 @@ it left in a :class:`DemoRun` and adds its own section:
 
 1. **simulate** the default marketplace and scenario into the warehouse, keeping the truth;
 2. **metrics**: the headline metrics of the window, per month and per day;
-3. **market**: our GMV (projected to a year) against the shipped example market file;
+3. **market**: competitors simulated at the marketplace's own scale for every month it covers
+   (``<home>/market_simulated.csv``, :mod:`tianping.simulate.market`), imported and compared
+   like with like: the latest month our data covers wholly;
 4. **experiment**: the scenario's checkout red-packet A/B test stored as an experiment and
    analysed by the experiment engine, beside its true effect;
 5. **refunds**: every refund request of the last 30 days decided again, in one vectorised
@@ -29,7 +31,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +40,7 @@ from tianping.settings import Settings
 REPORT_FILE = "report.html"
 DEMO_EXPERIMENT = "checkout_red_packet"
 POLICY, AGAINST = "taobao-2024-08", "pinduoduo-2021"
-MARKET_PERIOD = "2023"
+MARKET_FILE = "market_simulated.csv"
 REPLAY_DAYS = 30
 MIN_DAYS = 45  # the A/B test starts on day 7 and the replay needs history before its window
 #: Sizes of the full demo and of the small one CI runs.
@@ -115,9 +116,13 @@ def check_options(options: DemoOptions) -> None:
         UsageError: too few days for the A/B test and the replay window, or no buyers.
     """
     if options.days < MIN_DAYS:
-        raise UsageError(f"--days must be at least {MIN_DAYS} for the demo, not {options.days}", field="days")
+        raise UsageError(
+            f"--days must be at least {MIN_DAYS} for the demo, not {options.days}", field="days"
+        )
     if options.buyers < 500:
-        raise UsageError(f"--buyers must be at least 500 for the demo, not {options.buyers}", field="buyers")
+        raise UsageError(
+            f"--buyers must be at least 500 for the demo, not {options.buyers}", field="buyers"
+        )
 
 
 def run_demo(
@@ -182,34 +187,47 @@ def metrics_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def market_step(run: DemoRun, progress: DemoProgress) -> None:
-    from tianping.market.service import compare_with_market, import_figures
+    from tianping.market.service import compare_with_market, forget_figures, import_figures
+    from tianping.simulate.market import SOURCE
 
-    example = resources.files("tianping").joinpath("data/market_example.csv")
-    with resources.as_file(example) as path, _store(run.settings) as session:
+    path = write_market_file(run)
+    with _store(run.settings) as session:
+        forget_figures(session, source_prefix=SOURCE)  # a rebuild: the old window's months
         imported = import_figures(path, session=session)
-        label, ours, rows = compare_with_market(
-            run.wh, session=session, period=MARKET_PERIOD,
-            ours_from=run.start, ours_to=run.end, project=True,
-        )  # fmt: skip
+        view = compare_with_market(run.wh, session=session)
     run.market = {
-        "period": label,
-        "projected": ours.projected,
-        "ours_from": ours.start,
-        "ours_to": ours.end,
+        **view.to_dict(),
         "imported": imported.rows,
-        "comparisons": [_comparison(c) for c in rows],
+        "file": path,
+        "periods": [c.to_dict() for c in view.periods],
     }
 
 
-def _comparison(c: Any) -> dict[str, Any]:
-    return {
-        "metric": c.metric,
-        "ours": c.ours,
-        "share": c.share,
-        "rank": c.rank,
-        "platforms": c.platforms,
-        "competitors": [{"platform": g.platform, "value": g.theirs, "ratio": g.ratio} for g in c.gaps],
-    }
+def write_market_file(run: DemoRun) -> Path:
+    """``<home>/market_simulated.csv``: competitors at our scale for every month the simulation
+    touches (:mod:`tianping.simulate.market`), from the measured GMV and buyers."""
+    import csv
+
+    from tianping.simulate.market import competitor_rows
+
+    days = (run.end - run.start).days + 1
+    gmv_per_day = float(sum(r["gmv"] or 0 for r in run.daily)) / days
+    whole = [r for r in run.monthly if _whole_month(r["period"], run.start, run.end)]
+    buyers = sum(r["buyers"] for r in (whole or run.monthly)) / len(whole or run.monthly)
+    months = [r["period"].strftime("%Y-%m") for r in run.monthly]
+    rows = competitor_rows(months, gmv_per_day, buyers, run.options.seed)
+    run.settings.home.mkdir(parents=True, exist_ok=True)
+    path = run.settings.home / MARKET_FILE
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _whole_month(first: date, start: date, end: date) -> bool:
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return start <= first and last <= end
 
 
 def experiment_spec(truth: dict[str, Any], name: str = DEMO_EXPERIMENT):

@@ -37,7 +37,12 @@ def test_report_is_written_self_contained_with_the_headline_numbers(demo_home):
     home, _ = demo_home
     html = (home / "report.html").read_text(encoding="utf-8")
     totals = warehouse_totals(home)
-    for key, kind in (("gmv", "money"), ("orders", "count"), ("refund_rate", "pct"), ("nps", "nps")):
+    for key, kind in (
+        ("gmv", "money"),
+        ("orders", "count"),
+        ("refund_rate", "pct"),
+        ("nps", "nps"),
+    ):
         assert fmt(totals[key], kind) in html, key
     assert "checkout_red_packet" in html and "taobao-2024-08" in html
     assert "Horse race: homepage_feed_race, first step" in html
@@ -51,7 +56,8 @@ def test_stdout_has_the_headline_metrics_and_how_to_open_the_report(demo_home):
     home, out = demo_home
     totals = warehouse_totals(home)
     assert fmt(totals["gmv"], "money") in out
-    assert "market share" in out and "A/B test checkout_red_packet" in out
+    assert "market 2024-04 (competitors simulated at our scale" in " ".join(out.split())
+    assert "A/B test checkout_red_packet" in out
     assert "refund decisions replayed" in out
     assert "horse race homepage_feed_race after its first step" in out
     assert "report.html" in out
@@ -66,6 +72,29 @@ def test_demo_leaves_usable_data_and_truth(demo_home):
     assert race.exit_code == 0 and "phase racing" in race.stdout
 
 
+def test_competitors_are_simulated_at_our_scale_for_the_months_we_cover(demo_home):
+    import json
+
+    home, _ = demo_home
+    periods = json.loads(runner.invoke(app, ["--home", str(home), "market", "periods",
+                                             "--format", "json"]).stdout)  # fmt: skip
+    assert [(p["period"], p["covered_days"], p["days"]) for p in periods] == [
+        ("2024-04", 30, 30), ("2024-05", 20, 31)]  # fmt: skip
+    doc = json.loads(runner.invoke(app, ["--home", str(home), "market", "compare",
+                                         "--format", "json"]).stdout)  # fmt: skip
+    assert doc["period"] == "2024-04" and not doc["projected"]
+    gmv = next(c for c in doc["comparisons"] if c["metric"] == "gmv")
+    wh = connect(Settings(home=home))
+    try:
+        april = compute_metrics(wh, "month")[0]
+    finally:
+        wh.close()
+    assert gmv["ours"] == pytest.approx(float(april["gmv"]))
+    assert 0.3 < gmv["share"] < 0.6 and gmv["rank"] == 1  # the seeds' 8 : 4 : 3 : 2.6
+    csv_text = (home / "market_simulated.csv").read_text(encoding="utf-8")
+    assert csv_text.count("simulated at the demo marketplace's scale") == 6
+
+
 def test_rerun_is_refused_then_rebuild_replaces_without_doubling(demo_home):
     home, _ = demo_home
     before = warehouse_totals(home)["orders"]
@@ -76,6 +105,8 @@ def test_rerun_is_refused_then_rebuild_replaces_without_doubling(demo_home):
     rebuilt = runner.invoke(app, ["--home", str(home), "demo", *SIZE, "--rebuild"])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert warehouse_totals(home)["orders"] == before  # same seed: same data, not twice
+    periods = runner.invoke(app, ["--home", str(home), "market", "periods", "--format", "json"])
+    assert periods.stdout.count('"period"') == 2
 
 
 def test_bad_sizes_are_one_line_errors(tmp_path):
@@ -85,7 +116,11 @@ def test_bad_sizes_are_one_line_errors(tmp_path):
 
 
 def test_demo_honours_the_warehouse_and_store_options(tmp_path):
-    home, wh_file, store_file = tmp_path / "home", tmp_path / "elsewhere.duckdb", tmp_path / "s.sqlite"
+    home, wh_file, store_file = (
+        tmp_path / "home",
+        tmp_path / "elsewhere.duckdb",
+        tmp_path / "s.sqlite",
+    )
     result = runner.invoke(
         app,
         ["--home", str(home), "--warehouse", f"duckdb://{wh_file}", "--store",

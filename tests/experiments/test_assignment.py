@@ -14,7 +14,7 @@ from scipy import stats
 
 from tianping import Client
 from tianping.clock import FixedClock
-from tianping.errors import InvalidInput, NotFound
+from tianping.errors import InvalidInput
 from tianping.experiments.assignment import (
     BUCKETS,
     ExperimentConfig,
@@ -289,5 +289,7 @@ def test_client_does_not_report_units_outside_the_experiment():
     assert client.variant("door", "buyer-0") is None
     assert not client.in_experiment("door", "buyer-0")
     assert seen == []
-    with pytest.raises(NotFound):
-        client.variant("nope", "buyer-0")
+    # not served (stopped, a draft, unknown): None, as documented, and nothing reported
+    assert client.variant("nope", "buyer-0") is None
+    assert not client.in_experiment("nope", "buyer-0") and seen == []
+    assert "door" in client.experiments and "nope" not in client.experiments

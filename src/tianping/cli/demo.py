@@ -13,10 +13,18 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     ctx: typer.Context,
-    buyers: int | None = typer.Option(None, help="Simulated buyers (default 20000; 4000 with --small)."),
-    days: int | None = typer.Option(None, help="Simulated days from 2024-04-01 (default 90; 60 with --small)."),
-    seed: int = typer.Option(0, help="Seed of the simulation: the same seed gives the same report."),
-    small: bool = typer.Option(False, "--small", help="A small marketplace that runs in seconds (CI)."),
+    buyers: int | None = typer.Option(
+        None, help="Simulated buyers (default 20000; 4000 with --small)."
+    ),
+    days: int | None = typer.Option(
+        None, help="Simulated days from 2024-04-01 (default 90; 60 with --small)."
+    ),
+    seed: int = typer.Option(
+        0, help="Seed of the simulation: the same seed gives the same report."
+    ),
+    small: bool = typer.Option(
+        False, "--small", help="A small marketplace that runs in seconds (CI)."
+    ),
     rebuild: bool = typer.Option(
         False, "--rebuild", help="Replace the data of a home that already has some (else refused)."
     ),
@@ -24,7 +32,7 @@ def demo(
     """Run the whole system on a simulated marketplace and write <home>/report.html.
 
     Simulates buyers, merchants, orders, refunds, reviews, NPS and experiments into the
-    warehouse; prints headline metrics against the example market file; analyses the
+    warehouse; compares its figures with competitors simulated at its own scale; analyses the
     scenario's A/B test; replays a batch of refund decisions under two shipped policies; takes
     the first step of the scenario's horse race.
     """
@@ -81,7 +89,12 @@ class _progress:
         from tianping.cli.common import err_console
         from tianping.demo import STEPS
 
-        columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description:<32}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         self.progress = Progress(*columns, console=err_console, transient=True)
         self.progress.__enter__()
         self.bars = _Bars(self.progress, len(STEPS))
@@ -118,7 +131,9 @@ def _print_summary(run) -> None:
     for title, _ in run.not_yet:
         console.print(f"[dim]{title}: not in the demo yet (the report says why).[/dim]")
     path = run.report_path.resolve()
-    console.print(f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)")
+    console.print(
+        f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)"
+    )
     if importlib.util.find_spec("tianping.cli.serve") is not None:
         home = run.settings.home
         console.print(
@@ -132,12 +147,18 @@ def _print_market(market: dict) -> None:
     from tianping.cli.common import console
     from tianping.report.html import fmt
 
+    console.print(
+        f"market {market['period']} (competitors simulated at our scale, "
+        f"{market['file'].name}): our data {market['covered_days']} of {market['period_days']} days"
+    )
     for c in market["comparisons"]:
+        against = ", ".join(f"{g['platform']} {fmt(g['value'], 'big')}" for g in c["competitors"])
+        if not c["comparable"]:
+            console.print(f"  {c['metric']} {fmt(c['ours'], 'big')}: not compared ({c['basis']})")
+            continue
         console.print(
-            f"{c['metric']} {market['ours_from']}…{market['ours_to']} projected to {market['period']}: "
-            f"{fmt(c['ours'], 'big')} yuan, market share {fmt(c['share'], 'share')}, "
-            f"rank {c['rank']}/{c['platforms']} against "
-            + ", ".join(f"{g['platform']} {fmt(g['value'], 'big')}" for g in c["competitors"])
+            f"  {c['metric']} {fmt(c['ours'], 'big')}: share {fmt(c['share'], 'share')}, "
+            f"rank {c['rank']}/{c['platforms']} against {against}"
         )
 
 
@@ -152,16 +173,20 @@ def _print_experiment(experiment: dict) -> None:
             truth = "" if r["truth"] is None else f"; true lift {fmt(r['truth'], 'pct')}"
             console.print(
                 f"  {r['metric']} ({r['role']}): lift {fmt(r['lift'], 'pct')} "
-                f"[{fmt(r['lower'], 'pct')} … {fmt(r['upper'], 'pct')}], adj. p {r['pvalue']:.3g}{truth}"
+                f"[{fmt(r['lower'], 'pct')} … {fmt(r['upper'], 'pct')}], relative p {r['pvalue']:.3g}{truth}"
             )
 
 
 def _print_refunds(refunds: dict) -> None:
     from tianping.cli.common import console
 
-    console.print(f"refund decisions replayed: {refunds['requests']:,} requests of the last 30 days")
+    console.print(
+        f"refund decisions replayed: {refunds['requests']:,} requests of the last 30 days"
+    )
     for o in refunds["outcomes"]:
-        loss = "" if o.abuse_loss_minor is None else f", abuse loss ¥{o.abuse_loss_minor / 100:,.2f}"
+        loss = (
+            "" if o.abuse_loss_minor is None else f", abuse loss ¥{o.abuse_loss_minor / 100:,.2f}"
+        )
         console.print(
             f"  {o.policy_name}: {o.auto_decision_rate:.1%} decided automatically, "
             f"¥{o.refunded_total_minor / 100:,.2f} refunded{loss}"

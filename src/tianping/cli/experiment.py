@@ -205,6 +205,13 @@ def _emit(text: str, output: Path | None) -> None:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}", field="output") from None
 
 
+def _interval(c: dict, relative: bool) -> str:
+    if relative:
+        lo, hi = c["rel_effect_size_ci_lower"], c["rel_effect_size_ci_upper"]
+        return f"{_cell(lo, '%')} .. {_cell(hi, '%')}"
+    return f"{_cell(c['effect_size_ci_lower'], 'g')} .. {_cell(c['effect_size_ci_upper'], 'g')}"
+
+
 def _print_report(r: dict) -> None:
     from rich.table import Table
 
@@ -217,6 +224,8 @@ def _print_report(r: dict) -> None:
     )
     arms = ", ".join(f"{a['name']} {a['units']:,}" for a in r["arms"])
     srm = "" if r["srm_pvalue"] is None else f" · SRM p = {r['srm_pvalue']:.3g}"
+    if r["srm_pvalue"] is not None and r.get("srm_windows"):
+        srm += f" (against the weights in force over {len(r['srm_windows'])} windows)"
     console.print(f"units: {arms}{srm}")
     bayes = r["method"] == "bayesian"
     table = Table(title_justify="left")
@@ -229,29 +238,35 @@ def _print_report(r: dict) -> None:
         f"{1 - r['alpha']:.0%} interval",
     ):
         table.add_column(label, justify="left" if label in ("metric", "arm") else "right")
-    table.add_column("P(win)" if bayes else "p adj.", justify="right")
+    table.add_column("P(win)" if bayes else "p (decides)", justify="right")
+    table.add_column("abs. p", justify="right")
     for m in r["metrics"]:
         label = f"{m['metric']} ({m['role'][0]})"
         if m["error"]:
-            table.add_row(label, "—", "—", "—", "—", m["error"], "—", style="red")
+            table.add_row(label, "—", "—", "—", "—", m["error"], "—", "—", style="red")
             continue
+        adjusted = m["role"] != "guardrail"
         for c in m["comparisons"]:
             style = "green" if c["treatment"] in m["significant_improvement_in"] else None
             style = "red" if c["treatment"] in m["guardrail_hurt_in"] else style
-            last = _cell(c.get("chance_to_win"), "%") if bayes else _cell(c["pvalue_adjusted"], "p")
+            relative = c.get("scale", "relative") == "relative"
+            decides = _cell(c.get("decision_pvalue"), "p") + ("" if relative else " (abs.)")
             table.add_row(
                 label,
                 c["treatment"],
                 _cell(c["control_mean"], "g"),
                 _cell(c["treatment_mean"], "g"),
                 _cell(c["rel_effect_size"], "%"),
-                f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
-                f"{_cell(c['rel_effect_size_ci_upper'], '%')}",
-                last,
+                _interval(c, relative),
+                _cell(c.get("chance_to_win"), "%") if bayes else decides,
+                _cell(c["pvalue_adjusted" if adjusted else "pvalue"], "p"),
                 style=style,
             )
     console.print(table)
-    console.print("(p) primary, (s) secondary, (g) guardrail; lift = arm / control - 1")
+    console.print(
+        "(p) primary, (s) secondary, (g) guardrail; lift = arm / control - 1; verdicts use the "
+        "relative scale (its p-value and interval), p adjusted except for guardrails"
+    )
     _print_slices(r.get("slices") or {})
     run = r.get("runtime")
     if run:
@@ -274,7 +289,7 @@ def _print_slices(slices: dict) -> None:
 
     for metric, per_slice in (slices.get("metrics") or {}).items():
         table = Table(title=f"{metric} by {slices.get('by')}", title_justify="left")
-        for label in ("slice", "arm", "n", "lift", "interval", "p", "p adj."):
+        for label in ("slice", "arm", "n", "lift", "interval", "rel. p", "rel. p adj."):
             table.add_column(label, justify="left" if label in ("slice", "arm") else "right")
         if "error" in per_slice:
             console.print(f"[red]{metric} by {slices.get('by')}: {per_slice['error']}[/]")
@@ -289,8 +304,8 @@ def _print_slices(slices: dict) -> None:
                     _cell(c["rel_effect_size"], "%"),
                     f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
                     f"{_cell(c['rel_effect_size_ci_upper'], '%')}",
-                    _cell(c["pvalue"], "p"),
-                    _cell(c["pvalue_adjusted"], "p"),
+                    _cell(c.get("rel_pvalue"), "p"),
+                    _cell(c.get("rel_pvalue_adjusted"), "p"),
                 )
         console.print(table)
 

@@ -41,7 +41,11 @@ def import_(
 @market_app.command("compare")
 def compare_(
     ctx: typer.Context,
-    period: str | None = typer.Option(None, help="Market period (default: the latest)."),
+    period: str | None = typer.Option(
+        None,
+        help="Market period (default: the latest our data covers wholly, else in part; "
+        "`tianping market periods` lists them).",
+    ),
     ours_from: str | None = typer.Option(None, "--ours-from", help="Our window start."),
     ours_to: str | None = typer.Option(None, "--ours-to", help="Our window end."),
     project: bool = typer.Option(
@@ -50,13 +54,13 @@ def compare_(
     as_name: str = typer.Option("tianping", "--as", help="Our platform's name in the table."),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
-    """Our figures beside each platform's: share, rank, gap and growth."""
+    """Our figures beside each platform's: share, rank, gap and growth, like with like."""
     from tianping.cli.common import console, render_rows, store_session, warehouse_of
     from tianping.cli.metrics import parse_day
     from tianping.market.service import compare_with_market
 
     with store_session(ctx) as session, warehouse_of(ctx) as wh:
-        label, ours, rows = compare_with_market(
+        view = compare_with_market(
             wh,
             session=session,
             period=period,
@@ -64,57 +68,50 @@ def compare_(
             ours_to=parse_day(ours_to, "--ours-to"),
             project=project,
         )
-    table = [_row(c) for c in rows]
-    flat = [r for c in rows for r in _rows(c, as_name)]
     if fmt == "json":
         from tianping.cli.common import dumps_json
 
-        typer.echo(
-            dumps_json(
-                {
-                    "period": label,
-                    "ours_from": ours.start,
-                    "ours_to": ours.end,
-                    "coverage": ours.coverage,
-                    "projected": ours.projected,
-                    "comparisons": table,
-                }
-            )
-        )
+        typer.echo(dumps_json(view.to_dict()))
         return
-    if ours.coverage == 0:
-        console.print(
-            f"market period {label}: we have no data in it (use --ours-from/--ours-to "
-            "and --project to compare another window)"
-        )
-    else:
-        note = ", projected to the whole period" if ours.projected else ""
-        console.print(
-            f"market period {label}; our data {ours.start}…{ours.end}, "
-            f"covering {ours.coverage:.0%} of it{note}"
-        )
-    render_rows(flat, "table", title=f"{as_name} against the market")
+    console.print(coverage_line(view))
+    render_rows([r for c in view.comparisons for r in _rows(c, as_name)], "table",
+                title=f"{as_name} against the market, {view.label}")  # fmt: skip
+    for c in view.comparisons:
+        if not c.comparable and c.ours is not None:
+            console.print(f"{c.metric}: not compared: {c.basis}")
 
 
-def _row(c) -> dict:
-    return {
-        "metric": c.metric,
-        "ours": c.ours,
-        "share": c.share,
-        "rank": c.rank,
-        "platforms": c.platforms,
-        "our_growth": c.our_growth,
-        "competitors": [
-            {
-                "platform": g.platform,
-                "value": g.theirs,
-                "gap": g.gap,
-                "ratio": g.ratio,
-                "growth": g.their_growth,
-            }
-            for g in c.gaps
-        ],
-    }
+@market_app.command("periods")
+def periods(
+    ctx: typer.Context,
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
+    """Every market period with the days of it our data covers (which ones can be compared)."""
+    from tianping.cli.common import check_format, render_rows, store_session, warehouse_of
+    from tianping.market.service import period_coverage
+
+    check_format(fmt)
+    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+        rows = [c.to_dict() for c in period_coverage(wh, session=session)]
+    if fmt == "table":
+        rows = [{**r, "coverage": f"{r['coverage']:.0%}", "platforms": ", ".join(r["platforms"]),
+                 "metrics": ", ".join(r["metrics"])} for r in rows]  # fmt: skip
+    render_rows(rows, fmt, title="market periods")
+
+
+def coverage_line(view) -> str:
+    """One sentence: the period, the days of it our data covers, and whether projected."""
+    if view.ours.covered_days == 0:
+        return (
+            f"market period {view.label}: we have no data in it (`tianping market periods` "
+            "lists the periods we cover)"
+        )
+    note = ", flows projected to the whole period" if view.ours.projected else ""
+    return (
+        f"market period {view.label} ({view.period.start}…{view.period.end}); our data "
+        f"{view.ours.start}…{view.ours.end}, {view.ours.covered_days} of {view.period.days} "
+        f"days{note}"
+    )
 
 
 def human(v: float) -> str:

@@ -22,6 +22,8 @@ _TABLE_COLUMNS = (
     "rel_effect_size_ci_upper",
     "pvalue",
     "pvalue_adjusted",
+    "rel_pvalue",
+    "rel_pvalue_adjusted",
     "chance_to_win",
     "risk",
     "variance_reduction",
@@ -40,7 +42,7 @@ def analyze(
     """Analyse per-arm sums (first arm = control); see docs/experiments.md for the JSON.
 
     Prints, per treatment arm, effect_size, rel_effect_size, their interval bounds, pvalue
-    (and pvalue_adjusted; chance_to_win and risk for bayesian), plus srm_pvalue when
+    and rel_pvalue (and their adjusted values; chance_to_win and risk for bayesian), plus srm_pvalue when
     planned_weights are given. Invalid input exits 1 with a one-line error.
     """
     import json

@@ -44,6 +44,7 @@ HEADERS = {
 _env = Environment(loader=PackageLoader("tianping.dashboard", "templates"),
                    autoescape=select_autoescape(("html", "j2")))  # fmt: skip
 _env.filters["fmt"] = views.fmt
+_env.filters["pretty"] = views.pretty_json
 _STATIC = {"style.css": "text/css"}
 
 
@@ -356,15 +357,25 @@ def _propose(request: Request, form: dict[str, str]) -> Response:
 
 
 def _decision_page(request: Request, decision_id: int, **extra: Any) -> Callable:
-    from tianping.governance import service
+    from tianping.governance import rules, service
+    from tianping.governance.evidence_view import summarise
 
     def build(who):
         def read(s):
-            return service.view(service.get_or_raise(decision_id, session=s), session=s, now=_now())
+            row = service.get_or_raise(decision_id, session=s)
+            d = service.view(row, session=s, now=_now())
+            for item, frozen in zip(d["evidence"], row.evidence, strict=True):
+                item["summary"] = summarise(frozen.kind, frozen.content)
+            refusal = rules.vote_refusal(service.quorum_of(row), proposer=row.proposer,
+                                         status=d["status"], ballots=service.ballots_of(row),
+                                         voter=who.name)  # fmt: skip
+            return d, refusal
 
-        d = request.app.state.store.read(read)
-        can_vote = who.role in VOTERS and d["status"] == "pending"
-        return {"d": d, "can_vote": can_vote, "voted": None, "error": None, **extra}
+        d, refusal = request.app.state.store.read(read)
+        if who.role not in VOTERS:
+            refusal = f"{who.role} keys do not vote on decisions"
+        return {"d": d, "can_vote": refusal is None, "no_vote": refusal, "voted": None,
+                "error": None, **extra}  # fmt: skip
 
     return build
 

@@ -65,11 +65,8 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
         monthly = compute_metrics(wh, grain="month")
         daily = compute_metrics(wh, grain="day")
         with sessions() as s:
-            try:
-                label, ours, comps = compare_with_market(
-                    wh, session=s, ours_from=window[0], ours_to=window[1], project=True
-                )
-                market = {"period": label, "ours": ours, "comparisons": comps}
+            try:  # the CLI's `market compare` question: the same call, the same default
+                market = {"view": compare_with_market(wh, session=s)}
             except TianpingError as exc:
                 market = {"missing": exc.message}
         return {"window": window, "monthly": monthly, "daily": daily, "market": market}
@@ -97,6 +94,7 @@ def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
                 {"label": label, "value": fmt(now_v, kind), "change": change, "good": good}
             )
         page["period"] = last["period"]
+        page["period_days"] = _days_shown(last["period"], figures["window"])
         days = figures["daily"]
         page["chart"] = line_chart([str(d["period"]) for d in days],
                                    [float(d["gmv"]) if d["gmv"] is not None else None for d in days],
@@ -105,6 +103,14 @@ def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
     with sessions() as s:
         page["goals"] = [_goal(g) for g in list_goals(session=s)]
     return page
+
+
+def _days_shown(first, window) -> tuple[int, int]:
+    """Days of the month starting ``first`` that the data covers, and the month's days (the
+    latest month is often partial: the page says so)."""
+    from tianping.metrics.periods import days_in_window, period_end
+
+    return days_in_window(first, "month", *window), (period_end(first, "month") - first).days + 1
 
 
 def _goal(g) -> dict[str, Any]:
@@ -196,3 +202,10 @@ def fmt(value: Any, kind: str) -> str:
     if kind == "int":
         return f"{int(value):,}"
     return f"{float(value):,.2f}"
+
+
+def pretty_json(value: Any) -> str:
+    """Data as indented JSON for people (audit details, payloads), not a Python repr."""
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)

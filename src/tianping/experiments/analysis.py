@@ -407,6 +407,30 @@ def observed_counts(agg: ArmAggregates, variants: Sequence[str]) -> list[int]:
     return [counts[v] for v in variants]
 
 
+def window_counts(
+    wh: Warehouse, q: Query, starts: Sequence[datetime], variants: Sequence[str]
+) -> list[list[int]]:
+    """Units per variant by the window their first exposure fell in (one grouped query).
+
+    Window 0 is before ``starts[0]``, window ``i`` from ``starts[i-1]`` until ``starts[i]``,
+    the last from ``starts[-1]`` on: the windows of weights a race wrote at each step. Units
+    seen in two variants are left out, as in every arm.
+    """
+    units = exposed_units(wh, q)
+    index = sum(
+        ((units.first_exposed >= ibis.timestamp(t)).cast("int64") for t in starts),
+        ibis.literal(0, "int64"),
+    )
+    units = units.mutate(window=index)
+    frame = wh.execute(units.group_by(["window", "variant"]).agg(n=units.count()))
+    out = [[0] * len(variants) for _ in range(len(starts) + 1)]
+    column = {v: i for i, v in enumerate(variants)}
+    for r in frame.to_dict("records"):
+        if r["variant"] in column:
+            out[int(r["window"])][column[r["variant"]]] += int(r["n"])
+    return out
+
+
 def multiple_exposed(agg: ArmAggregates) -> int:
     """Units seen in more than one variant (left out of every arm)."""
     if agg.arm_totals:

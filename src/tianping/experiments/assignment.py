@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -486,8 +488,41 @@ def assign(config: Snapshot | ExperimentConfig, experiment: str, unit_id: str | 
     return None if i < 0 else plan.experiment.variants[i].name
 
 
-def _as_snapshot(config: Snapshot | ExperimentConfig) -> Snapshot:
-    return Snapshot(experiments=(config,)) if isinstance(config, ExperimentConfig) else config
+SnapshotLike = Snapshot | ExperimentConfig | Mapping[str, Any] | str | os.PathLike
+"""A snapshot, one experiment on its own, the snapshot's JSON as a dict or a string, or the
+path of a JSON file (``tianping experiment snapshot > snapshot.json``)."""
+
+
+def _as_snapshot(config: SnapshotLike) -> Snapshot:
+    """The :class:`Snapshot` of any :data:`SnapshotLike`.
+
+    Raises:
+        InvalidInput: not a snapshot, invalid JSON, or a path that is not a readable file.
+    """
+    if isinstance(config, Snapshot):
+        return config
+    if isinstance(config, ExperimentConfig):
+        return Snapshot(experiments=(config,))
+    if isinstance(config, Mapping):
+        return Snapshot.from_dict(config)
+    if isinstance(config, str) and config.lstrip().startswith("{"):
+        return Snapshot.from_json(config)
+    if isinstance(config, str | os.PathLike):
+        path = Path(config)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(
+                f"snapshot {str(config)[:200]!r} is neither JSON nor a readable file "
+                f"({getattr(exc, 'strerror', None) or exc})",
+                field="snapshot",
+            ) from None
+        return Snapshot.from_json(text)
+    raise InvalidInput(
+        f"a snapshot is a Snapshot, a dict, a JSON string or a file path, not "
+        f"{type(config).__name__}",
+        field="snapshot",
+    )
 
 
 # -- vectorised ---------------------------------------------------------------------------
@@ -596,32 +631,45 @@ def _draws_seed(seed: int, hashes: np.ndarray) -> np.ndarray:
 
 
 def assign_batch(
-    config: Snapshot | ExperimentConfig,
+    config: SnapshotLike,
     experiment: str,
     unit_ids: Any,
     *,
     hashes: np.ndarray | None = None,
+    names: bool = False,
 ) -> np.ndarray:
-    """Variant indices of many units at once; -1 where a unit is not in the experiment.
+    """Variants of many units at once: indices (-1 where a unit is not in the experiment), or
+    with ``names`` their names (None where not in it).
 
     Gives exactly the answer of :func:`assign` for each unit. Index ``i`` names
     ``config.experiment(experiment).variants[i]`` (0 is the control).
 
     Args:
-        config: a snapshot, or one experiment on its own (no layer, no holdout).
+        config: a snapshot, one experiment on its own (no layer, no holdout), the snapshot's
+            JSON as a dict or a string, or the path of a JSON file (:data:`SnapshotLike`).
         experiment: the experiment's name.
         unit_ids: 1-D ids: a numpy unicode or integer array is fastest; lists, object arrays
             and Arrow arrays work too.
         hashes: :func:`unit_hashes` of the same ids, to reuse across experiments.
+        names: return variant names (an object array) instead of indices.
 
     Returns:
-        An int16 array as long as ``unit_ids``.
+        An int16 array as long as ``unit_ids`` (an object array of names with ``names``).
 
     >>> e = ExperimentConfig("demo", "demo", (Variant("control"), Variant("treatment")))
     >>> assign_batch(e, "demo", np.array(["b1", "b2", "b3"])).tolist()
     [0, 1, 0]
+    >>> snap = '{"experiments": [{"name": "demo", "variants": ["control", "treatment"]}]}'
+    >>> assign_batch(snap, "demo", ["b1", "b2"], names=True).tolist()
+    ['control', 'treatment']
     """
-    plan = compile_plan(_as_snapshot(config), experiment)
+    snapshot = _as_snapshot(config)
+    out = _indices(snapshot, experiment, unit_ids, hashes)
+    return variant_labels(snapshot, experiment, out) if names else out
+
+
+def _indices(snapshot: Snapshot, experiment: str, unit_ids: Any, hashes) -> np.ndarray:
+    plan = compile_plan(snapshot, experiment)
     h = unit_hashes(unit_ids) if hashes is None else hashes
     bucket = _draws_seed(plan.variant_seed, h)
     out = np.searchsorted(
@@ -647,9 +695,7 @@ def _apply_forced(out: np.ndarray, unit_ids: Any, forced: dict[str, int]) -> Non
         out[i] = forced[str(ids[i])]
 
 
-def variant_labels(
-    config: Snapshot | ExperimentConfig, experiment: str, indices: np.ndarray
-) -> np.ndarray:
+def variant_labels(config: SnapshotLike, experiment: str, indices: np.ndarray) -> np.ndarray:
     """Variant names for indices from :func:`assign_batch` (None where -1), as an object array."""
     names = np.array(
         [*_as_snapshot(config).experiment(experiment).variant_names, None], dtype=object

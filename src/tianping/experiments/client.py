@@ -58,13 +58,22 @@ class Client:
             snapshot = Snapshot.from_dict(snapshot)
         self.snapshot = snapshot
         self._plans: dict[str, Plan] = {}
+        self._served = frozenset(e.name for e in snapshot.experiments)
+
+    @property
+    def experiments(self) -> frozenset[str]:
+        """Names of the experiments the snapshot serves (running or shipped)."""
+        return self._served
 
     def variant(self, experiment: str, unit_id: str | int) -> str | None:
         """The unit's variant name, or None when it is not in the experiment.
 
-        Raises:
-            NotFound: the experiment is not in the snapshot.
+        An experiment the snapshot does not serve (stopped, a draft, or a name it does not
+        know) gives None for every unit, and no exposure: the caller serves its default.
+        :attr:`experiments` lists the names it serves, to catch a misspelt one.
         """
+        if experiment not in self._served:
+            return None
         plan = self._plans.get(experiment)
         if plan is None:
             plan = self._plans[experiment] = compile_plan(self.snapshot, experiment)
@@ -82,7 +91,8 @@ class Client:
 
     def in_experiment(self, experiment: str, unit_id: str | int) -> bool:
         """Whether the unit is in the experiment (reports the exposure like :meth:`variant`);
-        False for every unit of a shipped experiment, which is no longer one."""
-        if self.snapshot.experiment(experiment).shipped is not None:
+        False for every unit of a shipped experiment, which is no longer one, and of one the
+        snapshot does not serve."""
+        if experiment not in self._served or self.snapshot.experiment(experiment).shipped:
             return False
         return self.variant(experiment, unit_id) is not None

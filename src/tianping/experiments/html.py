@@ -30,10 +30,9 @@ _COLUMNS = (
     ("treatment_mean", "treatment value"),
     ("effect_size", "effect"),
     ("rel_effect_size", "relative"),
-    ("rel_effect_size_ci_lower", "rel. lower"),
-    ("rel_effect_size_ci_upper", "rel. upper"),
-    ("pvalue", "p-value"),
-    ("pvalue_adjusted", "adjusted p"),
+    ("interval", "interval"),
+    ("decision_pvalue", "relative p (decides)"),
+    ("pvalue", "absolute p"),
     ("chance_to_win", "chance to win"),
     ("risk", "risk"),
     ("variance_reduction", "CUPED var. reduction"),
@@ -70,6 +69,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         f" · CUPED {'on' if report.get('cuped') else 'off'}</p>"
     )
     parts.append(f'<p class="rec {cls}"><strong>{e(rec)}</strong></p>')
+    if report.get("scale_note"):
+        parts.append(f'<p class="muted">{e(str(report["scale_note"]))}</p>')
     parts += [f"<p>{e(r)}</p>" for r in report.get("reasons", [])]
     parts += [f'<p class="warn">⚠ {e(w)}</p>' for w in report.get("warnings", [])]
     parts.append(_arms_table(report))
@@ -95,8 +96,39 @@ def _arms_table(report: Mapping[str, Any]) -> str:
         for a in report.get("arms", [])
     )
     srm = report.get("srm_pvalue")
-    srm_text = "" if srm is None else f"<p>sample-ratio check: p = {srm:.3g}</p>"
-    return f"<h2>Arms</h2><table><tr><th>arm</th><th>units</th><th>planned weight</th></tr>{rows}</table>{srm_text}"
+    windows = report.get("srm_windows") or []
+    against = (
+        f" against the weights in force over time ({len(windows)} windows: each window's new "
+        "units at the split the race had written then)"
+        if windows
+        else " against the planned weights"
+    )
+    srm_text = "" if srm is None else f"<p>sample-ratio check{against}: p = {srm:.3g}</p>"
+    weight = "expected share" if windows else "planned weight"
+    return (
+        f"<h2>Arms</h2><table><tr><th>arm</th><th>units</th><th>{weight}</th></tr>{rows}</table>"
+        f"{srm_text}{_windows_table(report, windows)}"
+    )
+
+
+def _windows_table(report: Mapping[str, Any], windows: Sequence[Mapping[str, Any]]) -> str:
+    if not windows:
+        return ""
+    names = [html.escape(str(a["name"])) for a in report.get("arms", [])]
+    head = "".join(f"<th>{n}</th>" for n in names)
+    rows = []
+    for w in windows:
+        total = sum(w["weights"]) or 1.0
+        start = "start" if w["from"] is None else html.escape(str(w["from"])[:16])
+        cells = "".join(
+            f"<td>{u:,} <span class='muted'>({wt / total:.0%})</span></td>"
+            for u, wt in zip(w["units"], w["weights"], strict=True)
+        )
+        rows.append(f"<tr><td>from {start}</td>{cells}</tr>")
+    return (
+        "<table><caption>new units per window (weight in force)</caption>"
+        f"<tr><th>window</th>{head}</tr>{''.join(rows)}</table>"
+    )
 
 
 def _metric_section(m: Mapping[str, Any]) -> str:
@@ -104,16 +136,52 @@ def _metric_section(m: Mapping[str, Any]) -> str:
     title += ", higher is better)" if m.get("higher_is_better", True) else ", lower is better)"
     if m.get("error"):
         return f"<h2>{title}</span></h2><p class='warn'>not analysed: {html.escape(m['error'])}</p>"
-    comps = m.get("comparisons", [])
-    cols = [(k, label) for k, label in _COLUMNS if any(c.get(k) is not None for c in comps)]
+    comps = [_shown(c, m.get("role")) for c in m.get("comparisons", [])]
+    cols = [(k, _label(k, m)) for k, _ in _COLUMNS if any(c.get(k) is not None for c in comps)]
     head = "".join(f"<th>{label}</th>" for _, label in cols)
     body = "".join(
         "<tr>" + "".join(f"<td>{_fmt(k, c.get(k))}</td>" for k, _ in cols) + "</tr>" for c in comps
     )
     good = set(m.get("significant_improvement_in", []))
     bad = set(m.get("guardrail_hurt_in", []))
-    chart = forest_svg(comps, good=good, bad=bad)
+    chart = forest_svg(m.get("comparisons", []), good=good, bad=bad)
     return f"<h2>{title}</span></h2>{chart}<table><tr>{head}</tr>{body}</table>"
+
+
+def _label(key: str, m: Mapping[str, Any]) -> str:
+    """Column headers say whether the p-values are adjusted (guardrails are not)."""
+    adj = " adj." if m.get("role") != "guardrail" else ""
+    if key == "decision_pvalue":
+        return f"relative p{adj}" + ("" if m.get("method") == "bayesian" else " (decides)")
+    if key == "pvalue":
+        return f"absolute p{adj}"
+    return dict(_COLUMNS)[key]
+
+
+def _shown(c: Mapping[str, Any], role: str | None) -> dict[str, Any]:
+    """A comparison's cells: the interval on the scale that decides it, and the absolute
+    p-value (adjusted like the deciding one) for reference."""
+    out = dict(c)
+    if c.get("scale") == "absolute":
+        lo, hi, fmt = c.get("effect_size_ci_lower"), c.get("effect_size_ci_upper"), "{:.4g}"
+        out["decision_pvalue"] = _Absolute(c.get("decision_pvalue"))
+    else:
+        lo, hi = c.get("rel_effect_size_ci_lower"), c.get("rel_effect_size_ci_upper")
+        fmt = "{:+.2%}"
+    if role != "guardrail" and c.get("pvalue_adjusted") is not None:
+        out["pvalue"] = c["pvalue_adjusted"]
+    out["interval"] = _Text(
+        f"[{'−∞' if lo is None else fmt.format(lo)}, {'∞' if hi is None else fmt.format(hi)}]"
+    )
+    return out
+
+
+class _Text(str):
+    """A cell already formatted."""
+
+
+class _Absolute(float):
+    """A deciding p-value taken on the absolute scale (the comparison has no relative one)."""
 
 
 def _slices_section(slices: Mapping[str, Any]) -> str:
@@ -193,10 +261,14 @@ def forest_svg(
 def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, _Text):
+        return html.escape(value)
+    if isinstance(value, _Absolute):
+        return f"{value:.3g} (absolute)"
     if isinstance(value, float):
         if key in _PCT:
             return f"{value:+.2%}" if key.startswith("rel") else f"{value:.1%}"
-        if key.startswith("pvalue"):
+        if "pvalue" in key:
             return f"{value:.3g}"
         return f"{value:.4g}"
     return html.escape(str(value))

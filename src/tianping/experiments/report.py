@@ -2,11 +2,16 @@
 
 Decision rules (``docs/experiments.md``):
 
+- one scale decides: the **relative** effect (treatment / control − 1). Its p-value (delta
+  method, as GrowthBook), its interval and every verdict below use it; the absolute p-value is
+  reported beside it for reference. Where the relative effect is undefined (a control of 0)
+  the absolute scale decides that comparison, and the report says so;
 - p-values of the primary metric are adjusted across treatment arms with the experiment's
   correction (Holm by default); secondary metrics are adjusted across arms only;
 - a guardrail is *hurt* when a treatment moves it in its bad direction with an unadjusted
   p-value below alpha (Bayesian: chance of being worse ≥ 1 − alpha); guardrails are not
-  corrected, so the check errs on the side of caution;
+  corrected, so the check errs on the side of caution, and a guardrail whose whole interval
+  lies on the bad side is always hurt;
 - a treatment *wins* when it improves the primary metric significantly (adjusted p below
   alpha; Bayesian: chance to be better ≥ 1 − alpha);
 - the recommendation ships the winner with the largest relative lift, unless the sample
@@ -30,6 +35,7 @@ from tianping.stats import (
     analyze,
     analyze_slices,
     sample_size,
+    srm_over_windows,
     srm_test,
 )
 
@@ -53,6 +59,21 @@ class ReportPlan:
     mde: float | None = None
     power: float = 0.8
     days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WeightWindow:
+    """Units first exposed while one split was in force (a race writes a new one each step).
+
+    Attributes:
+        start: when the split came into force (None: from the experiment's start), UTC.
+        weights: the split, one weight per variant (any positive scale).
+        counts: units per variant whose first exposure fell in this window.
+    """
+
+    start: Any
+    weights: tuple[float, ...]
+    counts: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +104,36 @@ class Report:
     warnings: tuple[str, ...] = ()
     slices: Mapping[str, Any] = field(default_factory=dict)
     runtime: Mapping[str, Any] | None = None
+    srm_windows: tuple[WeightWindow, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see ``docs/experiments.md``)."""
         return report_dict(self)
 
 
+#: The scale every verdict is taken on (where the comparison has a relative effect).
+SCALE = "relative"
+
+
+def scale_of(c: Comparison) -> str:
+    """``relative``, or ``absolute`` when the comparison has no relative p-value."""
+    return SCALE if c.rel_pvalue is not None else "absolute"
+
+
+def decision_pvalue(c: Comparison, adjusted: bool) -> float:
+    """The p-value a verdict on ``c`` uses: on :func:`scale_of`, adjusted or not."""
+    if scale_of(c) == "relative":
+        return c.rel_pvalue_adjusted if adjusted else c.rel_pvalue
+    return c.pvalue_adjusted if adjusted else c.pvalue
+
+
 def better(c: Comparison, higher_is_better: bool, method: str, alpha: float, adjusted: bool) -> int:
-    """+1 significantly better, -1 significantly worse, 0 neither."""
+    """+1 significantly better, -1 significantly worse, 0 neither (on :func:`scale_of`)."""
     if method == "bayesian" and c.chance_to_win is not None:
         p_up = c.chance_to_win
         p_better = p_up if higher_is_better else 1.0 - p_up
         return 1 if p_better >= 1 - alpha else (-1 if p_better <= alpha else 0)
-    p = c.pvalue_adjusted if adjusted else c.pvalue
-    if p >= alpha or c.effect_size == 0:
+    if decision_pvalue(c, adjusted) >= alpha or c.effect_size == 0:
         return 0
     up = c.effect_size > 0
     return 1 if up == higher_is_better else -1
@@ -145,6 +182,7 @@ def build_report(
     multiple_exposed: int = 0,
     slices: Mapping[str, Mapping[str, Sequence[ArmStats]]] | None = None,
     slice_by: str | None = None,
+    srm_windows: Sequence[WeightWindow] | None = None,
 ) -> Report:
     """Analyse every metric, check SRM and guardrails, and recommend.
 
@@ -155,8 +193,11 @@ def build_report(
         multiple_exposed: units seen in more than one arm (left out; warned about).
         slices: metric name → slice value → arms, for a sliced view of the primary metric.
         slice_by: the dimension of ``slices``.
+        srm_windows: when the weights changed while units arrived (a race), the units of
+            each window of weights: the sample-ratio check expects each window's units at
+            that window's weights instead of all units at ``plan.weights``.
     """
-    srm = srm_test(list(counts), list(plan.weights)) if sum(counts) > 0 else None
+    srm = _srm(plan, counts, srm_windows)
     results = [_analyse(plan, plan.primary, stats[plan.primary], "primary")]
     results += [
         _analyse(plan, m, stats[m], "secondary") for m in plan.secondary if m != plan.primary
@@ -165,7 +206,7 @@ def build_report(
     directions = dict(plan.guardrails)
     judged = tuple(_judged(plan, r, directions.get(r.metric, r.higher_is_better)) for r in results)
     recommendation, reasons = _recommend(plan, judged, srm)
-    warnings = _warnings(srm, multiple_exposed, judged)
+    warnings = _warnings(plan, srm, multiple_exposed, judged)
     sliced = _slices(plan, slices, slice_by) if slices else {}
     if sliced.get("warning"):
         warnings += (sliced["warning"],)
@@ -180,7 +221,18 @@ def build_report(
         warnings,
         sliced,
         runtime_estimate(plan, judged[0], counts),
+        tuple(srm_windows or ()),
     )
+
+
+def _srm(
+    plan: ReportPlan, counts: Sequence[int], windows: Sequence[WeightWindow] | None
+) -> SRMResult | None:
+    if sum(counts) <= 0:
+        return None
+    if windows:
+        return srm_over_windows([(w.counts, w.weights) for w in windows])
+    return srm_test(list(counts), list(plan.weights))
 
 
 def runtime_estimate(
@@ -256,26 +308,47 @@ def _recommend(
     if not clean:
         return "do not ship", blocked
     best = max(clean, key=lambda c: abs(c.rel_effect_size or 0.0))
-    lift = "" if best.rel_effect_size is None else f" ({best.rel_effect_size:+.2%})"
     return f"ship {best.treatment}", (
-        f"{best.treatment} improved {primary.metric}{lift} with no guardrail hurt",
+        f"{best.treatment} improved {primary.metric}{_evidence(plan, best, adjusted=True)} "
+        "with no guardrail hurt",
         *blocked,
     )
 
 
+def _evidence(plan: ReportPlan, c: Comparison, *, adjusted: bool) -> str:
+    """`` (+12.5%, relative p adj. = 0.0098)``: the effect and the p-value that decided."""
+    if plan.method == "bayesian" and c.chance_to_win is not None:
+        lift = "" if c.rel_effect_size is None else f"{c.rel_effect_size:+.2%}, "
+        return f" ({lift}chance to win {c.chance_to_win:.1%})"
+    p = decision_pvalue(c, adjusted)
+    label = f"{scale_of(c)} p{' adj.' if adjusted else ''}"
+    if scale_of(c) == "relative":
+        return f" ({c.rel_effect_size:+.2%}, {label} = {p:.2g})"
+    return f" ({c.effect_size:+.4g}, {label} = {p:.2g})"
+
+
 def _warnings(
-    srm: SRMResult | None, multiple: int, results: Sequence[MetricResult]
+    plan: ReportPlan, srm: SRMResult | None, multiple: int, results: Sequence[MetricResult]
 ) -> tuple[str, ...]:
     out = []
     if srm is not None and srm.flagged:
-        out.append(f"SRM: unit counts do not match the planned split (p = {srm.pvalue:.2g})")
+        split = (
+            "the planned split"
+            if srm.windows == 1
+            else (f"the splits in force over time ({srm.windows} windows of weights)")
+        )
+        out.append(f"SRM: unit counts do not match {split} (p = {srm.pvalue:.2g})")
     if multiple:
         out.append(f"{multiple} unit(s) were exposed to more than one variant and are left out")
     for r in results:
         if r.error:
             out.append(f"{r.metric}: not analysed ({r.error})")
         for t in r.hurt:
-            out.append(f"guardrail {r.metric} significantly worse in {t}")
+            c = next(c for c in r.analysis.comparisons if c.treatment == t)
+            out.append(
+                f"guardrail {r.metric} significantly worse in {t}"
+                f"{_evidence(plan, c, adjusted=False)}"
+            )
     return tuple(out)
 
 
@@ -302,6 +375,36 @@ def _slices(
     return out
 
 
+SCALE_NOTE = (
+    "Verdicts use the relative effect (treatment / control - 1): its p-value (delta method) "
+    "and its interval; the absolute p-value is shown for reference. A comparison whose control "
+    "is 0 has no relative effect and is decided on the absolute scale."
+)
+
+
+def _analysis_dict(m: MetricResult) -> dict[str, Any]:
+    """The analysis as JSON, each comparison with the scale and p-value its verdict used."""
+    out = m.analysis.to_dict()
+    adjusted = m.role != "guardrail"
+    for row, c in zip(out["comparisons"], m.analysis.comparisons, strict=True):
+        row["scale"] = scale_of(c)
+        row["decision_pvalue"] = decision_pvalue(c, adjusted)
+    return out
+
+
+def _arms(r: Report) -> list[dict[str, Any]]:
+    """Each arm's units, planned weight and the units the sample-ratio check expected (for a
+    race, the weights in force over time: ``planned_weight`` is then the expected share)."""
+    p = r.plan
+    expected = r.srm.expected if r.srm is not None else (None,) * len(p.variants)
+    total = sum(r.counts)
+    out = []
+    for v, n, w, e in zip(p.variants, r.counts, p.weights, expected, strict=True):
+        weight = e / total if r.srm_windows and e is not None and total else w
+        out.append({"name": v, "units": n, "planned_weight": weight, "expected_units": e})
+    return out
+
+
 def report_dict(r: Report) -> dict[str, Any]:
     p = r.plan
     return {
@@ -312,13 +415,20 @@ def report_dict(r: Report) -> dict[str, Any]:
         "alpha": p.alpha,
         "correction": p.correction,
         "cuped": p.cuped,
-        "arms": [
-            {"name": v, "units": n, "planned_weight": w}
-            for v, n, w in zip(p.variants, r.counts, p.weights, strict=True)
-        ],
+        "arms": _arms(r),
         "srm_pvalue": None if r.srm is None else r.srm.pvalue,
         "srm_flagged": bool(r.srm and r.srm.flagged),
+        "srm_windows": [
+            {
+                "from": None if w.start is None else w.start.isoformat(),
+                "weights": list(w.weights),
+                "units": list(w.counts),
+            }
+            for w in r.srm_windows
+        ],
         "multiple_exposed": r.multiple_exposed,
+        "scale": SCALE,
+        "scale_note": SCALE_NOTE,
         "recommendation": r.recommendation,
         "reasons": list(r.reasons),
         "warnings": list(r.warnings),
@@ -331,7 +441,7 @@ def report_dict(r: Report) -> dict[str, Any]:
                 "error": m.error,
                 "guardrail_hurt_in": list(m.hurt),
                 "significant_improvement_in": list(m.wins),
-                **({} if m.analysis is None else m.analysis.to_dict()),
+                **({} if m.analysis is None else _analysis_dict(m)),
             }
             for m in r.metrics
         ],

@@ -360,4 +360,24 @@ def analyze_experiment(
         multiple_exposed=an.multiple_exposed(agg),
         slices=slices,
         slice_by=slice_by,
+        srm_windows=_srm_windows(name, query, variants, session=session, warehouse=warehouse),
+    )
+
+
+def _srm_windows(name: str, query, variants, *, session: Session, warehouse: Any):
+    """The units of each window of weights, when a race re-weighted the experiment while it
+    ran (the sample-ratio check then expects each window's units at that window's weights);
+    None for a fixed split."""
+    from tianping.experiments import analysis as an
+    from tianping.experiments.report import WeightWindow
+    from tianping.races.service import weight_schedule
+
+    schedule = weight_schedule(name, session=session)
+    if schedule is None or len(schedule) < 2:
+        return None
+    starts = [t.astimezone(UTC).replace(tzinfo=None) for t, _ in schedule[1:]]
+    counts = an.window_counts(warehouse, query, starts, variants)
+    return tuple(
+        WeightWindow(start, weights, tuple(c))
+        for (start, weights), c in zip(schedule, counts, strict=True)
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tianping.errors import Conflict, Forbidden, InvalidInput
+from tianping.errors import Conflict, Forbidden, InvalidInput, TianpingError
 from tianping.governance.canonical import dumps, sha256
 from tianping.money import exponent_of, format_major
 
@@ -364,6 +364,27 @@ def check_ballot(
         raise Conflict(f"{voter} already voted on this decision", code="already_voted")
     if choice == "veto" and not q.veto:
         raise InvalidInput("this kind of decision has no veto; vote reject instead", field="choice")
+
+
+def vote_refusal(
+    q: Quorum, *, proposer: str, status: str, ballots: Sequence[Ballot], voter: str
+) -> str | None:
+    """Why ``voter`` cannot vote on the decision now, or None when they still may (what
+    :func:`check_ballot` would refuse, asked before a choice is made).
+
+    >>> q = Quorum(("Ada", "Oli"), 1, False, None)
+    >>> vote_refusal(q, proposer="Ada", status="pending", ballots=[], voter="Ada")
+    'Ada proposed this decision and cannot vote on it'
+    >>> vote_refusal(q, proposer="Ada", status="pending", ballots=[], voter="Oli") is None
+    True
+    """
+    try:
+        check_ballot(
+            q, proposer=proposer, status=status, ballots=ballots, voter=voter, choice="approve"
+        )
+    except TianpingError as exc:
+        return exc.message
+    return None
 
 
 def tally(q: Quorum, *, proposer: str, ballots: Iterable[Ballot]) -> Tally:

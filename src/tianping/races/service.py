@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -77,15 +77,7 @@ def create(spec: RaceSpec, *, session: Session, clock: Clock | None = None) -> R
     if repository.get_by_name(spec.name, session=session) is not None:
         raise Conflict(f"race {spec.name!r} already exists", field="name")
     now = (clock or SystemClock()).now()
-    rules = spec.rules()
-    weights = traffic_weights(
-        np.ones(len(rules.arms)),
-        np.ones(len(rules.arms), dtype=bool),
-        control=rules.control_index,
-        control_share=rules.control_share,
-        min_share=rules.min_share,
-        max_share=rules.max_share,
-    )
+    weights = initial_weights(spec)
     experiments.create(
         _experiment_spec(spec, spec.name, spec.strategies, weights), session=session, clock=clock
     )
@@ -106,6 +98,46 @@ def create(spec: RaceSpec, *, session: Session, clock: Clock | None = None) -> R
     audit.later("race.created", subject=_subject(spec.name), now=now, session=session,
                 detail={"spec_hash": row.spec_hash, "strategies": list(spec.strategies)})  # fmt: skip
     return row
+
+
+def initial_weights(spec: RaceSpec) -> np.ndarray:
+    """The split a race starts with: its control's share, the rest equal (within the bounds)."""
+    rules = spec.rules()
+    return traffic_weights(
+        np.ones(len(rules.arms)),
+        np.ones(len(rules.arms), dtype=bool),
+        control=rules.control_index,
+        control_share=rules.control_share,
+        min_share=rules.min_share,
+        max_share=rules.max_share,
+    )
+
+
+def weight_schedule(
+    experiment: str, *, session: Session
+) -> list[tuple[datetime | None, tuple[float, ...]]] | None:
+    """The weights a race's adaptive experiment had over time, or None if no race re-weights it.
+
+    One ``(from, weights)`` per window, oldest first: the race's initial split from the start
+    (``from`` None), then the split each adaptive step wrote, from the moment it was taken.
+    Weights are in the experiment's variant order (the race's strategies); an eliminated arm
+    has :data:`ELIMINATED_WEIGHT`. The confirmation experiment keeps fixed weights: None.
+    """
+    race = repository.owning(experiment, session=session)
+    if race is None or race.experiment != experiment:
+        return None
+    spec = spec_of(race)
+    out: list[tuple[datetime | None, tuple[float, ...]]] = [
+        (None, tuple(float(w) if w > 0 else ELIMINATED_WEIGHT for w in initial_weights(spec)))
+    ]
+    for row in repository.steps_of(race.id, session=session):
+        if row.phase != "racing":
+            continue
+        weight = {s["arm"]: s["weight"] for s in row.standings}
+        out.append((row.taken_at, tuple(
+            max(float(weight.get(a) or 0.0), 0.0) or ELIMINATED_WEIGHT for a in spec.strategies
+        )))  # fmt: skip
+    return out
 
 
 def _subject(name: str) -> str:

@@ -69,6 +69,8 @@ class StickyClient:
         unit_id = str(unit_id)
         key = f"{experiment}\x1f{unit_id}"
         name = self._store.get(key)
+        if experiment not in self._client.experiments:
+            return None
         config = self._client.snapshot.experiment(experiment)
         if name is None or name not in config.variant_names:
             if self._raced_before(experiment, unit_id):

@@ -106,7 +106,8 @@ def experiment_context(experiment: dict[str, Any]) -> dict[str, Any]:
                 "lift": c["rel_effect_size"],
                 "lower": c["rel_effect_size_ci_lower"],
                 "upper": c["rel_effect_size_ci_upper"],
-                "pvalue": c["pvalue_adjusted"],
+                "pvalue": c["decision_pvalue"],
+                "abs_pvalue": c["pvalue_adjusted"] if m["role"] != "guardrail" else c["pvalue"],
                 "truth": truth,
                 "covered": None
                 if truth is None or c["rel_effect_size_ci_lower"] is None
@@ -126,6 +127,7 @@ def experiment_context(experiment: dict[str, Any]) -> dict[str, Any]:
         "warnings": report["warnings"],
         "window": report["window"],
         "srm_pvalue": report["srm_pvalue"],
+        "scale_note": report.get("scale_note"),
     }
 
 

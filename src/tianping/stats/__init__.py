@@ -27,6 +27,7 @@ Entry points
     analyze_slices(slices, *, planned_weights=None, config=None, **fields) -> SliceReport
     analyze_summary(document: dict) -> dict          (the JSON interface)
     srm_test(counts, weights, *, threshold=0.001) -> SRMResult
+    srm_over_windows([(counts, weights), ...], *, threshold=0.001) -> SRMResult
     adjust_pvalues(pvalues, method="holm") -> list[float]
     sample_size(metric_type, baseline, mde, *, sd=None, relative=False, alpha=0.05,
                 power=0.8, ratio=1.0, arms=2, alternative="two-sided",
@@ -79,7 +80,7 @@ from tianping.stats.sequential import (
     sequential_test,
 )
 from tianping.stats.slices import SliceReport, analyze_slices
-from tianping.stats.srm import SRM_THRESHOLD, SRMResult, srm_test
+from tianping.stats.srm import SRM_THRESHOLD, SRMResult, srm_over_windows, srm_test
 from tianping.stats.sufficient import ArmStats, validate_arms
 from tianping.stats.summary import analyze_summary
 from tianping.stats.winsor import clip, winsor_bounds, winsorize
@@ -121,6 +122,7 @@ __all__ = [
     "runtime_days",
     "sample_size",
     "sequential_test",
+    "srm_over_windows",
     "srm_test",
     "validate_arms",
     "welch_test",

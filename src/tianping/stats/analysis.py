@@ -113,9 +113,13 @@ class Comparison:
         rel_effect_size: treatment / control - 1 (None if the control's estimate is 0).
         rel_effect_size_ci_lower: lower bound.
         rel_effect_size_ci_upper: upper bound.
-        pvalue: p-value (always-valid for sequential; the Welch one for Bayesian).
+        pvalue: p-value of the absolute effect (always-valid for sequential; the Welch one
+            for Bayesian).
         pvalue_adjusted: ``pvalue`` after the multiple-comparison correction.
         se: standard error of ``effect_size``.
+        rel_pvalue: p-value of the relative effect on the scale of its interval (delta
+            method by default, as GrowthBook); None when the relative effect is undefined.
+        rel_pvalue_adjusted: ``rel_pvalue`` after the multiple-comparison correction.
         chance_to_win: Bayesian only: probability that the treatment is better.
         risk: Bayesian only: expected relative loss of shipping the treatment.
         risk_control: Bayesian only: expected relative loss of keeping the control.
@@ -136,6 +140,8 @@ class Comparison:
     pvalue: float
     pvalue_adjusted: float
     se: float
+    rel_pvalue: float | None = None
+    rel_pvalue_adjusted: float | None = None
     chance_to_win: float | None = None
     risk: float | None = None
     risk_control: float | None = None
@@ -191,6 +197,7 @@ def compare(control: ArmStats, treatment: ArmStats, config: AnalysisConfig) -> C
         control_mean=mc.mean,
         treatment_mean=mt.mean,
         pvalue_adjusted=contrast.pvalue,
+        rel_pvalue_adjusted=contrast.rel_pvalue,
         se=effect.se,
         cuped_theta=theta,
         variance_reduction=reduction,
@@ -227,11 +234,7 @@ def analyze(
         config = replace(config, **options)
     validate_arms(arms, config.metric_type, cuped=config.cuped)
     control = arms[0]
-    comparisons = [compare(control, t, config) for t in arms[1:]]
-    adjusted = adjust_pvalues([c.pvalue for c in comparisons], config.correction)
-    comparisons = [
-        replace(c, pvalue_adjusted=p) for c, p in zip(comparisons, adjusted, strict=True)
-    ]
+    comparisons = _adjusted([compare(control, t, config) for t in arms[1:]], config.correction)
     srm = None
     if planned_weights is not None:
         srm = srm_test([a.n for a in arms], planned_weights)
@@ -249,13 +252,24 @@ def adjust_across(analyses: Sequence[Analysis], method: str = "holm") -> list[An
         analyses: analyses of different metrics (or slices) of one experiment.
         method: ``holm``, ``bh``, ``bonferroni`` or ``none``.
     """
-    flat = [c.pvalue for a in analyses for c in a.comparisons]
-    adjusted = iter(adjust_pvalues(flat, method))
+    flat = _adjusted([c for a in analyses for c in a.comparisons], method)
+    out, i = [], 0
+    for a in analyses:
+        out.append(replace(a, comparisons=tuple(flat[i : i + len(a.comparisons)])))
+        i += len(a.comparisons)
+    return out
+
+
+def _adjusted(comparisons: Sequence[Comparison], method: str) -> list[Comparison]:
+    """Both scales' p-values adjusted across ``comparisons`` (relative ones where defined;
+    a comparison without a relative effect leaves the relative family)."""
+    absolute = adjust_pvalues([c.pvalue for c in comparisons], method)
+    defined = [i for i, c in enumerate(comparisons) if c.rel_pvalue is not None]
+    relative = dict(zip(defined, adjust_pvalues([comparisons[i].rel_pvalue for i in defined],
+                                                method), strict=True))  # fmt: skip
     return [
-        replace(
-            a, comparisons=tuple(replace(c, pvalue_adjusted=next(adjusted)) for c in a.comparisons)
-        )
-        for a in analyses
+        replace(c, pvalue_adjusted=p, rel_pvalue_adjusted=relative.get(i))
+        for i, (c, p) in enumerate(zip(comparisons, absolute, strict=True))
     ]
 
 

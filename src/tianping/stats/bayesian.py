@@ -11,7 +11,7 @@ absolute effect gets the same prior scaled by the control's mean (``N(mu0 m_c, v
   ``risk_control`` (keeping the control) ``= E[max(L, 0)]``; both in relative units;
 - intervals are equal-tailed credible intervals of level ``1 - alpha``.
 
-The p-value is the fixed-horizon Welch p-value, reported for reference.
+The p-values (absolute and relative) are the fixed-horizon Welch ones, reported for reference.
 
 Beta model (proportions, :func:`beta_binomial_test`). Each arm's rate has the conjugate
 posterior ``Beta(a0 + successes, b0 + failures)``; chance to win, risks and the quantiles of
@@ -30,7 +30,7 @@ from scipy import optimize, stats
 from tianping.errors import InvalidInput
 from tianping.stats.contrast import Contrast, check_alpha, check_alternative, one_sided
 from tianping.stats.effects import Effect, effect_of
-from tianping.stats.frequentist import t_pvalue
+from tianping.stats.frequentist import relative_pvalue, t_pvalue
 from tianping.stats.moments import arm_moments
 from tianping.stats.sufficient import ArmStats
 
@@ -112,6 +112,7 @@ def bayesian_test(
         rel_effect_size_ci_lower=rel[1],
         rel_effect_size_ci_upper=rel[2],
         pvalue=t_pvalue(effect.effect_size, effect.se, effect.df, alternative),
+        rel_pvalue=relative_pvalue(effect, alternative),
         chance_to_win=ctw,
         risk=risk if effect.rel_effect_size is not None else None,
         risk_control=risk_control if effect.rel_effect_size is not None else None,
@@ -155,7 +156,7 @@ def beta_binomial_test(
     lo_q, hi_q = _tail_levels(alpha, alternative)
     abs_lo, abs_hi = (_quantile(pc, pt, q, ratio=False) for q in (lo_q, hi_q))
     rel_lo, rel_hi = (_quantile(pc, pt, q, ratio=True) for q in (lo_q, hi_q))
-    welch = t_pvalue(*_welch_inputs(control, treatment), alternative)
+    welch = effect_of(arm_moments(control, "proportion"), arm_moments(treatment, "proportion"))
     return Contrast(
         effect_size=pt.mean() - pc.mean(),
         effect_size_ci_lower=abs_lo,
@@ -163,7 +164,8 @@ def beta_binomial_test(
         rel_effect_size=pt.mean() / pc.mean() - 1.0,
         rel_effect_size_ci_lower=rel_lo,
         rel_effect_size_ci_upper=rel_hi,
-        pvalue=welch,
+        pvalue=t_pvalue(welch.effect_size, welch.se, welch.df, alternative),
+        rel_pvalue=relative_pvalue(welch, alternative),
         chance_to_win=1.0 - p_better if lower_is_better else p_better,
         risk=loss_c if lower_is_better else loss_t,
         risk_control=loss_t if lower_is_better else loss_c,
@@ -234,8 +236,3 @@ def _quantile(pc, pt, q: float, *, ratio: bool) -> float:
     while ratio and gap(hi) < 0:
         hi *= 4
     return float(optimize.brentq(gap, lo, hi, xtol=1e-10))
-
-
-def _welch_inputs(control: ArmStats, treatment: ArmStats) -> tuple[float, float, float]:
-    e = effect_of(arm_moments(control, "proportion"), arm_moments(treatment, "proportion"))
-    return e.effect_size, e.se, e.df

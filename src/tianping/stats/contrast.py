@@ -27,7 +27,11 @@ class Contrast:
         rel_effect_size: treatment / control - 1.
         rel_effect_size_ci_lower: lower bound of the interval for ``rel_effect_size``.
         rel_effect_size_ci_upper: upper bound.
-        pvalue: p-value of "no difference" against the alternative.
+        pvalue: p-value of "no difference" on the absolute scale (tests ``effect_size``).
+        rel_pvalue: p-value of "no difference" on the relative scale (tests
+            ``rel_effect_size`` with the same standard error, degrees of freedom and scale as
+            its interval, so it is below alpha exactly when that interval excludes 0); None
+            when the relative effect is undefined.
         chance_to_win: Bayesian: posterior probability that the treatment is better.
         risk: Bayesian: expected relative loss if the treatment is shipped.
         risk_control: Bayesian: expected relative loss if the control is kept.
@@ -40,6 +44,7 @@ class Contrast:
     rel_effect_size_ci_lower: float | None
     rel_effect_size_ci_upper: float | None
     pvalue: float
+    rel_pvalue: float | None = None
     chance_to_win: float | None = None
     risk: float | None = None
     risk_control: float | None = None

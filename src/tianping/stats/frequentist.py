@@ -3,7 +3,9 @@
 The p-value tests the absolute effect (so it equals
 ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)`` on the same moments); the
 relative interval uses the delta-method standard error (or the log scale) with the same
-t quantile. Two-sided intervals use ``t(1 - alpha/2, df)``, one-sided ones ``t(1 - alpha, df)``
+t quantile, and the relative p-value tests the relative effect with that same standard error
+and degrees of freedom (GrowthBook's gbstats ``TwoSidedTTest``), so it is below alpha exactly
+when the relative interval excludes zero. Two-sided intervals use ``t(1 - alpha/2, df)``, one-sided ones ``t(1 - alpha, df)``
 and leave the other bound infinite.
 """
 
@@ -51,7 +53,24 @@ def welch_test(
         rel_effect_size_ci_lower=rel[0],
         rel_effect_size_ci_upper=rel[1],
         pvalue=t_pvalue(effect.effect_size, effect.se, effect.df, alternative),
+        rel_pvalue=relative_pvalue(effect, alternative, relative_scale),
     )
+
+
+def relative_pvalue(effect: Effect, alternative: str, scale: str = "delta") -> float | None:
+    """Welch p-value of "no relative difference" on the scale of the relative interval.
+
+    ``delta``: ``rel_effect_size / rel_se`` against t with the Welch degrees of freedom of the
+    absolute effect (as gbstats does); ``log``: ``log(m_t/m_c) / log_se`` against t with the
+    log scale's own degrees of freedom. None when the relative effect is undefined.
+    """
+    if scale == "log":
+        if effect.log_ratio is None:
+            return None
+        return t_pvalue(effect.log_ratio, effect.log_se, effect.log_df, alternative)
+    if effect.rel_effect_size is None:
+        return None
+    return t_pvalue(effect.rel_effect_size, effect.rel_se, effect.df, alternative)
 
 
 def t_pvalue(estimate: float, se: float, df: float, alternative: str) -> float:

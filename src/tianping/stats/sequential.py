@@ -27,7 +27,9 @@ p-value is the smallest alpha whose boundary excludes zero (closed form).
 
 The estimate's variance is plugged in from the data, as in gbstats and Johari et al.;
 over a series of looks report the running minimum of the p-values
-(:func:`always_valid_path`).
+(:func:`always_valid_path`). The relative p-value is the same mixture test on the relative
+effect and its standard error (delta method, or the log ratio), so it is below alpha exactly
+when the relative confidence sequence excludes zero.
 """
 
 from __future__ import annotations
@@ -141,12 +143,14 @@ def sequential_test(
         return one_sided(estimate - half, estimate + half, alternative)
 
     lower, upper = bounds(effect.effect_size, effect.se)
-    rel_lower = rel_upper = None
+    rel_lower = rel_upper = rel_p = None
     if relative_scale == "log" and effect.log_ratio is not None:
         lo, hi = bounds(effect.log_ratio, effect.log_se)
         rel_lower, rel_upper = expm1_bound(lo), expm1_bound(hi)
+        rel_p = mixture_pvalue(effect.log_ratio, effect.log_se, n, rho2, alternative)
     elif relative_scale == "delta" and effect.rel_effect_size is not None:
         rel_lower, rel_upper = bounds(effect.rel_effect_size, effect.rel_se)
+        rel_p = mixture_pvalue(effect.rel_effect_size, effect.rel_se, n, rho2, alternative)
     return Contrast(
         effect_size=effect.effect_size,
         effect_size_ci_lower=lower,
@@ -155,6 +159,7 @@ def sequential_test(
         rel_effect_size_ci_lower=rel_lower,
         rel_effect_size_ci_upper=rel_upper,
         pvalue=mixture_pvalue(effect.effect_size, effect.se, n, rho2, alternative),
+        rel_pvalue=rel_p,
     )
 
 
