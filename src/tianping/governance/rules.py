@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tianping import yamldoc
 from tianping.errors import Conflict, Forbidden, InvalidInput
 from tianping.governance.canonical import dumps, sha256
 from tianping.money import exponent_of, format_major
@@ -136,8 +137,9 @@ def _mapping(value: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:
     unknown = sorted(set(value) - allowed)
     if unknown:
         raise InvalidInput(
-            f"{where} has unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}",
+            f"{where}: unknown key {unknown[0]!r}{yamldoc.hint(str(unknown[0]), allowed)}",
             field=f"{where}.{unknown[0]}",
+            code=yamldoc.UNKNOWN_KEY,
         )
     return value
 
