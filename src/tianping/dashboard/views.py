@@ -57,6 +57,10 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
     from tianping.metrics.service import compute_metrics, data_window
     from tianping.warehouse import connect
 
+    try:
+        settings.check_warehouse(write=False)  # a page never creates a warehouse
+    except TianpingError:
+        return {"window": None}
     wh = connect(settings)
     try:
         window = data_window(wh, None, None)
@@ -120,6 +124,7 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
     from tianping.warehouse import connect
 
     def compute() -> str:
+        settings.check_warehouse(write=False)
         wh = connect(settings)
         try:
             with sessions() as s:

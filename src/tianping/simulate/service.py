@@ -69,6 +69,25 @@ def start_date(text: str) -> date:
         raise UsageError(f"start must be an ISO date like 2024-04-01, not {text!r}", field="start") from None
 
 
+def refuse_existing_events(wh: Any, *, where: Path, command: str) -> None:
+    """Stop before a simulation replaces event data the warehouse already holds.
+
+    Raises:
+        UsageError: naming how many rows of which tables are there and how to go on
+            (``--rebuild``, or another home).
+    """
+    held = {t: wh.row_count(t) for t in EVENT_TABLES if wh.has_table(t)}
+    held = {t: n for t, n in held.items() if n}
+    if held:
+        what = ", ".join(f"{n:,} {t}" for t, n in held.items())
+        raise UsageError(
+            f"{where} already holds event data ({what}); `tianping {command} --rebuild` "
+            f"replaces it with a simulation, or choose an empty home with "
+            f"`tianping --home DIR {command}`",
+            field="home",
+        )
+
+
 def load_scenario(source: str | Path | None) -> Scenario:
     """A shipped scenario by name (``default``, ``baseline``) or a YAML file; None = default.
 
