@@ -22,6 +22,7 @@ from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, STAFF, Princi
 from tianping.auth.models import ApiKey
 from tianping.dashboard import forms, queries, session, views
 from tianping.errors import Forbidden, InvalidInput, NotFound, TianpingError
+from tianping.report import figures
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGE = 25
@@ -43,6 +44,10 @@ HEADERS = {
 _env = Environment(loader=PackageLoader("tianping.dashboard", "templates"),
                    autoescape=select_autoescape(("html", "j2")))  # fmt: skip
 _env.filters["fmt"] = views.fmt
+_env.filters["label"] = figures.label
+_env.filters["cell"] = figures.cell
+_env.filters["money"] = lambda minor, currency="CNY": figures.money(minor, currency, minor=True)
+_env.filters["is_money"] = lambda key: key in figures.MONEY_KEYS or str(key).endswith("_minor")
 _STATIC = {"style.css": "text/css"}
 
 
@@ -376,7 +381,8 @@ def vote(
         if who.role not in VOTERS:
             raise Forbidden(f"a {who.role} key cannot vote on decisions", code="wrong_role")
         recorded, message = request.app.state.store.acting_as(who.name, who.key_id).transact(
-            lambda s: _cast(s, decision_id, choice, who, comment))
+            lambda s: _cast(s, decision_id, choice, who, comment)
+        )
     except _SignIn:
         return RedirectResponse("/dashboard/sign-in", 303)
     except TianpingError as exc:

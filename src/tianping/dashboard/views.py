@@ -16,18 +16,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tianping.report import figures
 from tianping.settings import Settings
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 300.0
 #: The headline metrics shown on the overview, with how each is formatted.
 HEADLINE = (
-    ("gmv", "GMV", "money"), ("orders", "Orders", "int"), ("buyers", "Buyers", "int"),
-    ("aov", "Average order value", "money"), ("refund_rate", "Refund rate", "pct"),
-    ("review_score", "Review score", "num"), ("nps", "NPS", "num"),
+    ("gmv", "GMV", "yuan"), ("orders", "Orders", "int"), ("buyers", "Buyers", "int"),
+    ("aov", "Average order value", "yuan"), ("refund_rate", "Refund rate", "pct"),
+    ("review_score", "Review score", "num"), ("nps", "NPS (points)", "num"),
 )  # fmt: skip
 #: Metrics where a fall is good news (shown green).
 LOWER_IS_BETTER = frozenset({"refund_rate"})
+#: Metrics whose change is shown in points (a difference), not as a percentage of themselves.
+POINT_CHANGES = frozenset({"nps"})
 
 
 class Cache:
@@ -93,13 +96,16 @@ def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
         last, before = months[-1], (months[-2] if len(months) > 1 else None)
         for key, label, kind in HEADLINE:
             now_v, then_v = last.get(key), before.get(key) if before else None
-            change = None
-            if now_v is not None and then_v:
+            change, change_text = None, ""
+            if key in POINT_CHANGES and now_v is not None and then_v is not None:
+                change = float(now_v) - float(then_v)  # NPS moves in points, not percent
+                change_text = f"{change:+.1f} pts"
+            elif now_v is not None and then_v:
                 change = float(now_v) / float(then_v) - 1
+                change_text = f"{change:+.1%}"
             good = None if change is None else (change <= 0) == (key in LOWER_IS_BETTER)
-            page["headline"].append(
-                {"label": label, "value": fmt(now_v, kind), "change": change, "good": good}
-            )
+            page["headline"].append({"label": label, "value": fmt(now_v, kind), "change": change,
+                                     "change_text": change_text, "good": good})  # fmt: skip
         page["period"] = last["period"]
         days = figures["daily"]
         page["chart"] = line_chart([str(d["period"]) for d in days],
@@ -191,9 +197,12 @@ def warm(settings: Settings, sessions, cache: Cache) -> None:
 
 
 def fmt(value: Any, kind: str) -> str:
-    """A figure for display: money with two decimals, rates in percent."""
+    """A figure for display: money with two decimals (``yuan``: with its symbol), rates in
+    percent."""
     if value is None:
         return "—"
+    if kind == "yuan":  # major units, with the currency's symbol
+        return figures.money(value)
     if kind == "money":
         return f"{float(value):,.2f}"
     if kind == "pct":

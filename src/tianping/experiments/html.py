@@ -12,6 +12,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tianping.report.svg import nice_ticks, pct_tick
+
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:60rem;
 color:#222;padding:0 1rem}
@@ -151,9 +153,8 @@ def forest_svg(
     for c in rows:
         bounds += [v for v in (c.get("rel_effect_size_ci_lower"), c.get("rel_effect_size_ci_upper"),
                                c["rel_effect_size"]) if v is not None]  # fmt: skip
-    lo, hi = min(bounds), max(bounds)
-    pad = (hi - lo) * 0.08 or 0.01
-    lo, hi = lo - pad, hi + pad
+    ticks = nice_ticks(min(bounds), max(bounds) or 0.01)  # round, and 0 among them
+    lo, hi = ticks[0], ticks[-1]
     left, width, row_h = 190, 430, 26
     height = row_h * len(rows) + 30
 
@@ -182,9 +183,10 @@ def forest_svg(
             f"[{low:+.2%}, {up:+.2%}]</title></circle>"
         )
     axis_y = height - 8
-    for v in (lo, 0.0, hi):
+    for v in ticks:
         out.append(
-            f'<text x="{x(v):.1f}" y="{axis_y}" text-anchor="middle" fill="#777">{v:+.1%}</text>'
+            f'<text x="{x(v):.1f}" y="{axis_y}" text-anchor="middle" fill="#777">'
+            f"{pct_tick(v)}</text>"
         )
     out.append("</svg>")
     return "".join(out)
