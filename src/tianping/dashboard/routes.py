@@ -45,6 +45,8 @@ _env = Environment(loader=PackageLoader("tianping.dashboard", "templates"),
                    autoescape=select_autoescape(("html", "j2")))  # fmt: skip
 _env.filters["fmt"] = views.fmt
 _env.filters["label"] = figures.label
+_env.filters["number"] = figures.number
+_env.filters["queue_reason"] = views.queue_reason
 _env.filters["cell"] = figures.cell
 _env.filters["money"] = lambda minor, currency="CNY": figures.money(minor, currency, minor=True)
 _env.filters["is_money"] = lambda key: key in figures.MONEY_KEYS or str(key).endswith("_minor")

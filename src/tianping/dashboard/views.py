@@ -196,6 +196,30 @@ def warm(settings: Settings, sessions, cache: Cache) -> None:
             log.warning("warming the dashboard: a page failed", exc_info=True)
 
 
+def queue_reason(r: dict[str, Any]) -> str:
+    """Why a request waits for a reviewer, from its last event: the merchant's appeal or
+    refusal (with their note), else what sent it to review (the policy's reasons)."""
+    last = next((e for e in reversed(r.get("events") or [])
+                 if e["event"] in ("appeal", "merchant_refused", "escalate")), None)  # fmt: skip
+    note = (last or {}).get("data", {}).get("note") if last else None
+    said = f": “{note}”" if note else ""
+    if last is not None and last["event"] == "appeal":
+        return (f"merchant {r['merchant_id']} appealed the refund on {last['at']:%Y-%m-%d %H:%M} "
+                f"UTC{said}. Upholding it makes the platform pay instead of the merchant; the "
+                "buyer keeps the refund.")  # fmt: skip
+    if last is not None and last["event"] == "merchant_refused":
+        return (f"merchant {r['merchant_id']} refused the refund on {last['at']:%Y-%m-%d %H:%M} "
+                f"UTC{said}, so a person decides.")  # fmt: skip
+    d = r.get("decision")
+    if d is None:
+        return "it was sent to review."
+    reasons = "; ".join(x.get("buyer") or x.get("code", "") for x in d.get("reasons") or [])
+    if d.get("source") == "policy":
+        version = (d.get("policy_version") or "")[:12]
+        return f"{reasons} (policy {d.get('policy_name')} {version}, rule {d.get('rule_id')})"
+    return f"{d.get('decided_by')} sent it to review{f' ({reasons})' if reasons else ''}."
+
+
 def fmt(value: Any, kind: str) -> str:
     """A figure for display: money with two decimals (``yuan``: with its symbol), rates in
     percent."""

@@ -45,6 +45,21 @@ def money(value: Any, currency: str = "CNY", *, minor: bool = False) -> str:
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
 
 
+def number(value: Any) -> str:
+    """A plain figure with thousands separators: whole numbers without decimals, others with
+    up to two.
+
+    >>> number(1_200_000.0), number(88.1), number(58.73333), number(None)
+    ('1,200,000', '88.1', '58.73', '—')
+    """
+    if value is None:
+        return "—"
+    v = float(value)
+    if v.is_integer():
+        return f"{v:,.0f}"
+    return f"{v:,.2f}".rstrip("0").rstrip(".")
+
+
 def pct(value: Any, digits: int = 2) -> str:
     """A fraction as a percentage: ``0.0768`` → ``7.68%``."""
     return "—" if value is None else f"{float(value):.{digits}%}"
