@@ -129,9 +129,13 @@ def check_options(options: DemoOptions) -> None:
         UsageError: too few days for the A/B test and the replay window, or no buyers.
     """
     if options.days < MIN_DAYS:
-        raise UsageError(f"--days must be at least {MIN_DAYS} for the demo, not {options.days}", field="days")
+        raise UsageError(
+            f"--days must be at least {MIN_DAYS} for the demo, not {options.days}", field="days"
+        )
     if options.buyers < 500:
-        raise UsageError(f"--buyers must be at least 500 for the demo, not {options.buyers}", field="buyers")
+        raise UsageError(
+            f"--buyers must be at least 500 for the demo, not {options.buyers}", field="buyers"
+        )
 
 
 def run_demo(
@@ -247,7 +251,9 @@ def _comparison(c: Any) -> dict[str, Any]:
         "share": c.share,
         "rank": c.rank,
         "platforms": c.platforms,
-        "competitors": [{"platform": g.platform, "value": g.theirs, "ratio": g.ratio} for g in c.gaps],
+        "competitors": [
+            {"platform": g.platform, "value": g.theirs, "ratio": g.ratio} for g in c.gaps
+        ],
     }
 
 

@@ -68,7 +68,9 @@ def test_a_store_or_warehouse_in_a_missing_folder_is_an_error_not_a_new_database
     wh = tmp_path / "nope" / "w.duckdb"
     out = run("--home", str(tmp_path / "h"), "--warehouse", f"duckdb://{wh}", "simulate",
               "--buyers", "100", "--days", "5")  # fmt: skip
-    assert out.exit_code == 2 and f"--warehouse: the folder {wh.parent} does not exist" in one_line(out)
+    assert out.exit_code == 2 and f"--warehouse: the folder {wh.parent} does not exist" in one_line(
+        out
+    )
     assert not (tmp_path / "nope").exists() and not (tmp_path / "h").exists()
 
 
@@ -158,12 +160,19 @@ def test_yaml_errors_name_the_file_the_line_and_the_key_meant(tmp_path):
     nested.write_text(EXPERIMENT.replace("  - name: packet", "  - name: packet\n    wieght: 2")
                       .replace("primery_metric", "primary_metric"))  # fmt: skip
     out = run("--home", str(tmp_path / "h"), "experiment", "create", str(nested))
-    assert "nested.yaml:6: unknown key 'variants.1.wieght' (did you mean 'weight'?)" in one_line(out)
+    assert "nested.yaml:6: unknown key 'variants.1.wieght' (did you mean 'weight'?)" in one_line(
+        out
+    )
     rules = tmp_path / "rules.yaml"
     rules.write_text("default:\n  approvers: [Ada, Oli, Bo]\n  requried: 2\n")
-    out = run("--home", str(tmp_path / "h"), "decision", "rules", "set", str(rules), "--actor", "Ada")
+    out = run(
+        "--home", str(tmp_path / "h"), "decision", "rules", "set", str(rules), "--actor", "Ada"
+    )
     assert out.exit_code == 1
-    assert f"{rules}:3: rules.default: unknown key 'requried' (did you mean 'required'?)" in one_line(out)
+    assert (
+        f"{rules}:3: rules.default: unknown key 'requried' (did you mean 'required'?)"
+        in one_line(out)
+    )
 
 
 def test_analysing_an_experiment_without_exposures_is_one_line(tmp_path, orders_csv):
@@ -220,4 +229,7 @@ def test_tables_are_plain_when_piped_and_csv_or_json_everywhere(tmp_path, orders
     assert out.exit_code == 0
     head = out.stdout.splitlines()[0]
     assert head.startswith("section,factor,before,after,contribution,category")
-    assert {line.split(",")[0] for line in out.stdout.splitlines()[1:]} == {"contributions", "movers"}
+    assert {line.split(",")[0] for line in out.stdout.splitlines()[1:]} == {
+        "contributions",
+        "movers",
+    }

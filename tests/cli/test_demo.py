@@ -37,7 +37,12 @@ def test_report_is_written_self_contained_with_the_headline_numbers(demo_home):
     home, _ = demo_home
     html = (home / "report.html").read_text(encoding="utf-8")
     totals = warehouse_totals(home)
-    for key, kind in (("gmv", "money"), ("orders", "count"), ("refund_rate", "pct"), ("nps", "nps")):
+    for key, kind in (
+        ("gmv", "money"),
+        ("orders", "count"),
+        ("refund_rate", "pct"),
+        ("nps", "nps"),
+    ):
         assert fmt(totals[key], kind) in html, key
     assert "checkout_red_packet" in html and "taobao-2024-08" in html
     assert "Horse race: homepage_feed_race, after 3 steps" in html
@@ -85,7 +90,11 @@ def test_bad_sizes_are_one_line_errors(tmp_path):
 
 
 def test_demo_honours_the_warehouse_and_store_options(tmp_path):
-    home, wh_file, store_file = tmp_path / "home", tmp_path / "elsewhere.duckdb", tmp_path / "s.sqlite"
+    home, wh_file, store_file = (
+        tmp_path / "home",
+        tmp_path / "elsewhere.duckdb",
+        tmp_path / "s.sqlite",
+    )
     result = runner.invoke(
         app,
         ["--home", str(home), "--warehouse", f"duckdb://{wh_file}", "--store",
@@ -141,7 +150,10 @@ def test_demo_fills_the_store_through_the_real_services(demo_home):
     assert pending["kind"] == "ship_experiment" and pending["approvals"] == "1/2"
     history = json.loads(cli("goal", "history", "dac-year-end", "--format", "json"))
     assert [h["revision"] for h in history] == [1, 2]
-    assert history[1]["reason"].endswith("(decision #1)") and history[1]["target"] > history[0]["target"]
+    assert (
+        history[1]["reason"].endswith("(decision #1)")
+        and history[1]["target"] > history[0]["target"]
+    )
     race = json.loads(cli("race", "report", "homepage_feed_race", "--format", "json"))
     assert len(race["steps"]) == 3  # stepped several times: its charts have lines
     assert "Li Na's key" in out and "demo-keys.txt" in out

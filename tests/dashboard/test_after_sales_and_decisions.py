@@ -67,7 +67,9 @@ def test_after_sales_shows_refund_and_abuse_rates_by_category(world):
     assert _row(page, "apparel") == ["apparel", "1", "0", "0.00%", "0", "0", "—"]
     assert "No policy replay is kept in the store" in page
     # the empty-parcel request waits for a person, and the page says which rule sent it there
-    assert "Why it is here: test (policy lifecycle-test" in page and "rule rule-empty_parcel)" in page
+    assert (
+        "Why it is here: test (policy lifecycle-test" in page and "rule rule-empty_parcel)" in page
+    )
 
 
 def test_after_sales_shows_the_latest_replay_kept_as_evidence(world):

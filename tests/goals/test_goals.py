@@ -111,7 +111,10 @@ def test_goal_set_revises_only_with_force_and_an_actor(tmp_path):
     import json
 
     rows = json.loads(log.output)
-    assert [(e["action"], e["actor"]) for e in rows] == [("goal.set", "dan"), ("goal.forced", "ceo")]
+    assert [(e["action"], e["actor"]) for e in rows] == [
+        ("goal.set", "dan"),
+        ("goal.forced", "ceo"),
+    ]
 
 
 NEXT_YEAR = (date.today() + timedelta(days=365)).isoformat()  # the CLI judges by today's date

@@ -13,10 +13,18 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     ctx: typer.Context,
-    buyers: int | None = typer.Option(None, help="Simulated buyers (default 20000; 4000 with --small)."),
-    days: int | None = typer.Option(None, help="Simulated days from 2024-04-01 (default 90; 60 with --small)."),
-    seed: int = typer.Option(0, help="Seed of the simulation: the same seed gives the same report."),
-    small: bool = typer.Option(False, "--small", help="A small marketplace that runs in seconds (CI)."),
+    buyers: int | None = typer.Option(
+        None, help="Simulated buyers (default 20000; 4000 with --small)."
+    ),
+    days: int | None = typer.Option(
+        None, help="Simulated days from 2024-04-01 (default 90; 60 with --small)."
+    ),
+    seed: int = typer.Option(
+        0, help="Seed of the simulation: the same seed gives the same report."
+    ),
+    small: bool = typer.Option(
+        False, "--small", help="A small marketplace that runs in seconds (CI)."
+    ),
     rebuild: bool = typer.Option(
         False, "--rebuild", help="Replace the data of a home that already has some (else refused)."
     ),
@@ -87,7 +95,12 @@ class _progress:
         from tianping.cli.common import err_console
         from tianping.demo import STEPS
 
-        columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description:<32}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         self.progress = Progress(*columns, console=err_console, transient=True)
         self.progress.__enter__()
         self.bars = _Bars(self.progress, len(STEPS))
@@ -120,7 +133,9 @@ def _print_summary(run) -> None:
     for title, _ in run.not_yet:
         console.print(f"[dim]{title}: not in the demo yet (the report says why).[/dim]")
     path = run.report_path.resolve()
-    console.print(f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)")
+    console.print(
+        f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)"
+    )
     if importlib.util.find_spec("tianping.cli.serve") is not None:
         _print_sign_in(run)
 
@@ -149,7 +164,9 @@ def _print_people(people) -> None:
         console.print(f"  decision #{d['id']} {d['title']}: {d['status']} "
                       f"({d['approvals']} of {d['required']} approvals)")  # fmt: skip
     g = people.goal
-    console.print(f"  goal {g['name']}: {g['first']:g} raised to {g['raised']:g} by decision #{g['decision']}")
+    console.print(
+        f"  goal {g['name']}: {g['first']:g} raised to {g['raised']:g} by decision #{g['decision']}"
+    )
 
 
 def _print_sign_in(run) -> None:
@@ -201,9 +218,13 @@ def _print_experiment(experiment: dict) -> None:
 def _print_refunds(refunds: dict) -> None:
     from tianping.cli.common import console
 
-    console.print(f"refund decisions replayed: {refunds['requests']:,} requests of the last 30 days")
+    console.print(
+        f"refund decisions replayed: {refunds['requests']:,} requests of the last 30 days"
+    )
     for o in refunds["outcomes"]:
-        loss = "" if o.abuse_loss_minor is None else f", abuse loss ¥{o.abuse_loss_minor / 100:,.2f}"
+        loss = (
+            "" if o.abuse_loss_minor is None else f", abuse loss ¥{o.abuse_loss_minor / 100:,.2f}"
+        )
         console.print(
             f"  {o.policy_name}: {o.auto_decision_rate:.1%} decided automatically, "
             f"¥{o.refunded_total_minor / 100:,.2f} refunded{loss}"

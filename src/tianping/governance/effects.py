@@ -147,6 +147,7 @@ _PREPARE = {
 
 # -- on approval -------------------------------------------------------------------------------
 
+
 def apply(d: Decision, *, session: Session, now: datetime) -> tuple[str, dict[str, Any]]:
     """Make an approved decision take effect: ``(effect_status, effect)``."""
     p = d.payload
