@@ -12,6 +12,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tianping.report.figures import POINTS, points
 from tianping.report.svg import nice_ticks, pct_tick
 
 _CSS = """
@@ -102,15 +103,17 @@ def _arms_table(report: Mapping[str, Any]) -> str:
 
 
 def _metric_section(m: Mapping[str, Any]) -> str:
-    title = f"{html.escape(m['metric'])} <span class='muted'>({m['role']}, {m['metric_type']}"
+    unit = ", in points" if m["metric"] in POINTS else ""
+    title = f"{html.escape(m['metric'])} <span class='muted'>({m['role']}, {m['metric_type']}{unit}"
     title += ", higher is better)" if m.get("higher_is_better", True) else ", lower is better)"
     if m.get("error"):
         return f"<h2>{title}</span></h2><p class='warn'>not analysed: {html.escape(m['error'])}</p>"
     comps = m.get("comparisons", [])
     cols = [(k, label) for k, label in _COLUMNS if any(c.get(k) is not None for c in comps)]
     head = "".join(f"<th>{label}</th>" for _, label in cols)
+    shown = [_in_points(m["metric"], c) for c in comps]
     body = "".join(
-        "<tr>" + "".join(f"<td>{_fmt(k, c.get(k))}</td>" for k, _ in cols) + "</tr>" for c in comps
+        "<tr>" + "".join(f"<td>{_fmt(k, c.get(k))}</td>" for k, _ in cols) + "</tr>" for c in shown
     )
     good = set(m.get("significant_improvement_in", []))
     bad = set(m.get("guardrail_hurt_in", []))
@@ -190,6 +193,17 @@ def forest_svg(
         )
     out.append("</svg>")
     return "".join(out)
+
+
+#: Absolute figures of a comparison, shown in the metric's unit (NPS in points, as everywhere).
+_ABSOLUTE = ("control_mean", "treatment_mean", "effect_size", "effect_size_ci_lower",
+             "effect_size_ci_upper")  # fmt: skip
+
+
+def _in_points(metric: str, c: Mapping[str, Any]) -> Mapping[str, Any]:
+    if metric not in POINTS:
+        return c
+    return {**c, **{k: points(metric, c.get(k)) for k in _ABSOLUTE if k in c}}
 
 
 def _fmt(key: str, value: Any) -> str:

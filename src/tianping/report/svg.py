@@ -40,7 +40,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw - 1e-12)
     first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
-    return [round(k * step, 12) + 0.0 for k in range(first, last + 1)]
+    last = max(last, first + 1)  # an axis needs two ends, even for a single value
+    # 15 digits drop the float noise of k * step (0.30000000000000004 → 0.3)
+    return [float(f"{k * step:.15g}") + 0.0 for k in range(first, last + 1)]
 
 
 def line_chart(
