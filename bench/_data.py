@@ -35,47 +35,78 @@ def orders(n: int, days: int = 90, seed: int = 7) -> dict[str, pa.Table]:
     cents = np.round(rng.lognormal(9.0, 0.9, n)).astype(np.int64)
     delivered = rng.random(n) < 0.9
     schema = arrow_schema(TABLES["orders"])
-    orders_t = pa.table({
-        "order_id": ids("o", n), "buyer_id": pa.array(np.char.add("b", buyer.astype(str))),
-        "merchant_id": pa.array(np.char.add("m", rng.integers(0, 5000, n).astype(str))),
-        "category": pa.array(np.array(["food", "apparel", "home", "digital", "beauty"])[
-            rng.integers(0, 5, n)]),
-        "amount": money(cents), "created_at": pa.array(ts),
-        "product_id": pa.nulls(n, pa.string()), "coupon_amount": pa.nulls(n, pa.decimal128(18, 2)),
-        "delivered_at": pa.array(np.where(delivered, ts + np.timedelta64(2, "D"),
-                                          np.datetime64("NaT")), pa.timestamp("us")),
-        "delivery_mode": pa.array(np.where(delivered, np.where(rng.random(n) < 0.3, "door",
-                                                               "station"), None)),
-        "channel": pa.nulls(n, pa.string()),
-    }).cast(schema)
+    orders_t = pa.table(
+        {
+            "order_id": ids("o", n),
+            "buyer_id": pa.array(np.char.add("b", buyer.astype(str))),
+            "merchant_id": pa.array(np.char.add("m", rng.integers(0, 5000, n).astype(str))),
+            "category": pa.array(
+                np.array(["food", "apparel", "home", "digital", "beauty"])[rng.integers(0, 5, n)]
+            ),
+            "amount": money(cents),
+            "created_at": pa.array(ts),
+            "product_id": pa.nulls(n, pa.string()),
+            "coupon_amount": pa.nulls(n, pa.decimal128(18, 2)),
+            "delivered_at": pa.array(
+                np.where(delivered, ts + np.timedelta64(2, "D"), np.datetime64("NaT")),
+                pa.timestamp("us"),
+            ),
+            "delivery_mode": pa.array(
+                np.where(delivered, np.where(rng.random(n) < 0.3, "door", "station"), None)
+            ),
+            "channel": pa.nulls(n, pa.string()),
+        }
+    ).cast(schema)
     k = n // 12
     pick = rng.choice(n, k, replace=False)
-    refunds_t = pa.table({
-        "refund_id": ids("r", k), "order_id": orders_t["order_id"].take(pick),
-        "requested_at": pa.array(ts[pick] + np.timedelta64(3, "D")),
-        "reason": pa.array(np.array(["quality", "not_received", "change_of_mind"])[
-            rng.integers(0, 3, k)]),
-        "requested_amount": money(cents[pick]), "decision": pa.nulls(k, pa.string()),
-        "refunded_amount": money(cents[pick] // 2), "returned": pa.nulls(k, pa.bool_()),
-        "decided_at": pa.nulls(k, pa.timestamp("us")),
-    }).cast(arrow_schema(TABLES["refunds"]))
+    refunds_t = pa.table(
+        {
+            "refund_id": ids("r", k),
+            "order_id": orders_t["order_id"].take(pick),
+            "requested_at": pa.array(ts[pick] + np.timedelta64(3, "D")),
+            "reason": pa.array(
+                np.array(["quality", "not_received", "change_of_mind"])[rng.integers(0, 3, k)]
+            ),
+            "requested_amount": money(cents[pick]),
+            "decision": pa.nulls(k, pa.string()),
+            "refunded_amount": money(cents[pick] // 2),
+            "returned": pa.nulls(k, pa.bool_()),
+            "decided_at": pa.nulls(k, pa.timestamp("us")),
+        }
+    ).cast(arrow_schema(TABLES["refunds"]))
     m = n // 4
     rv = rng.choice(n, m, replace=False)
-    reviews_t = pa.table({
-        "review_id": ids("v", m), "order_id": orders_t["order_id"].take(rv),
-        "rating": pa.array(rng.integers(1, 6, m)), "created_at": pa.array(ts[rv] + np.timedelta64(4, "D")),
-    }).cast(arrow_schema(TABLES["reviews"]))
+    reviews_t = pa.table(
+        {
+            "review_id": ids("v", m),
+            "order_id": orders_t["order_id"].take(rv),
+            "rating": pa.array(rng.integers(1, 6, m)),
+            "created_at": pa.array(ts[rv] + np.timedelta64(4, "D")),
+        }
+    ).cast(arrow_schema(TABLES["reviews"]))
     q = max(n // 50, 1)
-    nps_t = pa.table({
-        "response_id": ids("n", q), "buyer_id": pa.array(np.char.add("b", rng.integers(0, buyers, q).astype(str))),
-        "score": pa.array(rng.integers(0, 11, q)),
-        "created_at": pa.array(START + rng.integers(0, days * DAY_US, q).astype("timedelta64[us]")),
-    }).cast(arrow_schema(TABLES["nps"]))
+    nps_t = pa.table(
+        {
+            "response_id": ids("n", q),
+            "buyer_id": pa.array(np.char.add("b", rng.integers(0, buyers, q).astype(str))),
+            "score": pa.array(rng.integers(0, 11, q)),
+            "created_at": pa.array(
+                START + rng.integers(0, days * DAY_US, q).astype("timedelta64[us]")
+            ),
+        }
+    ).cast(arrow_schema(TABLES["nps"]))
     day = (ts - START).astype("timedelta64[D]").astype(np.int64)
     pairs = np.unique(buyer.astype(np.int64) * 1000 + day)
-    activity_t = pa.table({
-        "buyer_id": pa.array(np.char.add("b", (pairs // 1000).astype(str))),
-        "date": pa.array(np.datetime64("2024-01-01") + (pairs % 1000).astype("timedelta64[D]")),
-    }).cast(arrow_schema(TABLES["activity"]))
-    return {"orders": orders_t, "refunds": refunds_t, "reviews": reviews_t, "nps": nps_t,
-            "activity": activity_t}
+    activity_t = pa.table(
+        {
+            "buyer_id": pa.array(np.char.add("b", (pairs // 1000).astype(str))),
+            "date": pa.array(np.datetime64("2024-01-01") + (pairs % 1000).astype("timedelta64[D]")),
+        }
+    ).cast(arrow_schema(TABLES["activity"]))
+    return {
+        "orders": orders_t,
+        "refunds": refunds_t,
+        "reviews": reviews_t,
+        "nps": nps_t,
+        "activity": activity_t,
+    }

@@ -31,13 +31,18 @@ OPTIONS = {"parquet": "", "csv": "", "jsonl": ", sample_size=-1"}
 
 def write_files(n: int, folder: Path) -> dict[str, Path]:
     orders = make_tables(n)["orders"]
-    paths = {"parquet": folder / "orders.parquet", "csv": folder / "orders.csv",
-             "jsonl": folder / "orders.jsonl"}
+    paths = {
+        "parquet": folder / "orders.parquet",
+        "csv": folder / "orders.csv",
+        "jsonl": folder / "orders.jsonl",
+    }
     pq.write_table(orders, paths["parquet"])
     pacsv.write_csv(orders, paths["csv"])
     con = duckdb.connect()
-    con.execute(f"COPY (SELECT * FROM read_parquet('{paths['parquet']}')) "
-                f"TO '{paths['jsonl']}' (FORMAT json)")
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet('{paths['parquet']}')) "
+        f"TO '{paths['jsonl']}' (FORMAT json)"
+    )
     con.close()
     return paths
 

@@ -71,12 +71,24 @@ def pandas_metrics(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     o["amount_f"] = o["amount"].astype(float)
     o["door"] = o["delivery_mode"] == "door"
     agg = o.groupby("d").agg(
-        gmv=("amount_f", "sum"), orders=("order_id", "size"), buyers=("buyer_id", "nunique"),
-        new_buyers=("prev_at", lambda s: s.isna().sum()), packages=("delivered_at", "count"),
-        door=("door", "sum"), mode_known=("delivery_mode", "count"),
-        refunded_orders=("refunded_amount", "count"), refunded=("refunded_amount", "sum"),
-        rep_num=("rep_num", "sum"), rep_den=("rep_den", "sum"))
-    rv = frames["reviews"].assign(d=frames["reviews"]["created_at"].dt.floor("D")).groupby("d")["rating"].mean()
+        gmv=("amount_f", "sum"),
+        orders=("order_id", "size"),
+        buyers=("buyer_id", "nunique"),
+        new_buyers=("prev_at", lambda s: s.isna().sum()),
+        packages=("delivered_at", "count"),
+        door=("door", "sum"),
+        mode_known=("delivery_mode", "count"),
+        refunded_orders=("refunded_amount", "count"),
+        refunded=("refunded_amount", "sum"),
+        rep_num=("rep_num", "sum"),
+        rep_den=("rep_den", "sum"),
+    )
+    rv = (
+        frames["reviews"]
+        .assign(d=frames["reviews"]["created_at"].dt.floor("D"))
+        .groupby("d")["rating"]
+        .mean()
+    )
     n = frames["nps"].assign(d=frames["nps"]["created_at"].dt.floor("D"))
     nps = n.groupby("d")["score"].agg(lambda s: 100 * ((s >= 9).mean() - (s <= 6).mean()))
     dau = frames["activity"].groupby("date")["buyer_id"].nunique()
@@ -111,8 +123,9 @@ def main() -> None:
     print(f"generated and loaded {n:,} orders in {time.perf_counter() - t:.1f}s")
     from datetime import date
 
-    t_ours, rows = timed(lambda: compute_metrics(wh, "day", date(2024, 1, 1), date(2024, 3, 30)),
-                         repeat)
+    t_ours, rows = timed(
+        lambda: compute_metrics(wh, "day", date(2024, 1, 1), date(2024, 3, 30)), repeat
+    )
     t_sql, hand = timed(lambda: wh.con.con.execute(HAND_SQL).fetchall(), repeat)
     assert len(rows) == len(hand) == 90
     for ours, ref in zip(rows, hand, strict=True):
@@ -125,8 +138,10 @@ def main() -> None:
     print(f"{'tianping metrics (Ibis/DuckDB)':<32}{t_ours:>10.3f}{1.0:>16.2f}")
     print(f"{'hand-written DuckDB SQL':<32}{t_sql:>10.3f}{t_sql / t_ours:>16.2f}")
     print(f"{'pandas':<32}{t_pd:>10.3f}{t_pd / t_ours:>16.2f}")
-    print(f"ours / hand SQL = {t_ours / t_sql:.2f}x (target <= 1.5x); "
-          f"pandas / ours = {t_pd / t_ours:.1f}x (target >= 5x)")
+    print(
+        f"ours / hand SQL = {t_ours / t_sql:.2f}x (target <= 1.5x); "
+        f"pandas / ours = {t_pd / t_ours:.1f}x (target >= 5x)"
+    )
 
 
 if __name__ == "__main__":

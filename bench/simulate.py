@@ -100,7 +100,9 @@ def main() -> None:
     rows, orders = event_rows(sim["rows"]), sim["rows"]["orders"]
     print(f"simulated {sim['buyers']:,} buyers x 90 days: {orders:,} orders, {rows:,} event rows "
           f"(+{sum(sim['rows'].values()) - rows:,} truth rows) into DuckDB")  # fmt: skip
-    print(f"{'generator':<44}{'seconds':>9}{'orders/s':>12}{'rows/s':>12}{'peak RSS MB':>13}{'ratio':>8}")
+    print(
+        f"{'generator':<44}{'seconds':>9}{'orders/s':>12}{'rows/s':>12}{'peak RSS MB':>13}{'ratio':>8}"
+    )
     line = "{:<44}{:>9.1f}{:>12,.0f}{:>12,.0f}{:>13,.0f}{:>8.2f}"
     print(line.format("tianping simulate (model, chunked)", sim["seconds"], orders / sim["seconds"],
                       rows / sim["seconds"], sim["peak_rss_mb"], 1.0))  # fmt: skip
@@ -110,7 +112,9 @@ def main() -> None:
         print(line.format("naive uniform tables (bench/_data.py)", peer["seconds"],
                           peer["rows"]["orders"] / peer["seconds"], p_rows / peer["seconds"],
                           peer["peak_rss_mb"], peer["seconds"] / sim["seconds"]))  # fmt: skip
-        print("ratio = peer seconds / simulator seconds (the peer has ~1/3 of the simulator's event rows: no activity grid)")
+        print(
+            "ratio = peer seconds / simulator seconds (the peer has ~1/3 of the simulator's event rows: no activity grid)"
+        )
     print("load average after: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     target = 30 if args.orders <= 1_000_000 else 300
     print(f"target: {args.orders:,} orders in < {target} s"

@@ -34,16 +34,29 @@ LIFECYCLE_POLICY = parse_policy(
         "rounding": "half_up",
         "reasons": {"r": {"buyer": "test", "merchant": "test"}},
         "rules": [
-            {"id": f"rule-{reason}", "priority": 10, "when": {"reason": reason}, "then": {**then, "reasons": ["r"]}}
+            {
+                "id": f"rule-{reason}",
+                "priority": 10,
+                "when": {"reason": reason},
+                "then": {**then, "reasons": ["r"]},
+            }
             for reason, then in _RULES
         ]
-        + [{"id": "otherwise", "priority": 0, "then": {"action": "refund_only", "payer": "merchant", "reasons": ["r"]}}],
+        + [
+            {
+                "id": "otherwise",
+                "priority": 0,
+                "then": {"action": "refund_only", "payer": "merchant", "reasons": ["r"]},
+            }
+        ],
     }
 )
 
 
 def make_env(clock: FixedClock | None = None, **config) -> Env:
-    return Env(clock=clock or FixedClock(T0), config=RefundConfig(**config), norms=Norms(ttl=timedelta(0)))
+    return Env(
+        clock=clock or FixedClock(T0), config=RefundConfig(**config), norms=Norms(ttl=timedelta(0))
+    )
 
 
 def use_lifecycle_policy(session, env: Env) -> None:
@@ -79,7 +92,9 @@ def order_in(
     )
 
 
-def refund_in(order_id: str = "o1", amount_minor: int = 10_000, reason: str = "quality") -> RefundRequestIn:
+def refund_in(
+    order_id: str = "o1", amount_minor: int = 10_000, reason: str = "quality"
+) -> RefundRequestIn:
     return RefundRequestIn(order_id=order_id, reason=reason, requested_amount_minor=amount_minor)
 
 

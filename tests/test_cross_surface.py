@@ -25,7 +25,7 @@ from tianping.settings import Settings
 runner = CliRunner()
 #: Dashboard tile labels → the metric behind them.
 TILES = {"GMV": "gmv", "Orders": "orders", "Buyers": "buyers", "Average order value": "aov",
-         "Refund rate": "refund_rate", "Review score": "review_score", "NPS": "nps"}  # fmt: skip
+         "Refund rate": "refund_rate", "Review score": "review_score", "NPS (points)": "nps"}  # fmt: skip
 PERCENT_METRICS = {"refund_rate", "refund_amount_rate", "door_delivery_rate", "repurchase_30d"}
 COMPARED: list[str] = []  # every figure checked, for the summary printed at the end
 
@@ -186,7 +186,9 @@ def test_overview_headline_and_window_are_the_cli_metrics(demo):
         value = re.search(r'class="tile-value">([^<]*)<', body).group(1)
         check(f"overview {key}", value, float(last[key]))
         change = re.search(r'class="tile-change[^"]*">([^<]*)<', body)
-        if before[key]:
+        if key == "nps":  # NPS moves in points, not percent
+            check("overview nps change", change.group(1), float(last[key]) - float(before[key]))
+        elif before[key]:
             check(f"overview {key} change", change.group(1),
                   float(last[key]) / float(before[key]) - 1)  # fmt: skip
 
@@ -315,6 +317,7 @@ def test_the_report_shows_the_cli_numbers(demo):
     whole = cli_json(home, "metrics", "--grain", "year")[0]
     cards = dict(re.findall(r'<div class="label">([^<]+)</div><div class="value">([^<]+)</div>',
                             text))  # fmt: skip
+    from tianping.report.figures import label as heading
     from tianping.report.html import HEADLINE
 
     for key, label, _ in HEADLINE:
@@ -324,7 +327,7 @@ def test_the_report_shows_the_cli_numbers(demo):
     for m, row in zip(months, monthly, strict=True):
         assert row["month"] == m["period"][:7]
         for key in ("gmv", "orders", "buyers", "aov", "refund_rate", "review_score", "nps"):
-            check(f"report {row['month']} {key}", row[key], float(m[key]))
+            check(f"report {row['month']} {key}", row[heading(key)], float(m[key]))
 
     doc = cli_json(home, "market", "compare")
     said = strip(text)
@@ -348,7 +351,8 @@ def test_the_report_shows_the_cli_numbers(demo):
                    and t["rows"][0][:2] == ["metric", "role"])  # fmt: skip
     flat = [(m, c) for m in report["metrics"] for c in m.get("comparisons", [])]
     for (m, c), row in zip(flat, as_dicts(effects), strict=True):
-        assert (row["metric"], row["role"]) == (m["metric"], m["role"])
+        metric = re.sub(r" \([^)]*\)$", "", row["metric"])  # a unit after the name: "(points)"
+        assert (metric, row["role"]) == (heading(m["metric"]), m["role"])
         check(f"report A/B {m['metric']} lift", row["lift"], c["rel_effect_size"])
         lo, hi = row["95% interval"].split(" … ")
         check(f"report A/B {m['metric']} lower", lo, c["rel_effect_size_ci_lower"])
@@ -368,8 +372,8 @@ def test_the_report_shows_the_cli_numbers(demo):
     end = date.fromisoformat(cli_json(home, "metrics", "--grain", "day")[-1]["period"])
     replay = cli_json(home, "policy", "replay", "taobao-2024-08", "--against", "pinduoduo-2021",
                       "--from", str(end - timedelta(days=29)), "--to", str(end))  # fmt: skip
-    outcome = as_dicts(table(text, heading="outcome"))
+    outcome = as_dicts(table(text, heading="Outcome"))
     for o, row in zip(replay["outcome"], outcome, strict=True):
-        assert row["policy"] == o["policy"]
+        assert row[heading("policy")] == o["policy"]
         for key in ("requests", "auto_decision_rate", "refunded_total"):
-            check(f"report replay {o['policy'][:14]} {key}", row[key], float(o[key]))
+            check(f"report replay {o['policy'][:14]} {key}", row[heading(key)], float(o[key]))

@@ -12,17 +12,24 @@ it left in a :class:`DemoRun` and adds its own section:
    analysed by the experiment engine, beside its true effect;
 5. **refunds**: every refund request of the last 30 days decided again, in one vectorised
    batch, by a shipped policy and compared with another (the what-if replay);
-6. **race**: the scenario's five-strategy homepage race stored as a horse race, and the race
-   engine's first step taken on the equal-traffic data: standings, chance of being best, the
-   traffic it would move, beside the true effects;
-7. **report**: a self-contained HTML report (``<home>/report.html``).
+6. **store**: the last two weeks replayed through the refund service on a clock that follows
+   the simulation (:mod:`tianping.demo_store`): orders recorded, refund requests decided by the
+   policy in force, merchants answering and appealing, reviewers working the queue, SLA
+   timers firing, red packets given back;
+7. **race**: the scenario's five-strategy homepage race stored as a horse race and stepped
+   :data:`RACE_STEPS` times by the race engine over the simulated window: standings, chance of
+   being best, the traffic it would move, beside the true effects;
+8. **people**: named approvers with API keys, a goal revised by an approved decision, an
+   approved refund-policy change and a pending decision;
+9. **report**: a self-contained HTML report (``<home>/report.html``).
 
 A capability the demo cannot show yet is listed under "not in this demo yet" (:data:`NOT_YET`)
 instead of pretending; a new capability becomes one more entry of :data:`STEPS`.
 
 Re-running on a home that already holds event data is refused unless ``rebuild`` is set; a
-rebuild replaces every simulated table, re-imports the market file (idempotent) and replaces the
-demo's experiment and race in the store, so nothing is ever counted twice.
+rebuild replaces every simulated table, re-imports the market file (idempotent) and starts the
+home's store afresh, so nothing is ever counted twice. A store named with ``--store`` is never
+wiped: the demo fills it only while it holds no orders.
 """
 
 from __future__ import annotations
@@ -35,29 +42,33 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tianping.errors import UsageError
-from tianping.settings import Settings
+from tianping.settings import Settings, default_store
 
 REPORT_FILE = "report.html"
 DEMO_EXPERIMENT = "checkout_red_packet"
 POLICY, AGAINST = "taobao-2024-08", "pinduoduo-2021"
 MARKET_FILE = "market_simulated.csv"
+#: The refund policy the demo's approvers adopt by decision, with its replay as evidence.
+NEXT_POLICY = "1688-2025-03"
 REPLAY_DAYS = 30
 MIN_DAYS = 45  # the A/B test starts on day 7 and the replay needs history before its window
 #: Sizes of the full demo and of the small one CI runs.
-FULL = {"buyers": 20_000, "days": 90}
-SMALL = {"buyers": 4_000, "days": 60}
+FULL = {"buyers": 20_000, "days": 90, "store_days": 14}
+SMALL = {"buyers": 4_000, "days": 60, "store_days": 10}
 #: Capabilities the demo will show once they exist: (title, what is there already).
 DEMO_RACE = "homepage_feed_race"
 NOT_YET = (
     (
-        "Adaptive traffic in the horse race",
-        "The race engine's first step is real: it reads the race's exposures and outcomes and "
-        "decides where traffic should go next. The steps after it are not shown: they need "
-        "data collected under the new weights, and the simulator draws the whole window at "
-        "the scenario's fixed weights. A simulator that follows the race day by day would let "
-        "the demo run the race to its confirmation.",
+        "Traffic that follows the horse race",
+        "The race engine's steps are real: each reads the race's exposures and outcomes "
+        "so far and decides where traffic should go next. But the simulator draws the whole "
+        "window at the scenario's fixed, equal weights, so the traffic never moved as the "
+        "steps asked, and the race is not run to its confirmation (that needs fresh units). A "
+        "simulator that follows the race day by day would let the demo show both.",
     ),
 )
+#: How many times the demo steps its horse race over the simulated window.
+RACE_STEPS = 3
 
 
 class DemoProgress(Protocol):
@@ -84,6 +95,7 @@ class DemoOptions:
     days: int = FULL["days"]
     seed: int = 0
     rebuild: bool = False
+    store_days: int = FULL["store_days"]  # the last days replayed through the store
 
 
 @dataclass(slots=True)
@@ -104,6 +116,8 @@ class DemoRun:
     experiment: dict[str, Any] = field(default_factory=dict)
     refunds: dict[str, Any] = field(default_factory=dict)
     race: dict[str, Any] = field(default_factory=dict)
+    store: dict[str, Any] = field(default_factory=dict)
+    people: Any = None
     not_yet: tuple[tuple[str, str], ...] = NOT_YET
     seconds: dict[str, float] = field(default_factory=dict)
     report_path: Path | None = None
@@ -152,7 +166,9 @@ def run_demo(
 
 
 def refuse_existing_data(run: DemoRun) -> None:
-    """Stop before touching a warehouse that already holds orders, unless rebuilding."""
+    """Stop before touching a home that already holds orders, unless rebuilding; a rebuild
+    starts the home's own store afresh, and refuses a store named elsewhere that holds orders.
+    """
     wh = run.wh
     orders = wh.row_count("orders") if wh.has_table("orders") else 0
     if orders and not run.options.rebuild:
@@ -162,6 +178,29 @@ def refuse_existing_data(run: DemoRun) -> None:
             "or choose an empty home with `tianping --home DIR demo`",
             field="home",
         )
+    settings = run.settings
+    if run.options.rebuild and settings.store == default_store(settings.home):
+        for suffix in ("", "-wal", "-shm", ".lock"):
+            Path(f"{settings.store_file}{suffix}").unlink(missing_ok=True)
+        return
+    held = _store_orders(settings)
+    if held:
+        raise UsageError(
+            f"the store {settings.store} already holds {held} orders; the demo fills only an "
+            "empty store (the home's own store is started afresh by --rebuild)",
+            field="store",
+        )
+
+
+def _store_orders(settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from tianping.refunds.models import Order
+
+    if settings.store_file is not None and not settings.store_file.exists():
+        return 0
+    with _store(settings) as session:
+        return session.scalar(select(func.count()).select_from(Order)) or 0
 
 
 def simulate_step(run: DemoRun, progress: DemoProgress) -> None:
@@ -309,6 +348,19 @@ def race_spec(truth: dict[str, Any], seed: int, name: str = DEMO_RACE):
     )
 
 
+def race_days(start: date, end: date, steps: int = RACE_STEPS) -> list[date]:
+    """The days the demo steps its race: ``steps`` days evenly spread from the race's first
+    week to the simulation's last day.
+
+    >>> race_days(date(2024, 4, 15), date(2024, 5, 30))
+    [datetime.date(2024, 4, 21), datetime.date(2024, 5, 11), datetime.date(2024, 5, 30)]
+    """
+    first = min(start + timedelta(days=6), end)
+    span = (end - first).days
+    days = {first + timedelta(days=round(span * k / max(steps - 1, 1))) for k in range(steps)}
+    return sorted(days)
+
+
 def horse_race_step(run: DemoRun, progress: DemoProgress) -> None:
     from datetime import UTC, datetime, time
 
@@ -316,17 +368,22 @@ def horse_race_step(run: DemoRun, progress: DemoProgress) -> None:
     from tianping.races import service as races
 
     spec = race_spec(run.truth, run.options.seed)
-    clock = FixedClock(datetime.combine(run.end, time(23, 59), tzinfo=UTC))
+    clock = FixedClock(datetime.combine(spec.start_date, time(0, 0), tzinfo=UTC))
     with _store(run.settings) as session:
         _forget_race(spec.name, session)
         races.create(spec, session=session, clock=clock)
-        step = races.step(spec.name, session=session, warehouse=run.wh, clock=clock)
+        for day in race_days(spec.start_date, run.end):
+            clock.set(datetime.combine(day, time(23, 59), tzinfo=UTC))
+            step = races.step(spec.name, session=session, warehouse=run.wh, clock=clock)
+            if races.get_or_raise(spec.name, session=session).phase != "racing":
+                break  # its confirmation needs fresh units the simulation does not have
         data = races.report_data(spec.name, session=session)
     truth = next(e for e in run.truth["experiments"] if e["name"] == spec.name)
     effects = {a["name"]: a["effects"] for a in truth["arms"]}
     run.race = {
         "name": spec.name,
         "goal": spec.goal_metric,
+        "steps": len(data["steps"]),
         "phase": data["race"]["phase"],
         "leader": step.leader,
         "stop": step.stop,
@@ -360,6 +417,34 @@ def _forget_race(name: str, session: Any) -> None:
         session.flush()
 
 
+def store_step(run: DemoRun, progress: DemoProgress) -> None:
+    from tianping.aftersales.policy import load_builtin
+    from tianping.demo_store import fill_aftersales
+    from tianping.governance.audit import acting_as
+
+    with _store(run.settings) as session:
+        acting_as(session, "demo")
+        done = fill_aftersales(run.wh, session, end=run.end, seed=run.options.seed,
+                               policy=load_builtin(POLICY), currency=run.settings.currency,
+                               days=run.options.store_days)  # fmt: skip
+    run.store = done.to_dict()
+
+
+def people_step(run: DemoRun, progress: DemoProgress) -> None:
+    from tianping.demo_store import fill_governance
+    from tianping.governance.audit import acting_as
+
+    run.settings.home.mkdir(parents=True, exist_ok=True)
+    with _store(run.settings) as session:
+        acting_as(session, "demo")
+        dac = run.monthly[-1].get("dac") if run.monthly else None
+        run.people = fill_governance(
+            session, run.wh, end=run.end, home=run.settings.home, experiment=DEMO_EXPERIMENT,
+            merchant=run.store.get("merchant"), replay_policy=NEXT_POLICY, replay_days=REPLAY_DAYS,
+            dac=float(dac) if dac is not None else 1.0,
+        )  # fmt: skip
+
+
 def report_step(run: DemoRun, progress: DemoProgress) -> None:
     from tianping.report.html import render_demo_report
 
@@ -383,7 +468,9 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
     ("metrics", "computing headline metrics", metrics_step),
     ("market", "comparing with the market", market_step),
     ("experiment", "analysing the A/B test", experiment_step),
-    ("refunds", "deciding refund requests", refunds_step),
+    ("refunds", "replaying refund decisions", refunds_step),
+    ("store", "recording orders and refunds", store_step),
     ("race", "stepping the horse race", horse_race_step),
+    ("people", "naming approvers, goal, decisions", people_step),
     ("report", "writing the HTML report", report_step),
 )

@@ -57,6 +57,16 @@ class NotFound(TianpingError):
     exit_code = 2
 
 
+class NoData(TianpingError):
+    """The question is fine but there is nothing to answer it from yet (an empty home, a
+    warehouse without orders, an experiment without exposures). The message says what fills
+    it. The CLI ends with exit status 1, like ``grep`` finding nothing."""
+
+    code = "no_data"
+    http_status = 404
+    exit_code = 1
+
+
 class Conflict(TianpingError):
     """The request conflicts with the current state (duplicate key, reused idempotency key)."""
 

@@ -9,12 +9,13 @@ Spark master URL (``spark://host:7077``).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tianping.errors import UsageError
+from tianping.errors import NoData, UsageError
 
 ENV_PREFIX = "TIANPING_"
 CONFIG_FILE = "tianping.toml"
@@ -42,7 +43,7 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home))
         if not self.store:
-            object.__setattr__(self, "store", f"sqlite:///{Path(self.home) / 'store.sqlite'}")
+            object.__setattr__(self, "store", default_store(self.home))
 
     @property
     def warehouse_kind(self) -> str:
@@ -69,6 +70,91 @@ class Settings:
     def spark_master(self) -> str:
         """The Spark master; plain ``spark`` means local mode on every core."""
         return "local[*]" if self.warehouse == "spark" else self.warehouse
+
+    @property
+    def store_file(self) -> Path | None:
+        """The SQLite file of the store, or None for an in-memory or server database."""
+        return sqlite_file(self.store)
+
+    def check_store(self, *, write: bool) -> None:
+        """Check the store can be opened without creating anything the user did not ask for.
+
+        The home folder is created when a command writes to the default store under it. A store
+        named by ``--store`` must be in a folder that exists: a mistyped folder is an error, not
+        a new empty database.
+
+        Raises:
+            UsageError: the folder of an explicit SQLite store does not exist.
+            NoData: a read finds no store file (nothing was recorded there yet).
+        """
+        path = self.store_file
+        if path is None or path.exists():
+            return
+        default = self.store == default_store(self.home)
+        if not write:
+            raise NoData(
+                f"nothing is recorded in {self.home if default else path} yet (no store file "
+                f"{path}): `tianping demo` fills a home with a simulated marketplace; check "
+                "--home / --store",
+                field="store",
+            )
+        _check_folder(path, default=default, home=self.home, option="--store")
+
+    def check_warehouse(self, *, write: bool) -> None:
+        """Check the warehouse can be opened without creating anything the user did not ask for.
+
+        As :meth:`check_store`: a read of a warehouse that does not exist says so; a write
+        creates the home's default DuckDB file, or a named one in a folder that exists.
+
+        Raises:
+            UsageError: the folder of an explicit DuckDB file does not exist.
+            NoData: a read finds no warehouse (nothing was ingested or simulated there yet).
+        """
+        if self.warehouse_kind == "spark":
+            where = self.home / "spark"
+            if not write and not where.is_dir():
+                raise NoData(f"no data in {self.home} yet (no {where}): {FILL_HINT}", field="home")
+            return
+        path = self.duckdb_path
+        if path == ":memory:" or Path(path).exists():
+            return
+        default = self.warehouse == "duckdb"
+        if not write:
+            where = f"in {self.home}" if default else f"at {path}"
+            raise NoData(f"no warehouse data {where} yet: {FILL_HINT}", field="warehouse")
+        _check_folder(Path(path), default=default, home=self.home, option="--warehouse")
+
+
+#: What fills an empty home, for messages.
+FILL_HINT = (
+    "`tianping demo` simulates a whole marketplace, `tianping ingest TABLE FILE` loads your "
+    "events (check --home / --warehouse)"
+)
+
+
+def default_store(home: Path) -> str:
+    """The store URL used when none is given: a SQLite file under ``home``."""
+    return f"sqlite:///{Path(home) / 'store.sqlite'}"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///FILE[?...]`` URL; None for memory or another database."""
+    if not url.startswith("sqlite:///"):
+        return None
+    name = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if name in ("", ":memory:") else Path(name)
+
+
+def _check_folder(path: Path, *, default: bool, home: Path, option: str) -> None:
+    if default:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        return
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"{option}: the folder {path.parent} does not exist (for {path}); create it first "
+            "or correct the path",
+            field=option.removeprefix("--"),
+        )
 
 
 _KEYS = {"home", "warehouse", "store", "currency"}
@@ -102,6 +188,12 @@ def load_settings(
             values[key] = value
     settings = Settings(**values)  # type: ignore[arg-type]
     settings.warehouse_kind  # noqa: B018 - validates the warehouse early, with a clear error
+    if not re.match(r"^[A-Za-z][\w+.-]*://", settings.store):
+        raise UsageError(
+            f"{settings.store!r} is not a store URL (--store / TIANPING_STORE): use "
+            "sqlite:///PATH/store.sqlite or postgresql+psycopg://USER@HOST/DB",
+            field="store",
+        )
     return settings
 
 

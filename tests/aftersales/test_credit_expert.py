@@ -146,7 +146,9 @@ _VALUE = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.fixed_dictionaries({}, optional={c: _VALUE for c in FEATURE_COLUMNS}))
 def test_one_buyer_scored_without_arrays_equals_the_batch_scorer(values):
-    features = BuyerFeatures.from_columns({"buyer_id": ["b"], **{k: [v] for k, v in values.items()}})
+    features = BuyerFeatures.from_columns(
+        {"buyer_id": ["b"], **{k: [v] for k, v in values.items()}}
+    )
     assert score_one(values) == int(score_buyers(features).score[0])
 
 

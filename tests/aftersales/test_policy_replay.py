@@ -62,7 +62,13 @@ def wh(duckdb_warehouse):
         for o, b, m, c, a, cr, dl, p in ORDERS
     ]  # fmt: skip
     refunds = [
-        {"refund_id": r, "order_id": o, "requested_at": _t(at), "reason": why, "requested_amount": Decimal(a)}
+        {
+            "refund_id": r,
+            "order_id": o,
+            "requested_at": _t(at),
+            "reason": why,
+            "requested_amount": Decimal(a),
+        }
         for r, o, at, why, a in REFUNDS
     ]
     duckdb_warehouse.append("orders", _rows("orders", orders))
@@ -91,7 +97,9 @@ def _policy(small_below: int, undelivered: dict, abnormal: str) -> dict:
 
 
 A = _policy(3000, {"action": "refund_only", "payer": "platform"}, "reject")
-B = _policy(6000, {"action": "partial_refund", "fraction": 0.5, "payer": "platform"}, "manual_review")
+B = _policy(
+    6000, {"action": "partial_refund", "fraction": 0.5, "payer": "platform"}, "manual_review"
+)
 
 
 def test_inputs_are_derived_per_request(wh):
@@ -116,11 +124,15 @@ def test_scores_come_from_the_scoring_modules_as_of_the_window_start(wh):
     as_of = datetime(2024, 3, 1)
     credit = features.buyer_credit(wh, buyer_ids=["b1", "b1", "b2", "b3", "b3", "b3"], as_of=as_of)
     assert inputs.columns["buyer_score"].tolist() == credit.score.astype(float).tolist()
-    quality = features.merchant_quality(wh, merchant_ids=["m1", "m1", "m2", "m2", "m1", "m1"], as_of=as_of)
+    quality = features.merchant_quality(
+        wh, merchant_ids=["m1", "m1", "m2", "m2", "m1", "m1"], as_of=as_of
+    )
     assert np.allclose(inputs.columns["merchant_score"], quality.score)
     signals = features.product_defects(wh, as_of=as_of)
     flagged = set(signals.product_id[signals.flagged].tolist())
-    assert inputs.columns["defect_flag"].tolist() == [p in flagged for p in ["p1", "p2", "p3", "p4", "p4", "p4"]]
+    assert inputs.columns["defect_flag"].tolist() == [
+        p in flagged for p in ["p1", "p2", "p3", "p4", "p4", "p4"]
+    ]
 
 
 def test_replay_numbers_and_changes(wh):
@@ -134,7 +146,11 @@ def test_replay_numbers_and_changes(wh):
     assert (a.automatic, a.auto_decision_rate) == (5, 5 / 6)
     assert a.by_action["refund_only"] == 3 and a.by_action["reject"] == 1
     assert a.refunded_minor == {"merchant": 9000, "platform": 30000}
-    assert (a.abusive_requests, a.abuse_loss_minor, a.abuse_refunded_with_return_minor) == (2, 2500, 0)
+    assert (a.abusive_requests, a.abuse_loss_minor, a.abuse_refunded_with_return_minor) == (
+        2,
+        2500,
+        0,
+    )
     # B: r2 refunded without return, r3 half by the platform, r6 to manual review.
     assert b.refunded_minor == {"merchant": 9000, "platform": 15000}
     # r1, r2, r4 refund only, r3 partial (automatic); r5 late and r6 abnormal go to a person.
@@ -142,7 +158,12 @@ def test_replay_numbers_and_changes(wh):
     c = report.comparison
     assert c.changed == 3
     assert c.transitions == [
-        {"from": "refund_only", "to": "partial_refund", "requests": 1, "refund_change_minor": -15000},
+        {
+            "from": "refund_only",
+            "to": "partial_refund",
+            "requests": 1,
+            "refund_change_minor": -15000,
+        },
         {"from": "reject", "to": "manual_review", "requests": 1, "refund_change_minor": 0},
         {"from": "return_and_refund", "to": "refund_only", "requests": 1, "refund_change_minor": 0},
     ]
@@ -175,7 +196,9 @@ def test_empty_window_and_bad_window(wh):
 def test_shipped_policies_replay(wh):
     from tianping.aftersales.policy import load_builtin
 
-    report = replay(wh, load_builtin("taobao-2023-12"), against=load_builtin("taobao-2024-08"), **WINDOW)
+    report = replay(
+        wh, load_builtin("taobao-2023-12"), against=load_builtin("taobao-2024-08"), **WINDOW
+    )
     assert [o.requests for o in report.outcomes] == [6, 6]
     # r6 is abnormal: rejected under August 2024; undelivered r3 is refunded by both.
     assert report.outcomes[1].by_action["reject"] >= 1
@@ -190,16 +213,39 @@ def test_cli_replay_and_policy_commands(wh, tmp_path):
     path_a, path_b = tmp_path / "a.yaml", tmp_path / "b.json"
     path_a.write_text(yaml.safe_dump(A), encoding="utf-8")
     path_b.write_text(json.dumps(B), encoding="utf-8")
-    warehouse = next(iter(db.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()))
+    warehouse = next(
+        iter(
+            db.execute(
+                "select path from duckdb_databases() where database_name = current_database()"
+            ).fetchone()
+        )
+    )
     wh.close()
     runner = CliRunner()
     base = ["--home", str(tmp_path), "--warehouse", f"duckdb://{warehouse}", "policy"]
-    out = runner.invoke(app, [*base, "replay", str(path_a), "--against", str(path_b), "--from", "2024-03-01", "--to", "2024-03-31", "--format", "json"])
+    out = runner.invoke(
+        app,
+        [
+            *base,
+            "replay",
+            str(path_a),
+            "--against",
+            str(path_b),
+            "--from",
+            "2024-03-01",
+            "--to",
+            "2024-03-31",
+            "--format",
+            "json",
+        ],
+    )
     assert out.exit_code == 0, out.output
     body = json.loads(out.output)
     assert body["outcome"][0]["refunded_by_merchant"] == "90.00"
     assert body["comparison"][0]["changed"] == 3
-    table = runner.invoke(app, [*base, "replay", str(path_a), "--from", "2024-03-01", "--to", "2024-03-31"])
+    table = runner.invoke(
+        app, [*base, "replay", str(path_a), "--from", "2024-03-01", "--to", "2024-03-31"]
+    )
     assert table.exit_code == 0 and "auto_decision_rate" in table.output
     assert runner.invoke(app, [*base, "validate", str(path_a)]).exit_code == 0
     bad = tmp_path / "bad.yaml"
@@ -212,7 +258,9 @@ def test_cli_replay_and_policy_commands(wh, tmp_path):
     request = {"amount_minor": 1999, "currency": "CNY", "category": "food", "reason": "quality",
                "buyer_score": 600, "merchant_score": 4.5, "defect_flag": False, "delivered": True,
                "days_since_delivery": 1, "buyer_recent_claims": 0}  # fmt: skip
-    decided = runner.invoke(app, [*base, "evaluate", "pinduoduo-2021", "--input", json.dumps(request)])
+    decided = runner.invoke(
+        app, [*base, "evaluate", "pinduoduo-2021", "--input", json.dumps(request)]
+    )
     assert decided.exit_code == 0 and json.loads(decided.output)["rule_id"] == "small-order"
     broken = runner.invoke(app, [*base, "evaluate", "pinduoduo-2021", "--input", "{"])
     assert broken.exit_code == 1 and "not valid JSON" in broken.output

@@ -38,3 +38,26 @@ def test_an_app_built_by_default_leaves_the_collector_alone(tmp_path):
     with TestClient(create_app(Settings(home=tmp_path), warm_dashboard=True)):
         _join_warming()
         assert gc.get_freeze_count() == 0
+
+
+def test_root_goes_to_the_dashboard_and_the_api_pages_need_no_cdn(tmp_path):
+    import re
+
+    from tianping.api.docs import ASSETS
+
+    with TestClient(create_app(Settings(home=tmp_path))) as client:
+        r = client.get("/", follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == "/dashboard/"
+        for page in ("/docs", "/redoc"):
+            html = client.get(page).text
+            urls = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+            assert urls and all(u.startswith("/") for u in urls), urls  # nothing off the server
+            assert "http" not in html.replace("http-equiv", "")
+            for url in urls:
+                assert client.get(url).status_code == 200, url
+        for name, media in ASSETS.items():
+            r = client.get(f"/docs/static/{name}")
+            assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+            assert len(r.content) > 500
+        assert client.get("/docs/static/package.json").status_code == 404
+        assert "/docs/static" not in client.get("/openapi.json").text

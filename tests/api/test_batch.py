@@ -33,7 +33,9 @@ def _store(url: str):
         use_lifecycle_policy(s, env)
         orders = [order_in("o1", 10_000), order_in("o2", 8_000, buyer_id="b2")]
         orders += [order_in(f"o{i}", 3_000, buyer_id="b3", product_id=f"p{i}") for i in range(3, 8)]
-        orders += [order_in("o8", 5_000, buyer_id="b4", paid_at=env.clock.now() - timedelta(days=1))]
+        orders += [
+            order_in("o8", 5_000, buyer_id="b4", paid_at=env.clock.now() - timedelta(days=1))
+        ]
         for o in orders:
             service.record_order(o, session=s, env=env)
         key = auth.create("service", session=s, now=env.clock.now(), name="t")[1]
@@ -88,7 +90,12 @@ def _state(engine) -> dict:
             for e in s.scalars(select(RefundEvent))
         )
         decisions = sorted(
-            (by_request[d.refund_id], d.action, d.refund_amount_minor, str(sorted(d.inputs.items())))
+            (
+                by_request[d.refund_id],
+                d.action,
+                d.refund_amount_minor,
+                str(sorted(d.inputs.items())),
+            )
             for d in s.scalars(select(RefundDecision))
         )
         linked = s.scalar(
@@ -97,8 +104,12 @@ def _state(engine) -> dict:
             .join(RefundDecision, RefundDecision.id == RefundRequest.decision_id)
             .where(RefundDecision.refund_id == RefundRequest.id)
         )
-        timers = Counter((by_request[t.refund_id], t.kind, t.state) for t in s.scalars(select(RefundTimer)))
-        ledger = {o: service.order_ledger(o, session=s, limit=500, offset=0)["totals"] for o in orders}
+        timers = Counter(
+            (by_request[t.refund_id], t.kind, t.state) for t in s.scalars(select(RefundTimer))
+        )
+        ledger = {
+            o: service.order_ledger(o, session=s, limit=500, offset=0)["totals"] for o in orders
+        }
         assert service.audit(session=s) == []
         return {
             "orders": orders,

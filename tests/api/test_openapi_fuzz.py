@@ -28,9 +28,11 @@ from tianping.settings import Settings
 #: 422 codes of rules that depend on the clock or the store, not on the request's shape.
 STATE_RULES = {
     "already_expired",
+    "already_past",
     "before_payment",
     "exceeds_refundable",
     "other_currency",
+    "out_of_range",
     "in_the_future",
     "out_of_window",
     "unreachable_quorum",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -114,7 +115,7 @@ def test_explain_market_and_goal(tmp_path, orders_csv):
         "--target",
         "100",
         "--by",
-        "2024-12-31",
+        (date.today() + timedelta(days=365)).isoformat(),
         "--reason",
         "plan",
     )

@@ -45,7 +45,7 @@ def test_report_is_written_self_contained_with_the_headline_numbers(demo_home):
     ):
         assert fmt(totals[key], kind) in html, key
     assert "checkout_red_packet" in html and "taobao-2024-08" in html
-    assert "Horse race: homepage_feed_race, first step" in html
+    assert "Horse race: homepage_feed_race, after 3 steps" in html
     assert "not in this demo yet" in html  # what the demo cannot show is said, not faked
     # self-contained: no script, stylesheet or image fetched from anywhere
     assert not re.search(r"<script|<link|src=|https?://", html)
@@ -59,7 +59,7 @@ def test_stdout_has_the_headline_metrics_and_how_to_open_the_report(demo_home):
     assert "market 2024-04 (competitors simulated at our scale" in " ".join(out.split())
     assert "A/B test checkout_red_packet" in out
     assert "refund decisions replayed" in out
-    assert "horse race homepage_feed_race after its first step" in out
+    assert "horse race homepage_feed_race after 3 steps" in out
     assert "report.html" in out
 
 
@@ -135,3 +135,51 @@ def test_demo_honours_the_warehouse_and_store_options(tmp_path):
         assert wh.row_count("orders") > 0
     finally:
         wh.close()
+
+
+def test_demo_fills_the_store_through_the_real_services(demo_home):
+    """Orders, refund requests in every state a person meets, appeals, a review queue, named
+    approvers with keys, a goal revised by decision and a decision waiting for a vote."""
+    import json
+    import stat
+
+    from sqlalchemy import func, select
+
+    from tianping.refunds.models import Order, RefundRequest
+    from tianping.store import session_scope
+
+    home, out = demo_home
+
+    def cli(*args):
+        result = runner.invoke(app, ["--home", str(home), *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    with session_scope(Settings(home=home).store) as s:
+        orders = s.scalar(select(func.count()).select_from(Order))
+        statuses = dict(s.execute(select(RefundRequest.status, func.count())
+                                  .group_by(RefundRequest.status)).all())  # fmt: skip
+        orphans = s.scalar(select(func.count()).select_from(RefundRequest)
+                           .where(RefundRequest.order_id.not_in(select(Order.id))))  # fmt: skip
+    assert orders > 100 and orphans == 0
+    assert {"refunded", "closed"} & statuses.keys() and len(statuses) >= 4, statuses
+    cli("ledger", "check")  # every transfer balances, no order over-refunded (else exit 1)
+    assert runner.invoke(app, ["--home", str(home), "audit", "--verify"]).exit_code == 0
+    keys = {k["name"]: k for k in json.loads(cli("keys", "list", "--format", "json"))}
+    assert {"Li Na", "Wang Fang", "Zhang Wei", "Chen Jing"} <= keys.keys()
+    keys_file = home / "demo-keys.txt"
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    assert keys_file.read_text().count("tp_") == len(keys)  # each key once, for signing in
+    decisions = json.loads(cli("decision", "list", "--format", "json"))
+    assert sorted(d["status"] for d in decisions) == ["approved", "approved", "pending"]
+    pending = next(d for d in decisions if d["status"] == "pending")
+    assert pending["kind"] == "ship_experiment" and pending["approvals"] == "1/2"
+    history = json.loads(cli("goal", "history", "dac-year-end", "--format", "json"))
+    assert [h["revision"] for h in history] == [1, 2]
+    assert (
+        history[1]["reason"].endswith("(decision #1)")
+        and history[1]["target"] > history[0]["target"]
+    )
+    race = json.loads(cli("race", "report", "homepage_feed_race", "--format", "json"))
+    assert len(race["steps"]) == 3  # stepped several times: its charts have lines
+    assert "Li Na's key" in out and "demo-keys.txt" in out

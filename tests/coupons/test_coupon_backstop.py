@@ -111,24 +111,71 @@ def test_partial_refunds_prorate_the_packet_and_return_it_at_the_end(session, en
 
 
 def test_redeem_rules(session, env):
-    coupons.issue(coupon_id="c9", buyer_id="b1", amount_minor=500, currency="CNY", expires_at=T0 + timedelta(days=1), min_spend_minor=20_000, session=session, now=T0)
+    coupons.issue(
+        coupon_id="c9",
+        buyer_id="b1",
+        amount_minor=500,
+        currency="CNY",
+        expires_at=T0 + timedelta(days=1),
+        min_spend_minor=20_000,
+        session=session,
+        now=T0,
+    )
     session.commit()
     bad = [
-        ({"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}, 30_000, "b2", Conflict, "another buyer"),
-        ({"coupon_id": "c9", "amount_minor": 400, "expires_at": T0}, 30_000, "b1", InvalidInput, "worth 500"),
-        ({"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}, 10_000, "b1", InvalidInput, "spend threshold"),
+        (
+            {"coupon_id": "c9", "amount_minor": 500, "expires_at": T0},
+            30_000,
+            "b2",
+            Conflict,
+            "another buyer",
+        ),
+        (
+            {"coupon_id": "c9", "amount_minor": 400, "expires_at": T0},
+            30_000,
+            "b1",
+            InvalidInput,
+            "worth 500",
+        ),
+        (
+            {"coupon_id": "c9", "amount_minor": 500, "expires_at": T0},
+            10_000,
+            "b1",
+            InvalidInput,
+            "spend threshold",
+        ),
     ]
     for i, (spec, amount, buyer, exc, msg) in enumerate(bad):
         with pytest.raises(exc, match=msg):
-            service.record_order(order_in(f"x{i}", amount, buyer_id=buyer, coupon=spec), session=session, env=env)
+            service.record_order(
+                order_in(f"x{i}", amount, buyer_id=buyer, coupon=spec), session=session, env=env
+            )
         session.rollback()
-    service.record_order(order_in("ok", 30_000, coupon={"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}), session=session, env=env)
+    service.record_order(
+        order_in("ok", 30_000, coupon={"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}),
+        session=session,
+        env=env,
+    )
     with pytest.raises(Conflict, match="redeemed, not available"):
-        service.record_order(order_in("twice", 30_000, coupon={"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}), session=session, env=env)
+        service.record_order(
+            order_in(
+                "twice", 30_000, coupon={"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}
+            ),
+            session=session,
+            env=env,
+        )
 
 
 def test_expired_unspent_packets_lapse_on_tick(session, env):
-    coupons.issue(coupon_id="c5", buyer_id="b1", amount_minor=500, currency="CNY", expires_at=T0 + timedelta(hours=1), session=session, now=T0)
+    coupons.issue(
+        coupon_id="c5",
+        buyer_id="b1",
+        amount_minor=500,
+        currency="CNY",
+        expires_at=T0 + timedelta(hours=1),
+        session=session,
+        now=T0,
+    )
     session.commit()
     env.clock.advance(hours=2)
     assert service.tick(session=session, env=env) == {"timers_fired": 0, "coupons_expired": 1}

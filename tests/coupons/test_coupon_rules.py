@@ -27,7 +27,10 @@ def test_fault_lists_do_not_overlap():
 
 def test_share_example_from_the_docs():
     # 90 cash + 10 packet; three refunds of 30 cash hand back 3, 3 and 4 of the packet.
-    shares = [rules.packet_share(coupon_minor=10, paid_minor=90, refunded_before_minor=b, refund_minor=30) for b in (0, 30, 60)]
+    shares = [
+        rules.packet_share(coupon_minor=10, paid_minor=90, refunded_before_minor=b, refund_minor=30)
+        for b in (0, 30, 60)
+    ]
     assert shares == [3, 3, 4]
 
 
@@ -39,7 +42,9 @@ def test_share_example_from_the_docs():
 def test_shares_sum_to_the_packet_exactly_at_full_refund(coupon, paid, cuts):
     points = sorted({min(c, paid) for c in cuts} | {0, paid})
     shares = [
-        rules.packet_share(coupon_minor=coupon, paid_minor=paid, refunded_before_minor=a, refund_minor=b - a)
+        rules.packet_share(
+            coupon_minor=coupon, paid_minor=paid, refunded_before_minor=a, refund_minor=b - a
+        )
         for a, b in zip(points, points[1:], strict=False)
     ]
     assert all(s >= 0 for s in shares)

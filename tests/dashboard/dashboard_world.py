@@ -33,7 +33,7 @@ def populate(app, client) -> dict:
                                    (1_200_000, "618 came in strong", "Ada")):  # fmt: skip
         store.transact(lambda s, target=target, reason=reason, forced=forced: set_goal(
             "gmv-2026", metric="gmv", target=target, deadline=date(2026, 12, 31), reason=reason,
-            session=s, author="Ada", forced_by=forced))  # fmt: skip
+            session=s, author="Ada", forced_by=forced, clock=store.env.clock))  # fmt: skip
     keys = {
         "admin": make_key(app, "admin", name="Ada"),
         "operator": make_key(app, "operator", name="Oli"),

@@ -66,6 +66,10 @@ def test_after_sales_shows_refund_and_abuse_rates_by_category(world):
                                   "33.33%"]  # fmt: skip
     assert _row(page, "apparel") == ["apparel", "1", "0", "0.00%", "0", "0", "—"]
     assert "No policy replay is kept in the store" in page
+    # the empty-parcel request waits for a person, and the page says which rule sent it there
+    assert (
+        "Why it is here: test (policy lifecycle-test" in page and "rule rule-empty_parcel)" in page
+    )
 
 
 def test_after_sales_shows_the_latest_replay_kept_as_evidence(world):
@@ -77,7 +81,8 @@ def test_after_sales_shows_the_latest_replay_kept_as_evidence(world):
     assert "Latest policy replay" in page and "No policy replay is kept" not in page
     assert f'href="/dashboard/decisions/{decision_id}"' in page
     assert "policy-replay:taobao-2024-08@2024-07-01..2024-07-31" in page
-    assert "<td>812.50</td>" in page and "<td>40</td>" in page
+    assert "<td>¥812.50</td>" in page and "<td>40</td>" in page  # money as money, in yuan
+    assert '<th scope="col">Requests</th>' in page  # keys as words
 
 
 def _vote(client, decision_id, choice, page, comment=""):

@@ -8,6 +8,7 @@ installs both; elsewhere the test is skipped with the reason. Screenshots are sa
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -48,16 +49,27 @@ def _cli(home: Path, *args: str) -> str:
 
 def _seed_decisions(home: Path) -> dict[str, int]:
     """Rules naming Ada, Oli and Bo (two of three); a policy change proposed by Dan with a
-    replay of the demo's refunds as evidence, and a spend proposed by Oli himself."""
+    replay of the demo's refunds as evidence, and a spend proposed by Oli himself (the demo's
+    own decisions, and its quorum of Li Na, Wang Fang and Zhang Wei, come first)."""
     rules = home / "rules.yaml"
     rules.write_text("default:\n  approvers: [Ada, Oli, Bo]\n  required: 2\n")
     _cli(home, "decision", "rules", "set", str(rules), "--actor", "Ada")
-    _cli(home, "decision", "propose", "--kind", "refund_policy", "--title", "Adopt Aug-2024 rules",
-         "--policy", "taobao-2024-08", "--actor", "Dan",
-         "--evidence", "policy-replay:taobao-2024-08@2024-05-01..2024-05-30")  # fmt: skip
-    _cli(home, "decision", "propose", "--kind", "spend", "--title", "Door-delivery pilot",
-         "--amount", "800000", "--purpose", "door delivery in 3 cities", "--actor", "Oli")  # fmt: skip
-    return {"policy": 1, "own": 2}
+    policy = _cli(home, "decision", "propose", "--kind", "refund_policy", "--title",
+                  "Adopt Aug-2024 rules", "--policy", "taobao-2024-08", "--actor", "Dan",
+                  "--evidence", "policy-replay:taobao-2024-08@2024-05-01..2024-05-30")  # fmt: skip
+    own = _cli(home, "decision", "propose", "--kind", "spend", "--title", "Door-delivery pilot",
+               "--amount", "800000", "--purpose", "door delivery in 3 cities", "--actor", "Oli")  # fmt: skip
+    return {"policy": _number(policy), "own": _number(own)}
+
+
+def _number(proposed: str) -> int:
+    return int(re.match(r"decision #(\d+) proposed", proposed).group(1))
+
+
+def _demo_keys(home: Path) -> dict[str, str]:
+    """The keys the demo made for its people: name -> key (``<home>/demo-keys.txt``)."""
+    lines = (home / "demo-keys.txt").read_text().splitlines()
+    return {line.split("\t")[0]: line.split("\t")[2] for line in lines if not line.startswith("#")}
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +81,7 @@ def server(tmp_path_factory):
                 ("Ada", "admin", ()), ("Oli", "operator", ()), ("svc", "service", ()),
                 ("Shop One", "merchant", ("--merchant", "m1")),
                 ("Shop Two", "merchant", ("--merchant", "m2")))}  # fmt: skip
+    keys |= _demo_keys(home)
     decisions = _seed_decisions(home)
     port = _free_port()
     proc = subprocess.Popen(
@@ -100,7 +113,14 @@ def server(tmp_path_factory):
             r = api.post("/v1/refund-requests", json=body, headers={"Idempotency-Key": order_id})
             assert r.status_code == 201, r.text
             refunds[order_id] = r.json()
-        yield {"base": base, "keys": keys, "refunds": refunds, "api": api, "decisions": decisions}
+        yield {
+            "base": base,
+            "keys": keys,
+            "refunds": refunds,
+            "api": api,
+            "decisions": decisions,
+            "home": home,
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -132,6 +152,125 @@ def _as(server, role: str) -> dict:
     return {"Authorization": f"Bearer {server['keys'][role]}"}
 
 
+#: What an empty state must do: say why, and name what fills it (a command, a route, a form).
+CHECK_PAGE = """() => {
+  const problems = [], empties = [];
+  const text = (el) => el.textContent.replace(/\\s+/g, ' ').trim();
+  for (const el of document.querySelectorAll('main .empty')) {
+    empties.push(text(el));
+    if (!el.querySelector('code, a') || text(el).length < 40)
+      problems.push('an empty state without why and what fills it: ' + text(el));
+  }
+  for (const t of document.querySelectorAll('main table')) {
+    const data = [...t.querySelectorAll('tr')].filter(r => r.querySelector('td:not(.empty)'));
+    if (!data.length && !t.querySelector('.empty'))
+      problems.push('a table without rows or an explanation: ' + text(t).slice(0, 80));
+  }
+  for (const svg of document.querySelectorAll('main svg')) {
+    const marks = svg.querySelectorAll('polyline, circle, path, line.ci, rect');
+    if (!marks.length) problems.push('a chart with axes and no marks: ' + svg.getAttribute('aria-label'));
+  }
+  for (const sec of document.querySelectorAll('main section')) {
+    const body = [...sec.children].filter(c => !/^H[1-6]$/.test(c.tagName));
+    if (!body.length || !text(sec).replace(text(sec.querySelector('h2, h3') || sec), '').trim())
+      problems.push('an empty section: ' + text(sec).slice(0, 60));
+  }
+  return {problems, empties};
+}"""
+
+
+def _walk(page, base: str, shots: Path, label: str) -> dict[str, list[str]]:
+    """Every page a staff member reaches by following links from the overview (three of the
+    merchants' pages): ``path -> empty states shown``. Fails on an unexplained empty section."""
+    todo, seen, found = ["/dashboard/"], set(), {}
+    while todo:
+        path = todo.pop(0)
+        merchants = sum(p.startswith("/dashboard/merchants/") for p in seen)
+        if path in seen or (path.startswith("/dashboard/merchants/") and merchants >= 3):
+            continue  # three merchants' pages show what every one does
+        seen.add(path)
+        response = page.goto(base + path)
+        assert response.status == 200, path
+        result = page.evaluate(CHECK_PAGE)
+        assert not result["problems"], (path, result["problems"])
+        found[path] = result["empties"]
+        name = path.strip("/").replace("/", "-").replace(":", "") or "root"
+        page.screenshot(path=shots / f"walk-{label}-{name}.png", full_page=True)
+        links = page.eval_on_selector_all(
+            "a[href^='/dashboard/']", "as => as.map(a => a.getAttribute('href'))"
+        )
+        for href in links:
+            href = href.split("?")[0].split("#")[0]
+            if href not in seen and "sign-" not in href:
+                todo.append(href)
+    return found
+
+
+def test_every_page_shows_data_or_says_why(server, browser):
+    """On the demo's home every page a person can reach shows data; where a section is empty
+    it says why and what fills it. Desktop and phone, with screenshots."""
+    base = server["base"]
+    for label, viewport in (("desktop", {"width": 1280, "height": 900}),
+                            ("phone", {"width": 390, "height": 844})):  # fmt: skip
+        page = browser.new_page(viewport=viewport)
+        _sign_in(page, base, server["keys"]["Li Na"])
+        found = _walk(page, base, browser.shots, label)
+        print(f"{label}: {len(found)} pages walked")
+        assert len(found) >= 14  # overview, lists, two experiments, a race, decisions, merchants
+        kinds = {p.split("/")[2] or "overview" for p in found}
+        assert {
+            "overview",
+            "experiments",
+            "races",
+            "after-sales",
+            "decisions",
+            "merchants",
+        } <= kinds
+        for path in ("/dashboard/", "/dashboard/after-sales", "/dashboard/experiments",
+                     "/dashboard/races", "/dashboard/decisions", "/dashboard/races/homepage_feed_race"):  # fmt: skip
+            assert found[path] == [], (path, found[path])  # the demo fills these entirely
+        merchant = next(p for p in found if p.startswith("/dashboard/merchants/"))
+        assert found[merchant] == []  # its refund requests are there
+        page.goto(base + "/dashboard/races/homepage_feed_race")
+        lines = page.locator("article.report svg polyline").all()
+        assert lines and all(len(line.get_attribute("points").split()) >= 2 for line in lines)
+        page.goto(base + "/dashboard/after-sales")
+        assert page.locator("article.card[data-refund]").count() >= 1  # waiting for a person
+        assert page.locator("table.replay").count() >= 3  # the frozen replay, as tables
+        assert "¥" in page.locator("table.replay").first.inner_text() or "¥" in page.content()
+        page.close()
+
+
+def test_the_demo_report_looks_right(server, browser):
+    """The report on its own: CJK title drawn with a real font, round axis ticks with 0, NPS in
+    points, the refund replay with human headers and yuan."""
+    home = server["home"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((home / "report.html").as_uri())
+    title = page.locator("h1 small")
+    assert title.inner_text() == "天平"
+    # its font stack names a CJK font, and the machine has it (CI installs fonts-noto-cjk)
+    family = title.evaluate("e => getComputedStyle(e).fontFamily")
+    assert "Noto Sans CJK SC" in family, family
+    if shutil.which("fc-list"):
+        fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True)
+        assert "Noto Sans CJK SC" in fonts.stdout
+    ticks = page.locator("#experiment svg text.axis").all_text_contents()
+    percents = [t for t in ticks if t.endswith("%")]
+    assert "0%" in percents and all(re.fullmatch(r"[-+]?\d+(\.\d+)?%", t) for t in percents)
+    assert all(float(t.strip("%+")) % 5 == 0 for t in percents), percents  # round steps
+    table = page.locator("#refunds table").first.text_content()  # as written, not upper-cased
+    assert "Refunded by merchant" in table and "¥" in table and "refunded_by_merchant" not in table
+    nps = page.locator("#experiment tr", has_text="NPS").locator("td").all_inner_texts()
+    assert "(points)" in nps[0] and all(abs(float(v)) > 1 for v in nps[2:4]), nps  # not 0.35
+    page.screenshot(path=browser.shots / "report-desktop.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the report is {overflow}px wider than a phone"
+    page.screenshot(path=browser.shots / "report-phone.png", full_page=True)
+    page.close()
+
+
 def test_an_operator_walks_every_page_and_approves_a_refund(server, browser):
     base, api = server["base"], server["api"]
     page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -157,11 +296,14 @@ def test_an_operator_walks_every_page_and_approves_a_refund(server, browser):
     queue = api.get("/v1/manual-reviews", headers=_as(server, "Oli")).json()
     page.get_by_role("link", name="After-sales").click()
     assert page.get_by_role("heading", name=f"Manual review queue ({queue['total']})").is_visible()
-    rid = server["refunds"]["e1"]["id"]
-    quality = api.get("/v1/merchants/m1/quality").json()
-    row = page.locator("tr", has=page.get_by_role("link", name="m1", exact=True))
-    assert row.locator("td.score").inner_text() == f"{quality['score']:.2f}"
-    assert server["refunds"]["e1"]["status"] == "manual_review"  # an empty parcel is checked
+    waiting = [r for r in queue["items"] if r["status"] == "manual_review"]
+    assert waiting, "the demo leaves requests in manual review"
+    rid = waiting[0]["id"]
+    merchant = waiting[0]["merchant_id"]
+    quality = api.get(f"/v1/merchants/{merchant}/quality").json()
+    row = page.locator("tr", has=page.get_by_role("link", name=merchant, exact=True))
+    if row.count():  # on the first page of the merchant table
+        assert row.locator("td.score").inner_text() == f"{quality['score']:.2f}"
     card = page.locator(f'article[data-refund="{rid}"]')
     card.get_by_label(f"Decision for refund {rid}").select_option("refund_only")
     card.get_by_label("Note").fill("photos match")
@@ -234,8 +376,8 @@ def test_staff_pages_fit_a_phone(server, browser):
     _sign_in(page, server["base"], server["keys"]["Ada"])
     for path in ("/dashboard/", "/dashboard/experiments/checkout_red_packet",
                  "/dashboard/races/homepage_feed_race", "/dashboard/after-sales",
-                 "/dashboard/decisions", "/dashboard/decisions/1", "/dashboard/experiments",
-                 "/dashboard/races"):  # fmt: skip
+                 "/dashboard/decisions", "/dashboard/decisions/1", "/dashboard/decisions/3",
+                 "/dashboard/experiments", "/dashboard/races"):  # fmt: skip
         page.goto(server["base"] + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a phone"

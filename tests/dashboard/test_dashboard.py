@@ -154,4 +154,4 @@ def test_the_overview_shows_goals_with_their_revisions_without_event_data(world)
     assert "No event data in the warehouse yet" in page
     assert "Revision history of gmv-2026" in page
     assert page.index("first plan") < page.index("618 came in strong")
-    assert "gmv (month) to 1200000.0 by 2026-12-31" in page
+    assert "GMV (per month) to 1,200,000 by 2026-12-31" in page

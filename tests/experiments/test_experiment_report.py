@@ -220,3 +220,20 @@ def test_cli_errors_are_one_line(cli_home, args, code, message):
     result = CliRunner().invoke(app, ["--home", str(cli_home), "experiment", *args])
     assert result.exit_code == code, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_html_shows_nps_in_points_and_round_ticks_with_zero():
+    """NPS is read in points on every page (0.3529 is 35.29); the forest chart's axis is round
+    and labels 0."""
+    comparison = {"treatment": "b", "control_mean": 0.3529, "treatment_mean": 0.3243,
+                  "effect_size": -0.0286, "rel_effect_size": -0.081,
+                  "rel_effect_size_ci_lower": -0.319, "rel_effect_size_ci_upper": 0.354}  # fmt: skip
+    metric = {"metric": "nps", "role": "guardrail", "metric_type": "mean", "error": None,
+              "comparisons": [comparison], "significant_improvement_in": [],
+              "guardrail_hurt_in": []}  # fmt: skip
+    page = render_html({"experiment": "x", "arms": [], "metrics": [metric], "reasons": [],
+                        "warnings": [], "recommendation": "no decision"})  # fmt: skip
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert cells[:4] == ["b", "35.29", "32.43", "-2.86"] and "in points" in page
+    ticks = re.findall(r'text-anchor="middle" fill="#777">([^<]+)</text>', page)
+    assert ticks == ["-40%", "-20%", "0%", "+20%", "+40%"]

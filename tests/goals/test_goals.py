@@ -1,6 +1,6 @@
 """KPI goals: every revision kept; status against path and forecast."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -8,7 +8,7 @@ from fixtures_events import load
 from tianping.clock import FixedClock
 from tianping.errors import Forbidden, InvalidInput, NotFound
 from tianping.goals.forecast import linear_forecast, path_value, status
-from tianping.goals.service import get_goal, goal_status, set_goal
+from tianping.goals.service import check_target, get_goal, goal_status, set_goal
 from tianping.governance import audit
 
 
@@ -96,7 +96,7 @@ def test_goal_set_revises_only_with_force_and_an_actor(tmp_path):
 
     def run(*args, **env):
         return runner.invoke(app, ["--home", str(tmp_path), "goal", "set", "dac-fy26", "--metric",
-                                   "dac", "--by", "2027-03-31", *args], env=env)  # fmt: skip
+                                   "dac", "--by", NEXT_YEAR, *args], env=env)  # fmt: skip
 
     r = run("--target", "2000000", "--reason", "FY plan", "--actor", "dan")
     assert r.exit_code == 0, r.output
@@ -111,4 +111,36 @@ def test_goal_set_revises_only_with_force_and_an_actor(tmp_path):
     import json
 
     rows = json.loads(log.output)
-    assert [(e["action"], e["actor"]) for e in rows] == [("goal.set", "dan"), ("goal.forced", "ceo")]
+    assert [(e["action"], e["actor"]) for e in rows] == [
+        ("goal.set", "dan"),
+        ("goal.forced", "ceo"),
+    ]
+
+
+NEXT_YEAR = (date.today() + timedelta(days=365)).isoformat()  # the CLI judges by today's date
+
+
+@pytest.mark.parametrize(
+    ("metric", "target", "by", "message"),
+    [
+        ("gmv", "-5", NEXT_YEAR, "target -5 for gmv is negative; a goal's target is at least 0"),
+        ("refund_rate", "5", NEXT_YEAR, "target 5 for refund_rate is outside 0..1 (a fraction"),
+        ("nps", "150", NEXT_YEAR, "target 150 for nps is outside -100..100"),
+        ("dac", "100", "2020-01-31", "deadline 2020-01-31 has already passed (today is"),
+    ],
+)
+def test_goals_that_cannot_be_met_are_refused_in_one_line(tmp_path, metric, target, by, message):
+    from typer.testing import CliRunner
+
+    from tianping.cli.main import app
+
+    r = CliRunner().invoke(app, ["--home", str(tmp_path), "goal", "set", "g", "--metric", metric,
+                                 "--target", target, "--by", by, "--reason", "plan"])  # fmt: skip
+    assert r.exit_code == 1 and message in r.output, r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_a_negative_nps_target_is_a_goal():
+    check_target("nps", -20.0, date(2025, 1, 1), date(2024, 6, 1))  # NPS runs from -100
+    with pytest.raises(InvalidInput, match="deadline 2024-05-31 has already passed"):
+        check_target("nps", 10.0, date(2024, 5, 31), date(2024, 6, 1))

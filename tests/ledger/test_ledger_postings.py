@@ -20,7 +20,15 @@ def test_order_payment_moves_cash_into_escrow():
 
 
 def test_merchant_refund_returns_the_packet_share_to_the_budget():
-    d = P.refund("r", order_id="o1", buyer_id="b1", cash_minor=300, packet_share_minor=33, payer="merchant", currency="CNY")
+    d = P.refund(
+        "r",
+        order_id="o1",
+        buyer_id="b1",
+        cash_minor=300,
+        packet_share_minor=33,
+        payer="merchant",
+        currency="CNY",
+    )
     assert sum(p.amount_minor for p in d.postings) == 0
     assert {(p.kind, p.amount_minor) for p in d.postings} == {
         (P.MERCHANT_ESCROW, -333),
@@ -30,18 +38,36 @@ def test_merchant_refund_returns_the_packet_share_to_the_budget():
 
 
 def test_platform_refund_leaves_escrow_alone():
-    d = P.refund("r", order_id="o1", buyer_id="b1", cash_minor=300, packet_share_minor=33, payer="platform", currency="CNY")
+    d = P.refund(
+        "r",
+        order_id="o1",
+        buyer_id="b1",
+        cash_minor=300,
+        packet_share_minor=33,
+        payer="platform",
+        currency="CNY",
+    )
     assert {p.kind for p in d.postings} == {P.PLATFORM_SUBSIDY, P.BUYER_PAYMENT}
 
 
 def test_unbalanced_transfer_is_refused():
-    d = P.TransferDraft("t", P.REFUND, "CNY", (P.Posting(P.BUYER_PAYMENT, "b", 5), P.Posting(P.MERCHANT_ESCROW, "o", -4)))
+    d = P.TransferDraft(
+        "t",
+        P.REFUND,
+        "CNY",
+        (P.Posting(P.BUYER_PAYMENT, "b", 5), P.Posting(P.MERCHANT_ESCROW, "o", -4)),
+    )
     with pytest.raises(InvalidInput, match="unbalanced by 1"):
         P.validate(d)
 
 
 def test_packet_value_never_reaches_cash():
-    d = P.TransferDraft("t", P.REFUND, "CNY", (P.Posting(P.BUYER_REDPACKETS, "b", -5), P.Posting(P.BUYER_PAYMENT, "b", 5)))
+    d = P.TransferDraft(
+        "t",
+        P.REFUND,
+        "CNY",
+        (P.Posting(P.BUYER_REDPACKETS, "b", -5), P.Posting(P.BUYER_PAYMENT, "b", 5)),
+    )
     with pytest.raises(InvalidInput, match="red packet out as cash"):
         P.validate(d)
 
@@ -54,14 +80,40 @@ def test_a_transfer_moves_a_positive_amount(bad):
 
 def test_unknown_payer_and_kinds_are_named():
     with pytest.raises(InvalidInput, match="unknown payer 'courier'"):
-        P.refund("r", order_id="o", buyer_id="b", cash_minor=1, packet_share_minor=0, payer="courier", currency="CNY")
+        P.refund(
+            "r",
+            order_id="o",
+            buyer_id="b",
+            cash_minor=1,
+            packet_share_minor=0,
+            payer="courier",
+            currency="CNY",
+        )
     with pytest.raises(InvalidInput, match="unknown account kind"):
-        P.validate(P.TransferDraft("t", P.REFUND, "CNY", (P.Posting("cash", "x", 1), P.Posting("cash", "y", -1))))
+        P.validate(
+            P.TransferDraft(
+                "t", P.REFUND, "CNY", (P.Posting("cash", "x", 1), P.Posting("cash", "y", -1))
+            )
+        )
 
 
-@given(cash=st.integers(1, 10**12), share=st.integers(0, 10**9), payer=st.sampled_from(["merchant", "platform"]))
+@given(
+    cash=st.integers(1, 10**12),
+    share=st.integers(0, 10**9),
+    payer=st.sampled_from(["merchant", "platform"]),
+)
 def test_every_refund_and_its_reversal_balance(cash, share, payer):
-    d = P.validate(P.refund("r", order_id="o", buyer_id="b", cash_minor=cash, packet_share_minor=share, payer=payer, currency="CNY"))
+    d = P.validate(
+        P.refund(
+            "r",
+            order_id="o",
+            buyer_id="b",
+            cash_minor=cash,
+            packet_share_minor=share,
+            payer=payer,
+            currency="CNY",
+        )
+    )
     rev = P.validate(P.reversal(d))
     assert rev.reverses == "r" and rev.transfer_id == "reversal:r"
     assert [p.amount_minor for p in rev.postings] == [-p.amount_minor for p in d.postings]

@@ -32,14 +32,30 @@ def test_same_id_with_other_postings_conflicts(session):
 
 def test_restricted_account_cannot_go_negative(session):
     ledger.post(P.order_payment("o1", "b1", 500, "CNY"), session=session, now=NOW)
-    too_much = P.refund("r1", order_id="o1", buyer_id="b1", cash_minor=501, packet_share_minor=0, payer="merchant", currency="CNY")
+    too_much = P.refund(
+        "r1",
+        order_id="o1",
+        buyer_id="b1",
+        cash_minor=501,
+        packet_share_minor=0,
+        payer="merchant",
+        currency="CNY",
+    )
     with pytest.raises(Conflict, match="merchant_escrow:o1 at -1"):
         ledger.post(too_much, session=session, now=NOW)
 
 
 def test_reversal_appends_and_happens_once(session):
     ledger.post(P.order_payment("o1", "b1", 500, "CNY"), session=session, now=NOW)
-    refund = P.refund("r1", order_id="o1", buyer_id="b1", cash_minor=200, packet_share_minor=0, payer="merchant", currency="CNY")
+    refund = P.refund(
+        "r1",
+        order_id="o1",
+        buyer_id="b1",
+        cash_minor=200,
+        packet_share_minor=0,
+        payer="merchant",
+        currency="CNY",
+    )
     ledger.post(refund, session=session, now=NOW)
     assert ledger.order_cash("o1", session=session).refunded_minor == 200
     rid = ledger.reverse("r1", session=session, now=NOW)
@@ -74,7 +90,9 @@ def test_zero_legs_are_refused_by_check_constraint(session):
     ledger.post(P.order_payment("o1", "b1", 500, "CNY"), session=session, now=NOW)
     with pytest.raises(IntegrityError):
         session.execute(
-            text("INSERT INTO ledger_entries (transfer_id, account_kind, account_owner, amount_minor, currency) VALUES ('order:o1:payment', 'merchant_escrow', 'o1', 0, 'CNY')")
+            text(
+                "INSERT INTO ledger_entries (transfer_id, account_kind, account_owner, amount_minor, currency) VALUES ('order:o1:payment', 'merchant_escrow', 'o1', 0, 'CNY')"
+            )
         )
 
 

@@ -99,7 +99,11 @@ def test_race_end_to_end(race_session, duckdb_warehouse):
     assert doc["budget"][0]["strategy"] == "plain"
 
     shipped = service.ship("checkout-race", session=session, clock=later)  # the winner
-    assert (shipped.phase, shipped.decision, shipped.shipped_variant) == ("decided", "ship", "bundle")
+    assert (shipped.phase, shipped.decision, shipped.shipped_variant) == (
+        "decided",
+        "ship",
+        "bundle",
+    )
     snap = experiments.snapshot(session=session)
     assert [e.name for e in snap.experiments] == ["checkout-race"]
     assert {assign(snap, "checkout-race", f"n{i}") for i in range(500)} == {"bundle"}

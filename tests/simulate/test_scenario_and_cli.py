@@ -22,14 +22,14 @@ from tianping.simulate.world import nps_of_latent, nps_shift
         ("experiments: [{name: x, arms: [{name: a}, {name: a}]}]", "duplicate arm name 'a'"),
         (
             "experiments: [{name: x, arms: [{name: a}, {name: b, effects: {ctr: 1}}]}]",
-            "unknown key(s) ctr",
+            "unknown key 'ctr'",
         ),
         (
             "experiments: [{name: x, arms: [{name: a}, {name: b, effects: {conversion: -1}}]}]",
             "effects.conversion must be above -1",
         ),
         ("experiments: [{name: x, traffic: 0, arms: [{name: a}, {name: b}]}]", "traffic"),
-        ("market: {refund_magic: 2}", "unknown key(s) refund_magic"),
+        ("market: {refund_magic: 2}", "unknown key 'refund_magic'"),
         ("name: [unclosed", "not valid YAML"),
     ],
 )

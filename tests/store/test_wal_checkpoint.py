@@ -31,7 +31,9 @@ def test_writes_reach_the_database_file_through_the_background_checkpoint(tmp_pa
     try:
         with engine.begin() as conn:
             assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
-            for i in range(5000):  # ~10 MB in all: far past SQLite's 1,000-page automatic checkpoint
+            for i in range(
+                5000
+            ):  # ~10 MB in all: far past SQLite's 1,000-page automatic checkpoint
                 conn.execute(text("INSERT INTO t VALUES (:x, :pad)"), {"x": i, "pad": "p" * 200})
         for _ in range(20):
             with engine.begin() as conn:

@@ -24,8 +24,7 @@ from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from tianping import yamldoc
 from tianping.aftersales import policy_space as space
 from tianping.aftersales.policy_space import INF, Interval, Values
 from tianping.errors import InvalidInput, NotFound, UsageError
@@ -205,8 +204,9 @@ class Policy:
 
 
 class _Problems:
-    def __init__(self) -> None:
+    def __init__(self, text: str | None = None) -> None:
         self.items: list[tuple[str, str]] = []
+        self.text = text  # the YAML the document came from, to name lines
 
     def add(self, where: str, message: str) -> None:
         self.items.append((where, message))
@@ -238,13 +238,16 @@ def version_of(content: object) -> str:
 _CACHE: dict[str, Policy] = {}
 
 
-def parse_policy(data: object, *, origin: str = "<policy>") -> Policy:
+def parse_policy(data: object, *, origin: str = "<policy>", text: str | None = None) -> Policy:
     """Validate a policy document (the parsed YAML/JSON) and build the :class:`Policy`.
 
+    ``text``, the YAML the document was read from, lets an unknown field name its line.
+
     Raises:
-        InvalidInput: every problem found, each naming its rule and field.
+        InvalidInput: every problem found, each naming its rule and field (an unknown field
+            with the one probably meant).
     """
-    problems = _Problems()
+    problems = _Problems(text)
     content = _canonical(data, problems)
     problems.raise_if_any(origin)
     version = version_of(content)
@@ -255,11 +258,8 @@ def parse_policy(data: object, *, origin: str = "<policy>") -> Policy:
 
 def read_policy(text: str, *, origin: str = "<policy>") -> Policy:
     """Parse YAML (or JSON) text into a validated :class:`Policy`."""
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"policy {origin} is not valid YAML/JSON: {exc}", field=origin) from None
-    return parse_policy(data, origin=origin)
+    data = yamldoc.read(text, source=origin, strict=True)
+    return parse_policy(data, origin=origin, text=text)
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -303,21 +303,6 @@ def resolve_policy(ref: str) -> Policy:
     return load_builtin(ref)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that rejects duplicate keys instead of keeping the last one."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 # -- canonical content ---------------------------------------------------------------------
 
 
@@ -347,7 +332,9 @@ def _canonical(data: object, p: _Problems) -> dict:
 def _unknown(data: Mapping, known: set[str], where: str, p: _Problems) -> None:
     for key in data:
         if key not in known:
-            p.add(where, f"unknown field {key!r} (known: {', '.join(sorted(known))})")
+            line = yamldoc.key_line(p.text, str(key))
+            at = f" (line {line})" if line else ""
+            p.add(where, f"unknown field {key!r}{at}{yamldoc.hint(str(key), known)}")
 
 
 def _text(data: Mapping, key: str, where: str, p: _Problems, *, required=True, pattern=None) -> str:

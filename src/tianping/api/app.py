@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from tianping import __version__
-from tianping.api import errors
+from tianping.api import docs, errors
 from tianping.api.batch import Batcher
 from tianping.api.deps import Store
 from tianping.auth.deps import RecentKeys
@@ -117,8 +117,11 @@ def create_app(
         description="Refund decisions, red packets and a balanced ledger for a marketplace.",
         lifespan=lifespan,
         telemetry=None if _otel_wanted() else _NO_TELEMETRY,
+        docs_url=None,  # served by tianping.api.docs, from the package instead of a CDN
+        redoc_url=None,
     )
     errors.install(app)
+    docs.install(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     for router in routers():
         app.include_router(router)

@@ -33,7 +33,7 @@ def audit(
     from tianping.governance import audit as log
 
     check_format(fmt)
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         if verify:
             _verify(log.verify(session=session))
             return
@@ -46,7 +46,7 @@ def audit(
         ]
     if fmt != "json":
         rows = [{**r, "detail": _short(r["detail"]), "hash": r["hash"][:12]} for r in rows]
-    render_rows(rows, fmt, title="audit log")
+    render_rows(rows, fmt, title="audit log", empty="no audit entries match")
 
 
 def _verify(v) -> None:

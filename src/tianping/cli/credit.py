@@ -46,12 +46,14 @@ def train(
     holdout: float = typer.Option(0.3, help="Fraction held out (stratified) for evaluation."),
     seed: int = typer.Option(0, help="Seed of the holdout split."),
     min_iv: float = typer.Option(0.02, help="Leave out columns with a smaller information value."),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv: the discrimination."),
 ) -> None:
     """Train a scorecard (optimal binning, WoE, logistic regression) and print AUC, KS, Gini."""
     from tianping.aftersales.scorecard import Scaling, train_file
-    from tianping.cli.common import console, render_rows
+    from tianping.cli.common import check_format, console, render_rows
     from tianping.clock import SystemClock
 
+    check_format(fmt)
     trained = train_file(
         file, model_path=model, target=target, bad=bad, id_column=id_column,
         categorical=categorical, scaling=Scaling(pdo, base_score, base_odds), holdout=holdout,
@@ -62,7 +64,9 @@ def train(
          "gini": round(e.gini, 4)}
         for part, e in (("train", trained.train), ("holdout", trained.holdout))
     ]  # fmt: skip
-    render_rows(rows, "table", title="discrimination")
+    render_rows(rows, fmt, title="discrimination")
+    if fmt != "table":
+        return
     kept = ", ".join(f.name for f in trained.model.features)
     console.print(f"columns used: {kept}")
     for name, why in trained.dropped.items():

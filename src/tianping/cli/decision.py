@@ -170,17 +170,17 @@ def _effect_text(effect: dict[str, Any]) -> str:
 def show(
     ctx: typer.Context,
     decision_id: int = typer.Argument(..., help="The decision's number."),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
     evidence: int | None = typer.Option(
         None, "--evidence", help="Print evidence #N exactly as frozen (canonical JSON)."
     ),
 ) -> None:
     """A decision: its fields, votes, frozen evidence (digests) and full history."""
-    from tianping.cli.common import check_format, dumps_json, render_rows, store_session
+    from tianping.cli.common import check_format, dumps_json, render_sections, store_session
     from tianping.governance.service import evidence_of, get_or_raise, view
 
     check_format(fmt)
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         if evidence is not None:
             typer.echo(evidence_of(decision_id, evidence, session=session).content)
             return
@@ -190,17 +190,12 @@ def show(
         return
     head = {k: v for k, v in data.items() if k not in ("votes", "evidence", "history")}
     head["payload"], head["effect"] = _effect_text(head["payload"]), _effect_text(head["effect"])
-    render_rows(
-        [{"field": k, "value": v} for k, v in head.items()], fmt, title=f"decision #{decision_id}"
-    )
-    if data["votes"]:
-        render_rows(data["votes"], fmt, title="votes")
-    if data["evidence"]:
-        render_rows(data["evidence"], fmt, title="evidence (frozen)")
     history = [
         {k: h[k] for k in ("seq", "at", "actor", "key_id", "action")} for h in data["history"]
     ]
-    render_rows(history, fmt, title="history")
+    sections = {f"decision #{decision_id}": [{"field": k, "value": v} for k, v in head.items()],
+                "votes": data["votes"], "evidence (frozen)": data["evidence"], "history": history}  # fmt: skip
+    render_sections({k: v for k, v in sections.items() if v}, fmt)
 
 
 @decision_app.command("list")
@@ -218,12 +213,17 @@ def list_(
     from tianping.governance.service import list_decisions, summary
 
     check_format(fmt)
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         rows = [
             summary(d, now=_now())
             for d in list_decisions(session=session, status=status, kind=kind, limit=limit)
         ]
-    render_rows(rows, fmt, title="decisions")
+    render_rows(
+        rows,
+        fmt,
+        title="decisions",
+        empty="no decisions yet: `tianping decision propose --kind KIND --title TITLE ...`, or the dashboard's Decisions page",
+    )
 
 
 @decision_app.command("expire")
@@ -247,18 +247,23 @@ def rules_set(
     key_id: str | None = KEY_ID,
 ) -> None:
     """Put new rules in force (audited); pending decisions keep their quorum."""
-    import yaml
-
+    from tianping import yamldoc
     from tianping.cli.common import console, store_session
-    from tianping.errors import UsageError
+    from tianping.errors import InvalidInput, UsageError
     from tianping.governance.service import set_rules
 
     try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read rules from {file}: {exc}", field=str(file)) from None
-    with store_session(ctx) as session:
-        rules = set_rules(doc, session=session, actor=actor, key_id=key_id)
+    doc = yamldoc.read(text, source=str(file), strict=True)
+    try:
+        with store_session(ctx) as session:
+            rules = set_rules(doc, session=session, actor=actor, key_id=key_id)
+    except InvalidInput as exc:
+        raise yamldoc.with_line(
+            InvalidInput(f"{file}: {exc.message}", field=exc.field, code=exc.code), str(file), text
+        ) from None
     console.print(f"rules {rules.version[:12]} in force")
 
 
@@ -268,7 +273,7 @@ def rules_show(ctx: typer.Context) -> None:
     from tianping.cli.common import dumps_json, store_session
     from tianping.governance.service import current_rules
 
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         rules = current_rules(session=session)
     typer.echo(dumps_json({"version": rules.version, **rules.to_dict()}))
 

@@ -33,8 +33,10 @@ def demo(
 
     Simulates buyers, merchants, orders, refunds, reviews, NPS and experiments into the
     warehouse; compares its figures with competitors simulated at its own scale; analyses the
-    scenario's A/B test; replays a batch of refund decisions under two shipped policies; takes
-    the first step of the scenario's horse race.
+    scenario's A/B test; replays a batch of refund decisions under two shipped policies; runs
+    the last days through the refund service into the store (orders, refunds, appeals, a review
+    queue); steps the scenario's horse race; names approvers with API keys (written to
+    <home>/demo-keys.txt), a goal revised by decision and a decision waiting for a vote.
     """
     from tianping.cli.common import settings_of
     from tianping.demo import FULL, SMALL, DemoOptions, run_demo
@@ -45,9 +47,13 @@ def demo(
         days=sizes["days"] if days is None else days,
         seed=seed,
         rebuild=rebuild,
+        store_days=sizes["store_days"],
     )
+    settings = settings_of(ctx)
+    settings.check_warehouse(write=True)  # a mistyped folder is an error, not a new database
+    settings.check_store(write=True)
     with _progress() as progress:
-        run = run_demo(settings_of(ctx), options, progress=progress)
+        run = run_demo(settings, options, progress=progress)
     _print_summary(run)
 
 
@@ -107,9 +113,7 @@ class _progress:
 
 
 def _print_summary(run) -> None:
-    from rich.table import Table
-
-    from tianping.cli.common import console
+    from tianping.cli.common import console, render_rows
     from tianping.report.html import HEADLINE, fmt
 
     o, t = run.options, run.truth
@@ -118,16 +122,14 @@ def _print_summary(run) -> None:
         f"{o.days} days ({run.start} to {run.end}), seed {o.seed}: "
         f"{run.rows['orders']:,} orders simulated in {run.seconds['simulate']:.1f} s"
     )
-    table = Table(title="headline metrics")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, label, kind in HEADLINE:
-        table.add_row(label, fmt(run.headline.get(key), kind))
-    console.print(table)
+    render_rows([{"metric": label, "value": fmt(run.headline.get(key), kind)}
+                 for key, label, kind in HEADLINE], "table", title="headline metrics")  # fmt: skip
     _print_market(run.market)
     _print_experiment(run.experiment)
     _print_refunds(run.refunds)
+    _print_store(run.store)
     _print_race(run.race)
+    _print_people(run.people)
     for title, _ in run.not_yet:
         console.print(f"[dim]{title}: not in the demo yet (the report says why).[/dim]")
     path = run.report_path.resolve()
@@ -135,12 +137,54 @@ def _print_summary(run) -> None:
         f"\nreport: [bold]{path}[/bold]\nopen it in any browser, e.g. `xdg-open {path}` (Linux) or `open {path}` (macOS)"
     )
     if importlib.util.find_spec("tianping.cli.serve") is not None:
-        home = run.settings.home
-        console.print(
-            f"dashboard and API: `tianping --home {home} keys create --role admin` prints a key "
-            f"(once), then `tianping --home {home} serve` and sign in with it at "
-            "http://127.0.0.1:8000/dashboard (OpenAPI page at /docs)"
-        )
+        _print_sign_in(run)
+
+
+def _print_store(store: dict) -> None:
+    from tianping.cli.common import console
+
+    decided = ", ".join(f"{n} {a.replace('_', ' ')}" for a, n in sorted(store["decided"].items(),
+                                                                       key=lambda x: -x[1]))  # fmt: skip
+    packets = ", ".join(f"{n} {k}" for k, n in sorted(store["packets"].items())) or "none"
+    console.print(
+        f"in the store since {store['since']} (through the refund service): {store['orders']:,} "
+        f"orders, {store['requests']:,} refund requests decided {decided}; "
+        f"{store['queue']} waiting for a reviewer; red packets given back: {packets}"
+    )
+
+
+def _print_people(people) -> None:
+    from tianping.cli.common import console
+
+    if people is None:
+        return
+    names = ", ".join(k["name"] for k in people.keys if k["role"] != "merchant")
+    console.print(f"people: {names}; approvers decide two of three")
+    for d in people.decisions:
+        console.print(f"  decision #{d['id']} {d['title']}: {d['status']} "
+                      f"({d['approvals']} of {d['required']} approvals)")  # fmt: skip
+    g = people.goal
+    console.print(
+        f"  goal {g['name']}: {g['first']:g} raised to {g['raised']:g} by decision #{g['decision']}"
+    )
+
+
+def _print_sign_in(run) -> None:
+    from tianping.cli.common import console
+
+    home, people = run.settings.home, run.people
+    admin = next((k for k in (people.keys if people else []) if k["role"] == "admin"), None)
+    if admin is None:
+        console.print(f"dashboard and API: `tianping --home {home} keys create --role admin` prints "
+                      f"a key, then `tianping --home {home} serve`")  # fmt: skip
+        return
+    console.print(
+        f"dashboard and API: `tianping --home {home} serve`, then sign in at "
+        f"http://127.0.0.1:8000/dashboard with {admin['name']}'s key ({admin['role']}):\n"
+        f"  {admin['key']}\nevery demo key (approvers, analyst, a merchant) is in "
+        f"{people.keys_file}; the API's own pages are at /docs",
+        soft_wrap=True,
+    )
 
 
 def _print_market(market: dict) -> None:
@@ -201,6 +245,6 @@ def _print_race(race: dict) -> None:
         for s in race["standings"]
     )
     console.print(
-        f"horse race {race['name']} after its first step: leader {race['leader']} "
+        f"horse race {race['name']} after {race['steps']} steps: leader {race['leader']} "
         f"(truly best: {race['true_best']}); chance best: {chances}"
     )

@@ -49,9 +49,14 @@ def list_(
     from tianping.experiments import service
 
     check_format(fmt)
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         rows = [_summary(r) for r in service.list_all(session=session, status=status)]
-    render_rows(rows, fmt, title="experiments")
+    render_rows(
+        rows,
+        fmt,
+        title="experiments",
+        empty="no experiments yet: `tianping experiment create FILE.yaml` (docs/experiments.md)",
+    )
 
 
 def _summary(row) -> dict:
@@ -71,16 +76,16 @@ def _summary(row) -> dict:
 def show(
     ctx: typer.Context,
     name: str,
-    fmt: str = typer.Option("yaml", "--format", help="yaml (default) | json | table"),
+    fmt: str = typer.Option("yaml", "--format", help="yaml (default) | json | table | csv"),
 ) -> None:
     """Print an experiment's definition."""
     from tianping.cli.common import dumps_json, render_rows, store_session
     from tianping.errors import UsageError
     from tianping.experiments import service
 
-    if fmt not in ("yaml", "json", "table"):
-        raise UsageError(f"unknown format {fmt!r}; use yaml, json or table", field="format")
-    with store_session(ctx) as session:
+    if fmt not in ("yaml", "json", "table", "csv"):
+        raise UsageError(f"unknown format {fmt!r}; use yaml, json, table or csv", field="format")
+    with store_session(ctx, write=False) as session:
         row = service.get_or_raise(name, session=session)
         spec, status = service.spec_of(row), row.status
     if fmt == "yaml":
@@ -95,7 +100,7 @@ def show(
         for k, v in data.items()
     }
     render_rows([{"field": k, "value": "—" if v is None else str(v)} for k, v in shown.items()],
-                "table", title=name)  # fmt: skip
+                fmt, title=name)  # fmt: skip
 
 
 def _short_item(item) -> str:
@@ -116,7 +121,7 @@ def export(
     from tianping.cli.common import store_session
     from tianping.experiments import service
 
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         text = service.dump_yaml(service.spec_of(service.get_or_raise(name, session=session)))
     if output is None:
         typer.echo(text, nl=False)
@@ -157,7 +162,7 @@ def snapshot(
     from tianping.experiments.assignment import Holdout
 
     hold = Holdout(holdout_salt, holdout) if holdout > 0 else None
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         snap = service.snapshot(session=session, holdout=hold)
     typer.echo(snap.to_json())
 
@@ -169,20 +174,27 @@ def analyze(
     slice_by: str | None = typer.Option(
         None, "--slice-by", help="Also analyse the primary metric per buyer_type or category."
     ),
-    fmt: str = typer.Option("table", "--format", help="table | json | html"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv | html"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
 ) -> None:
     """Analyse an experiment on the warehouse: effects, intervals, SRM, guardrails, decision."""
-    from tianping.cli.common import dumps_json, store_session, warehouse_of
+    from tianping.cli.common import dumps_json, render_rows, store_session, warehouse_of
     from tianping.errors import UsageError
     from tianping.experiments import service
 
-    if fmt not in ("table", "json", "html"):
-        raise UsageError(f"unknown format {fmt!r}; use table, json or html", field="format")
-    with store_session(ctx) as session, warehouse_of(ctx) as wh:
-        report = service.analyze_experiment(name, session=session, warehouse=wh, slice_by=slice_by)
+    if fmt not in ("table", "json", "csv", "html"):
+        raise UsageError(f"unknown format {fmt!r}; use table, json, csv or html", field="format")
+    with store_session(ctx, write=False) as session:
+        service.get_or_raise(name, session=session)  # an unknown name before a missing warehouse
+        with warehouse_of(ctx) as wh:
+            report = service.analyze_experiment(
+                name, session=session, warehouse=wh, slice_by=slice_by
+            )
     if fmt == "table":
         _print_report(report.to_dict())
+        return
+    if fmt == "csv":
+        render_rows(_comparison_rows(report.to_dict()), "csv")
         return
     if fmt == "json":
         text = dumps_json(report.to_dict()) + "\n"
@@ -212,10 +224,19 @@ def _interval(c: dict, relative: bool) -> str:
     return f"{_cell(c['effect_size_ci_lower'], 'g')} .. {_cell(c['effect_size_ci_upper'], 'g')}"
 
 
-def _print_report(r: dict) -> None:
-    from rich.table import Table
+def _comparison_rows(r: dict) -> list[dict]:
+    """One row per metric and arm: the report's comparisons, flat (for CSV)."""
+    rows = []
+    for m in r["metrics"]:
+        base = {"metric": m["metric"], "role": m["role"], "error": m["error"]}
+        for c in m["comparisons"] or [{}]:
+            flat = {k: v for k, v in c.items() if not isinstance(v, dict | list)}
+            rows.append({**base, **flat})
+    return rows
 
-    from tianping.cli.common import console
+
+def _print_report(r: dict) -> None:
+    from tianping.cli.common import console, print_table
 
     console.print(
         f"[bold]{r['experiment']}[/] {r['window']['start']} .. {r['window']['end']} · "
@@ -228,44 +249,35 @@ def _print_report(r: dict) -> None:
         srm += f" (against the weights in force over {len(r['srm_windows'])} windows)"
     console.print(f"units: {arms}{srm}")
     bayes = r["method"] == "bayesian"
-    table = Table(title_justify="left")
-    for label in (
-        "metric",
-        "arm",
-        "control",
-        "arm value",
-        "lift",
-        f"{1 - r['alpha']:.0%} interval",
-    ):
-        table.add_column(label, justify="left" if label in ("metric", "arm") else "right")
-    table.add_column("P(win)" if bayes else "p (decides)", justify="right")
-    table.add_column("abs. p", justify="right")
+    interval = f"{1 - r['alpha']:.0%} interval"
+    decides = "P(win)" if bayes else "p (decides)"
+    rows = []
     for m in r["metrics"]:
         label = f"{m['metric']} ({m['role'][0]})"
         if m["error"]:
-            table.add_row(label, "—", "—", "—", "—", m["error"], "—", "—", style="red")
+            rows.append({"metric": label, "arm": "—", "control": None, "arm value": None,
+                         "lift": None, interval: m["error"], decides: None, "abs. p": None,
+                         "note": "error"})  # fmt: skip
             continue
         adjusted = m["role"] != "guardrail"
         for c in m["comparisons"]:
-            style = "green" if c["treatment"] in m["significant_improvement_in"] else None
-            style = "red" if c["treatment"] in m["guardrail_hurt_in"] else style
+            note = "better" if c["treatment"] in m["significant_improvement_in"] else ""
+            note = "hurt" if c["treatment"] in m["guardrail_hurt_in"] else note
             relative = c.get("scale", "relative") == "relative"
-            decides = _cell(c.get("decision_pvalue"), "p") + ("" if relative else " (abs.)")
-            table.add_row(
-                label,
-                c["treatment"],
-                _cell(c["control_mean"], "g"),
-                _cell(c["treatment_mean"], "g"),
-                _cell(c["rel_effect_size"], "%"),
-                _interval(c, relative),
-                _cell(c.get("chance_to_win"), "%") if bayes else decides,
-                _cell(c["pvalue_adjusted" if adjusted else "pvalue"], "p"),
-                style=style,
-            )
-    console.print(table)
+            decision_p = _cell(c.get("decision_pvalue"), "p") + ("" if relative else " (abs.)")
+            rows.append({
+                "metric": label, "arm": c["treatment"], "control": _cell(c["control_mean"], "g"),
+                "arm value": _cell(c["treatment_mean"], "g"), "lift": _cell(c["rel_effect_size"], "%"),
+                interval: _interval(c, relative),
+                decides: _cell(c.get("chance_to_win"), "%") if bayes else decision_p,
+                "abs. p": _cell(c["pvalue_adjusted" if adjusted else "pvalue"], "p"),
+                "note": note,
+            })  # fmt: skip
+    print_table(rows, list(rows[0]) if rows else [])
     console.print(
         "(p) primary, (s) secondary, (g) guardrail; lift = arm / control - 1; verdicts use the "
-        "relative scale (its p-value and interval), p adjusted except for guardrails"
+        "relative scale (its p-value and interval), p adjusted except for guardrails; note: "
+        "better = significant improvement, hurt = guardrail significantly worse"
     )
     _print_slices(r.get("slices") or {})
     run = r.get("runtime")
@@ -283,31 +295,26 @@ def _print_report(r: dict) -> None:
 
 
 def _print_slices(slices: dict) -> None:
-    from rich.table import Table
-
-    from tianping.cli.common import console
+    from tianping.cli.common import console, print_table
 
     for metric, per_slice in (slices.get("metrics") or {}).items():
-        table = Table(title=f"{metric} by {slices.get('by')}", title_justify="left")
-        for label in ("slice", "arm", "n", "lift", "interval", "rel. p", "rel. p adj."):
-            table.add_column(label, justify="left" if label in ("slice", "arm") else "right")
         if "error" in per_slice:
             console.print(f"[red]{metric} by {slices.get('by')}: {per_slice['error']}[/]")
             continue
+        rows = []
         for value, analysis in per_slice.items():
             n = {a["name"]: a["n"] for a in analysis["arms"]}
             for c in analysis["comparisons"]:
-                table.add_row(
-                    value,
-                    c["treatment"],
-                    f"{n.get(c['treatment'], 0):,}",
-                    _cell(c["rel_effect_size"], "%"),
-                    f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
+                rows.append({
+                    "slice": value, "arm": c["treatment"], "n": f"{n.get(c['treatment'], 0):,}",
+                    "lift": _cell(c["rel_effect_size"], "%"),
+                    "interval": f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
                     f"{_cell(c['rel_effect_size_ci_upper'], '%')}",
-                    _cell(c.get("rel_pvalue"), "p"),
-                    _cell(c.get("rel_pvalue_adjusted"), "p"),
-                )
-        console.print(table)
+                    "rel. p": _cell(c.get("rel_pvalue"), "p"),
+                    "rel. p adj.": _cell(c.get("rel_pvalue_adjusted"), "p"),
+                })  # fmt: skip
+        if rows:
+            print_table(rows, list(rows[0]), title=f"{metric} by {slices.get('by')}")
 
 
 def _cell(value, kind: str) -> str:
@@ -329,21 +336,23 @@ def aa(
     end: str | None = typer.Option(None, "--to", help="Last day (default: last order day)."),
     alpha: float = typer.Option(0.05, help="Significance level."),
     seed: str = typer.Option("0", help="Seed of the splits' salts."),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """A/A check on historical data: false-positive rate and p-value distribution."""
-    from tianping.cli.common import dumps_json, warehouse_of
+    from tianping.cli.common import check_format, dumps_json, render_rows, warehouse_of
     from tianping.cli.metrics import parse_day
-    from tianping.errors import UsageError
     from tianping.experiments.aa import default_window, run_aa
 
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown format {fmt!r}; use table or json", field="format")
+    check_format(fmt)
     with warehouse_of(ctx) as wh:
         first, last = default_window(wh, parse_day(start, "--from"), parse_day(end, "--to"))
         result = run_aa(wh, metric, first, last, splits=splits, alpha=alpha, seed=seed)
     if fmt == "json":
         typer.echo(dumps_json(result.to_dict()))
+    elif fmt == "csv":
+        hist = result.to_dict()["pvalue_histogram"]
+        render_rows([{"p_from": i / 10, "p_to": (i + 1) / 10, "splits": n} for i, n in
+                     enumerate(hist)], "csv")  # fmt: skip
     else:
         _print_aa(result.to_dict())
 

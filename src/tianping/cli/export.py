@@ -20,7 +20,7 @@ def refunds(ctx: typer.Context) -> None:
     from tianping.cli.common import console, store_session, warehouse_of
     from tianping.refunds.export import export_refunds
 
-    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+    with store_session(ctx) as session, warehouse_of(ctx, write=True) as wh:
         report = export_refunds(session=session, wh=wh)
     console.print(
         f"exported {report.written} refund request(s) to the warehouse's refunds table "

@@ -32,7 +32,7 @@ def load(
     if not rows:
         typer.echo("no queued exposures")
         return
-    with tempfile.TemporaryDirectory() as tmp, warehouse_of(ctx) as wh:
+    with tempfile.TemporaryDirectory() as tmp, warehouse_of(ctx, write=True) as wh:
         path = Path(tmp) / "exposures.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         report = ingest_file(wh, "exposures", path)

@@ -31,14 +31,14 @@ def set_(
     """Set a new goal. Revising a set goal needs an approved goal_change decision
     (`tianping decision propose --kind goal_change`), or --force, which the audit log and the
     goal's history both record."""
-    from tianping.cli.common import console, store_session, warehouse_of
+    from tianping.cli.common import console, optional_warehouse, store_session
     from tianping.cli.metrics import parse_day
     from tianping.errors import UsageError
     from tianping.goals.service import set_goal
 
     if force and not (actor and actor.strip()):
         raise UsageError("--force needs --actor (or TIANPING_ACTOR): who forces the change")
-    with store_session(ctx, actor=actor) as session, warehouse_of(ctx) as wh:
+    with store_session(ctx, actor=actor) as session, optional_warehouse(ctx) as wh:
         rev = set_goal(
             name,
             metric=metric,
@@ -61,18 +61,19 @@ def status_(
     ctx: typer.Context,
     name: str | None = typer.Argument(None, help="One goal (default: all)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Day to judge (default: last data)."),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Actual vs the path to target, a forecast, and how many times each goal was changed."""
     from tianping.cli.common import render_rows, store_session, warehouse_of
     from tianping.cli.metrics import parse_day
     from tianping.goals.service import get_goal, goal_status, list_goals
 
-    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+    with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
         goals = [get_goal(name, session=session)] if name else list_goals(session=session)
         reports = [goal_status(g, wh, parse_day(as_of, "--as-of")) for g in goals]
         rows = [_status_row(r) for r in reports]
-    render_rows(rows, fmt, title="KPI goals")
+    render_rows(rows, fmt, title="KPI goals",
+                empty="no goals set yet: `tianping goal set NAME --metric M --target T --by DATE`")  # fmt: skip
 
 
 def _status_row(r) -> dict:
@@ -106,7 +107,7 @@ def history(
     from tianping.cli.common import render_rows, store_session
     from tianping.goals.service import get_goal
 
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         goal = get_goal(name, session=session)
         rows = [
             {

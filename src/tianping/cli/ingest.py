@@ -39,7 +39,7 @@ def ingest(
 
     stages = ["read", "validated", "deduplicated", "loaded"]
     with (
-        warehouse_of(ctx) as wh,
+        warehouse_of(ctx, write=True) as wh,
         Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),

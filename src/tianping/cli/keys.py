@@ -50,9 +50,14 @@ def list_(
     from tianping.cli.common import check_format, render_rows, store_session
 
     check_format(fmt)
-    with store_session(ctx) as s:
+    with store_session(ctx, write=False) as s:
         rows = [_row(k) for k in service.list_keys(session=s, include_revoked=not active)]
-    render_rows(rows, fmt, title="API keys")
+    render_rows(
+        rows,
+        fmt,
+        title="API keys",
+        empty="no API keys yet: `tianping keys create --role admin --name NAME`",
+    )
 
 
 @keys_app.command("revoke")

@@ -25,7 +25,7 @@ def check(
     from tianping.refunds.service import audit, ledger_summary
 
     check_format(fmt)
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         found = audit(session=session)
         summary = ledger_summary(session=session)
     if not found:

@@ -21,8 +21,47 @@ from tianping.cli.common import err_console, print_error
 from tianping.errors import TianpingError
 from tianping.settings import load_settings
 
+#: Options of the root command that may also be written after the subcommand.
+GLOBAL_OPTIONS = ("--home", "--warehouse", "--store")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move ``--home``, ``--warehouse`` and ``--store`` given after the subcommand in front of
+    it, where the root command reads them (``tianping metrics --home DIR`` means
+    ``tianping --home DIR metrics``). Nothing after ``--`` moves; given twice, the later wins.
+
+    >>> hoist_global_options(["goal", "history", "g", "--home", "h", "--format=json"])
+    ['--home', 'h', 'goal', 'history', 'g', '--format=json']
+    """
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        name = args[i].split("=", 1)[0]
+        i += 2 if name in GLOBAL_OPTIONS and "=" not in args[i] else 1
+    if i >= len(args):
+        return list(args)
+    head, rest, moved = list(args[:i]), [], []
+    tail = args[i:]
+    j = 0
+    while j < len(tail):
+        arg = tail[j]
+        if arg == "--":
+            rest += tail[j:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and j > 0:
+            take = 1 if "=" in arg else 2
+            moved += tail[j : j + take]
+            j += take
+            continue
+        rest.append(arg)
+        j += 1
+    return head + moved + rest
+
 
 class _Group(TyperGroup):
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -54,7 +93,9 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     home: Path | None = typer.Option(
-        None, help="Data folder (env TIANPING_HOME; default ./.tianping)."
+        None,
+        help="Data folder (env TIANPING_HOME; default ./.tianping). Like --warehouse and "
+        "--store, it may also follow the subcommand.",
     ),
     warehouse: str | None = typer.Option(
         None,

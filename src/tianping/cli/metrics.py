@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import typer
 
@@ -50,12 +51,20 @@ def metrics(
     if ctx.invoked_subcommand is not None:
         return
     from tianping.cli.common import check_format, render_rows, warehouse_of
+    from tianping.metrics.periods import check_grain
     from tianping.metrics.service import compute_metrics
 
     check_format(fmt)
+    first, last = parse_day(start, "--from"), parse_day(end, "--to")
+    check_grain(grain)
     with warehouse_of(ctx) as wh:
-        rows = compute_metrics(wh, grain, parse_day(start, "--from"), parse_day(end, "--to"), by)
-    render_rows(_display(rows) if fmt == "table" else rows, fmt, title=f"metrics by {grain}")
+        rows = compute_metrics(wh, grain, first, last, by)
+    render_rows(
+        _display(rows) if fmt == "table" else rows,
+        fmt,
+        title=f"metrics by {grain}",
+        empty="no orders in that window: leave out --from/--to to see every period",
+    )
 
 
 def _display(rows: list[dict]) -> list[dict]:
@@ -64,8 +73,10 @@ def _display(rows: list[dict]) -> list[dict]:
     for r in rows:
         shown = {}
         for k, v in r.items():
-            if isinstance(v, float):
+            if isinstance(v, float | Decimal):
                 shown[k] = f"{v:.1%}" if k in pct else f"{v:,.2f}"
+            elif isinstance(v, int) and not isinstance(v, bool):
+                shown[k] = f"{v:,}"
             else:
                 shown[k] = v
         out.append(shown)
@@ -90,15 +101,24 @@ def explain(
     grain: str = typer.Option("month", help="The periods compared: day | week | month | year."),
     by: str = typer.Option("category", help="The dimension whose movers are ranked."),
     top: int = typer.Option(10, help="How many movers to list."),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Split the change of GMV between two periods into buyers × orders per buyer × AOV, and
     rank the values of --by (categories by default) that moved it most."""
-    from tianping.cli.common import console, dumps_json, render_rows, warehouse_of
-    from tianping.metrics.periods import period_end, period_start
+    from tianping.cli.common import (
+        check_format,
+        console,
+        dumps_json,
+        render_rows,
+        render_sections,
+        warehouse_of,
+    )
+    from tianping.metrics.periods import check_grain, period_end, period_start
     from tianping.metrics.service import explain_gmv
 
+    check_format(fmt)
     a, b = parse_day(start, "--from"), parse_day(end, "--to")
+    check_grain(grain)
     before = (period_start(a, grain), period_end(period_start(a, grain), grain))
     after = (period_start(b, grain), period_end(period_start(b, grain), grain))
     with warehouse_of(ctx) as wh:
@@ -125,21 +145,18 @@ def explain(
     if fmt == "json":
         typer.echo(dumps_json(report))
         return
+    factors = [
+        {"factor": k, "before": round(result.before.factors[k], 4),
+         "after": round(result.after.factors[k], 4), "contribution": round(v, 2)}
+        for k, v in result.contributions.items()
+    ]  # fmt: skip
+    if fmt == "csv":
+        render_sections({"contributions": factors, "movers": report["movers"]}, "csv")
+        return
     console.print(
         f"GMV {result.before.gmv:,.2f} ({before[0]}…{before[1]}) → {result.after.gmv:,.2f} "
         f"({after[0]}…{after[1]}): change {result.change:+,.2f}"
     )
-    render_rows(
-        [
-            {
-                "factor": k,
-                "before": round(result.before.factors[k], 4),
-                "after": round(result.after.factors[k], 4),
-                "contribution": round(v, 2),
-            }
-            for k, v in result.contributions.items()
-        ],
-        "table",
-        title="contributions",
-    )
-    render_rows(report["movers"], "table", title=f"{by} that moved GMV most")
+    render_rows(factors, "table", title="contributions")
+    render_rows(report["movers"], "table", title=f"{by} that moved GMV most",
+                empty=f"no {by} moved GMV")  # fmt: skip

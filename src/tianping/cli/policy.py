@@ -95,7 +95,7 @@ def replay_cmd(
         None,
         help="Also A/B test POLICY against --against: an experiment of this name splits buyers.",
     ),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Decide the warehouse's past refund requests again under POLICY (and --against).
 
@@ -105,7 +105,7 @@ def replay_cmd(
     """
     from tianping.aftersales.policy import resolve_policy
     from tianping.aftersales.replay import replay, report_sections
-    from tianping.cli.common import check_format, render_rows, settings_of, warehouse_of
+    from tianping.cli.common import check_format, render_sections, settings_of, warehouse_of
 
     check_format(fmt)
     base, other = resolve_policy(policy), resolve_policy(against) if against else None
@@ -118,9 +118,7 @@ def replay_cmd(
     if fmt == "json":
         typer.echo(json.dumps(sections, indent=2, ensure_ascii=False, default=str))
         return
-    for title, rows in sections.items():
-        if rows:
-            render_rows(rows, fmt, title=title)
+    render_sections({title: rows for title, rows in sections.items() if rows}, fmt)
 
 
 def _day(value: datetime) -> date:

@@ -13,7 +13,7 @@ race_app = typer.Typer(
     "stop and confirm), show, report (table, JSON or HTML) and stop (docs/races.md).",
 )
 
-REPORT_FORMATS = ("table", "json", "html")
+REPORT_FORMATS = ("table", "json", "csv", "html")
 
 
 def register(app: typer.Typer) -> None:
@@ -51,13 +51,18 @@ def list_(
     from tianping.races import service
 
     check_format(fmt)
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         rows = [
             {"name": r.name, "phase": r.phase, "goal": r.spec["goal_metric"], "steps": r.steps,
              "winner": r.winner, "decision": r.decision}
             for r in service.list_all(session=session)
         ]  # fmt: skip
-    render_rows(rows, fmt, title="races")
+    render_rows(
+        rows,
+        fmt,
+        title="races",
+        empty="no races yet: `tianping race create FILE.yaml` (docs/races.md)",
+    )
 
 
 @race_app.command("show")
@@ -66,7 +71,7 @@ def show(ctx: typer.Context, name: str) -> None:
     from tianping.cli.common import store_session
     from tianping.races import service
 
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         typer.echo(service.dump_yaml(service.spec_of(service.get_or_raise(name, session=session))))
 
 
@@ -80,7 +85,7 @@ def step(
     end: datetime | None = typer.Option(
         None, "--to", formats=["%Y-%m-%d"], help="Policy races: last day, included."
     ),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Read the latest data, compute chances to be best, write the new weights.
 
@@ -91,19 +96,26 @@ def step(
     from tianping.errors import UsageError
     from tianping.races import policy_race, service
 
-    _check(fmt, ("table", "json"))
+    _check(fmt, ("table", "json", "csv"))
     if (start is None) != (end is None):
         raise UsageError("give both --from and --to, or neither", field="from")
-    with store_session(ctx) as session, warehouse_of(ctx) as wh:
-        if start is None:
-            row = service.step(name, session=session, warehouse=wh)
-        else:
-            row = policy_race.step(
-                name, start=start.date(), end=end.date(), session=session, warehouse=wh
-            )
+    with store_session(ctx) as session:
+        service.get_or_raise(name, session=session)  # an unknown name before a missing warehouse
+        with warehouse_of(ctx) as wh:
+            if start is None:
+                row = service.step(name, session=session, warehouse=wh)
+            else:
+                row = policy_race.step(
+                    name, start=start.date(), end=end.date(), session=session, warehouse=wh
+                )
         data = service.report_data(name, session=session)
     if fmt == "json":
         typer.echo(dumps_json(data["steps"][-1]))
+    elif fmt == "csv":
+        from tianping.cli.common import render_rows
+        from tianping.races import report as rr
+
+        render_rows(rr.standings_rows(data), "csv")
     else:
         _print_step(data, row.number)
 
@@ -112,19 +124,24 @@ def step(
 def report(
     ctx: typer.Context,
     name: str,
-    fmt: str = typer.Option("table", "--format", help="table | json | html"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv | html"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
 ) -> None:
     """Standings over time, allocation, regret, budget and the confirmation."""
-    from tianping.cli.common import dumps_json, store_session
+    from tianping.cli.common import dumps_json, render_sections, store_session
     from tianping.races import report as rr
     from tianping.races import service
 
     _check(fmt, REPORT_FORMATS)
-    with store_session(ctx) as session:
+    with store_session(ctx, write=False) as session:
         data = service.report_data(name, session=session)
     if fmt == "table":
         _print_report(data)
+        return
+    if fmt == "csv":
+        render_sections({"standings over time": rr.history_rows(data),
+                         "standings": rr.standings_rows(data), "budget": rr.budget_rows(data)},
+                        "csv")  # fmt: skip
         return
     text = dumps_json(rr.report_json(data)) if fmt == "json" else rr.report_html(data)
     if output is None:

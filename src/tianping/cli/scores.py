@@ -34,7 +34,12 @@ def quality(
         rows, _ = merchant_rows(
             wh, merchants=merchant, as_of=parse_as_of(as_of), limit=limit, output=output
         )
-    render_rows(rows, fmt, title="merchant quality")
+    render_rows(
+        rows,
+        fmt,
+        title="merchant quality",
+        empty="no orders in the warehouse yet: nothing to score",
+    )
 
 
 @products_app.command("defects")
@@ -60,6 +65,11 @@ def defects(
             wh, k=k, threshold=threshold, min_refunds=min_refunds, flagged_only=not show_all,
             as_of=parse_as_of(as_of), limit=limit, output=output,
         )  # fmt: skip
-    render_rows(rows, fmt, title="product-defect signal")
+    render_rows(
+        rows,
+        fmt,
+        title="product-defect signal",
+        empty="no orders in the warehouse yet: nothing to score",
+    )
     if fmt == "table":
         console.print(f"{flagged:,} products flagged (k = {k:g}, threshold = {threshold:g})")

@@ -27,6 +27,8 @@ def serve(
     from tianping.cli.common import settings_of
 
     settings = settings_of(ctx)
+    _check_store(settings)
+    check_port(host, port)
     # Workers rebuild the app from the environment, so hand them these settings there.
     os.environ.update(
         {
@@ -46,3 +48,42 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+def _check_store(settings) -> None:
+    """Open the store once, so a bad --store is one line before anything starts."""
+    from tianping.store import init_schema, make_engine
+
+    settings.check_store(write=True)
+    engine = make_engine(settings.store)
+    try:
+        init_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before the banner when nothing can listen on ``host:port`` (another server has
+    it, or the address is not this machine's); uvicorn would say so only after starting.
+
+    Raises:
+        UsageError: naming the address and the reason.
+    """
+    import socket
+
+    from tianping.errors import UsageError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host!r}: {exc.strerror}", field="host") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server "
+                "running there? choose another --port)",
+                field="port",
+            ) from None

@@ -26,17 +26,32 @@ def simulate(
     ),
     out: Path | None = typer.Option(None, help="Also write Parquet files (and the truth) here."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv: rows per table."),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Replace event data the warehouse already holds (else refused)."
+    ),
 ) -> None:
     """Simulate buyers, merchants, orders, refunds, reviews, NPS, activity and experiments.
 
-    Replaces the six event tables and the ground-truth tables (sim_*) in the warehouse and
-    writes the scenario's truth to <home>/ground_truth/truth.json. See docs/simulator.md.
+    Writes the six event tables and the ground-truth tables (sim_*) in the warehouse and the
+    scenario's truth to <home>/ground_truth/truth.json. A warehouse that already holds event
+    data (ingested or simulated) is left alone unless --rebuild is given. See
+    docs/simulator.md.
     """
-    from tianping.cli.common import console, render_rows, settings_of, warehouse_of
-    from tianping.simulate.service import load_scenario, run_simulation, start_date
+    from tianping.cli.common import check_format, console, render_rows, settings_of, warehouse_of
+    from tianping.simulate.service import (
+        load_scenario,
+        refuse_existing_events,
+        run_simulation,
+        start_date,
+    )
 
+    check_format(fmt)
     home = settings_of(ctx).home
-    with warehouse_of(ctx) as wh, simulation_progress(disable=as_json) as progress:
+    quiet = as_json or fmt != "table"
+    with warehouse_of(ctx, write=True) as wh, simulation_progress(disable=quiet) as progress:
+        if not rebuild:
+            refuse_existing_events(wh, where=home, command="simulate")
         result = run_simulation(
             wh, buyers=buyers, merchants=merchants, days=days, seed=seed,
             start=start_date(start), scenario=load_scenario(scenario), out=out,
@@ -45,8 +60,9 @@ def simulate(
     if as_json:
         typer.echo(json.dumps({"rows": result.rows, "seconds": result.seconds}, indent=2))
         return
-    render_rows([{"table": k, "rows": v} for k, v in result.rows.items()], "table")
-    console.print(f"simulated in {result.seconds:.1f} s; truth in {home / 'ground_truth'}")
+    render_rows([{"table": k, "rows": v} for k, v in result.rows.items()], fmt)
+    if fmt == "table":
+        console.print(f"simulated in {result.seconds:.1f} s; truth in {home / 'ground_truth'}")
 
 
 @contextmanager
@@ -56,7 +72,12 @@ def simulation_progress(*, disable: bool = False) -> Iterator:
 
     from tianping.cli.common import err_console
 
-    columns = (TextColumn("simulating buyers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("simulating buyers"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err_console, transient=True, disable=disable) as bar:
         task = bar.add_task("simulate", total=None)
 

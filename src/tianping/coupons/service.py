@@ -36,14 +36,21 @@ def issue(
     replaces: str | None = None,
     session: Session,
     now: datetime,
+    valid_at: datetime | None = None,
 ) -> Coupon:
-    """Issue a packet to a buyer, funded by the platform's red-packet budget."""
+    """Issue a packet to a buyer, funded by the platform's red-packet budget.
+
+    ``valid_at`` is the instant the packet must not yet have expired at: ``now`` for a packet
+    issued now, the order's payment for a packet first seen on an order recorded later.
+    """
     if amount_minor <= 0:
         raise InvalidInput("a red packet's amount_minor must be positive", field="amount_minor")
-    if expires_at <= now:
+    valid_at = now if valid_at is None else valid_at
+    if expires_at <= valid_at:
+        what = "issued" if valid_at == now else "spent"
         raise InvalidInput(
-            f"expires_at {expires_at:%Y-%m-%d %H:%M} UTC is not after the packet is issued "
-            f"({now:%Y-%m-%d %H:%M})",
+            f"expires_at {expires_at:%Y-%m-%d %H:%M} UTC is not after the packet is {what} "
+            f"({valid_at:%Y-%m-%d %H:%M})",
             field="expires_at",
             code="already_expired",
         )
@@ -116,6 +123,7 @@ def redeem(
             source="reported",
             session=session,
             now=now,
+            valid_at=paid_at,
         )
     _check_redeemable(coupon, spec, buyer_id, cash_minor, currency, paid_at)
     coupon.status, coupon.order_id = REDEEMED, order_id

@@ -116,4 +116,28 @@ def latest_replay(session: Session) -> dict | None:
     content = json.loads(row.content)
     return {"decision_id": row.decision_id, "ref": row.ref, "sha256": row.sha256,
             "captured_at": row.captured_at, "policy": content.get("policy"),
-            "version": content.get("version"), "sections": content.get("sections") or {}}  # fmt: skip
+            "version": content.get("version"),
+            "sections": _report_order(content.get("sections") or {})}  # fmt: skip
+
+
+#: The replay report's sections and leading columns in the order the CLI prints them (the
+#: frozen copy is canonical JSON, whose keys are sorted).
+_SECTIONS = ("window", "outcome", "decisions by action", "comparison", "changes by action",
+             "sample of changed decisions")  # fmt: skip
+_LEADING = ("policy", "action", "arm", "from", "refund_id", "note")
+
+
+def _report_order(sections: dict) -> dict:
+    ranked = sorted(sections, key=lambda t: (t == "notes", _SECTIONS.index(t) if t in _SECTIONS
+                                             else len(_SECTIONS), t))  # fmt: skip
+    out = {}
+    for title in ranked:
+        rows = sections[title]
+        out[title] = [
+            {k: r[k] for k in sorted(r, key=lambda k: (k not in _LEADING, _rank(k)))} for r in rows
+        ]
+    return out
+
+
+def _rank(key: str) -> int:
+    return _LEADING.index(key) if key in _LEADING else len(_LEADING)

@@ -23,6 +23,7 @@ from tianping.auth import sessions as session
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, STAFF, Principal
 from tianping.dashboard import forms, queries, views
 from tianping.errors import Forbidden, InvalidInput, NotFound, TianpingError
+from tianping.report import figures
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGE = 25
@@ -45,6 +46,12 @@ _env = Environment(loader=PackageLoader("tianping.dashboard", "templates"),
                    autoescape=select_autoescape(("html", "j2")))  # fmt: skip
 _env.filters["fmt"] = views.fmt
 _env.filters["pretty"] = views.pretty_json
+_env.filters["label"] = figures.label
+_env.filters["number"] = figures.number
+_env.filters["queue_reason"] = views.queue_reason
+_env.filters["cell"] = figures.cell
+_env.filters["money"] = lambda minor, currency="CNY": figures.money(minor, currency, minor=True)
+_env.filters["is_money"] = lambda key: key in figures.MONEY_KEYS or str(key).endswith("_minor")
 _STATIC = {"style.css": "text/css"}
 
 

@@ -16,18 +16,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tianping.report import figures
 from tianping.settings import Settings
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 300.0
 #: The headline metrics shown on the overview, with how each is formatted.
 HEADLINE = (
-    ("gmv", "GMV", "money"), ("orders", "Orders", "int"), ("buyers", "Buyers", "int"),
-    ("aov", "Average order value", "money"), ("refund_rate", "Refund rate", "pct"),
-    ("review_score", "Review score", "num"), ("nps", "NPS", "num"),
+    ("gmv", "GMV", "yuan"), ("orders", "Orders", "int"), ("buyers", "Buyers", "int"),
+    ("aov", "Average order value", "yuan"), ("refund_rate", "Refund rate", "pct"),
+    ("review_score", "Review score", "num"), ("nps", "NPS (points)", "num"),
 )  # fmt: skip
 #: Metrics where a fall is good news (shown green).
 LOWER_IS_BETTER = frozenset({"refund_rate"})
+#: Metrics whose change is shown in points (a difference), not as a percentage of themselves.
+POINT_CHANGES = frozenset({"nps"})
 
 
 class Cache:
@@ -57,6 +60,10 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
     from tianping.metrics.service import compute_metrics, data_window
     from tianping.warehouse import connect
 
+    try:
+        settings.check_warehouse(write=False)  # a page never creates a warehouse
+    except TianpingError:
+        return {"window": None}
     wh = connect(settings)
     try:
         window = data_window(wh, None, None)
@@ -86,13 +93,16 @@ def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
         last, before = months[-1], (months[-2] if len(months) > 1 else None)
         for key, label, kind in HEADLINE:
             now_v, then_v = last.get(key), before.get(key) if before else None
-            change = None
-            if now_v is not None and then_v:
+            change, change_text = None, ""
+            if key in POINT_CHANGES and now_v is not None and then_v is not None:
+                change = float(now_v) - float(then_v)  # NPS moves in points, not percent
+                change_text = f"{change:+.1f} pts"
+            elif now_v is not None and then_v:
                 change = float(now_v) / float(then_v) - 1
+                change_text = f"{change:+.1%}"
             good = None if change is None else (change <= 0) == (key in LOWER_IS_BETTER)
-            page["headline"].append(
-                {"label": label, "value": fmt(now_v, kind), "change": change, "good": good}
-            )
+            page["headline"].append({"label": label, "value": fmt(now_v, kind), "change": change,
+                                     "change_text": change_text, "good": good})  # fmt: skip
         page["period"] = last["period"]
         page["period_days"] = _days_shown(last["period"], figures["window"])
         days = figures["daily"]
@@ -126,6 +136,7 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
     from tianping.warehouse import connect
 
     def compute() -> str:
+        settings.check_warehouse(write=False)
         wh = connect(settings)
         try:
             with sessions() as s:
@@ -191,10 +202,37 @@ def warm(settings: Settings, sessions, cache: Cache) -> None:
             log.warning("warming the dashboard: a page failed", exc_info=True)
 
 
+def queue_reason(r: dict[str, Any]) -> str:
+    """Why a request waits for a reviewer, from its last event: the merchant's appeal or
+    refusal (with their note), else what sent it to review (the policy's reasons)."""
+    last = next((e for e in reversed(r.get("events") or [])
+                 if e["event"] in ("appeal", "merchant_refused", "escalate")), None)  # fmt: skip
+    note = (last or {}).get("data", {}).get("note") if last else None
+    said = f": “{note}”" if note else ""
+    if last is not None and last["event"] == "appeal":
+        return (f"merchant {r['merchant_id']} appealed the refund on {last['at']:%Y-%m-%d %H:%M} "
+                f"UTC{said}. Upholding it makes the platform pay instead of the merchant; the "
+                "buyer keeps the refund.")  # fmt: skip
+    if last is not None and last["event"] == "merchant_refused":
+        return (f"merchant {r['merchant_id']} refused the refund on {last['at']:%Y-%m-%d %H:%M} "
+                f"UTC{said}, so a person decides.")  # fmt: skip
+    d = r.get("decision")
+    if d is None:
+        return "it was sent to review."
+    reasons = "; ".join(x.get("buyer") or x.get("code", "") for x in d.get("reasons") or [])
+    if d.get("source") == "policy":
+        version = (d.get("policy_version") or "")[:12]
+        return f"{reasons} (policy {d.get('policy_name')} {version}, rule {d.get('rule_id')})"
+    return f"{d.get('decided_by')} sent it to review{f' ({reasons})' if reasons else ''}."
+
+
 def fmt(value: Any, kind: str) -> str:
-    """A figure for display: money with two decimals, rates in percent."""
+    """A figure for display: money with two decimals (``yuan``: with its symbol), rates in
+    percent."""
     if value is None:
         return "—"
+    if kind == "yuan":  # major units, with the currency's symbol
+        return figures.money(value)
     if kind == "money":
         return f"{float(value):,.2f}"
     if kind == "pct":

@@ -438,8 +438,9 @@ def _type_and_check(con, schema: TableSchema, *, scale: int, tz: str) -> None:
     # building a list of structs per row costs more than the checks themselves.
     bad = " OR ".join(conditions) if conditions else "false"
     problem_list = (
-        f"CASE WHEN {bad} THEN list_filter([{', '.join(problems)}], p -> p IS NOT NULL) "
-        "ELSE [] END" if problems else "[]"
+        f"CASE WHEN {bad} THEN list_filter([{', '.join(problems)}], p -> p IS NOT NULL) ELSE [] END"
+        if problems
+        else "[]"
     )
     con.execute(
         f"CREATE TABLE _typed AS SELECT *, len(_problems) > 0 AS _bad FROM ("
@@ -497,7 +498,9 @@ def _compare_with_loaded(con, wh: Warehouse, schema: TableSchema) -> None:
     """``_checked``: ``_dups`` plus ``_eh``/``_h``, the hashes of the loaded row with the same
     key and of this row (both NULL when the key is new)."""
     if not wh.has_table(schema.name):
-        con.execute("CREATE VIEW _checked AS SELECT *, NULL::UBIGINT AS _eh, NULL::UBIGINT AS _h FROM _dups")
+        con.execute(
+            "CREATE VIEW _checked AS SELECT *, NULL::UBIGINT AS _eh, NULL::UBIGINT AS _h FROM _dups"
+        )
         return
     keys = con.execute(
         f"SELECT DISTINCT {', '.join(q(k) for k in schema.key)} FROM _dups WHERE _status = 'ok'"
@@ -601,7 +604,9 @@ def _has(con, name: str) -> bool:
         "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]
     ).fetchone()[0]
     return bool(found) or bool(
-        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0]
+        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[
+            0
+        ]
     )
 
 

@@ -12,6 +12,9 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tianping.report.figures import POINTS, points
+from tianping.report.svg import nice_ticks, pct_tick
+
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:60rem;
 color:#222;padding:0 1rem}
@@ -132,15 +135,17 @@ def _windows_table(report: Mapping[str, Any], windows: Sequence[Mapping[str, Any
 
 
 def _metric_section(m: Mapping[str, Any]) -> str:
-    title = f"{html.escape(m['metric'])} <span class='muted'>({m['role']}, {m['metric_type']}"
+    unit = ", in points" if m["metric"] in POINTS else ""
+    title = f"{html.escape(m['metric'])} <span class='muted'>({m['role']}, {m['metric_type']}{unit}"
     title += ", higher is better)" if m.get("higher_is_better", True) else ", lower is better)"
     if m.get("error"):
         return f"<h2>{title}</span></h2><p class='warn'>not analysed: {html.escape(m['error'])}</p>"
     comps = [_shown(c, m.get("role")) for c in m.get("comparisons", [])]
     cols = [(k, _label(k, m)) for k, _ in _COLUMNS if any(c.get(k) is not None for c in comps)]
     head = "".join(f"<th>{label}</th>" for _, label in cols)
+    shown = [_in_points(m["metric"], c) for c in comps]
     body = "".join(
-        "<tr>" + "".join(f"<td>{_fmt(k, c.get(k))}</td>" for k, _ in cols) + "</tr>" for c in comps
+        "<tr>" + "".join(f"<td>{_fmt(k, c.get(k))}</td>" for k, _ in cols) + "</tr>" for c in shown
     )
     good = set(m.get("significant_improvement_in", []))
     bad = set(m.get("guardrail_hurt_in", []))
@@ -219,9 +224,8 @@ def forest_svg(
     for c in rows:
         bounds += [v for v in (c.get("rel_effect_size_ci_lower"), c.get("rel_effect_size_ci_upper"),
                                c["rel_effect_size"]) if v is not None]  # fmt: skip
-    lo, hi = min(bounds), max(bounds)
-    pad = (hi - lo) * 0.08 or 0.01
-    lo, hi = lo - pad, hi + pad
+    ticks = nice_ticks(min(bounds), max(bounds) or 0.01)  # round, and 0 among them
+    lo, hi = ticks[0], ticks[-1]
     left, width, row_h = 190, 430, 26
     height = row_h * len(rows) + 30
 
@@ -230,7 +234,7 @@ def forest_svg(
 
     out = [
         f'<svg width="{left + width + 20}" height="{height}" '
-        f'role="img" aria-label="relative effects with intervals" font-size="12">',
+        f'viewBox="0 0 {left + width + 20} {height}" role="img" aria-label="relative effects with intervals" font-size="12">',
         f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="{height - 22}" stroke="#999" '
         'stroke-dasharray="3,3"/>',
     ]
@@ -250,12 +254,24 @@ def forest_svg(
             f"[{low:+.2%}, {up:+.2%}]</title></circle>"
         )
     axis_y = height - 8
-    for v in (lo, 0.0, hi):
+    for v in ticks:
         out.append(
-            f'<text x="{x(v):.1f}" y="{axis_y}" text-anchor="middle" fill="#777">{v:+.1%}</text>'
+            f'<text x="{x(v):.1f}" y="{axis_y}" text-anchor="middle" fill="#777">'
+            f"{pct_tick(v)}</text>"
         )
     out.append("</svg>")
     return "".join(out)
+
+
+#: Absolute figures of a comparison, shown in the metric's unit (NPS in points, as everywhere).
+_ABSOLUTE = ("control_mean", "treatment_mean", "effect_size", "effect_size_ci_lower",
+             "effect_size_ci_upper")  # fmt: skip
+
+
+def _in_points(metric: str, c: Mapping[str, Any]) -> Mapping[str, Any]:
+    if metric not in POINTS:
+        return c
+    return {**c, **{k: points(metric, c.get(k)) for k in _ABSOLUTE if k in c}}
 
 
 def _fmt(key: str, value: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tianping import yamldoc
 from tianping.errors import InvalidInput
 from tianping.experiments.assignment import BUCKETS, ExperimentConfig, Variant
 from tianping.experiments.unit_metrics import DEFAULT_GUARDRAILS, METRICS, get_metric
@@ -114,21 +115,23 @@ class ExperimentSpec(BaseModel):
         )
 
 
-def parse_spec(data: Any, *, source: str = "experiment") -> ExperimentSpec:
+def parse_spec(data: Any, *, source: str = "experiment", text: str | None = None) -> ExperimentSpec:
     """Validate a definition; errors name the field.
 
+    ``text``, the YAML the data was read from, lets errors name the line.
+
     Raises:
-        InvalidInput: a field is missing, unknown or invalid.
+        InvalidInput: a field is missing, unknown (named with the key probably meant) or
+            invalid.
     """
     if not isinstance(data, dict):
         raise InvalidInput(f"{source}: expected a mapping of fields", field=source)
     try:
         return ExperimentSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or source
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidInput(f"{source}: {where}: {message}", field=where) from None
+        raise yamldoc.validation_error(
+            exc.errors(), model=ExperimentSpec, source=source, text=text
+        ) from None
 
 
 def known_metrics() -> tuple[str, ...]:

@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
+from tianping import yamldoc
 from tianping.clock import Clock, SystemClock
-from tianping.errors import Conflict, InvalidInput, NotFound
+from tianping.errors import Conflict, InvalidInput, NoData, NotFound
 from tianping.experiments import repository
 from tianping.experiments.assignment import Holdout, Layer, Snapshot, check_layer_ranges
 from tianping.experiments.models import Experiment
@@ -211,11 +212,8 @@ def config_of(row: Experiment):
 
 
 def read_yaml(text: str, *, source: str) -> Any:
-    """The YAML document in ``text``; InvalidInput naming ``source`` when it is not YAML."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source}: not valid YAML ({exc})", field=source) from None
+    """The YAML document in ``text``; InvalidInput naming ``source:LINE`` when it is not YAML."""
+    return yamldoc.read(text, source=source, strict=True)
 
 
 def spec_yaml(spec: Any) -> str:
@@ -231,7 +229,7 @@ def load_yaml(text: str, *, source: str = "experiment") -> ExperimentSpec:
     Raises:
         InvalidInput: not YAML, or not a valid definition.
     """
-    return parse_spec(read_yaml(text, source=source), source=source)
+    return parse_spec(read_yaml(text, source=source), source=source, text=text)
 
 
 def dump_yaml(spec: ExperimentSpec) -> str:
@@ -286,6 +284,18 @@ def _days_observed(window, clock: Clock) -> int:
     return max(0, math.ceil(elapsed / 86400))
 
 
+def _need_exposures(spec: ExperimentSpec, window, agg) -> None:
+    """Stop with one line when nobody was exposed in the window: there is nothing to analyse."""
+    if not any(r.get("n") for r in agg.rows):
+        last = (window.end - timedelta(microseconds=1)).date()
+        raise NoData(
+            f"experiment {spec.name!r} has no exposures from {window.start.date()} to {last}: "
+            "nothing to analyse yet (load them with `tianping ingest exposures FILE`, or "
+            "`tianping exposures load` for those the API received)",
+            field="exposures",
+        )
+
+
 def analyze_experiment(
     name: str,
     *,
@@ -317,6 +327,7 @@ def analyze_experiment(
     window = analysis_window(spec, clock=clock)
     query = an.Query(name, window, spec.metrics, cuped=spec.cuped, winsorize=spec.winsorize)
     agg = an.fetch_aggregates(warehouse, query)
+    _need_exposures(spec, window, agg)
     variants = tuple(v.name for v in spec.variants)
     stats = {m: an.arm_stats(agg, m, variants, cuped=spec.cuped) for m in spec.metrics}
     slices = None

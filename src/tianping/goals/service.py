@@ -7,6 +7,7 @@ forced by a named actor, and every setting and revision goes to the audit log.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,6 +23,48 @@ from tianping.metrics.periods import check_grain
 from tianping.metrics.service import METRICS, MONEY_METRICS, compute_metrics, data_window
 
 FORECAST_PERIODS = 8
+#: Metrics measured as fractions (0.05 is 5 %): a target outside 0..1 cannot be met.
+FRACTIONS = frozenset({"door_delivery_rate", "refund_rate", "refund_amount_rate", "repurchase_30d"})
+#: Metrics with their own scale: (lowest, highest).
+SCALES = {"nps": (-100.0, 100.0), "review_score": (1.0, 5.0)}
+
+
+def check_target(metric: str, target: float, deadline: date | None = None,
+                 today: date | None = None) -> None:  # fmt: skip
+    """Refuse a goal that cannot be met: a target outside the metric's range (counts and money
+    are never negative, rates are fractions 0..1, NPS is -100..100, review scores 1..5) or a
+    deadline that has already passed.
+
+    Raises:
+        InvalidInput: naming the target or deadline and the range allowed.
+
+    >>> check_target("orders", -5)
+    Traceback (most recent call last):
+    ...
+    tianping.errors.InvalidInput: target -5 for orders is negative; a goal's target is at least 0
+    """
+    low, high = SCALES.get(metric, (0.0, 1.0 if metric in FRACTIONS else math.inf))
+    if not math.isfinite(target):
+        raise InvalidInput(f"target {target} for {metric} is not a number", field="target")
+    if target < low and low == 0:
+        raise InvalidInput(
+            f"target {target:g} for {metric} is negative; a goal's target is at least 0",
+            field="target",
+            code="out_of_range",
+        )
+    if not low <= target <= high:
+        unit = " (a fraction: 0.05 is 5%)" if metric in FRACTIONS else ""
+        raise InvalidInput(
+            f"target {target:g} for {metric} is outside {low:g}..{high:g}{unit}",
+            field="target",
+            code="out_of_range",
+        )
+    if deadline is not None and today is not None and deadline < today:
+        raise InvalidInput(
+            f"deadline {deadline} has already passed (today is {today}); give a future date",
+            field="deadline",
+            code="already_past",
+        )
 
 
 def set_goal(
@@ -51,7 +94,8 @@ def set_goal(
             audit log records it as ``goal.forced``.
 
     Raises:
-        InvalidInput: unknown metric or grain, an empty reason or forcing actor.
+        InvalidInput: unknown metric or grain, a target outside the metric's range, a
+            deadline already past, an empty reason or forcing actor.
         Forbidden: revising an existing goal with neither a decision nor ``forced_by``.
     """
     if metric not in METRICS:
@@ -62,6 +106,7 @@ def set_goal(
     if not reason.strip():
         raise InvalidInput("a goal needs a reason for every setting and change", field="reason")
     now = (clock or SystemClock()).now()
+    check_target(metric, float(target), deadline, now.date())
     goal = session.scalar(select(Goal).where(Goal.name == name))
     if forced_by is not None and not forced_by.strip():
         raise InvalidInput("forcing a goal change needs the name of who forces it", field="actor")

@@ -121,6 +121,7 @@ def _prepare_spend(p: dict[str, Any], session: Session) -> Prepared:
 
 def _prepare_goal(p: dict[str, Any], session: Session) -> Prepared:
     from tianping.errors import NotFound
+    from tianping.goals.service import check_target
     from tianping.governance.sources import capture
     from tianping.metrics.periods import check_grain
     from tianping.metrics.service import METRICS
@@ -136,6 +137,7 @@ def _prepare_goal(p: dict[str, Any], session: Session) -> Prepared:
         raise InvalidInput("the proposal needs target, a number", field="target")
     target = inputs.finite(target, field="target")
     deadline = _deadline(p.get("deadline"))
+    check_target(metric, float(target))
     grain = check_grain(p.get("grain") or "month")
     payload = {"goal": name, "metric": metric, "target": target,
                "deadline": deadline.isoformat(), "grain": grain, "reason": reason}  # fmt: skip

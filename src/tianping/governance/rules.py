@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tianping import inputs, yamldoc
 from tianping.errors import Conflict, Forbidden, InvalidInput, TianpingError
 from tianping.governance.canonical import dumps, sha256
 from tianping.money import exponent_of, format_major
@@ -139,8 +140,9 @@ def _mapping(value: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:
     unknown = sorted(set(value) - allowed)
     if unknown:
         raise InvalidInput(
-            f"{where} has unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}",
+            f"{where}: unknown key {unknown[0]!r}{yamldoc.hint(str(unknown[0]), allowed)}",
             field=f"{where}.{unknown[0]}",
+            code=yamldoc.UNKNOWN_KEY,
         )
     return value
 
@@ -193,10 +195,10 @@ def _spend_cap(value: Any, where: str) -> SpendCap:
 
 def _names(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(
-        isinstance(v, str) and v.strip() for v in value
+        isinstance(v, str) and v.strip(inputs.BLANKS) for v in value
     ):
         raise InvalidInput(f"{where} must be a list of non-empty names", field=where)
-    names = tuple(v.strip() for v in value)
+    names = tuple(inputs.name(v, field=where) for v in value)
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise InvalidInput(f"{where} names {dup!r} twice", field=where)

@@ -218,12 +218,21 @@ def _step_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
-        return "<p>No steps yet.</p>"
+        return "<p class=empty>No steps yet: <code>tianping race step NAME</code> takes one.</p>"
     head = "".join(f"<th>{escape(str(c))}</th>" for c in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in r.values()) + "</tr>" for r in rows
-    )
+    body = "".join("<tr>" + "".join(_td(v) for v in r.values()) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _td(v: Any) -> str:
+    text = _cell(v)
+    # long text (a step's reasons) wraps instead of widening the table past the page
+    style = (
+        ' class="text" style="white-space:normal;text-align:left;min-width:16em"'
+        if len(text) > 40
+        else ""
+    )
+    return f"<td{style}>{escape(text)}</td>"
 
 
 def _cell(v: Any) -> str:
@@ -241,7 +250,7 @@ def _line_chart(
     """An inline SVG line chart: one polyline per series, axes, ticks and a legend."""
     points = [p for s in series.values() for p in s]
     if not points:
-        return "<p>No data yet.</p>"
+        return "<p class=empty>No steps yet, so nothing to draw: <code>tianping race step NAME</code> takes one.</p>"
     left, right, top, bottom = 50, 150, 10, 30
     x_lo, x_hi = min(p[0] for p in points), max(p[0] for p in points)
     top_value = y_max if y_max is not None else max(max(p[1] for p in points), 1e-12)
@@ -255,6 +264,7 @@ def _line_chart(
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-size="11" font-family="sans-serif" '
         f'role="img" aria-label="{escape(label)}">',
         f'<line x1="{left}" y1="{top + h}" x2="{left + w}" y2="{top + h}" stroke="#999"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + h}" stroke="#999"/>',
@@ -270,6 +280,9 @@ def _line_chart(
         color = PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>')
+        # a mark on every step, so one step (a line of one point) is drawn too
+        out += [f'<circle class="point" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}">'
+                f"<title>{escape(name)}, step {x}: {y:.4g}</title></circle>" for x, y in pts]  # fmt: skip
         ly = top + 14 * i + 8
         out.append(
             f'<rect x="{left + w + 12}" y="{ly - 8}" width="10" height="10" fill="{color}"/>'

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tianping import yamldoc
 from tianping.aftersales import policy_metrics
 from tianping.errors import InvalidInput
 from tianping.experiments.assignment import BUCKETS
@@ -147,20 +148,22 @@ def _named(lookup, name: str, field: str):
         raise InvalidInput(f"{field}: {exc.message}", field=field) from None
 
 
-def parse_spec(data: Any, *, source: str = "race") -> RaceSpec:
+def parse_spec(data: Any, *, source: str = "race", text: str | None = None) -> RaceSpec:
     """Validate a definition; errors name the field.
 
+    ``text``, the YAML the data was read from, lets errors name the line.
+
     Raises:
-        InvalidInput: a field is missing, unknown or invalid.
+        InvalidInput: a field is missing, unknown (named with the key probably meant) or
+            invalid.
     """
     if not isinstance(data, dict):
         raise InvalidInput(f"{source}: expected a mapping of fields", field=source)
     try:
         return RaceSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or source
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidInput(f"{source}: {where}: {message}", field=where) from None
+        raise yamldoc.validation_error(
+            exc.errors(), model=RaceSpec, source=source, text=text
+        ) from None
     except InvalidInput as exc:
         raise InvalidInput(f"{source}: {exc.message}", field=exc.field) from None

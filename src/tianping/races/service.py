@@ -56,7 +56,7 @@ def load_yaml(text: str, *, source: str = "race") -> RaceSpec:
     Raises:
         InvalidInput: not YAML, or not a valid definition.
     """
-    return parse_spec(experiments.read_yaml(text, source=source), source=source)
+    return parse_spec(experiments.read_yaml(text, source=source), source=source, text=text)
 
 
 def dump_yaml(spec: RaceSpec) -> str:

@@ -40,7 +40,9 @@ def activate(ref: str, *, session: Session, now: datetime, by: str = "operator")
     return activate_policy(resolve_policy(ref), session=session, now=now, by=by)
 
 
-def activate_policy(policy: Policy, *, session: Session, now: datetime, by: str = "operator") -> Policy:
+def activate_policy(
+    policy: Policy, *, session: Session, now: datetime, by: str = "operator"
+) -> Policy:
     """Make an already loaded policy decide new requests from now on."""
     from tianping.governance import audit
 

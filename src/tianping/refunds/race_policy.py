@@ -111,9 +111,7 @@ def _live_races(session: Session) -> list[_LiveRace]:
     return out
 
 
-_LIVE = select(Race.id, Race.steps, Race.updated_at, Race.phase).where(
-    Race.phase.in_(_LIVE_PHASES)
-)
+_LIVE = select(Race.id, Race.steps, Race.updated_at, Race.phase).where(Race.phase.in_(_LIVE_PHASES))
 
 
 def _read_live_races(session: Session) -> list[_LiveRace]:

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from tianping import __version__
+from tianping.report import figures
 from tianping.report.svg import interval_chart, line_chart
 
 #: Headline metrics shown as cards, with how to display them.
@@ -48,7 +49,7 @@ def fmt(value: Any, kind: str) -> str:
     if value is None:
         return "—"
     if kind == "money":
-        return f"¥{Decimal(value):,.2f}"
+        return figures.money(value)
     if kind == "count":
         return f"{int(value):,}"
     if kind == "pct":
@@ -101,8 +102,11 @@ def experiment_context(experiment: dict[str, Any]) -> dict[str, Any]:
                 "metric": m["metric"],
                 "role": m["role"],
                 "treatment": c["treatment"],
-                "control_mean": c["control_mean"],
-                "treatment_mean": c["treatment_mean"],
+                "control_mean": figures.points(m["metric"], c["control_mean"]),
+                "treatment_mean": figures.points(m["metric"], c["treatment_mean"]),
+                "control_raw": c["control_mean"],
+                "treatment_raw": c["treatment_mean"],
+                "unit": "points" if m["metric"] in figures.POINTS else "",
                 "lift": c["rel_effect_size"],
                 "lower": c["rel_effect_size_ci_lower"],
                 "upper": c["rel_effect_size_ci_upper"],
@@ -145,23 +149,39 @@ def demo_context(run: Any) -> dict[str, Any]:
         "end": run.end,
         "cards": [(label, fmt(run.headline.get(key), kind)) for key, label, kind in HEADLINE],
         "monthly": [
-            {"period": r["period"].strftime("%Y-%m"),
-             **{k: fmt(r[k], dict((h[0], h[2]) for h in HEADLINE)[k]) for k in MONTHLY}}
+            {
+                "period": r["period"].strftime("%Y-%m"),
+                **{k: fmt(r[k], dict((h[0], h[2]) for h in HEADLINE)[k]) for k in MONTHLY},
+            }
             for r in run.monthly
         ],  # fmt: skip
         "monthly_columns": MONTHLY,
-        "gmv_chart": Markup(line_chart(days, [_float(r["gmv"]) for r in run.daily],
-                                       title="GMV per day", marks=festivals)),  # fmt: skip
-        "orders_chart": Markup(line_chart(days, [_float(r["orders"]) for r in run.daily],
-                                          title="orders per day", marks=festivals)),  # fmt: skip
+        "gmv_chart": Markup(
+            line_chart(
+                days, [_float(r["gmv"]) for r in run.daily], title="GMV per day", marks=festivals
+            )
+        ),  # fmt: skip
+        "orders_chart": Markup(
+            line_chart(
+                days,
+                [_float(r["orders"]) for r in run.daily],
+                title="orders per day",
+                marks=festivals,
+            )
+        ),  # fmt: skip
         "market": run.market,
         "experiment": experiment_context(run.experiment),
         "refunds": run.refunds,
         "race": run.race,
+        "store": run.store,
+        "people": run.people,
         "not_yet": run.not_yet,
         "seconds": run.seconds,
         "fmt": fmt,
         "money_minor": lambda minor: fmt(Decimal(minor) / 100, "money"),
+        "label": figures.label,
+        "metric_value": figures.metric_value,
+        "cell": lambda key, value: figures.cell(key, value, run.settings.currency),
     }
 
 

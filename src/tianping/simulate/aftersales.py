@@ -93,7 +93,9 @@ def request_refunds(
         "cause": cause,
         "reason": stated,
         "requested": _request_time(rng, world, orders, idx, cause),
-        "requested_fen": _request_amount(rng, p.partial_request_share, orders["amount"][idx], stated, cause),
+        "requested_fen": _request_amount(
+            rng, p.partial_request_share, orders["amount"][idx], stated, cause
+        ),
     }
 
 
@@ -105,7 +107,9 @@ def _stated_reason(rng: np.random.Generator, honesty: np.ndarray, cause: np.ndar
     return stated
 
 
-def _request_time(rng, world: World, orders: dict, idx: np.ndarray, cause: np.ndarray) -> np.ndarray:
+def _request_time(
+    rng, world: World, orders: dict, idx: np.ndarray, cause: np.ndarray
+) -> np.ndarray:
     delivered, created = orders["delivered"][idx], orders["second"][idx]
     wait = rng.exponential(1.0, size=idx.size)
     expected = world.merchants.delivery_days[orders["merchant"][idx]]
@@ -126,7 +130,9 @@ def _request_amount(rng, share: float, amount, stated, cause) -> np.ndarray:
     return np.where(partial, part, amount)
 
 
-def decide(rng: np.random.Generator, world: World, buyers: Buyers, orders: dict, refunds: dict) -> None:
+def decide(
+    rng: np.random.Generator, world: World, buyers: Buyers, orders: dict, refunds: dict
+) -> None:
     """The platform's legacy decisions: instant for small or change-of-mind claims, else manual.
 
     Manual review catches some abuse (more of the professionals'), rejects or partly refunds a
@@ -213,10 +219,18 @@ def answer_nps(rng, world: World, buyers: Buyers, orders: dict, effects) -> tupl
         arm = arm_of_cell[orders["cell"][idx]]
         inside = arm >= 0
         shift = plan.nps_shift[arm[inside]]
-        gain = nps_of_latent(mean[inside], p.nps_noise) - nps_of_latent(mean[inside] - shift, p.nps_noise)
+        gain = nps_of_latent(mean[inside], p.nps_noise) - nps_of_latent(
+            mean[inside] - shift, p.nps_noise
+        )
         size = plan.conversion.size
-        gains.append(np.stack([np.bincount(arm[inside], gain, size), np.bincount(arm[inside], None, size)]))
-    return {"buyer": orders["buyer"][idx], "score": score.astype(np.int64), "created": created[idx]}, gains
+        gains.append(
+            np.stack([np.bincount(arm[inside], gain, size), np.bincount(arm[inside], None, size)])
+        )
+    return {
+        "buyer": orders["buyer"][idx],
+        "score": score.astype(np.int64),
+        "created": created[idx],
+    }, gains
 
 
 __all__ = ["HONEST", "REASONS", "TRUE_REASONS", "DECISIONS", "simulate"]

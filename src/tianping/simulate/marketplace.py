@@ -95,7 +95,9 @@ def draw_visits(rng: np.random.Generator, world: World, buyers: Buyers) -> Visit
     """Which buyer-days are active: a Bernoulli draw per cell, plus abusers' burst days."""
     days = world.params.days
     # float32 halves the memory traffic of the grid, the cost that dominates here
-    prob = np.multiply.outer(buyers.visit.astype(np.float32), world.intensity.visit.astype(np.float32))
+    prob = np.multiply.outer(
+        buyers.visit.astype(np.float32), world.intensity.visit.astype(np.float32)
+    )
     np.minimum(prob, np.float32(0.98), out=prob)
     prob[np.arange(days)[None, :] < buyers.joined_day[:, None]] = 0.0
     active = rng.random(prob.shape, dtype=np.float32) < prob
@@ -227,9 +229,7 @@ def _order_seconds(
     return np.repeat(visits.day[cells], count) * 86400 + in_day.astype(np.int64)
 
 
-def _choose_products(
-    rng: np.random.Generator, world: World, sensitivity: np.ndarray
-) -> np.ndarray:
+def _choose_products(rng: np.random.Generator, world: World, sensitivity: np.ndarray) -> np.ndarray:
     """Two candidates by popularity; a price-sensitive buyer more often takes the cheaper."""
     cdf = world.products.cdf
     pick = np.minimum(np.searchsorted(cdf, rng.random((sensitivity.size, 2))), cdf.size - 1)

@@ -52,7 +52,9 @@ def issue(rng: np.random.Generator, world: World, buyers: Buyers) -> dict[str, n
     by_time = np.lexsort((issued, buyer))
     buyer, issued = buyer[by_time], issued[by_time]
     value = _pick(rng, p.red_packet_values_fen, p.red_packet_value_weights, n)
-    threshold = value * _pick(rng, p.red_packet_threshold_multiples, p.red_packet_threshold_weights, n)
+    threshold = value * _pick(
+        rng, p.red_packet_threshold_multiples, p.red_packet_threshold_weights, n
+    )
     validity = _pick(rng, p.red_packet_validity_days, p.red_packet_validity_weights, n)
     use = p.red_packet_use_base + p.red_packet_use_per_sensitivity * buyers.price_sensitivity[buyer]
     return {

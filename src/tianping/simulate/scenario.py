@@ -28,8 +28,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from tianping import yamldoc
 from tianping.errors import InvalidInput
 from tianping.simulate.params import MarketParams
 
@@ -104,21 +103,23 @@ def parse_scenario(text: str, source: str = "scenario") -> Scenario:
         InvalidInput: not YAML, unknown keys, bad weights, effects or windows; the message
             names the source and the field.
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source}: not valid YAML ({exc})", field=source) from None
+    data = yamldoc.read(text, source=source)
     if data is None:
         data = {}
+    try:
+        return _scenario(data, source)
+    except InvalidInput as exc:
+        raise yamldoc.with_line(exc, source, text) from None
+
+
+def _scenario(data: Any, source: str) -> Scenario:
     _expect_mapping(data, source)
     _no_unknown(data, {"name", "description", "market", "experiments"}, source)
     experiments = data.get("experiments")
     experiments = [] if experiments is None else experiments
     if not isinstance(experiments, list):
         raise InvalidInput(f"{source}: experiments must be a list", field="experiments")
-    specs = tuple(
-        _experiment(e, f"{source}: experiments[{i}]") for i, e in enumerate(experiments)
-    )
+    specs = tuple(_experiment(e, f"{source}: experiments[{i}]") for i, e in enumerate(experiments))
     _unique([s.name for s in specs], f"{source}: experiments", "experiment")
     return Scenario(
         name=str(data.get("name", "scenario")),
@@ -212,8 +213,9 @@ def _no_unknown(data: dict, known: set[str], where: str) -> None:
     unknown = sorted(set(map(str, data)) - known)
     if unknown:
         raise InvalidInput(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+            f"{where}: unknown key {unknown[0]!r}{yamldoc.hint(unknown[0], known)}",
             field=unknown[0],
+            code=yamldoc.UNKNOWN_KEY,
         )
 
 

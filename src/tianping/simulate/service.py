@@ -66,7 +66,28 @@ def start_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"start must be an ISO date like 2024-04-01, not {text!r}", field="start") from None
+        raise UsageError(
+            f"start must be an ISO date like 2024-04-01, not {text!r}", field="start"
+        ) from None
+
+
+def refuse_existing_events(wh: Any, *, where: Path, command: str) -> None:
+    """Stop before a simulation replaces event data the warehouse already holds.
+
+    Raises:
+        UsageError: naming how many rows of which tables are there and how to go on
+            (``--rebuild``, or another home).
+    """
+    held = {t: wh.row_count(t) for t in EVENT_TABLES if wh.has_table(t)}
+    held = {t: n for t, n in held.items() if n}
+    if held:
+        what = ", ".join(f"{n:,} {t}" for t, n in held.items())
+        raise UsageError(
+            f"{where} already holds event data ({what}); `tianping {command} --rebuild` "
+            f"replaces it with a simulation, or choose an empty home with "
+            f"`tianping --home DIR {command}`",
+            field="home",
+        )
 
 
 def load_scenario(source: str | Path | None) -> Scenario:
@@ -131,9 +152,7 @@ def run_simulation(
     scenario = scenario or Scenario()
     params = scenario.apply_market((params or MarketParams()).with_window(start, days))
     buyer_width = width(buyers, 8)
-    assign = scenario_assigner(
-        scenario, lambda n: columns.fixed_ids_unicode("B", n, buyer_width)
-    )
+    assign = scenario_assigner(scenario, lambda n: columns.fixed_ids_unicode("B", n, buyer_width))
     world = build_world(params, scenario, seed, merchants, assign)
     ids = Numbering.for_sizes(buyers, merchants, world.products.size)
     sink = _Sink(wh, out)
@@ -146,7 +165,12 @@ def run_simulation(
             sink.write(chunk_tables(world, events, ids))
             if progress is not None:
                 progress(first + n, buyers)
-        sink.write({"sim_merchants": merchants_truth(world, ids), "sim_products": products_truth(world, ids)})
+        sink.write(
+            {
+                "sim_merchants": merchants_truth(world, ids),
+                "sim_products": products_truth(world, ids),
+            }
+        )
         truth = truth_document(world, scenario, buyers, chunk_buyers, tally, sink.rows)
         sink.write({"sim_truth": pa.table({"json": [json.dumps(truth)]})})
     finally:
@@ -166,7 +190,9 @@ class _Tally:
     @classmethod
     def for_world(cls, world: World) -> _Tally:
         sizes = [p.spec.arms for p in world.experiments]
-        return cls([np.zeros(len(a), np.int64) for a in sizes], [np.zeros((2, len(a))) for a in sizes])
+        return cls(
+            [np.zeros(len(a), np.int64) for a in sizes], [np.zeros((2, len(a))) for a in sizes]
+        )
 
     def add(self, ev: ChunkEvents) -> None:
         x = ev.exposures

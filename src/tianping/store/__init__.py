@@ -9,4 +9,11 @@ from tianping.store.db import (
     session_scope,
 )
 
-__all__ = ["Base", "core_execute", "init_schema", "make_engine", "make_sessionmaker", "session_scope"]
+__all__ = [
+    "Base",
+    "core_execute",
+    "init_schema",
+    "make_engine",
+    "make_sessionmaker",
+    "session_scope",
+]

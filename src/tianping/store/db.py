@@ -17,6 +17,8 @@ from pathlib import Path
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from tianping.errors import UsageError
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -33,16 +35,62 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; a new SQLite file is created readable by its owner only."""
+    """An engine for ``url``; a new SQLite file (and its folder, when needed) is created
+    readable by its owner only (the CLI checks first that a folder the user named exists:
+    ``Settings.check_store``).
+
+    Raises:
+        UsageError: ``url`` is not a database URL, or names a database kind or driver that
+            is not installed.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(
+            f"{url!r} is not a store URL (--store / TIANPING_STORE): use "
+            "sqlite:///PATH/store.sqlite or postgresql+psycopg://USER@HOST/DB",
+            field="store",
+        ) from None
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         _private_file(Path(url.removeprefix("sqlite:///").split("?", 1)[0]))
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
-        )
-        _tune_sqlite(engine)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(
+                url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            _tune_sqlite(engine)
+            return engine
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise UsageError(
+            f"the store URL {parsed.render_as_string(hide_password=True)} (--store / "
+            f"TIANPING_STORE) names a database tianping cannot use ({_first_line(exc)}): use "
+            "sqlite:///PATH/store.sqlite or postgresql+psycopg://USER@HOST/DB",
+            field="store",
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _probe(engine: Engine) -> None:
+    """Connect once, so an unreachable store is one clear error rather than a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise UsageError(
+            f"cannot open the store {engine.url.render_as_string(hide_password=True)} "
+            f"(--store / TIANPING_STORE): {_first_line(exc)}",
+            field="store",
+        ) from None
 
 
 def _private_file(path: Path) -> None:
@@ -115,6 +163,7 @@ def init_schema(engine: Engine) -> None:
     from alembic import command
     from sqlalchemy import inspect
 
+    _probe(engine)
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         names = set(inspect(conn).get_table_names())

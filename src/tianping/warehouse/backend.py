@@ -142,11 +142,29 @@ def connect(settings: Settings) -> Warehouse:
     """Open the warehouse the settings name."""
     scale = _scale(settings.currency)
     if settings.warehouse_kind == "duckdb":
-        path = settings.duckdb_path
-        if path != ":memory:":
-            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return Warehouse(ibis.duckdb.connect(path), "duckdb", scale=scale)
+        return Warehouse(_connect_duckdb(settings), "duckdb", scale=scale)
     return _connect_spark(settings, scale)
+
+
+def _connect_duckdb(settings: Settings):
+    """The DuckDB file of the settings; the home folder is made for the default file only."""
+    import duckdb
+
+    path = settings.duckdb_path
+    if path != ":memory:":
+        if settings.warehouse == "duckdb":
+            settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif not Path(path).parent.is_dir():
+            raise UsageError(
+                f"--warehouse: the folder {Path(path).parent} does not exist (for {path}); "
+                "create it first or correct the path",
+                field="warehouse",
+            )
+    try:
+        return ibis.duckdb.connect(path)
+    except duckdb.Error as exc:  # not a DuckDB file, locked by another process, no permission
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--warehouse: cannot open {path}: {first}", field="warehouse") from None
 
 
 def _scale(currency: str) -> int:
