@@ -25,8 +25,10 @@ def test_a_server_freezes_its_start_up_heap(tmp_path):
             frozen = gc.get_freeze_count()
             assert client.get("/v1/manual-reviews").status_code == 401  # it serves
             _join_warming()
-            # the warming thread freezes again what computing the pages allocated
-            assert gc.get_freeze_count() >= frozen
+            # the warming thread freezes again what computing the pages allocated; frozen
+            # objects freed by reference counting meanwhile leave the permanent generation, so
+            # the count may fall a little, never to a fraction of what start-up froze
+            assert gc.get_freeze_count() >= 0.9 * frozen
         assert frozen > 10_000  # the imported modules and the app: out of the collector's way
     finally:
         _join_warming()
