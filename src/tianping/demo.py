@@ -419,8 +419,8 @@ def _forget_race(name: str, session: Any) -> None:
 
 def store_step(run: DemoRun, progress: DemoProgress) -> None:
     from tianping.aftersales.policy import load_builtin
+    from tianping.audit.log import acting_as
     from tianping.demo_store import fill_aftersales
-    from tianping.governance.audit import acting_as
 
     with _store(run.settings) as session:
         acting_as(session, "demo")
@@ -431,8 +431,8 @@ def store_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def people_step(run: DemoRun, progress: DemoProgress) -> None:
+    from tianping.audit.log import acting_as
     from tianping.demo_store import fill_governance
-    from tianping.governance.audit import acting_as
 
     run.settings.home.mkdir(parents=True, exist_ok=True)
     with _store(run.settings) as session:

@@ -315,8 +315,8 @@ class _Replay:
     def act(self, step: Callable, refund_id: str, body: Any, actor: str | None = None):
         """Call a lifecycle step; a request that moved on meanwhile (a timer fired first, the
         window closed) is left as it is, as a real caller would be answered 409."""
+        from tianping.audit.log import acting, acting_as
         from tianping.errors import TianpingError
-        from tianping.governance.audit import acting, acting_as
 
         before = acting(self.session)
         if actor:

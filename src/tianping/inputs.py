@@ -342,7 +342,7 @@ def _unicode(value: Any, where: str, field: str) -> None:
 
 
 def _frozen_form(item: Any, depth: int, where: str, field: str) -> list[tuple[Any, int, str]]:
-    """What a non-JSON value freezes as (tianping.governance.canonical), to be checked too:
+    """What a non-JSON value freezes as (tianping.audit.canonical), to be checked too:
     decimals must be finite; dates, enums and fractions are plain; numpy values and
     dataclasses are checked as the lists and objects they become."""
     if isinstance(item, Decimal):

@@ -31,7 +31,7 @@ def _sign_in(client, key):
 
 def _freeze(app, decision_id: int, position: int, kind: str, ref: str, data) -> None:
     """Evidence frozen as `propose --evidence` freezes it (these tests build no warehouse)."""
-    from tianping.governance import canonical
+    from tianping.audit import canonical
     from tianping.governance.models import DecisionEvidence
 
     store = app.state.store

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tianping import inputs
+from tianping.audit import log as audit
 from tianping.errors import Conflict, InvalidInput
-from tianping.governance import audit
 from tianping.refunds.service import Env
 
 T = TypeVar("T")

@@ -9,10 +9,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tianping import inputs
+from tianping.audit import log as audit
 from tianping.auth.keys import Principal, check_role, generate_key, hash_key, key_id_of
 from tianping.auth.models import ApiKey
 from tianping.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from tianping.governance import audit
 from tianping.store.db import core_execute
 
 

@@ -80,7 +80,7 @@ def store_session(
     reads (``write`` False) never creates a store: on a home without one it stops with a
     :class:`~tianping.errors.NoData`.
     """
-    from tianping.governance.audit import acting_as
+    from tianping.audit.log import acting_as
     from tianping.store import session_scope
 
     settings = settings_of(ctx)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from tianping.audit import log as audit
 from tianping.coupons import repository as repo
 from tianping.coupons import rules
 from tianping.coupons.models import (
@@ -19,7 +20,6 @@ from tianping.coupons.models import (
     CouponRedemption,
 )
 from tianping.errors import Conflict, InvalidInput, NotFound
-from tianping.governance import audit
 from tianping.ledger import postings as P
 from tianping.ledger import service as ledger
 

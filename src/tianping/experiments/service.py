@@ -16,13 +16,13 @@ import yaml
 from sqlalchemy.orm import Session
 
 from tianping import yamldoc
+from tianping.audit import log as audit
 from tianping.clock import Clock, SystemClock
 from tianping.errors import Conflict, InvalidInput, NoData, NotFound
 from tianping.experiments import repository
 from tianping.experiments.assignment import Holdout, Layer, Snapshot, check_layer_ranges
 from tianping.experiments.models import Experiment
 from tianping.experiments.schemas import ExperimentSpec, parse_spec
-from tianping.governance import audit
 
 #: The audit action of each status an experiment is moved to.
 _MOVED = {"draft": "experiment.drafted", "running": "experiment.started",

@@ -14,11 +14,11 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tianping.audit import log as audit
 from tianping.clock import Clock, SystemClock
 from tianping.errors import Forbidden, InvalidInput, NotFound
 from tianping.goals.forecast import GoalStatus, status
 from tianping.goals.models import Goal, GoalRevision
-from tianping.governance import audit
 from tianping.metrics.periods import check_grain
 from tianping.metrics.service import METRICS, MONEY_METRICS, compute_metrics, data_window
 

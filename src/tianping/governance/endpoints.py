@@ -14,12 +14,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from tianping import inputs
 from tianping.api import idempotency
 from tianping.api.deps import PageParams, Store, TextQuery, jsonable, page_params, store_of
+from tianping.audit import log as audit
 from tianping.auth.deps import guard, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, OPERATOR
 from tianping.clock import SystemClock
 from tianping.errors import Conflict
-from tianping.governance import audit, service
 from tianping.governance import schemas as S
+from tianping.governance import service
 from tianping.governance.rules import STATUSES
 
 router = APIRouter(prefix="/v1", tags=["governance"])

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tianping import inputs, yamldoc
+from tianping.audit.canonical import dumps, sha256
 from tianping.errors import Conflict, Forbidden, InvalidInput, TianpingError
-from tianping.governance.canonical import dumps, sha256
 from tianping.money import exponent_of, format_major
 
 KINDS = ("ship_experiment", "ship_race_winner", "refund_policy", "spend", "goal_change")

@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tianping import inputs
+from tianping.audit import log as audit
+from tianping.audit.canonical import Frozen
 from tianping.clock import Clock, SystemClock
 from tianping.errors import InvalidInput, NotFound
-from tianping.governance import audit, effects, repository, rules, sources
-from tianping.governance.canonical import Frozen
+from tianping.governance import effects, repository, rules, sources
 from tianping.governance.models import Decision, DecisionEvidence, DecisionVote, GovernanceRules
 
 SYSTEM = "system"

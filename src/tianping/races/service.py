@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from tianping.audit import log as audit
 from tianping.clock import Clock, SystemClock
 from tianping.errors import Conflict, InvalidInput, NotFound, UsageError
 from tianping.experiments import analysis as an
 from tianping.experiments import service as experiments
 from tianping.experiments.schemas import parse_spec as parse_experiment
 from tianping.experiments.unit_metrics import get_metric
-from tianping.governance import audit
 from tianping.money import exponent_of
 from tianping.races import repository
 from tianping.races.allocation import moved_share, traffic_weights

@@ -12,11 +12,11 @@ from pydantic_core import to_jsonable_python
 from tianping.api import idempotency
 from tianping.api.batch import Done, Job
 from tianping.api.deps import IdPath, PageParams, Store, known_query_only, page_params, store_of
+from tianping.audit import log as audit
 from tianping.auth import service as auth
 from tianping.auth.deps import admit, guard, pre_admit, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE, key_id_of
 from tianping.errors import NotFound
-from tianping.governance import audit
 from tianping.refunds import repository as repo
 from tianping.refunds import schemas as S
 from tianping.refunds import service, signals

@@ -9,7 +9,7 @@ from sqlalchemy import Row, bindparam, case, func, insert, inspect, select, upda
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tianping.governance import audit
+from tianping.audit import log as audit
 from tianping.refunds.models import (
     Order,
     PolicyActivation,

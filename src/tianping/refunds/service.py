@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from tianping.aftersales.policy import RefundInputs, evaluate
 from tianping.aftersales.vocabulary import canonical_reason
+from tianping.audit import log as audit_log
 from tianping.clock import Clock, SystemClock, ensure_utc
 from tianping.coupons import service as coupons
 from tianping.coupons.rules import returns_packet
 from tianping.errors import Conflict, InvalidInput, NotFound
-from tianping.governance import audit as audit_log
 from tianping.inputs import instant as checked_instant
 from tianping.ledger import postings as P
 from tianping.ledger import service as ledger

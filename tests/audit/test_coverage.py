@@ -13,7 +13,7 @@ from sqlalchemy import event
 from auth_helpers import make_key
 from refund_helpers import LIFECYCLE_POLICY, make_env, order_json
 from tianping.api.app import create_app
-from tianping.governance import audit
+from tianping.audit import log as audit
 from tianping.refunds import policies
 from tianping.settings import Settings
 

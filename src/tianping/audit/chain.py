@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tianping.governance.canonical import dumps, sha256
+from tianping.audit.canonical import dumps, sha256
 
 GENESIS = "0" * 64
 #: The fields an entry's hash covers, in the order documented in docs/governance.md.
