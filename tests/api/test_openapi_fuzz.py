@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from auth_helpers import make_key
 from refund_helpers import make_env, order_json
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 #: 422 codes of rules that depend on the clock or the store, not on the request's shape.

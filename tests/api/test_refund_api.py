@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 
 from auth_helpers import bearer
 from refund_helpers import LIFECYCLE_POLICY, make_env, order_json
-from tianping.api.app import create_app
 from tianping.ledger import service as ledger
 from tianping.ledger.models import LedgerEntry, LedgerTransfer
 from tianping.refunds import policies, service
 from tianping.refunds.models import RefundRequest
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 

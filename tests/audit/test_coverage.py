@@ -12,9 +12,9 @@ from sqlalchemy import event
 
 from auth_helpers import make_key
 from refund_helpers import LIFECYCLE_POLICY, make_env, order_json
-from tianping.api.app import create_app
 from tianping.audit import log as audit
 from tianping.refunds import policies
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 

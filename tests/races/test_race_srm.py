@@ -147,8 +147,8 @@ def test_cli_and_dashboard_show_the_same_check(race_home):
     from fastapi.testclient import TestClient
 
     from auth_helpers import make_key
-    from tianping.api.app import create_app
     from tianping.cli.main import app as cli
+    from tianping.server.app import create_app
 
     home, settings = race_home["home"], race_home["settings"]
     expected = _analyze(settings).to_dict()

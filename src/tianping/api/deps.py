@@ -1,4 +1,4 @@
-"""What routes take from the app: the store's sessions and the refund environment."""
+"""What routes take from the app: the store's sessions and the domain environment."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 try:  # POSIX: writer processes of one SQLite file queue on a file lock
     import fcntl
@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tianping import inputs
 from tianping.audit import log as audit
+from tianping.clock import Clock
 from tianping.errors import Conflict, InvalidInput
-from tianping.refunds.service import Env
 
 T = TypeVar("T")
 #: Attempts of a transaction that lost a race (unique key taken, serialisation failure).
@@ -68,16 +68,24 @@ class WriterLock:
             self._threads.release()
 
 
+class Environment(Protocol):
+    """What the kernel needs of the environment the app gives its routes (the refund
+    lifecycle's ``Env``): the clock every route reads."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+
 @dataclass
 class Store:
-    """The app's store: a session factory and the lifecycle's environment.
+    """The app's store: a session factory and the environment the routes act in.
 
     On SQLite (one writer at a time) the process's writing transactions queue on a lock
     instead of polling SQLite's busy timeout, which keeps the tail latency short under load.
     """
 
     sessions: sessionmaker[Session]
-    env: Env
+    env: Environment
     _write_lock: WriterLock | None = field(default=None, init=False, repr=False)
     #: Who this store's transactions act for (the audit log's actor and key id).
     actor: tuple[str, str | None] | None = field(default=None, init=False)

@@ -40,7 +40,7 @@ def serve(
     )
     typer.echo(f"tianping API on http://{host}:{port} (store {settings.store})", err=True)
     uvicorn.run(
-        "tianping.api.app:from_environment",
+        "tianping.server.app:from_environment",
         factory=True,
         host=host,
         port=port,

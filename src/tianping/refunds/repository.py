@@ -19,6 +19,7 @@ from tianping.refunds.models import (
     RefundTimer,
     StoredPolicy,
 )
+from tianping.store import deferred
 from tianping.store.db import core_execute
 
 # Statements on the decision path are built once (bound parameters), so a request pays
@@ -69,16 +70,13 @@ class Deferred:
     txn: object
     requests: list[RefundRequest] = field(default_factory=list)
     decisions: list[dict] = field(default_factory=list)
-    rows: dict[object, list[dict]] = field(default_factory=dict)  # statement -> parameter rows
     written: set[str] = field(default_factory=set)  # requests already inserted by a flush
-
-    def add(self, stmt, row: dict) -> None:
-        self.rows.setdefault(stmt, []).append(row)
 
 
 def start_deferring(session: Session) -> Deferred:
     """Buffer this transaction's new-request rows until :func:`write_deferred`."""
     d = session.info[_DEFER] = Deferred(session.get_transaction())
+    deferred.start(session)
     return d
 
 
@@ -98,6 +96,7 @@ def write_deferred(session: Session) -> None:
     session.info.pop(_DEFER, None)
     if d is not None:
         _write(session, d)
+    deferred.write(session, stop=True)
 
 
 def write_buffered(session: Session) -> None:
@@ -110,13 +109,15 @@ def write_buffered(session: Session) -> None:
     d = _deferred(session)
     if d is not None:
         _write(session, d)
+        deferred.write(session)
 
 
 def _write(session: Session, d: Deferred) -> None:
-    """Requests, then decisions (and the requests' decision ids), then the rest, in order."""
+    """Requests, then decisions (and the requests' decision ids); the rows that refer to them
+    (:mod:`tianping.store.deferred`) are written after."""
     conn = session.connection()
-    requests, decisions, rows = d.requests, d.decisions, d.rows
-    d.requests, d.decisions, d.rows = [], [], {}
+    requests, decisions = d.requests, d.decisions
+    d.requests, d.decisions = [], []
     if requests:
         conn.execute(_INSERT_REQUEST, [_request_row(r) for r in requests])
         d.written.update(r.id for r in requests)
@@ -136,8 +137,6 @@ def _write(session: Session, d: Deferred) -> None:
                 else:
                     req.decision_id = decision_id
         conn.execute(_LINK_DECISION, links)
-    for stmt, params in rows.items():
-        conn.execute(stmt, params)
 
 
 _LINK_DECISION = (
@@ -169,19 +168,6 @@ def store_request_state(session: Session, req: RefundRequest) -> None:
     )
 
 
-def defer_or_execute(session: Session, stmt, row: dict) -> None:
-    """Execute a statement now, or at the end of the batch when one is deferring.
-
-    Only for statements whose effect nothing later in the batch reads back from the database
-    (append-only rows; an order's money, which the batch's loaded order object carries).
-    """
-    d = _deferred(session)
-    if d is not None:
-        d.add(stmt, row)
-    else:
-        session.connection().execute(stmt, row)
-
-
 def attach_stored(session: Session, req: RefundRequest) -> None:
     """Put a request written by Core into the session as a loaded, unchanged object.
 
@@ -198,7 +184,7 @@ def store_order_money(session: Session, order: Order) -> None:
 
     The row keeps its ``CHECK (refunded + reserved <= amount)``: an over-refund fails here.
     """
-    defer_or_execute(
+    deferred.defer_or_execute(
         session,
         _UPDATE_MONEY,
         {"oid": order.id, "reserved": order.reserved_minor, "refunded": order.refunded_minor},
@@ -246,7 +232,7 @@ def insert_event(session: Session, row: dict) -> None:
     Every event is a state change of its request, so it is queued for the audit log too
     (written at commit with the transaction's other entries, in one INSERT).
     """
-    defer_or_execute(session, _INSERT_EVENT, row)
+    deferred.defer_or_execute(session, _INSERT_EVENT, row)
     detail = {"seq": row["seq"], "from": row["from_status"], "to": row["to_status"]}
     if row["data"]:
         detail["data"] = row["data"]
@@ -255,7 +241,7 @@ def insert_event(session: Session, row: dict) -> None:
 
 
 def insert_timer(session: Session, row: dict) -> None:
-    defer_or_execute(session, _INSERT_TIMER, {"state": "pending", **row})
+    deferred.defer_or_execute(session, _INSERT_TIMER, {"state": "pending", **row})
 
 
 def insert_decision(session: Session, row: dict) -> int | None:
@@ -547,3 +533,13 @@ def order_totals(session: Session) -> list[Row]:
     """``(order, cash paid, refunded)`` as the order rows keep them."""
     stmt = select(Order.id, Order.amount_minor, Order.refunded_minor)
     return list(session.execute(stmt))
+
+
+def merchant_of_order(session: Session, order_id: str) -> str | None:
+    """The merchant of an order, or None when there is no such order."""
+    return session.scalar(select(Order.merchant_id).where(Order.id == order_id))
+
+
+def merchant_of_refund(session: Session, refund_id: str) -> str | None:
+    """The merchant of a refund request, or None when there is no such request."""
+    return session.scalar(select(RefundRequest.merchant_id).where(RefundRequest.id == refund_id))

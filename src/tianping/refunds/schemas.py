@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -205,18 +205,6 @@ class ReviewIn(BaseModel):
     refund_amount_minor: Money | None = None
     payer: Literal["merchant", "platform"] | None = None
     note: Text = ""
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list: ``items``, the ``total`` count, and where the page starts."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class LedgerEntryOut(BaseModel):
