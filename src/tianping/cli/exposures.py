@@ -25,7 +25,7 @@ def load(
 
     from tianping.assignments import service
     from tianping.cli.common import store_session, warehouse_of
-    from tianping.events.ingest import ingest_file
+    from tianping.warehouse.ingest import ingest_file
 
     with store_session(ctx) as s:
         rows = service.queued(session=s, after_id=after_id)

@@ -35,7 +35,7 @@ def ingest(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
     from tianping.cli.common import console, err_console, warehouse_of
-    from tianping.events.ingest import ingest_file
+    from tianping.warehouse.ingest import ingest_file
 
     stages = ["read", "validated", "deduplicated", "loaded"]
     with (
