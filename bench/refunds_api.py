@@ -75,6 +75,7 @@ def preload(store_url: str, orders: int, history: int) -> str | None:
     from datetime import UTC, datetime, timedelta
 
     from tianping.clock import FixedClock
+    from tianping.races.refund_arms import arm_for
     from tianping.refunds import service
     from tianping.refunds.schemas import OrderIn, RefundRequestIn
     from tianping.refunds.service import Env
@@ -83,7 +84,7 @@ def preload(store_url: str, orders: int, history: int) -> str | None:
     engine = make_engine(store_url)
     init_schema(engine)
     now = datetime.now(UTC)
-    env = Env(clock=FixedClock(now - timedelta(days=1)))
+    env = Env(clock=FixedClock(now - timedelta(days=1)), arms=arm_for)
     session = make_sessionmaker(engine)()
 
     def order(i: int, prefix: str) -> OrderIn:
@@ -269,6 +270,7 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
     from tianping.aftersales.policy import RefundInputs, evaluate
     from tianping.api.batch import Batcher
     from tianping.api.deps import Store
+    from tianping.races.refund_arms import arm_for
     from tianping.refunds import policies, service
     from tianping.refunds.endpoints import refund_job
     from tianping.refunds.schemas import RefundRequestIn
@@ -276,7 +278,7 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
     from tianping.store import make_engine, make_sessionmaker
 
     engine = make_engine(store_url)
-    env = Env()
+    env = Env(arms=arm_for)
     store = Store(make_sessionmaker(engine), env)
     batcher = Batcher(store)
     phases = dict.fromkeys(

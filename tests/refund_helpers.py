@@ -54,9 +54,12 @@ LIFECYCLE_POLICY = parse_policy(
 
 
 def make_env(clock: FixedClock | None = None, **config) -> Env:
+    from tianping.races.refund_arms import arm_for
+
     return Env(
-        clock=clock or FixedClock(T0), config=RefundConfig(**config), norms=Norms(ttl=timedelta(0))
-    )
+        clock=clock or FixedClock(T0), config=RefundConfig(**config), norms=Norms(ttl=timedelta(0)),
+        arms=arm_for,
+    )  # fmt: skip
 
 
 def use_lifecycle_policy(session, env: Env) -> None:

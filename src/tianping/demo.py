@@ -294,6 +294,7 @@ def experiment_spec(truth: dict[str, Any], name: str = DEMO_EXPERIMENT):
 
 def experiment_step(run: DemoRun, progress: DemoProgress) -> None:
     from tianping.experiments import repository, service
+    from tianping.races.service import weight_schedule
 
     spec = experiment_spec(run.truth)
     with _store(run.settings) as session:
@@ -302,7 +303,9 @@ def experiment_step(run: DemoRun, progress: DemoProgress) -> None:
             session.delete(old)
             session.flush()
         service.create(spec, session=session)
-        report = service.analyze_experiment(spec.name, session=session, warehouse=run.wh)
+        report = service.analyze_experiment(
+            spec.name, session=session, warehouse=run.wh, weight_history=weight_schedule
+        )
     truth = next(e for e in run.truth["experiments"] if e["name"] == spec.name)
     run.experiment = {
         "name": spec.name,

@@ -148,6 +148,7 @@ class _Replay:
 
     def __init__(self, session, start_at: datetime, rng, abusive: set[str], currency: str):
         from tianping.clock import FixedClock
+        from tianping.races.refund_arms import arm_for
         from tianping.refunds.lifecycle import RefundConfig
         from tianping.refunds.service import Env
         from tianping.refunds.signals import Norms
@@ -155,7 +156,8 @@ class _Replay:
         self.session, self.rng, self.abusive, self.currency = session, rng, abusive, currency
         self.clock = FixedClock(start_at)
         # Platform references recomputed at most daily: as a server would, every few minutes.
-        self.env = Env(clock=self.clock, config=RefundConfig(), norms=Norms(ttl=timedelta(days=1)))
+        self.env = Env(clock=self.clock, config=RefundConfig(), norms=Norms(ttl=timedelta(days=1)),
+                       arms=arm_for)  # fmt: skip
         self.queue: list[tuple[datetime, int, Callable, Any]] = []
         self.seq = itertools.count()
         self.truth_of: dict[str, str] = {}  # our request id -> the simulator's refund id

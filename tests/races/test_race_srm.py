@@ -76,6 +76,7 @@ def race_home(tmp_path_factory):
 
 def _analyze(settings, warehouse=None):
     from tianping.experiments import service as experiments
+    from tianping.races.service import weight_schedule
     from tianping.store import session_scope
     from tianping.warehouse import connect
 
@@ -83,8 +84,9 @@ def _analyze(settings, warehouse=None):
     try:
         with session_scope(settings.store) as s:
             return experiments.analyze_experiment(
-                "checkout-race", session=s, warehouse=wh, clock=FixedClock(_day(20))
-            )
+                "checkout-race", session=s, warehouse=wh, clock=FixedClock(_day(20)),
+                weight_history=weight_schedule,
+            )  # fmt: skip
     finally:
         if warehouse is None:
             wh.close()

@@ -16,9 +16,10 @@ from tianping.experiments import service as experiments
 from tianping.experiments.assignment import assign
 from tianping.races import policy_race
 from tianping.races import service as races
+from tianping.races.refund_arms import race_snapshot
 from tianping.refunds import repository as repo
 from tianping.refunds import service
-from tianping.refunds.race_policy import RACE_KEY, race_snapshot
+from tianping.refunds.race_policy import RACE_KEY
 
 BUYERS = [f"b{i}" for i in range(60)]
 

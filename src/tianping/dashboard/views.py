@@ -133,6 +133,7 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
     from tianping.experiments import service as experiments
     from tianping.experiments.html import render_html
     from tianping.experiments.report import report_dict
+    from tianping.races.service import weight_schedule
     from tianping.warehouse import connect
 
     def compute() -> str:
@@ -140,7 +141,9 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
         wh = connect(settings)
         try:
             with sessions() as s:
-                report = experiments.analyze_experiment(name, session=s, warehouse=wh)
+                report = experiments.analyze_experiment(
+                    name, session=s, warehouse=wh, weight_history=weight_schedule
+                )
         finally:
             wh.close()
         page = render_html(report_dict(report))

@@ -44,11 +44,15 @@ from tianping.refunds.schemas import (
 
 @dataclass
 class Env:
-    """What the lifecycle needs besides the session: the clock, the SLA config and the norms."""
+    """What the lifecycle needs besides the session: the clock, the SLA config, the norms and
+    who assigns buyers to policies under test (``arms``: the horse races'
+    :func:`tianping.races.refund_arms.arm_for`, given by the app; None: the active policy
+    decides every request)."""
 
     clock: Clock = field(default_factory=SystemClock)
     config: L.RefundConfig = field(default_factory=L.RefundConfig)
     norms: signals.Norms = field(default_factory=signals.Norms)
+    arms: race_policy.PolicyArms | None = None
 
 
 @dataclass(frozen=True)
@@ -411,8 +415,9 @@ def _policy_verdict(
     history: signals.BuyerHistory | None = None,
 ) -> Verdict:
     policy, arm = race_policy.deciding_policy(
-        order.buyer_id, session=session, now=env.clock.now(), default=env.config.policy
-    )
+        order.buyer_id, session=session, now=env.clock.now(), default=env.config.policy,
+        arms=env.arms,
+    )  # fmt: skip
     inputs = decision_inputs(order, reason, amount_minor, session=session, env=env, history=history)
     d = evaluate(policy, RefundInputs(**inputs))
     return Verdict(

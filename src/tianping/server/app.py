@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -74,6 +75,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from tianping.races.refund_arms import arm_for
         from tianping.refunds.lifecycle import RefundConfig
         from tianping.refunds.service import Env
         from tianping.store import init_schema, make_engine, make_sessionmaker
@@ -82,7 +84,10 @@ def create_app(
         engine = make_engine(settings.store)
         init_schema(engine)
         checkpointer = WalCheckpointer(engine) if WalCheckpointer.wanted(engine) else None
-        store = Store(make_sessionmaker(engine), env or Env(config=RefundConfig.from_environ()))
+        lifecycle = env or Env(config=RefundConfig.from_environ())
+        if lifecycle.arms is None:  # the served lifecycle always follows the running races
+            lifecycle = dataclasses.replace(lifecycle, arms=arm_for)
+        store = Store(make_sessionmaker(engine), lifecycle)
         app.state.store = store
         app.state.batcher = Batcher(store)
         app.state.recent_keys = RecentKeys()
