@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from tianping.aftersales.policy import parse_policy
 from tianping.clock import FixedClock
+from tianping.refunds.env import Env
 from tianping.refunds.lifecycle import RefundConfig
 from tianping.refunds.schemas import OrderIn, RefundRequestIn
-from tianping.refunds.service import Env
 from tianping.refunds.signals import Norms
 
 T0 = datetime(2025, 1, 10, tzinfo=UTC)

@@ -149,8 +149,8 @@ class _Replay:
     def __init__(self, session, start_at: datetime, rng, abusive: set[str], currency: str):
         from tianping.clock import FixedClock
         from tianping.races.refund_arms import arm_for
+        from tianping.refunds.env import Env
         from tianping.refunds.lifecycle import RefundConfig
-        from tianping.refunds.service import Env
         from tianping.refunds.signals import Norms
 
         self.session, self.rng, self.abusive, self.currency = session, rng, abusive, currency
@@ -180,8 +180,8 @@ class _Replay:
 
     # -- the marketplace's calls -------------------------------------------------------
     def order(self, o: dict[str, Any]) -> None:
+        from tianping.refunds.orders import record_order
         from tianping.refunds.schemas import CouponIn, OrderIn
-        from tianping.refunds.service import record_order
 
         coupon = None
         if o.get("packet_id"):
@@ -203,7 +203,7 @@ class _Replay:
         self.done.orders += 1
 
     def delivered(self, data: Any) -> None:
-        from tianping.refunds.service import record_order
+        from tianping.refunds.orders import record_order
 
         record_order(data, session=self.session, env=self.env)
 
@@ -309,7 +309,7 @@ class _Replay:
             self.follow_up(req)
 
     def tick(self, _: Any) -> None:
-        from tianping.refunds.service import tick
+        from tianping.refunds.timers import tick
 
         fired = tick(session=self.session, env=self.env)
         self.done.events["SLA timers fired"] += fired["timers_fired"]

@@ -22,7 +22,7 @@ def check(
     Exits 1 listing every violation; prints a one-line summary when all rules hold.
     """
     from tianping.cli.common import check_format, console, render_rows, store_session
-    from tianping.refunds.service import audit, ledger_summary
+    from tianping.refunds.reconcile import audit, ledger_summary
 
     check_format(fmt)
     with store_session(ctx, write=False) as session:

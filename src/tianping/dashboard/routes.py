@@ -234,6 +234,7 @@ def after_sales(
     request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     merchants_offset: Annotated[int, Query(ge=0, le=10**9)] = 0, done: str | None = None,
 ) -> Response:  # fmt: skip
+    from tianping.refunds import scores as refund_scores
     from tianping.refunds import service
 
     store = request.app.state.store
@@ -241,7 +242,7 @@ def after_sales(
     def read(s):
         queue, total = service.review_queue(session=s, limit=PAGE, offset=offset)
         ids, n_merchants = queries.merchants(s, limit=PAGE, offset=merchants_offset)
-        quality = [service.merchant_quality(m, session=s, env=store.env) for m in ids]
+        quality = [refund_scores.merchant_quality(m, session=s, env=store.env) for m in ids]
         return {"queue": [service.view(r, session=s) for r in queue], "queue_total": total,
                 "offset": offset, "merchants_offset": merchants_offset, "page": PAGE,
                 "quality": quality, "merchants_total": n_merchants,
@@ -287,7 +288,7 @@ def decide(
 def merchant(
     request: Request, merchant_id: IdPath, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
 ) -> Response:
-    from tianping.refunds import service
+    from tianping.refunds import scores as refund_scores
 
     store = request.app.state.store
 
@@ -296,7 +297,7 @@ def merchant(
             raise NotFound(f"no merchant {merchant_id!r}")
 
         def read(s):
-            quality = service.merchant_quality(merchant_id, session=s, env=store.env)
+            quality = refund_scores.merchant_quality(merchant_id, session=s, env=store.env)
             rows, total = queries.merchant_refunds(s, merchant_id, limit=PAGE, offset=offset)
             return {"merchant_id": merchant_id, "quality": quality, "refunds": rows,
                     "total": total, "offset": offset, "page": PAGE}  # fmt: skip

@@ -18,8 +18,10 @@ from tianping.auth import service as auth
 from tianping.auth.deps import Owner, admit, guard, pre_admit, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE, key_id_of
 from tianping.errors import NotFound
+from tianping.refunds import orders as refund_orders
 from tianping.refunds import repository as repo
 from tianping.refunds import schemas as S
+from tianping.refunds import scores as refund_scores
 from tianping.refunds import service, signals
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
@@ -63,7 +65,7 @@ def record_order(body: S.OrderIn, request: Request, store: StoreDep, key: KeyHea
     """Record a paid order as the marketplace reports it (an identical report answers 200)."""
 
     def work(s):
-        order, created = service.record_order(body, session=s, env=store.env)
+        order, created = refund_orders.record_order(body, session=s, env=store.env)
         fields = {k: getattr(order, k) for k in S.OrderOut.model_fields if k != "order_id"}
         return 201 if created else 200, S.OrderOut(order_id=order.id, **fields).model_dump(
             mode="json"
@@ -80,7 +82,9 @@ def record_order(body: S.OrderIn, request: Request, store: StoreDep, key: KeyHea
 def order_ledger(order_id: IdPath, store: StoreDep, page: PageDep):
     """The order's ledger entries (a page, oldest first) and its paid/refunded/refundable cash."""
     return store.read(
-        lambda s: service.order_ledger(order_id, session=s, limit=page.limit, offset=page.offset)
+        lambda s: refund_orders.order_ledger(
+            order_id, session=s, limit=page.limit, offset=page.offset
+        )
     )
 
 
@@ -359,7 +363,7 @@ def decide_review(
 )
 def buyer_credit(buyer_id: IdPath, store: StoreDep):
     """The buyer's credit score (350–950) from the orders and refunds recorded here, explained."""
-    return store.read(lambda s: service.buyer_credit(buyer_id, session=s, env=store.env))
+    return store.read(lambda s: refund_scores.buyer_credit(buyer_id, session=s, env=store.env))
 
 
 @router.get(
@@ -369,4 +373,6 @@ def buyer_credit(buyer_id: IdPath, store: StoreDep):
 )
 def merchant_quality(merchant_id: IdPath, store: StoreDep):
     """The merchant's quality score (0–5) with each component."""
-    return store.read(lambda s: service.merchant_quality(merchant_id, session=s, env=store.env))
+    return store.read(
+        lambda s: refund_scores.merchant_quality(merchant_id, session=s, env=store.env)
+    )

@@ -76,8 +76,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from tianping.races.refund_arms import arm_for
+        from tianping.refunds.env import Env
         from tianping.refunds.lifecycle import RefundConfig
-        from tianping.refunds.service import Env
         from tianping.store import init_schema, make_engine, make_sessionmaker
         from tianping.store.db import WalCheckpointer
 
@@ -194,7 +194,7 @@ def _refresh_norms(store: Store) -> None:
 async def _tick_forever(store: Store, every_seconds: float) -> None:
     from starlette.concurrency import run_in_threadpool
 
-    from tianping.refunds.service import tick
+    from tianping.refunds.timers import tick
 
     while True:
         await asyncio.sleep(every_seconds)
