@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tianping.errors import UsageError
-from tianping.settings import Settings, default_store
+from tianping.settings import Settings, default_store, make_home
 
 REPORT_FILE = "report.html"
 DEMO_EXPERIMENT = "checkout_red_packet"
@@ -255,7 +255,7 @@ def write_market_file(run: DemoRun) -> Path:
     buyers = sum(r["buyers"] for r in (whole or run.monthly)) / len(whole or run.monthly)
     months = [r["period"].strftime("%Y-%m") for r in run.monthly]
     rows = competitor_rows(months, gmv_per_day, buyers, run.options.seed)
-    run.settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(run.settings.home)
     path = run.settings.home / MARKET_FILE
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -437,7 +437,7 @@ def people_step(run: DemoRun, progress: DemoProgress) -> None:
     from tianping.audit.log import acting_as
     from tianping.demo_store import fill_governance
 
-    run.settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(run.settings.home)
     with _store(run.settings) as session:
         acting_as(session, "demo")
         dac = run.monthly[-1].get("dac") if run.monthly else None
@@ -451,7 +451,7 @@ def people_step(run: DemoRun, progress: DemoProgress) -> None:
 def report_step(run: DemoRun, progress: DemoProgress) -> None:
     from tianping.report.html import render_demo_report
 
-    run.settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(run.settings.home)
     path = run.settings.home / REPORT_FILE
     path.write_text(render_demo_report(run), encoding="utf-8")
     run.report_path = path

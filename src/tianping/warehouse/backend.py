@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from tianping.errors import UsageError
 from tianping.events.schema import TABLES, TableSchema
-from tianping.settings import Settings
+from tianping.settings import Settings, make_home
 
 MONEY_PRECISION = 18
 
@@ -153,7 +153,7 @@ def _connect_duckdb(settings: Settings):
     path = settings.duckdb_path
     if path != ":memory:":
         if settings.warehouse == "duckdb":
-            settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_home(settings.home)
         elif not Path(path).parent.is_dir():
             raise UsageError(
                 f"--warehouse: the folder {Path(path).parent} does not exist (for {path}); "
