@@ -121,6 +121,17 @@ def test_frames_hold_plain_values_and_the_cli_numbers(demo_home):
         _plain(f)
 
 
+def test_why_gives_the_clis_causes(demo_home):
+    found = tp.why("2024-04-01", "2024-05-01", home=demo_home)
+    doc = _cli(demo_home, "metrics", "why", "--from", "2024-04-01", "--to", "2024-05-01")
+    assert found.attrs["segments_tested"] == doc["segments_tested"] > 0
+    assert found.attrs["change"] == pytest.approx(doc["gmv_change"])
+    assert list(found.get("segment", [])) == [c["segment"] for c in doc["causes"]]
+    for row, c in zip(found.to_dict("records"), doc["causes"], strict=True):
+        assert row["own"] == pytest.approx(c["own"]) and row["mix"] == pytest.approx(c["mix"])
+    _plain(found)
+
+
 def test_settings_resolve_like_the_cli(demo_home, monkeypatch, tmp_path):
     from tianping.errors import NotFound
 

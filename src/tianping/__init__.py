@@ -27,6 +27,7 @@ _HOMES = {
     "headline_metrics": "tianping.notebook",
     "explain": "tianping.notebook",
     "movers": "tianping.notebook",
+    "why": "tianping.notebook",
     "market_comparison": "tianping.notebook",
     "market_periods": "tianping.notebook",
     "experiment": "tianping.notebook",

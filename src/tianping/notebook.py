@@ -38,6 +38,7 @@ __all__ = [
     "race",
     "race_steps",
     "settings_of",
+    "why",
 ]
 
 
@@ -139,6 +140,49 @@ def movers(
          "change": m.change, "share_of_change": m.share_of_change}
         for m in found
     )  # fmt: skip
+
+
+def why(
+    start: str | date,
+    end: str | date,
+    grain: str = "month",
+    dimensions: Iterable[str] = ("category", "channel", "delivery_mode", "buyer_type"),
+    depth: int = 3,
+    alpha: float = 0.05,
+    top: int = 10,
+    *,
+    settings: Settings | None = None,
+    home: str | Path | None = None,
+    warehouse: str | None = None,
+    store: str | None = None,
+) -> pd.DataFrame:
+    """The segments that moved GMV between the period containing ``start`` and the one
+    containing ``end``, as ``tianping metrics why`` lists them: one row per cause (``segment``,
+    GMV before and after, ``volume``, ``mix``, ``rate``, ``own`` = mix + rate with its interval
+    ``own_low``..``own_high``, ``explanatory_power``; yuan). ``attrs``: both periods, the
+    change, the segments tested and the critical value of the noise floor."""
+    from tianping.metrics.periods import period_end, period_start
+    from tianping.metrics.why import cause_rows, explain_segments
+
+    a, b = _day(start, "start"), _day(end, "end")
+    if a is None or b is None:
+        from tianping.errors import UsageError
+
+        raise UsageError("why needs a start and an end day", field="start")
+    before = (period_start(a, grain), period_end(period_start(a, grain), grain))
+    after = (period_start(b, grain), period_end(period_start(b, grain), grain))
+    chosen = settings_of(settings, home=home, warehouse=warehouse, store=store)
+    with _warehouse(chosen) as wh:
+        found = explain_segments(wh, before, after, tuple(dimensions), depth=depth,
+                                 alpha=alpha, top=top)  # fmt: skip
+        rows, unit = cause_rows(found, wh.scale), 10**wh.scale
+    out = frame(rows)
+    out.attrs.update(
+        before=[_plain(d) for d in before], after=[_plain(d) for d in after],
+        gmv_before=found.gmv_before / unit, gmv_after=found.gmv_after / unit,
+        change=found.change / unit, segments_tested=found.tested, critical=found.critical,
+    )  # fmt: skip
+    return out
 
 
 def _explain(start, end, grain: str, by: str, top: int, settings: Settings):
