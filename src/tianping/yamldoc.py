@@ -22,6 +22,7 @@ class StrictLoader(yaml.SafeLoader):
     """Safe YAML that rejects duplicate keys instead of keeping the last one."""
 
     def construct_mapping(self, node, deep=False):
+        """The mapping; a key given twice is a ``ConstructorError`` at its second place."""
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)

@@ -6,6 +6,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tianping serve`` to the root command (called once at start-up for every command module)."""
     app.command("serve")(serve)
 
 

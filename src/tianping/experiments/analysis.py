@@ -55,6 +55,7 @@ class AnalysisWindow:
 
     @property
     def pre_start(self) -> datetime:
+        """Where the pre-period starts: as long before the window as the window is long (CUPED's covariates)."""
         return self.start - (self.end - self.start)
 
 

@@ -57,6 +57,7 @@ class Warehouse:
 
     # -- reading -----------------------------------------------------------------
     def has_table(self, name: str) -> bool:
+        """Whether the warehouse holds a loaded table ``name``."""
         return name in self.con.list_tables()
 
     def table(self, name: str) -> ibis.Table:
@@ -68,6 +69,7 @@ class Warehouse:
         raise UsageError(f"no table {name!r} in the warehouse", field="table")
 
     def row_count(self, name: str) -> int:
+        """The rows of table ``name`` (0 when it was never loaded)."""
         return int(self.table(name).count().execute()) if self.has_table(name) else 0
 
     def execute(self, expr: ibis.Expr):
@@ -75,6 +77,7 @@ class Warehouse:
         return self.con.execute(expr)
 
     def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        """Run an expression and return its result as an Arrow table."""
         return self.con.to_pyarrow(expr)
 
     # -- writing -----------------------------------------------------------------
@@ -93,6 +96,7 @@ class Warehouse:
         self.append(name, data)
 
     def drop(self, name: str) -> None:
+        """Remove table ``name`` and its data if it exists (Spark: its Parquet folder too)."""
         if self.kind == "duckdb":
             self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
             return
@@ -134,6 +138,7 @@ class Warehouse:
         df.createOrReplaceTempView(name)
 
     def close(self) -> None:
+        """Release the connection (DuckDB: close the file; Spark keeps its shared session)."""
         if self.kind == "duckdb":
             self.con.disconnect()
 
