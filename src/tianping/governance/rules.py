@@ -267,6 +267,7 @@ def open_decision(
                     "an override was asked for but the rules name no override approvers "
                     "(spend_cap.override_approvers)",
                     field="override",
+                    code=UNREACHABLE,
                 )
             quorum = Quorum(
                 cap.override_approvers, cap.override_required, rule.veto, expires_at, True

@@ -13,8 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from tianping.governance.rules import KINDS
+from tianping.governance.sources import KINDS as SOURCE_KINDS
 from tianping.inputs import (
     MAX_SPEND_MINOR,
+    MAX_TITLE,
     Currency,
     Finite,
     Id,
@@ -24,6 +26,7 @@ from tianping.inputs import (
     SpendMoney,
     Text,
     Title,
+    reference_pattern,
     whole_number,
 )
 from tianping.inputs import Document as AnyDocument
@@ -94,11 +97,23 @@ class RacePayload(BaseModel):
     variant: Id | None = Field(None, description="Default: the race's winner.")
 
 
+#: Evidence by reference, frozen when the decision is proposed: ``KIND:NAME`` with KIND one of
+#: the evidence sources (``experiment:checkout``, ``policy-replay:taobao-2024-08@…``).
+EvidenceRef = Annotated[
+    Title,
+    Field(
+        json_schema_extra={"pattern": reference_pattern(SOURCE_KINDS)},
+        max_length=MAX_TITLE,
+        description=f"KIND:NAME, KIND one of {', '.join(SOURCE_KINDS)}.",
+    ),
+]
+
+
 class _Proposal(BaseModel):
     model_config = STRICT
 
     title: Title
-    evidence: list[Title] = Field(default_factory=list, max_length=50)
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=50)
     documents: list[Document] = Field(default_factory=list, max_length=50)
 
 
