@@ -75,7 +75,7 @@ _BALANCE = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
 
 
 def balance(session: Session, kind: str, owner: str) -> int:
-    """An account's balance in minor units: the sum of its entries (negative means owed out)."""
+    """An account's balance in minor units: the sum of its signed entries (negative: more went out than came in)."""
     return int(session.execute(_BALANCE, {"kind": kind, "owner": owner}).scalar_one())
 
 
