@@ -126,7 +126,7 @@ def order_facts(
         refunds = refunds.filter(refunds.requested_at < ibis.timestamp(end))
         refunded = refunds.group_by("order_id").agg(_refund_requests=refunds.refund_id.count())
         facts = facts.left_join(refunded, "order_id").select(~ibis.selectors.endswith("_right"))
-        facts = facts.mutate(refunded=(facts._refund_requests.fill_null(0) > 0).cast("int64"))
+        facts = facts.mutate(refunded=(facts._refund_requests.fill_null(0) > 0).ifelse(1, 0))
     if want & {"reviews", "rating_sum"}:
         reviews = wh.table("reviews")
         reviews = reviews.filter(reviews.created_at < ibis.timestamp(end))
@@ -165,8 +165,8 @@ def _order_exprs(
         "refunded_orders": lambda: facts.refunded.sum(where=where),
         "reviews": lambda: facts.reviews.sum(where=where),
         "rating_sum": lambda: facts.rating_sum.sum(where=where),
-        "door_orders": lambda: (facts.delivery_mode == "door").cast("int64").sum(where=where),
-        "moded_orders": lambda: facts.delivery_mode.notnull().cast("int64").sum(where=where),
+        "door_orders": lambda: (facts.delivery_mode == "door").ifelse(1, 0).sum(where=where),
+        "moded_orders": lambda: facts.delivery_mode.notnull().ifelse(1, 0).sum(where=where),
     }
     want = {"orders", *needed} if needed else set(exprs)
     return {f"{prefix}{f}": make() for f, make in exprs.items() if f in want}
@@ -176,7 +176,7 @@ def _nps_features(nps: ibis.Table, key: list[str]) -> ibis.Table:
     return nps.group_by(key).agg(
         nps_responses=nps.count(),
         nps_score_sum=nps.score.sum().cast("int64"),
-        nps_net=((nps.score >= 9).cast("int64") - (nps.score <= 6).cast("int64")).sum(),
+        nps_net=((nps.score >= 9).ifelse(1, 0) - (nps.score <= 6).ifelse(1, 0)).sum(),
     )
 
 
@@ -294,9 +294,9 @@ def _fill_and_derive(rows: ibis.Table, order_slice: bool) -> ibis.Table:
             elif not name.startswith("pre_") and not (order_slice and f in _NPS_FEATURES):
                 fills[name] = ibis.literal(0)
     rows = rows.mutate(**fills)
-    rows = rows.mutate(converted=(rows.orders > 0).cast("int64"))
+    rows = rows.mutate(converted=(rows.orders > 0).ifelse(1, 0))
     if "pre_orders" in rows.columns:
-        rows = rows.mutate(pre_converted=(rows.pre_orders > 0).cast("int64"))
+        rows = rows.mutate(pre_converted=(rows.pre_orders > 0).ifelse(1, 0))
     return rows
 
 
@@ -446,7 +446,7 @@ def window_counts(
     """
     units = exposed_units(wh, q)
     index = sum(
-        ((units.first_exposed >= ibis.timestamp(t)).cast("int64") for t in starts),
+        ((units.first_exposed >= ibis.timestamp(t)).ifelse(1, 0) for t in starts),
         ibis.literal(0, "int64"),
     )
     units = units.mutate(window=index)
