@@ -183,8 +183,11 @@ def _validate(m: MappedTable, data: pa.Table, *, scale: int) -> list[Problem]:
             zone = m.zones.get(col.name) or "UTC"
             sql = column_sql(col, types[col.name], scale=scale, tz=zone)
             for condition, reason in sql.checks:
-                if condition == "FALSE" or reason == "missing value":
-                    continue  # missing values are counted over the whole table
+                whole_table = reason == "missing value" or (
+                    col.kind == "money" and reason.startswith("must be >=")
+                )
+                if condition == "FALSE" or whole_table:
+                    continue  # missing values and negative amounts are counted over every row
                 cond = f"coalesce({condition}, false)"
                 aggs.append(
                     f"count(*) FILTER (WHERE {cond}), "

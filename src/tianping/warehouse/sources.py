@@ -90,10 +90,17 @@ class TableSource(_Model):
     format: Literal["parquet", "csv"] | None = None
     hive_partitioning: bool = False
     sql: str | None = Field(default=None, min_length=1, max_length=100_000)
-    columns: dict[str, str | ColumnSource] = Field(default_factory=dict)
+    columns: dict[str, ColumnSource] = Field(default_factory=dict)
     money: MoneyUnit | None = None
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     currency: str | CurrencySource | None = None
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _names_are_columns(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"column": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _one_origin(self) -> TableSource:
@@ -129,8 +136,6 @@ class TableSource(_Model):
         given = self.columns.get(name)
         if given is None:
             return ColumnSource(column=name)
-        if isinstance(given, str):
-            return ColumnSource(column=given)
         return given if given.column else given.model_copy(update={"column": name})
 
     def zone(self, col: ColumnSource, spec: SourcesSpec) -> str | None:
@@ -181,9 +186,7 @@ class SourcesSpec(_Model):
         return tables
 
 
-def _check_column_options(table: str, col: Column, given: str | ColumnSource) -> None:
-    if isinstance(given, str):
-        return
+def _check_column_options(table: str, col: Column, given: ColumnSource) -> None:
     if given.money is not None and col.kind != "money":
         raise ValueError(f"{table}.{col.name}: money applies to money columns only")
     if given.timezone is not None and col.kind != "timestamp":
