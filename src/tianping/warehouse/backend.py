@@ -276,13 +276,31 @@ def _connect_spark(settings: Settings, scale: int) -> Warehouse:
 
 
 def spark_session(master: str, conf: dict[str, str] | None = None):
-    """A SparkSession set up for portable results: UTC, small shuffles, temp dirs under /tmp."""
+    """A SparkSession set up for portable results: UTC, small shuffles, temp dirs under /tmp.
+
+    Spark allows one SparkContext per process, and its builder quietly hands back the open
+    session whatever master it is asked for; so asking for another master than the open one is
+    refused rather than answered from the wrong engine.
+
+    Raises:
+        UsageError: PySpark is not installed, or a session on another master is already open
+            in this process.
+    """
     try:
+        from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError:
         raise UsageError(
             "the Spark warehouse needs PySpark: pip install 'tianping[spark]'", field="warehouse"
         ) from None
+    wanted = (conf or {}).get("spark.master", master)
+    active = SparkContext._active_spark_context
+    if active is not None and active.master != wanted:
+        raise UsageError(
+            f"--warehouse {wanted}: a Spark session on {active.master} is already open in this "
+            "process, and Spark allows one per process; stop it first or run in a new process",
+            field="warehouse",
+        )
     scratch = Path(tempfile.gettempdir()) / "tianping-spark"
     builder = (
         SparkSession.builder.master(master)
