@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+EVENT_TABLES = ("orders", "refunds", "reviews", "nps", "activity", "exposures")
 SHANGHAI = timedelta(hours=8)
 FIRST, LAST = date(2024, 4, 8), date(2024, 5, 31)
 AS_OF = datetime(2024, 6, 1)

@@ -10,45 +10,21 @@ step's aggregates and buyers' credit features must agree: money exactly, floats 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-import pyarrow.csv as pacsv
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "simulate"))
 
-from byow import MAPPINGS, answers, foreign_tables, same, sources_yaml, write_parquet  # noqa: E402
-from sim_helpers import simulate_to  # noqa: E402
+from byow import EVENT_TABLES, MAPPINGS, answers, same, sources_yaml  # noqa: E402
 
+from sparkcluster import run_on_cluster  # noqa: E402
 from tianping.settings import Settings  # noqa: E402
-from tianping.simulate.service import load_scenario  # noqa: E402
 from tianping.warehouse import connect  # noqa: E402
 from tianping.warehouse.check import check_sources  # noqa: E402
-from tianping.warehouse.ingest import ingest_file  # noqa: E402
-
-EVENT_TABLES = ("orders", "refunds", "reviews", "nps", "activity", "exposures")
-
-
-@pytest.fixture(scope="module")
-def marketplace(tmp_path_factory):
-    """The simulator's files, the reference answers from ingesting them, and the foreign
-    shapes of the same rows as Parquet (orders Hive-partitioned by month) and one CSV."""
-    root = tmp_path_factory.mktemp("byow")
-    tables = simulate_to(
-        root / "sim", buyers=3000, days=60, seed=3, scenario=load_scenario("default")
-    )
-    ref = connect(Settings(home=root, warehouse=f"duckdb://{root / 'ingested.duckdb'}"))
-    for name in EVENT_TABLES:
-        ingest_file(ref, name, root / "sim" / f"{name}.parquet")
-    expected = answers(ref)
-    ref.close()
-    foreign = foreign_tables({n: tables[n] for n in EVENT_TABLES})
-    paths = write_parquet(foreign, root / "lake")
-    csv = root / "lake" / "reviews.csv"
-    pacsv.write_csv(foreign["reviews"], csv)
-    return {"root": root, "expected": expected, "foreign": foreign, "paths": paths, "csv": csv}
 
 
 def _write_sources(folder: Path, origin: dict) -> Path:
@@ -114,3 +90,56 @@ def test_spark_local_reads_parquet_in_place(marketplace, spark_session, tmp_path
     assert wh.kind == "spark"
     assert same(marketplace["expected"], answers(wh)) == []
     _check_clean(wh)
+
+
+CLUSTER_CHILD = """
+import json
+import sys
+
+from typer.testing import CliRunner
+
+url, sources, home, helpers = sys.argv[1:5]
+sys.path.insert(0, helpers)
+from byow import answers
+from sparkcluster import executor_tasks
+from tianping.cli.main import app
+from tianping.settings import load_settings
+from tianping.warehouse import connect
+
+settings = load_settings({"warehouse": url, "sources": sources, "home": home})
+wh = connect(settings)
+session = wh.con._session
+session.sparkContext.setLogLevel("ERROR")
+got = answers(wh)
+checked = CliRunner().invoke(
+    app, ["--warehouse", url, "--sources", sources, "--home", home, "sources", "check",
+          "--sample", "2000", "--format", "json"]
+)
+print(json.dumps({
+    "master": session.sparkContext.master,
+    "executor_tasks": executor_tasks(session),
+    "answers": got,
+    "check_exit": checked.exit_code,
+    "check": checked.output,
+}))
+session.stop()
+"""
+
+
+@pytest.mark.spark
+@pytest.mark.spark_cluster
+@pytest.mark.slow
+def test_spark_standalone_cluster_reads_parquet_in_place(marketplace, spark_cluster, tmp_path):
+    sources = _write_sources(tmp_path, _files_origin(marketplace, csv_reviews=False))
+    out = run_on_cluster(
+        spark_cluster.url,
+        CLUSTER_CHILD,
+        args=[str(sources), str(tmp_path / "home"), str(Path(__file__).parent)],
+        timeout=600,
+    )
+    assert out["master"] == spark_cluster.url
+    assert sum(out["executor_tasks"].values()) > 0, "the work ran on the cluster's executor"
+    assert same(marketplace["expected"], out["answers"]) == []
+    assert out["check_exit"] == 0, out["check"]
+    checked = json.loads(out["check"])
+    assert checked["ok"] and {t["table"] for t in checked["tables"]} == set(EVENT_TABLES)
