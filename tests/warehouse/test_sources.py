@@ -438,3 +438,20 @@ def test_cli_check_passes_and_metrics_read_in_place(tmp_path):
         "2024-03-01": Decimal("5.00"),
         "2024-05-01": Decimal("12.34"),
     }
+
+
+def test_the_notebook_reads_in_place_too(tmp_path):
+    import tianping.notebook as tp
+
+    pq.write_table(_orders(), tmp_path / "o.parquet")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        json.dumps({"tables": {"orders": {"path": str(tmp_path / "o.parquet"), **ORDERS_MAP}}}),
+        encoding="utf-8",
+    )
+    df = tp.headline_metrics("month", home=tmp_path / "home", sources=sources)
+    assert [Decimal(str(v)) for v in df["gmv"]] == [
+        Decimal("999999999999.99"),
+        Decimal("5.00"),
+        Decimal("12.34"),
+    ]
