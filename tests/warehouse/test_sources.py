@@ -143,6 +143,26 @@ def test_a_zone_with_daylight_saving_converts_each_instant(place):
     ]
 
 
+def test_outside_2000_2100_the_zone_rules_still_decide(place):
+    # Shanghai kept daylight saving from 1986 to 1991: 1988-07-01 12:00 local was UTC+9. Inside
+    # 2000-2100 its offset never changes, and rows there take a cheaper path (a subtraction).
+    old = pa.array(
+        [dt.datetime(1988, 7, 1, 12), dt.datetime(1988, 1, 1, 12), dt.datetime(2100, 7, 1, 12)],
+        pa.timestamp("us"),
+    )
+    settings = place({"o": _orders(paid_at=old)}, {"orders": ("o", ORDERS_MAP)})
+    wh = connect(settings)
+    try:
+        got = sorted(wh.to_arrow(wh.table("orders")).to_pylist(), key=lambda r: r["order_id"])
+    finally:
+        wh.close()
+    assert [r["created_at"] for r in got] == [
+        dt.datetime(1988, 7, 1, 3),
+        dt.datetime(1988, 1, 1, 4),
+        dt.datetime(2100, 7, 1, 4),
+    ]
+
+
 def test_time_zone_aware_sources_need_no_declared_zone(place):
     aware = pa.array(
         [dt.datetime(2024, 6, 1, 7, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))] * 3,
@@ -252,6 +272,10 @@ def test_a_table_that_cannot_be_read_is_named(tmp_path):
         ),
         ({"tables": {}}, "map at least one table"),
         ({"tabels": {}}, "unknown key 'tabels' (did you mean 'tables'?)"),
+        (
+            {"timezone": "Asia/Shangai", "tables": {"orders": {"path": "x"}}},
+            "unknown time zone 'Asia/Shangai'",
+        ),
     ],
 )
 def test_a_sources_file_that_does_not_parse_says_where(doc, message):

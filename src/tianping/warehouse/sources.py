@@ -41,6 +41,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _known_zone(value: str | None) -> str | None:
+    """An IANA time zone name, checked against the zone database Python ships with."""
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)"
+        ) from None
+    return value
+
+
 class ColumnSource(_Model):
     """Where one logical column comes from.
 
@@ -55,6 +70,8 @@ class ColumnSource(_Model):
     cast: str | None = None
     money: MoneyUnit | None = None
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+    _zone = field_validator("timezone")(_known_zone)
 
     @field_validator("cast")
     @classmethod
@@ -94,6 +111,8 @@ class TableSource(_Model):
     money: MoneyUnit | None = None
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     currency: str | CurrencySource | None = None
+
+    _zone = field_validator("timezone")(_known_zone)
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -162,6 +181,8 @@ class SourcesSpec(_Model):
     money: MoneyUnit = "major"
     currency: str | None = None
     tables: dict[str, TableSource]
+
+    _zone = field_validator("timezone")(_known_zone)
 
     @field_validator("tables")
     @classmethod
