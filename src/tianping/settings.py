@@ -57,6 +57,12 @@ class Settings:
             return "duckdb"
         if w == "spark" or w.startswith(("spark://", "local", "yarn", "k8s://")):
             return "spark"
+        if w.startswith("sc://"):
+            raise UsageError(
+                "Spark Connect (sc://) is not supported yet: use a Spark master URL "
+                "(spark://HOST:PORT) or local[N] (docs/data.md, 'On a Spark cluster')",
+                field="warehouse",
+            )
         if re.match(r"^[a-z][a-z0-9+.-]*://", w):
             return "ibis"
         raise UsageError(

@@ -403,6 +403,8 @@ def test_an_engine_url_without_sources_says_what_it_needs(tmp_path):
         settings.check_warehouse(write=False)
     assert "--sources FILE" in caught.value.message
     assert "s3cret" not in caught.value.message and "ana:***@" in caught.value.message
+    with pytest.raises(UsageError, match=r"Spark Connect \(sc://\) is not supported yet"):
+        Settings(home=tmp_path, warehouse="sc://spark.internal:15002").warehouse_kind  # noqa: B018
 
 
 def test_cli_check_lists_problems_and_exits_1_and_reports_read_nothing(tmp_path):
