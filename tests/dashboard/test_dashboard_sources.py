@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +15,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from refund_helpers import make_env
+from serving import TIANPING, running_server
 from tianping.cli.main import app as cli
 from tianping.server.app import create_app
 from tianping.settings import Settings
@@ -66,9 +63,6 @@ def test_overview_reads_the_mapped_orders_and_agrees_with_the_cli(tmp_path):
     assert not (home / "warehouse.duckdb").exists()
 
 
-TIANPING = str(Path(sys.executable).parent / "tianping")
-
-
 def test_serve_hands_the_sources_to_its_workers_and_refuses_a_broken_mapping(tmp_path):
     sources = _write(tmp_path)
     home = tmp_path / "home"
@@ -81,27 +75,9 @@ def test_serve_hands_the_sources_to_its_workers_and_refuses_a_broken_mapping(tmp
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 1
     assert "orders.amount: no column 'paid_fen'" in refused.stderr
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [TIANPING, "--home", str(home), "--sources", str(sources), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "TIANPING_TICK_SECONDS": "0"},
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, follow_redirects=True) as client:
-            client.post("/dashboard/sign-in", data={"key": key, "next": "/dashboard/"})
-            page = client.get("/dashboard/")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    server = running_server("--home", str(home), "--sources", str(sources))
+    with server as base, httpx.Client(base_url=base, follow_redirects=True) as client:
+        client.post("/dashboard/sign-in", data={"key": key, "next": "/dashboard/"})
+        page = client.get("/dashboard/")
     assert page.status_code == 200, page.text[-2000:]
     assert "¥1,316.56" in page.text

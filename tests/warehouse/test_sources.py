@@ -95,6 +95,17 @@ def _settings(folder: Path, tables: dict, warehouse: str = "duckdb", **top) -> S
     return Settings(home=folder / "home", warehouse=warehouse, sources=str(path))
 
 
+def _rows(settings: Settings, table: str) -> list[dict]:
+    """Every row of ``table`` as tianping reads it, in key order."""
+    wh = connect(settings)
+    try:
+        rows = wh.to_arrow(wh.table(table)).to_pylist()
+    finally:
+        wh.close()
+    key = {"orders": "order_id", "reviews": "review_id"}[table]
+    return sorted(rows, key=lambda r: r[key])
+
+
 def _problems(settings: Settings) -> list[str]:
     with pytest.raises(SourcesInvalid) as caught:
         connect(settings)
@@ -106,11 +117,7 @@ def _problems(settings: Settings) -> list[str]:
 
 def test_minor_units_zones_and_integer_ids_convert_exactly(place):
     settings = place({"shop_orders": _orders()}, {"orders": ("shop_orders", ORDERS_MAP)})
-    wh = connect(settings)
-    try:
-        rows = sorted(wh.to_arrow(wh.table("orders")).to_pylist(), key=lambda r: r["order_id"])
-    finally:
-        wh.close()
+    rows = _rows(settings, "orders")
     assert [r["order_id"] for r in rows] == ["101", "102", "103"]
     assert [r["amount"] for r in rows] == [
         Decimal("12.34"),
@@ -130,11 +137,7 @@ def test_minor_units_zones_and_integer_ids_convert_exactly(place):
 def test_a_zone_with_daylight_saving_converts_each_instant(place):
     mapping = {**ORDERS_MAP, "timezone": "America/New_York"}
     settings = place({"o": _orders()}, {"orders": ("o", mapping)})
-    wh = connect(settings)
-    try:
-        got = sorted(wh.to_arrow(wh.table("orders")).to_pylist(), key=lambda r: r["order_id"])
-    finally:
-        wh.close()
+    got = _rows(settings, "orders")
     # 2024-03-10 03:30 is just after the spring-forward gap (EDT, UTC-4); January is EST (UTC-5).
     assert [r["created_at"] for r in got] == [
         dt.datetime(2024, 6, 1, 11, 30),
@@ -151,11 +154,7 @@ def test_outside_2000_2100_the_zone_rules_still_decide(place):
         pa.timestamp("us"),
     )
     settings = place({"o": _orders(paid_at=old)}, {"orders": ("o", ORDERS_MAP)})
-    wh = connect(settings)
-    try:
-        got = sorted(wh.to_arrow(wh.table("orders")).to_pylist(), key=lambda r: r["order_id"])
-    finally:
-        wh.close()
+    got = _rows(settings, "orders")
     assert [r["created_at"] for r in got] == [
         dt.datetime(1988, 7, 1, 3),
         dt.datetime(1988, 1, 1, 4),
@@ -172,11 +171,7 @@ def test_time_zone_aware_sources_need_no_declared_zone(place):
         "columns": {**ORDERS_MAP["columns"], "amount": {"column": "pay_fen", "money": "minor"}}
     }
     settings = place({"o": _orders(paid_at=aware)}, {"orders": ("o", mapping)})
-    wh = connect(settings)
-    try:
-        got = {r["created_at"] for r in wh.to_arrow(wh.table("orders")).to_pylist()}
-    finally:
-        wh.close()
+    got = {r["created_at"] for r in _rows(settings, "orders")}
     assert got == {dt.datetime(2024, 5, 31, 23, 30)}
 
 
@@ -221,11 +216,7 @@ def test_a_cast_declared_in_the_sources_is_applied(place):
     )
     mapping = {"timezone": "UTC", "columns": {"rating": {"column": "stars", "cast": "int64"}}}
     settings = place({"r": reviews}, {"reviews": ("r", mapping)})
-    wh = connect(settings)
-    try:
-        assert sorted(wh.to_arrow(wh.table("reviews")).column("rating").to_pylist()) == [3, 5]
-    finally:
-        wh.close()
+    assert sorted(r["rating"] for r in _rows(settings, "reviews")) == [3, 5]
 
 
 def test_another_currency_is_refused(place):
