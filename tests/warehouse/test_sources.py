@@ -58,10 +58,21 @@ ORDERS_MAP = {
 }
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "duckdb",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow]),
+    ]
+)
 def place(request, tmp_path):
-    """Put named Arrow tables where a sources file can map them; returns (put, settings)."""
-    if request.param == "duckdb":
+    """Put named Arrow tables where a sources file can map them: Parquet files on DuckDB and
+    on Spark (local mode), tables on PostgreSQL. Returns ``put(tables, mapping) -> Settings``."""
+    if request.param in ("duckdb", "spark"):
+        warehouse = "duckdb"
+        if request.param == "spark":
+            request.getfixturevalue("spark_session")
+            warehouse = "local[2]"
 
         def put(tables: dict[str, pa.Table], mapping: dict[str, dict]) -> Settings:
             origin = {}
@@ -69,7 +80,7 @@ def place(request, tmp_path):
                 path = tmp_path / f"{name}.parquet"
                 pq.write_table(tables[name], path)
                 origin[logical] = {"path": str(path), **spec}
-            return _settings(tmp_path, origin)
+            return _settings(tmp_path, origin, warehouse=warehouse)
 
         return put
     import ibis
