@@ -123,14 +123,16 @@ class Settings:
             UsageError: the folder of an explicit DuckDB file does not exist.
             NoData: a read finds no warehouse (nothing was ingested or simulated there yet).
         """
-        if self.sources:
-            return  # read in place: the sources are checked when the warehouse is opened
         if self.warehouse_kind == "ibis":
+            if self.sources:
+                return  # read in place: the sources are checked when the warehouse is opened
             raise UsageError(
                 f"the warehouse {redact_url(self.warehouse)} is read through a sources file "
                 "that maps the event tables onto its tables (--sources FILE; docs/data.md)",
                 field="sources",
             )
+        if self.sources and not write:
+            return  # the mapped tables are read in place; tianping's own may not exist yet
         if self.warehouse_kind == "spark":
             where = self.home / "spark"
             if not write and not where.is_dir():

@@ -483,3 +483,26 @@ def test_the_notebook_reads_in_place_too(tmp_path):
         Decimal("5.00"),
         Decimal("12.34"),
     ]
+
+
+def test_ingest_beside_sources_keeps_tianpings_own_table_in_the_home(tmp_path):
+    pq.write_table(_orders(), tmp_path / "o.parquet")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        json.dumps({"tables": {"orders": {"path": str(tmp_path / "o.parquet"), **ORDERS_MAP}}}),
+        encoding="utf-8",
+    )
+    nps = tmp_path / "nps.csv"
+    nps.write_text("response_id,buyer_id,score,created_at\nn1,b1,9,2024-06-01\n", encoding="utf-8")
+    base = ["--home", str(tmp_path / "home"), "--sources", str(sources)]
+    loaded = runner.invoke(app, [*base, "ingest", "nps", str(nps)])
+    assert loaded.exit_code == 0, loaded.output
+    assert (tmp_path / "home" / "warehouse.duckdb").exists()
+    refused = runner.invoke(app, [*base, "ingest", "orders", str(nps)])
+    assert refused.exit_code == 2 and "orders is read in place" in refused.output
+    out = runner.invoke(app, [*base, "metrics", "--grain", "month", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    rows = {r["period"]: r for r in json.loads(out.output)}
+    assert rows["2024-06-01"]["nps"] == 100.0  # the ingested answer, beside the mapped orders
+    simulated = runner.invoke(app, [*base, "simulate", "--buyers", "100", "--days", "3"])
+    assert simulated.exit_code == 2 and "never writes to them" in simulated.output

@@ -106,7 +106,7 @@ class Warehouse:
     # -- writing -----------------------------------------------------------------
     def append(self, name: str, data: pa.Table) -> None:
         """Append rows (atomically on DuckDB); creates the table on first write."""
-        self._check_writable(name)
+        self.check_writable(name)
         schema = arrow_schema(TABLES[name], self.scale) if name in TABLES else data.schema
         data = data.select(schema.names).cast(schema)
         if self.kind == "duckdb":
@@ -119,7 +119,9 @@ class Warehouse:
         self.drop(name)
         self.append(name, data)
 
-    def _check_writable(self, name: str) -> None:
+    def check_writable(self, name: str) -> None:
+        """Raise a :class:`UsageError` if tianping may not write table ``name`` here: it is
+        mapped by the sources file, or the engine is one tianping only reads."""
         if name in self.mapped:
             raise UsageError(
                 f"{name} is read in place from {self.mapped[name].source.origin} "
@@ -136,7 +138,7 @@ class Warehouse:
 
     def drop(self, name: str) -> None:
         """Remove table ``name`` and its data if it exists (Spark: its Parquet folder too)."""
-        self._check_writable(name)
+        self.check_writable(name)
         if self.kind == "duckdb":
             self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
             return
@@ -183,8 +185,11 @@ class Warehouse:
             self.con.disconnect()
 
 
-def connect(settings: Settings) -> Warehouse:
+def connect(settings: Settings, *, write: bool = False) -> Warehouse:
     """Open the warehouse the settings name, with the sources file's tables mapped in place.
+
+    ``write``: the caller will write tianping's own tables, so a DuckDB file that does not
+    exist yet is created (a read with a sources file and no file reads in memory).
 
     Raises:
         SourcesInvalid: the sources do not fit the event tables (every problem listed).
@@ -192,7 +197,7 @@ def connect(settings: Settings) -> Warehouse:
     scale = _scale(settings.currency)
     kind = settings.warehouse_kind
     if kind == "duckdb":
-        wh = Warehouse(_connect_duckdb(settings), "duckdb", scale=scale)
+        wh = Warehouse(_connect_duckdb(settings, write=write), "duckdb", scale=scale)
     elif kind == "spark":
         wh = _connect_spark(settings, scale)
     else:
@@ -231,7 +236,7 @@ def _connect_ibis(settings: Settings):
         ) from None
 
 
-def _connect_duckdb(settings: Settings):
+def _connect_duckdb(settings: Settings, *, write: bool = False):
     """The DuckDB file of the settings; the home folder is made for the default file only.
 
     With a sources file and no warehouse file yet, an in-memory database reads the files.
@@ -239,7 +244,12 @@ def _connect_duckdb(settings: Settings):
     import duckdb
 
     path = settings.duckdb_path
-    if settings.sources and settings.warehouse == "duckdb" and not Path(path).exists():
+    if (
+        settings.sources
+        and not write
+        and settings.warehouse == "duckdb"
+        and not Path(path).exists()
+    ):
         path = ":memory:"
     if path != ":memory:":
         if settings.warehouse == "duckdb":
