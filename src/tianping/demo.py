@@ -74,9 +74,11 @@ RACE_STEPS = 3
 class DemoProgress(Protocol):
     """What the demo reports while it runs (the CLI draws progress bars)."""
 
-    def step(self, name: str, title: str) -> None: ...
+    def step(self, name: str, title: str) -> None:
+        """A step named ``name`` begins; ``title`` is what people read."""
 
-    def simulated(self, done: int, total: int) -> None: ...
+    def simulated(self, done: int, total: int) -> None:
+        """The simulation has written ``done`` of ``total`` days."""
 
 
 class _Quiet:
@@ -151,7 +153,7 @@ def run_demo(
 
     check_options(options)
     progress = progress or _Quiet()
-    wh = connect(settings)
+    wh = connect(settings, write=True)
     try:
         run = DemoRun(settings, options, wh)
         refuse_existing_data(run)
@@ -204,6 +206,7 @@ def _store_orders(settings: Settings) -> int:
 
 
 def simulate_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Simulate the marketplace into the warehouse and keep its ground truth."""
     from tianping.simulate.service import load_scenario, run_simulation
 
     o = run.options
@@ -217,6 +220,7 @@ def simulate_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def metrics_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Headline metrics for the whole window, by month and by day."""
     from tianping.metrics.service import compute_metrics
 
     whole = compute_metrics(run.wh, "year", run.start, run.end)
@@ -226,6 +230,7 @@ def metrics_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def market_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Competitors at our scale into the store, compared with our figures."""
     from tianping.market.service import compare_with_market, forget_figures, import_figures
     from tianping.simulate.market import SOURCE
 
@@ -293,6 +298,7 @@ def experiment_spec(truth: dict[str, Any], name: str = DEMO_EXPERIMENT):
 
 
 def experiment_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Store the scenario's A/B test (replacing a previous demo's) and analyse it."""
     from tianping.experiments import repository, service
     from tianping.races.service import weight_schedule
 
@@ -317,6 +323,7 @@ def experiment_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def refunds_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Replay the last days' refund requests under the two shipped policies."""
     from tianping.aftersales.policy import load_builtin
     from tianping.aftersales.replay import replay, report_sections
 
@@ -365,6 +372,7 @@ def race_days(start: date, end: date, steps: int = RACE_STEPS) -> list[date]:
 
 
 def horse_race_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Create the scenario's horse race and step it :data:`RACE_STEPS` times over the window."""
     from datetime import UTC, datetime, time
 
     from tianping.clock import FixedClock
@@ -421,6 +429,7 @@ def _forget_race(name: str, session: Any) -> None:
 
 
 def store_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Run the last days through the refund service into the store."""
     from tianping.aftersales.policy import load_builtin
     from tianping.audit.log import acting_as
     from tianping.demo_store import fill_aftersales
@@ -434,6 +443,7 @@ def store_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def people_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Name approvers and an analyst with keys, revise a goal and adopt a policy by decision, leave one decision waiting."""
     from tianping.audit.log import acting_as
     from tianping.demo_store import fill_governance
 
@@ -449,6 +459,7 @@ def people_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def report_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Write ``<home>/report.html``."""
     from tianping.report.html import render_demo_report
 
     make_home(run.settings.home)

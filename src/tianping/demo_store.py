@@ -69,6 +69,7 @@ class AfterSales:
     merchant: str | None = None  # the merchant with the most requests
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts as plain JSON-ready data (the demo's summary and its report read them)."""
         return {
             "since": self.since, "orders": self.orders, "requests": self.requests,
             "decided": dict(self.decided), "status": dict(self.status),

@@ -73,7 +73,8 @@ class Environment(Protocol):
     lifecycle's ``Env``): the clock every route reads."""
 
     @property
-    def clock(self) -> Clock: ...
+    def clock(self) -> Clock:
+        """The clock every route reads its "now" from."""
 
 
 @dataclass
@@ -99,6 +100,7 @@ class Store:
 
     @property
     def is_sqlite(self) -> bool:
+        """Whether the store is SQLite (one writer at a time: the process's writers queue on a lock)."""
         return self._write_lock is not None
 
     def write_lock(self):
@@ -161,6 +163,8 @@ def store_of(request: Request) -> Store:
 
 
 def text_check(max_length: int, *, min_length: int = 0) -> AfterValidator:
+    """A Pydantic validator applying :func:`tianping.inputs.text` (no controls, length limits) to a query or path value."""
+
     def check(value: str | None) -> str | None:
         if value is None:
             return None
@@ -190,6 +194,8 @@ TextQuery = Annotated[
 
 @dataclass(frozen=True)
 class PageParams:
+    """A list route's page: at most ``limit`` items after skipping ``offset``."""
+
     limit: int
     offset: int
 
@@ -198,10 +204,12 @@ def page_params(
     limit: int = Query(50, ge=1, le=500, description="items per page"),
     offset: int = Query(0, ge=0, le=10**9, description="items to skip"),
 ) -> PageParams:
+    """The page asked for in the query string (``limit`` 1–500, default 50; ``offset`` ≥ 0)."""
     return PageParams(limit, offset)
 
 
 def jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready data (dates as ISO strings, models as dicts), FastAPI's way."""
     from fastapi.encoders import jsonable_encoder
 
     return jsonable_encoder(value)

@@ -40,6 +40,8 @@ class ChainEntry:
 
 @dataclass(frozen=True)
 class Problem:
+    """One entry that breaks the chain: its sequence number and what is wrong with it."""
+
     seq: int
     reason: str
 
@@ -54,6 +56,7 @@ class Verification:
 
     @property
     def ok(self) -> bool:
+        """Whether the chain verified with no problem."""
         return not self.problems
 
 

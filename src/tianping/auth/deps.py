@@ -122,12 +122,14 @@ class RecentKeys:
         self._lock = threading.Lock()
 
     def get(self, digest: str) -> Principal | None:
+        """The principal of a key hash seen valid within ``ttl`` seconds, else None."""
         hit = self._seen.get(digest)
         if hit is None or time.monotonic() - hit[1] > self.ttl:
             return None
         return hit[0]
 
     def put(self, digest: str, who: Principal) -> None:
+        """Remember that the key with this hash proved ``who`` (the cache is emptied when full)."""
         with self._lock:
             if len(self._seen) >= self.size:
                 self._seen.clear()

@@ -49,7 +49,7 @@ def warehouse_of(ctx: typer.Context, *, write: bool = False) -> Iterator[Any]:
 
     settings = settings_of(ctx)
     settings.check_warehouse(write=write)
-    wh = connect(settings)
+    wh = connect(settings, write=write)
     try:
         yield wh
     finally:
@@ -105,6 +105,7 @@ def cli_actor() -> str:
 
 
 def check_format(fmt: str) -> str:
+    """``fmt`` when it is one of :data:`FORMATS`, else a :class:`UsageError` listing them."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", field="format")
     return fmt

@@ -14,6 +14,7 @@ experiment_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping experiment …`` command group to the root command (called once at start-up)."""
     app.add_typer(experiment_app, name="experiment")
 
 

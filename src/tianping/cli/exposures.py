@@ -10,6 +10,7 @@ exposures_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping exposures …`` command group to the root command (called once at start-up)."""
     app.add_typer(exposures_app, name="exposures")
 
 

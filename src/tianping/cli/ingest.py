@@ -9,6 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tianping ingest`` to the root command (called once at start-up for every command module)."""
     app.command("ingest")(ingest)
 
 

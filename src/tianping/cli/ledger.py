@@ -8,6 +8,7 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The double-entry ledger.")
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping ledger …`` command group to the root command (called once at start-up)."""
     app.add_typer(ledger_app, name="ledger")
 
 

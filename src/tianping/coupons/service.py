@@ -83,6 +83,7 @@ def issue(
 
 
 def get_or_raise(coupon_id: str, *, session: Session) -> Coupon:
+    """The packet ``coupon_id``; :class:`NotFound` when there is none."""
     coupon = repo.get(session, coupon_id)
     if coupon is None:
         raise NotFound(f"no coupon {coupon_id!r}", field="coupon_id")

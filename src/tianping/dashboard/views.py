@@ -42,6 +42,7 @@ class Cache:
         self._lock = threading.Lock()
 
     def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The value under ``key``, computed by ``compute`` at most once per ``ttl`` seconds (one thread computes, others wait)."""
         hit = self._values.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]

@@ -59,7 +59,8 @@ class WeightHistory(Protocol):
     """Who re-weights running experiments (a horse race), asked for one experiment's windows
     of weights; None when nothing re-weights it."""
 
-    def __call__(self, experiment: str, *, session: Session) -> WeightSchedule | None: ...
+    def __call__(self, experiment: str, *, session: Session) -> WeightSchedule | None:
+        """``experiment``'s windows of weights, or None when nothing re-weights it."""
 
 
 def create(spec: ExperimentSpec, *, session: Session, clock: Clock | None = None) -> Experiment:

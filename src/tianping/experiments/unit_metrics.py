@@ -57,6 +57,7 @@ class MetricDef:
 
     @property
     def features(self) -> tuple[str, ...]:
+        """The per-unit columns the metric needs: its numerator, and its denominator for a ratio."""
         return (self.numerator,) if self.denominator is None else (self.numerator, self.denominator)
 
 

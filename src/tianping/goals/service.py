@@ -168,6 +168,7 @@ def metric_history(
 
 
 def get_goal(name: str, *, session: Session) -> Goal:
+    """The goal ``name``; :class:`NotFound` when there is none."""
     goal = session.scalar(select(Goal).where(Goal.name == name))
     if goal is None:
         raise NotFound(f"no goal named {name!r}", field="name")
@@ -175,11 +176,14 @@ def get_goal(name: str, *, session: Session) -> Goal:
 
 
 def list_goals(*, session: Session) -> list[Goal]:
+    """Every goal, by name."""
     return list(session.scalars(select(Goal).order_by(Goal.name)))
 
 
 @dataclass(frozen=True)
 class GoalReport:
+    """A goal with where it stands (on track or not, forecast at the deadline) and how often it was revised."""
+
     goal: Goal
     status: GoalStatus
     changes: int  # revisions after the first

@@ -38,6 +38,8 @@ InstantQuery = inputs.InstantFilter | None
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts through the API: the key holder's name and the key's public id."""
+
     name: str
     key_id: str | None
 
@@ -129,6 +131,7 @@ def _vote(store: Store, decision_id: int, choice: str, actor: Actor, comment: st
 
 @router.get("/governance/rules", **guard(ADMIN, OPERATOR, ANALYST))
 def get_rules(store: StoreDep) -> dict:
+    """The governance rules in force, with their version (a hash of their canonical form)."""
     rules = store.read(lambda s: service.current_rules(session=s))
     return {"version": rules.version, **rules.to_dict()}
 

@@ -260,6 +260,7 @@ def quorum_of(d: Decision) -> rules.Quorum:
 
 
 def ballots_of(d: Decision) -> list[rules.Ballot]:
+    """The decision's votes as the pure rules count them."""
     return [rules.Ballot(v.voter, v.choice, v.voted_at) for v in d.votes]
 
 

@@ -65,6 +65,7 @@ def dump_yaml(spec: RaceSpec) -> str:
 
 
 def spec_of(race: Race) -> RaceSpec:
+    """The race's definition, parsed again from the JSON stored at creation."""
     return parse_spec(race.spec, source=f"race {race.name}")
 
 
@@ -191,6 +192,7 @@ def get_or_raise(name: str, *, session: Session, lock: bool = False) -> Race:
 
 
 def list_all(*, session: Session) -> Sequence[Race]:
+    """Every race, by name."""
     return repository.list_races(session=session)
 
 

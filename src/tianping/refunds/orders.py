@@ -146,6 +146,7 @@ def _same_order(order: Order, data: OrderIn) -> None:
 
 
 def get_order_or_raise(order_id: str, *, session: Session, lock: bool = False) -> Order:
+    """The order ``order_id`` (``lock``: under its row lock); :class:`NotFound` when there is none."""
     order = repo.get_order(session, order_id, lock=lock)
     if order is None:
         raise NotFound(f"unknown order {order_id!r}", field="order_id")

@@ -42,7 +42,8 @@ class PolicyArms(Protocol):
 
     def __call__(
         self, buyer_id: str, *, session: Session, now: datetime
-    ) -> tuple[str, RaceArm] | None: ...
+    ) -> tuple[str, RaceArm] | None:
+        """The policy version and race arm deciding ``buyer_id``'s new request now, or None."""
 
 
 def deciding_policy(

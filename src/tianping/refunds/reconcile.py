@@ -41,6 +41,8 @@ def ledger_summary(*, session: Session) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class ReplayResult:
+    """What replaying the stored policy decisions found: how many were checked, and those whose policy now decides otherwise."""
+
     checked: int
     mismatches: list[dict[str, Any]]
 

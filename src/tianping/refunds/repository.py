@@ -29,6 +29,7 @@ _ORDER_LOCKED = _ORDER.with_for_update().execution_options(populate_existing=Tru
 
 
 def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order | None:
+    """The order ``order_id`` (``lock``: under its row lock, where money moves), or None."""
     stmt = _ORDER_LOCKED if lock else _ORDER
     return session.execute(stmt, {"id": order_id}).scalar_one_or_none()
 
@@ -196,6 +197,7 @@ def store_order_money(session: Session, order: Order) -> None:
 
 
 def get_request(session: Session, refund_id: str, *, lock: bool = False) -> RefundRequest | None:
+    """The request ``refund_id`` re-read from the store (``lock``: under its row lock), or None."""
     stmt = select(RefundRequest).where(RefundRequest.id == refund_id)
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
@@ -203,16 +205,19 @@ def get_request(session: Session, refund_id: str, *, lock: bool = False) -> Refu
 
 
 def order_id_of(session: Session, refund_id: str) -> str | None:
+    """The order a request belongs to, or None when there is no such request."""
     stmt = select(RefundRequest.order_id).where(RefundRequest.id == refund_id)
     return session.execute(stmt).scalar_one_or_none()
 
 
 def events_of(session: Session, refund_id: str) -> list[RefundEvent]:
+    """A request's events, in the order they happened."""
     stmt = select(RefundEvent).where(RefundEvent.refund_id == refund_id).order_by(RefundEvent.seq)
     return list(session.execute(stmt).scalars())
 
 
 def decisions_of(session: Session, refund_id: str) -> list[RefundDecision]:
+    """A request's decisions, first to last (an appeal's adds one)."""
     stmt = (
         select(RefundDecision)
         .where(RefundDecision.refund_id == refund_id)
@@ -241,6 +246,7 @@ def insert_event(session: Session, row: dict) -> None:
 
 
 def insert_timer(session: Session, row: dict) -> None:
+    """Set a pending SLA timer (deferred to the batch's end when one is writing)."""
     deferred.defer_or_execute(session, _INSERT_TIMER, {"state": "pending", **row})
 
 
@@ -254,15 +260,18 @@ def insert_decision(session: Session, row: dict) -> int | None:
 
 
 def get_decision(session: Session, decision_id: int) -> RefundDecision | None:
+    """The decision ``decision_id``, or None."""
     return session.get(RefundDecision, decision_id)
 
 
 def timers_of(session: Session, refund_id: str) -> list[RefundTimer]:
+    """A request's SLA timers, in the order they were set."""
     stmt = select(RefundTimer).where(RefundTimer.refund_id == refund_id).order_by(RefundTimer.id)
     return list(session.execute(stmt).scalars())
 
 
 def pending_timer(session: Session, refund_id: str, kind: str) -> RefundTimer | None:
+    """The request's pending timer of ``kind``, or None (at most one is pending per kind)."""
     stmt = select(RefundTimer).where(
         RefundTimer.refund_id == refund_id, RefundTimer.kind == kind, RefundTimer.state == "pending"
     )
@@ -293,6 +302,7 @@ def due_timers(session: Session, now: datetime, limit: int) -> list[tuple[int, s
 def queue(
     session: Session, statuses, *, limit: int, offset: int
 ) -> tuple[list[RefundRequest], int]:
+    """A page of requests in ``statuses``, least recently changed first, and their total count."""
     base = select(RefundRequest).where(RefundRequest.status.in_(statuses))
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = session.execute(
@@ -308,14 +318,17 @@ _ACTIVE_VERSION = select(PolicyActivation.version).order_by(PolicyActivation.id.
 
 
 def active_policy_version(session: Session) -> str | None:
+    """The content version of the policy in force, or None before any activation."""
     return core_execute(session, _ACTIVE_VERSION).scalar_one_or_none()
 
 
 def get_policy(session: Session, version: str) -> StoredPolicy | None:
+    """A stored policy by its content version, or None."""
     return session.get(StoredPolicy, version)
 
 
 def decisions_by_policy(session: Session, *, limit: int, offset: int) -> list[RefundDecision]:
+    """A page of the decisions policies made (for replaying them against their version)."""
     stmt = (
         select(RefundDecision)
         .where(RefundDecision.source == "policy")
@@ -435,6 +448,7 @@ def category_rates(session: Session) -> list[tuple[str, int, int, int]]:
 def merchant_order_counts(
     session: Session, merchant_id: str | None = None
 ) -> list[tuple[str, int]]:
+    """Orders per merchant (one merchant's, or all), counting the batch's own writes."""
     write_buffered(session)
     stmt = select(Order.merchant_id, func.count(Order.id)).group_by(Order.merchant_id)
     if merchant_id is not None:
@@ -506,6 +520,7 @@ def _one_product_counts(session: Session, reasons, product_id: str) -> list:
 
 
 def export_rows(session: Session, statuses, *, after: str | None, limit: int) -> list[Row]:
+    """Up to ``limit`` requests in ``statuses`` after id ``after``, with their decision's action (keyset pages for export)."""
     stmt = (
         select(
             RefundRequest.id,

@@ -440,6 +440,7 @@ def _decide_appeal(
 
 
 def get_or_raise(refund_id: str, *, session: Session) -> RefundRequest:
+    """The request ``refund_id``; :class:`NotFound` when there is none."""
     req = repo.get_request(session, refund_id)
     if req is None:
         raise NotFound(f"no refund request {refund_id!r}", field="id")

@@ -47,6 +47,7 @@ class Verdict:
 def apply_verdict(
     req: RefundRequest, order: Order, v: Verdict, *, session: Session, env: Env, now: datetime
 ) -> None:
+    """Apply a verdict to a request: record the decision, pay a refund now or wait for the return, or leave it to a person."""
     decision_id = record_decision(req, v, session=session, now=now)
     actor = v.decided_by
     if v.action in ("refund_only", "partial_refund"):
@@ -175,6 +176,7 @@ class Written:
 
 
 def written_of(req: RefundRequest) -> Written | None:
+    """The rows written for a request created in this transaction, if it was."""
     return req.__dict__.get(WRITTEN)
 
 
@@ -189,6 +191,7 @@ def append_event(
     session: Session,
     data: dict[str, Any] | None = None,
 ) -> None:
+    """Append an event to a request's history (and to the rows its answer is built from)."""
     req.last_seq += 1
     row = {
         "seq": req.last_seq,
@@ -246,6 +249,7 @@ def locked(refund_id: str, *, session: Session) -> tuple[RefundRequest, Order]:
 
 
 def before_deadline(req: RefundRequest, *, session: Session, now: datetime) -> None:
+    """:class:`Conflict` (``window_closed``) when the timer of the request's current status has already run out."""
     kind = L.timer_for(req.status)
     timer = repo.pending_timer(session, req.id, kind) if kind else None
     if timer is not None and now >= timer.due_at:
@@ -304,6 +308,7 @@ def receive(
     env: Env,
     now: datetime,
 ) -> None:
+    """The returned goods arrived: pay the decided refund (at most what was asked)."""
     decision = repo.get_decision(session, req.decision_id)
     amount = min(decision.refund_amount_minor, req.requested_amount_minor)
     req.returned = True
@@ -321,6 +326,7 @@ def receive(
 
 
 def decision_view(d) -> dict[str, Any]:
+    """A decision row as the API shows it."""
     return {
         "action": d.action,
         "refund_amount_minor": d.refund_amount_minor,
@@ -337,4 +343,5 @@ def decision_view(d) -> dict[str, Any]:
 
 
 def reason_entry(code: str, note: str = "") -> dict[str, str]:
+    """A decision reason with one text for both buyer and merchant."""
     return {"code": code, "buyer": note, "merchant": note}

@@ -163,6 +163,7 @@ class BodyLimit:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
+        """Pass the request on, or answer 413 once its body passes ``max_bytes``."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         too_large = HTTPException(413, f"the request body is over {self.max_bytes} bytes")
