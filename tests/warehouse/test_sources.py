@@ -240,10 +240,14 @@ def test_another_currency_is_refused(place):
 
 
 def test_a_table_that_cannot_be_read_is_named(tmp_path):
-    settings = _settings(tmp_path, {"orders": {"path": str(tmp_path / "nowhere.parquet")}})
+    settings = _settings(
+        tmp_path,
+        {"orders": {"path": str(tmp_path / "nowhere.parquet")}, "nps": {"table": "x; DROP y"}},
+    )
     assert _problems(settings) == [
         f"orders: cannot read path {tmp_path / 'nowhere.parquet'}: no such file or folder "
-        f"{tmp_path / 'nowhere.parquet'}"
+        f"{tmp_path / 'nowhere.parquet'}",
+        "nps: cannot read table x; DROP y: no such table or view on the warehouse",
     ]
 
 
@@ -274,6 +278,8 @@ def test_a_table_that_cannot_be_read_is_named(tmp_path):
         ),
         ({"tables": {}}, "map at least one table"),
         ({"tabels": {}}, "unknown key 'tabels' (did you mean 'tables'?)"),
+        ({"tables": {"orders": {"table": "a\x00b"}}}, "contains a control character (U+0000)"),
+        ({"tables": {"orders": {"sql": "SELECT 1\x1b"}}}, "contains a control character (U+001B)"),
         (
             {"timezone": "Asia/Shangai", "tables": {"orders": {"path": "x"}}},
             "unknown time zone 'Asia/Shangai'",
