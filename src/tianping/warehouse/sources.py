@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
-
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
