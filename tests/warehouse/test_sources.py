@@ -512,3 +512,9 @@ def test_ingest_beside_sources_keeps_tianpings_own_table_in_the_home(tmp_path):
     assert rows["2024-06-01"]["nps"] == 100.0  # the ingested answer, beside the mapped orders
     simulated = runner.invoke(app, [*base, "simulate", "--buyers", "100", "--days", "3"])
     assert simulated.exit_code == 2 and "never writes to them" in simulated.output
+
+
+def test_a_sources_file_that_is_not_there_is_one_line(tmp_path):
+    out = runner.invoke(app, ["--sources", str(tmp_path / "nope.yaml"), "metrics"])
+    assert out.exit_code == 2
+    assert f"--sources: cannot read {tmp_path / 'nope.yaml'}: No such file or directory" in out.output

@@ -265,8 +265,7 @@ def read_sources(path: str | Path) -> SourcesSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"--sources: cannot read {path}: {exc.__class__.__name__}", field="sources"
-        ) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise UsageError(f"--sources: cannot read {path}: {why}", field="sources") from None
     data = yamldoc.read(text, source=str(path), strict=True)
     return parse_sources(data, source=str(path), text=text)
