@@ -240,10 +240,14 @@ def test_another_currency_is_refused(place):
 
 
 def test_a_table_that_cannot_be_read_is_named(tmp_path):
-    settings = _settings(tmp_path, {"orders": {"path": str(tmp_path / "nowhere.parquet")}})
+    settings = _settings(
+        tmp_path,
+        {"orders": {"path": str(tmp_path / "nowhere.parquet")}, "nps": {"table": "x; DROP y"}},
+    )
     assert _problems(settings) == [
         f"orders: cannot read path {tmp_path / 'nowhere.parquet'}: no such file or folder "
-        f"{tmp_path / 'nowhere.parquet'}"
+        f"{tmp_path / 'nowhere.parquet'}",
+        "nps: cannot read table x; DROP y: no such table or view on the warehouse",
     ]
 
 
@@ -274,6 +278,8 @@ def test_a_table_that_cannot_be_read_is_named(tmp_path):
         ),
         ({"tables": {}}, "map at least one table"),
         ({"tabels": {}}, "unknown key 'tabels' (did you mean 'tables'?)"),
+        ({"tables": {"orders": {"table": "a\x00b"}}}, "contains a control character (U+0000)"),
+        ({"tables": {"orders": {"sql": "SELECT 1\x1b"}}}, "contains a control character (U+001B)"),
         (
             {"timezone": "Asia/Shangai", "tables": {"orders": {"path": "x"}}},
             "unknown time zone 'Asia/Shangai'",
@@ -506,3 +512,9 @@ def test_ingest_beside_sources_keeps_tianpings_own_table_in_the_home(tmp_path):
     assert rows["2024-06-01"]["nps"] == 100.0  # the ingested answer, beside the mapped orders
     simulated = runner.invoke(app, [*base, "simulate", "--buyers", "100", "--days", "3"])
     assert simulated.exit_code == 2 and "never writes to them" in simulated.output
+
+
+def test_a_sources_file_that_is_not_there_is_one_line(tmp_path):
+    out = runner.invoke(app, ["--sources", str(tmp_path / "nope.yaml"), "metrics"])
+    assert out.exit_code == 2
+    assert f"--sources: cannot read {tmp_path / 'nope.yaml'}: No such file or directory" in out.output

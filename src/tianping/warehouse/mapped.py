@@ -135,6 +135,8 @@ def open_source(con: Any, backend: str, source: TableSource) -> ibis.Table:
     except LookupError:
         raise
     except Exception as exc:  # each engine raises its own: not found, no permission, bad SQL
+        if type(exc).__name__ == "TableNotFound":
+            raise LookupError("no such table or view on the warehouse") from None
         raise LookupError(_first_line(exc)) from None
 
 

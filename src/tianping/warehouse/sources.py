@@ -21,11 +21,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from tianping import yamldoc
+from tianping import inputs, yamldoc
 from tianping.errors import InvalidInput, UsageError
 from tianping.events.schema import TABLES, Column
 
@@ -35,6 +43,22 @@ _CAST = re.compile(
     r"^(string|int64|float64|boolean|timestamp|date|decimal(\(\d{1,2},\s*\d{1,2}\))?)$"
 )
 MoneyUnit = Literal["major", "minor"]
+
+
+def _plain_text(*, multiline: bool = False):
+    def check(value: str) -> str:
+        try:
+            return inputs.text(value, field="value", max_length=100_000, multiline=multiline)
+        except InvalidInput as exc:  # Pydantic names the key itself
+            raise ValueError(exc.message.removeprefix("value: ")) from None
+
+    return AfterValidator(check)
+
+
+#: A name or path on one line, without control characters.
+Line = Annotated[str, _plain_text()]
+#: A query: several lines allowed, no other control characters.
+Query = Annotated[str, _plain_text(multiline=True)]
 
 
 class _Model(BaseModel):
@@ -66,7 +90,7 @@ class ColumnSource(_Model):
         timezone: IANA zone of naive timestamps in this column; timestamp columns only.
     """
 
-    column: str | None = Field(default=None, min_length=1, max_length=200)
+    column: Line | None = Field(default=None, min_length=1, max_length=200)
     cast: str | None = None
     money: MoneyUnit | None = None
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
@@ -84,7 +108,7 @@ class ColumnSource(_Model):
 class CurrencySource(_Model):
     """The column holding each row's ISO 4217 currency code."""
 
-    column: str = Field(min_length=1, max_length=200)
+    column: Line = Field(min_length=1, max_length=200)
 
 
 class TableSource(_Model):
@@ -102,11 +126,11 @@ class TableSource(_Model):
         currency: a constant ISO 4217 code, or ``{column: NAME}``.
     """
 
-    table: str | None = Field(default=None, min_length=1, max_length=500)
-    path: str | None = Field(default=None, min_length=1, max_length=4000)
+    table: Line | None = Field(default=None, min_length=1, max_length=500)
+    path: Line | None = Field(default=None, min_length=1, max_length=4000)
     format: Literal["parquet", "csv"] | None = None
     hive_partitioning: bool = False
-    sql: str | None = Field(default=None, min_length=1, max_length=100_000)
+    sql: Query | None = Field(default=None, min_length=1, max_length=100_000)
     columns: dict[str, ColumnSource] = Field(default_factory=dict)
     money: MoneyUnit | None = None
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
@@ -241,8 +265,7 @@ def read_sources(path: str | Path) -> SourcesSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"--sources: cannot read {path}: {exc.__class__.__name__}", field="sources"
-        ) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise UsageError(f"--sources: cannot read {path}: {why}", field="sources") from None
     data = yamldoc.read(text, source=str(path), strict=True)
     return parse_sources(data, source=str(path), text=text)
