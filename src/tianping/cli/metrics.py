@@ -94,12 +94,80 @@ def _snapshot(span: tuple[date, date], snap) -> dict:
     }
 
 
+def _periods(
+    start: str | None, end: str | None, grain: str, event: str | None, year: int | None
+) -> tuple[tuple[date, date], tuple[date, date]] | None:
+    """The two periods of --from/--to at --grain, or None when --event (with --year) is given."""
+    from tianping.metrics.periods import check_grain, period_end, period_start
+
+    if event is not None:
+        if start is not None or end is not None:
+            raise UsageError(
+                "--event compares the event's windows a year apart; leave out --from and --to",
+                field="event",
+            )
+        if year is None:
+            raise UsageError(
+                "--event needs --year: the later year, compared with the year before",
+                field="year",
+            )
+        return None
+    if start is None or end is None:
+        raise UsageError(
+            "give --from and --to (a day in each period), or --event with --year",
+            field="from" if start is None else "to",
+        )
+    a, b = parse_day(start, "--from"), parse_day(end, "--to")
+    check_grain(grain)
+    before = (period_start(a, grain), period_end(period_start(a, grain), grain))
+    after = (period_start(b, grain), period_end(period_start(b, grain), grain))
+    return before, after
+
+
+def _aligned(last, this, comparison, unit: int) -> dict:
+    """What the CLI prints about an aligned comparison (money in major units)."""
+    lo, hi = comparison.ratio_interval
+    c_lo, c_hi = comparison.change_interval
+    return {
+        "event": this.key,
+        "year": this.year,
+        "before": {"from": last.start, "to": last.end, "peak": last.peak,
+                   "gmv": comparison.before_minor / unit},
+        "after": {"from": this.start, "to": this.end, "peak": this.peak,
+                  "gmv": comparison.after_minor / unit},
+        "gmv_change": comparison.change_minor / unit,
+        "gmv_change_low": round(c_lo / unit, 2),
+        "gmv_change_high": round(c_hi / unit, 2),
+        "gmv_ratio": round(comparison.ratio, 4),
+        "gmv_ratio_low": round(lo, 4),
+        "gmv_ratio_high": round(hi, 4),
+        "confidence": 1 - comparison.alpha,
+    }  # fmt: skip
+
+
+def _aligned_line(a: dict) -> str:
+    return (
+        f"{a['after']['from']}…{a['after']['to']} against {a['before']['from']}…"
+        f"{a['before']['to']} (day by day from the peak, {a['after']['peak']} and "
+        f"{a['before']['peak']}): GMV {a['before']['gmv']:,.2f} → {a['after']['gmv']:,.2f}, "
+        f"×{a['gmv_ratio']:.4f} [{a['gmv_ratio_low']:.4f}, {a['gmv_ratio_high']:.4f}] "
+        f"({a['confidence']:.0%} interval); change {a['gmv_change']:+,.2f} "
+        f"[{a['gmv_change_low']:+,.2f}, {a['gmv_change_high']:+,.2f}]"
+    )
+
+
 @metrics_app.command("explain")
 def explain(
     ctx: typer.Context,
-    start: str = typer.Option(..., "--from", help="A day in the earlier period."),
-    end: str = typer.Option(..., "--to", help="A day in the later period."),
+    start: str | None = typer.Option(None, "--from", help="A day in the earlier period."),
+    end: str | None = typer.Option(None, "--to", help="A day in the later period."),
     grain: str = typer.Option("month", help="The periods compared: day | week | month | year."),
+    event: str | None = typer.Option(
+        None,
+        help="Compare an event's window with the year before's (double11, 618, "
+        "spring_festival or a campaign of --calendar) instead of --from/--to.",
+    ),
+    year: int | None = typer.Option(None, help="With --event: the later year."),
     by: str = typer.Option("category", help="The dimension whose movers are ranked."),
     top: int = typer.Option(10, help="How many movers to list."),
     fmt: str = typer.Option("table", "--format", help="table | json | csv"),
@@ -112,19 +180,26 @@ def explain(
         dumps_json,
         render_rows,
         render_sections,
+        settings_of,
         warehouse_of,
     )
-    from tianping.metrics.periods import check_grain, period_end, period_start
+    from tianping.metrics.calendar import load_calendar
     from tianping.metrics.service import explain_gmv
+    from tianping.metrics.why import compare_event
 
     check_format(fmt)
-    a, b = parse_day(start, "--from"), parse_day(end, "--to")
-    check_grain(grain)
-    before = (period_start(a, grain), period_end(period_start(a, grain), grain))
-    after = (period_start(b, grain), period_end(period_start(b, grain), grain))
+    periods = _periods(start, end, grain, event, year)
+    aligned = None
     with warehouse_of(ctx) as wh:
+        if periods is None:
+            calendar = load_calendar(settings_of(ctx).calendar)
+            last, this, comparison = compare_event(wh, calendar, event, year)
+            aligned = _aligned(last, this, comparison, 10**wh.scale)
+            periods = (last.start, last.end), (this.start, this.end)
+        before, after = periods
         result, movers = explain_gmv(wh, before, after, dimension=by, top=top)
     report = {
+        **({"aligned": aligned} if aligned else {}),
         "before": _snapshot(before, result.before),
         "after": _snapshot(after, result.after),
         "gmv_change": round(result.change, 2),
@@ -154,10 +229,13 @@ def explain(
     if fmt == "csv":
         render_sections({"contributions": factors, "movers": report["movers"]}, "csv")
         return
-    console.print(
-        f"GMV {result.before.gmv:,.2f} ({before[0]}…{before[1]}) → {result.after.gmv:,.2f} "
-        f"({after[0]}…{after[1]}): change {result.change:+,.2f}"
-    )
+    if aligned:
+        console.print(f"{event} {year}: " + _aligned_line(aligned))
+    else:
+        console.print(
+            f"GMV {result.before.gmv:,.2f} ({before[0]}…{before[1]}) → {result.after.gmv:,.2f} "
+            f"({after[0]}…{after[1]}): change {result.change:+,.2f}"
+        )
     render_rows(factors, "table", title="contributions")
     render_rows(report["movers"], "table", title=f"{by} that moved GMV most",
                 empty=f"no {by} moved GMV")  # fmt: skip
@@ -166,9 +244,15 @@ def explain(
 @metrics_app.command("why")
 def why(
     ctx: typer.Context,
-    start: str = typer.Option(..., "--from", help="A day in the earlier period."),
-    end: str = typer.Option(..., "--to", help="A day in the later period."),
+    start: str | None = typer.Option(None, "--from", help="A day in the earlier period."),
+    end: str | None = typer.Option(None, "--to", help="A day in the later period."),
     grain: str = typer.Option("month", help="The periods compared: day | week | month | year."),
+    event: str | None = typer.Option(
+        None,
+        help="Compare an event's window with the year before's (double11, 618, "
+        "spring_festival or a campaign of --calendar) instead of --from/--to.",
+    ),
+    year: int | None = typer.Option(None, help="With --event: the later year."),
     dims: str = typer.Option(
         "category,channel,delivery_mode,buyer_type", help="Dimensions to combine, comma-separated."
     ),
@@ -179,21 +263,34 @@ def why(
 ) -> None:
     """Which segments (combinations of up to three dimensions) moved GMV between two periods,
     mix separated from rate, each above the day-to-day noise floor (docs/metrics.md)."""
-    from tianping.cli.common import check_format, console, dumps_json, render_rows, warehouse_of
-    from tianping.metrics.periods import check_grain, period_end, period_start
-    from tianping.metrics.why import cause_rows, explain_segments
+    from tianping.cli.common import (
+        check_format,
+        console,
+        dumps_json,
+        render_rows,
+        settings_of,
+        warehouse_of,
+    )
+    from tianping.metrics.calendar import load_calendar
+    from tianping.metrics.why import cause_rows, explain_event, explain_segments
 
     check_format(fmt)
-    a, b = parse_day(start, "--from"), parse_day(end, "--to")
-    check_grain(grain)
-    before = (period_start(a, grain), period_end(period_start(a, grain), grain))
-    after = (period_start(b, grain), period_end(period_start(b, grain), grain))
+    periods = _periods(start, end, grain, event, year)
     names = tuple(d.strip() for d in dims.split(",") if d.strip())
+    aligned = None
     with warehouse_of(ctx) as wh:
-        found = explain_segments(wh, before, after, names, depth=depth, alpha=alpha, top=top)
-        rows = cause_rows(found, wh.scale)
         unit = 10**wh.scale
+        if periods is None:
+            calendar = load_calendar(settings_of(ctx).calendar)
+            ev = explain_event(wh, calendar, event, year, names, depth=depth, alpha=alpha, top=top)
+            found, aligned = ev.explanation, _aligned(ev.before, ev.after, ev.comparison, unit)
+            periods = (ev.before.start, ev.before.end), (ev.after.start, ev.after.end)
+        else:
+            found = explain_segments(wh, *periods, names, depth=depth, alpha=alpha, top=top)
+        rows = cause_rows(found, wh.scale)
+    before, after = periods
     summary = {
+        **({"aligned": aligned} if aligned else {}),
         "before": {"from": before[0], "to": before[1], "gmv": found.gmv_before / unit},
         "after": {"from": after[0], "to": after[1], "gmv": found.gmv_after / unit},
         "gmv_change": found.change / unit,
@@ -205,6 +302,8 @@ def why(
         typer.echo(dumps_json({**summary, "causes": rows}))
         return
     if fmt == "table":
+        if aligned:
+            console.print(f"{event} {year}: " + _aligned_line(aligned))
         console.print(
             f"GMV {summary['before']['gmv']:,.2f} ({before[0]}…{before[1]}) → "
             f"{summary['after']['gmv']:,.2f} ({after[0]}…{after[1]}): change "

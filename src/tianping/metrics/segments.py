@@ -149,7 +149,7 @@ def explain_cube(
         top: how many causes to return.
     """
     _check(cube, depth, alpha)
-    n_tot, g_tot = _totals(cube)
+    n_tot, g_tot = daily_totals(cube)
     levels = [_level(cube, dims) for k in range(1, depth + 1)
               for dims in combinations(range(len(cube.dimensions)), k)]  # fmt: skip
     testable = [(lv, _testable(lv, min_orders)) for lv in levels]
@@ -193,7 +193,8 @@ def _check(cube: Cube, depth: int, alpha: float) -> None:
         )
 
 
-def _totals(cube: Cube) -> tuple[np.ndarray, np.ndarray]:
+def daily_totals(cube: Cube) -> tuple[np.ndarray, np.ndarray]:
+    """Orders and GMV (minor units) per period and day: two ``(2, longest period)`` arrays."""
     width = max(cube.days)
     flat = cube.period * width + cube.day
     n = np.bincount(flat, weights=cube.orders, minlength=2 * width).reshape(2, width)

@@ -8,13 +8,16 @@ dimensions from it in memory. Definitions are in ``docs/metrics.md`` ("Which seg
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import ibis
 import numpy as np
 
 from tianping.errors import UsageError
-from tianping.metrics.segments import Cube, Explanation, explain_cube
+from tianping.metrics.aligned import WindowComparison, compare_windows
+from tianping.metrics.calendar import Calendar, Occurrence
+from tianping.metrics.segments import Cube, Explanation, daily_totals, explain_cube
 from tianping.warehouse.backend import Warehouse
 
 #: Dimensions searched by default: columns of orders, and ``buyer_type`` (new or returning:
@@ -69,6 +72,73 @@ def explain_segments(
     """The segments (up to ``depth`` dimensions) that moved GMV between the two spans."""
     cube = segment_cube(wh, before, after, dimensions)
     return explain_cube(cube, depth=min(depth, len(dimensions)), alpha=alpha, top=top)
+
+
+@dataclass(frozen=True, slots=True)
+class EventExplanation:
+    """This year's event window against last year's: the whole, then the segments."""
+
+    before: Occurrence
+    after: Occurrence
+    comparison: WindowComparison
+    explanation: Explanation
+
+
+def explain_event(
+    wh: Warehouse,
+    calendar: Calendar,
+    event: str,
+    year: int,
+    dimensions: tuple[str, ...] = DIMENSIONS,
+    *,
+    depth: int = 3,
+    alpha: float = 0.05,
+    top: int = 10,
+) -> EventExplanation:
+    """Event ``event`` in ``year`` against the same event a year before, day by day from the
+    peak: the GMV ratio with its interval, and the segments that moved it (one grouped pass)."""
+    last, this = calendar.aligned(event, year)
+    cube = segment_cube(wh, (last.start, last.end), (this.start, this.end), dimensions)
+    _, gmv = daily_totals(cube)
+    for o, daily in ((last, gmv[0]), (this, gmv[1])):
+        _require_sales(o, float(daily.sum()))
+    comparison = compare_windows(gmv[0, : last.days], gmv[1, : this.days], alpha=alpha)
+    found = explain_cube(cube, depth=min(depth, len(dimensions)), alpha=alpha, top=top)
+    return EventExplanation(last, this, comparison, found)
+
+
+def compare_event(
+    wh: Warehouse, calendar: Calendar, event: str, year: int, *, alpha: float = 0.05
+) -> tuple[Occurrence, Occurrence, WindowComparison]:
+    """Event ``event`` in ``year`` against the year before: GMV per aligned day, one query."""
+    last, this = calendar.aligned(event, year)
+    if not wh.has_table("orders"):
+        raise UsageError("no orders in the warehouse: load or simulate some first", field="orders")
+    t = wh.table("orders")
+    inside = [
+        (t.created_at >= _instant(o.start)) & (t.created_at < _instant(o.end + timedelta(days=1)))
+        for o in (last, this)
+    ]
+    t = t.filter(inside[0] | inside[1])
+    frame = wh.execute(t.group_by(day=t.created_at.date()).agg(gmv=t.amount.sum()))
+    before, after = np.zeros(last.days, np.int64), np.zeros(this.days, np.int64)
+    unit = 10**wh.scale
+    for day, gmv in zip(frame["day"], frame["gmv"], strict=True):
+        d = day if type(day) is date else day.date()
+        values, o = (before, last) if d <= last.end else (after, this)
+        values[(d - o.start).days] = int(round(gmv * unit)) if gmv == gmv else 0
+    for o, values in ((last, before), (this, after)):
+        _require_sales(o, float(values.sum()))
+    return last, this, compare_windows(before, after, alpha=alpha)
+
+
+def _require_sales(o: Occurrence, total: float) -> None:
+    if total <= 0:
+        raise UsageError(
+            f"no orders in {o.label}: the aligned comparison needs both years' windows in the "
+            "warehouse",
+            field="event",
+        )
 
 
 def _instant(day: date) -> ibis.Value:
