@@ -58,6 +58,7 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
     """Monthly headline metrics, daily GMV and our figures beside the market's, if any data."""
     from tianping.errors import TianpingError
     from tianping.market.service import compare_with_market
+    from tianping.metrics.calendar import load_calendar
     from tianping.metrics.service import compute_metrics, data_window
     from tianping.warehouse import connect
 
@@ -77,7 +78,9 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
                 market = {"view": compare_with_market(wh, session=s)}
             except TianpingError as exc:
                 market = {"missing": exc.message}
-        return {"window": window, "monthly": monthly, "daily": daily, "market": market}
+        calendar = load_calendar(settings.calendar)
+        return {"window": window, "monthly": monthly, "daily": daily, "market": market,
+                "marks": calendar.marks(*window), "events": calendar.between(*window)}  # fmt: skip
     finally:
         wh.close()
 
@@ -109,11 +112,26 @@ def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
         days = figures["daily"]
         page["chart"] = line_chart([str(d["period"]) for d in days],
                                    [float(d["gmv"]) if d["gmv"] is not None else None for d in days],
-                                   title="GMV per day")  # fmt: skip
+                                   title="GMV per day", marks=figures["marks"])  # fmt: skip
+        page["events"] = _month_events(figures["events"], [m["period"] for m in months[-2:]])
         page["market"] = figures["market"]
     with sessions() as s:
         page["goals"] = [_goal(g) for g in list_goals(session=s)]
     return page
+
+
+def _month_events(events, months) -> list[dict[str, Any]]:
+    """The events whose window touches the latest month or the month before: a month-on-month
+    change that mixes a festival in says so, with the aligned comparison to run instead."""
+    from tianping.metrics.periods import period_end
+
+    out = []
+    for o in events:
+        for m in months:
+            if o.start <= period_end(m, "month") and o.end >= m:
+                out.append({"month": m.strftime("%Y-%m"), "name": o.name, "key": o.key,
+                            "year": o.year, "peak": o.peak, "start": o.start, "end": o.end})  # fmt: skip
+    return out
 
 
 def _days_shown(first, window) -> tuple[int, int]:

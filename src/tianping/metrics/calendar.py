@@ -178,6 +178,20 @@ class Calendar:
                     found.append(o)
         return sorted(found, key=lambda o: (o.start, o.key))
 
+    def exposure(self, key: str, first: date, last: date) -> float:
+        """The share of the days ``first..last`` inside a window of event ``key`` (0 to 1).
+
+        >>> default_calendar().exposure("double11", date(2024, 11, 1), date(2024, 11, 30))
+        0.4666666666666667
+        """
+        days = (last - first).days + 1
+        inside = set()
+        for o in self.between(first, last):
+            if o.key == key:
+                lo, hi = max(o.start, first), min(o.end, last)
+                inside.update(range(lo.toordinal(), hi.toordinal() + 1))
+        return len(inside) / days if days > 0 else 0.0
+
     def marks(self, first: date, last: date) -> dict[str, str]:
         """``{ISO peak day: name}`` for every peak inside ``first..last``: a chart's marks."""
         return {
