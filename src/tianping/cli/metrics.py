@@ -312,3 +312,62 @@ def why(
         )
     render_rows(rows, fmt, title="segments that moved GMV (own = mix + rate)",
                 empty="no segment moved GMV above the day-to-day noise")  # fmt: skip
+
+
+@metrics_app.command("bridge")
+def bridge(
+    ctx: typer.Context,
+    start: str = typer.Option(..., "--from", help="A day in the earlier period."),
+    end: str = typer.Option(..., "--to", help="A day in the later period."),
+    grain: str = typer.Option("month", help="The periods compared: day | week | month | year."),
+    metric: str = typer.Option("gmv", help="gmv | net_gmv (GMV less the money refunded)."),
+    holdout: float = typer.Option(
+        0.0,
+        help="The global holdout's share of buyers (as in `experiment snapshot`), to "
+        "measure shipped experiments against; 0: not measured.",
+    ),
+    holdout_salt: str = typer.Option("global-holdout", help="Salt of the holdout draw."),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
+    """Split a metric's change between two periods into calendar, market, shipped experiments,
+    refund-policy versions and residual: whole minor units that add up to the change exactly,
+    each with its evidence (docs/metrics.md)."""
+    from tianping.bridge.service import bridge_rows, bridge_summary, change_bridge
+    from tianping.cli.common import (
+        check_format,
+        console,
+        dumps_json,
+        render_rows,
+        settings_of,
+        store_session,
+        warehouse_of,
+    )
+    from tianping.experiments.assignment import Holdout
+    from tianping.metrics.calendar import load_calendar
+
+    check_format(fmt)
+    before, after = _periods(start, end, grain, None, None)
+    if not 0 <= holdout < 1:
+        raise UsageError(f"--holdout must be from 0 to below 1, not {holdout}", field="holdout")
+    hold = Holdout(holdout_salt, holdout) if holdout > 0 else None
+    calendar = load_calendar(settings_of(ctx).calendar)
+    with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
+        found = change_bridge(wh, session=session, before=before, after=after, metric=metric,
+                              calendar=calendar, holdout=hold)  # fmt: skip
+        rows, summary = bridge_rows(found, wh.scale), bridge_summary(found, wh.scale)
+    if fmt == "json":
+        typer.echo(dumps_json({**summary, "parts": rows}))
+        return
+    shown = [{k: r[k] for k in ("kind", "part", "amount", "evidence", "note")} for r in rows]
+    if fmt == "table":
+        f, t = summary["from"], summary["to"]
+        console.print(
+            f"{metric} {f['value']:,.2f} ({f['start']}…{f['end']}) → {t['value']:,.2f} "
+            f"({t['start']}…{t['end']}): change {summary['change']:+,.2f}, the sum of the parts"
+        )
+        for row in shown:
+            row["amount"] = f"{row['amount']:+,.2f}"
+    render_rows(shown, fmt, title=f"what moved {metric}")
+    if fmt == "table":
+        for note in summary["notes"]:
+            console.print(f"note: {note}")
