@@ -21,8 +21,12 @@ from tianping.errors import InvalidInput
 MINOR = st.integers(min_value=-(10**15), max_value=10**15)
 AMOUNT = st.floats(min_value=-1e14, max_value=1e14, allow_nan=False, allow_infinity=False)
 ESTIMATES = st.lists(
-    st.builds(Estimate, kind=st.sampled_from(["calendar", "market", "experiment", "policy"]),
-              label=st.text(max_size=8), amount=AMOUNT),  # fmt: skip
+    st.builds(
+        Estimate,
+        kind=st.sampled_from(["calendar", "market", "experiment", "policy"]),
+        label=st.text(max_size=8),
+        amount=AMOUNT,
+    ),  # fmt: skip
     max_size=12,
 )
 

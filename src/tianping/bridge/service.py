@@ -59,7 +59,7 @@ class Bridge:
 def change_bridge(
     wh: Any,
     *,
-    session: Session,
+    session: Session | None,
     before: tuple[date, date],
     after: tuple[date, date],
     metric: str = "gmv",
@@ -68,6 +68,9 @@ def change_bridge(
 ) -> Bridge:
     """Split ``metric``'s change from ``before`` to ``after`` into days, market, calendar
     events, shipped experiments (against ``holdout``), refund-policy versions and residual.
+
+    With no store (``session`` None) only the calendar is named: market figures, shipped
+    experiments and refund policies live in the store.
 
     Raises:
         UsageError: an unknown metric, periods out of order, no orders.
@@ -79,10 +82,15 @@ def change_bridge(
     calendar = calendar or default_calendar()
     events, lifts = _events(calendar, (before, after), daily, notes)
     ordinary = ordinary_day(totals[0], len(daily[0]), sum(lifts[0].values()))
-    estimates = [*_days(ordinary, daily), *_market(session, ordinary, before, after, notes)]
-    estimates += events
-    estimates += _experiments(wh, session, before, after, metric, holdout, notes)
-    estimates += _policies(wh, session, before, after, metric, notes)
+    market, shipped, policy = [], [], []
+    if session is None:
+        notes.append("no store: market figures, shipped experiments and refund policies are "
+                     "not read, so their effects stay in the residual")  # fmt: skip
+    else:
+        market = _market(session, ordinary, before, after, notes)
+        shipped = _experiments(wh, session, before, after, metric, holdout, notes)
+        policy = _policies(wh, session, before, after, metric, notes)
+    estimates = [*_days(ordinary, daily), *market, *events, *shipped, *policy]
     parts = close(totals[0], totals[1], estimates)
     return Bridge(metric, before, after, totals[0], totals[1], parts, tuple(notes))
 
@@ -225,7 +233,7 @@ def _market(session, ordinary: float, before, after, notes: list[str]) -> list[E
 
 
 def _experiments(wh, session, before, after, metric, holdout, notes) -> list[Estimate]:
-    from tianping.audit.log import AuditFilter, entries
+    from tianping.audit.log import AuditFilter, entries, entry_dict
     from tianping.experiments.models import Experiment
 
     lo = datetime.combine(before[0], time.min, UTC)
@@ -246,12 +254,25 @@ def _experiments(wh, session, before, after, metric, holdout, notes) -> list[Est
         evidence.append(Evidence("experiment", e.name, f"{e.name} shipped {e.shipped_variant}"))
         where = AuditFilter(action="experiment.shipped", subject=f"experiment:{e.name}")
         for entry in entries(session=session, where=where, limit=10):
-            decision = (entry.detail or {}).get("decision")
+            decision = (entry_dict(entry)["detail"] or {}).get("decision")
             if decision is not None:
                 evidence.append(Evidence("decision", str(decision), f"decision #{decision}"))
-    effects = [_holdout_gap(wh, span, metric, holdout) for span in (before, after)]
-    note = (f"the gap to the global holdout ({holdout.fraction:.1%} of buyers, salt "
-            f"{holdout.salt!r}), later less earlier")  # fmt: skip
+    totals = [_buyer_totals(wh, span, metric) for span in (before, after)]
+    threshold = round_half_up(BUCKETS * holdout.fraction)
+    inside = [draws(holdout.salt, unit_hashes(ids)) < threshold for ids, _ in totals]
+    # the holdout's realised share of the earlier period's buyers, not its nominal fraction:
+    # the same buyers are in both periods, so the draw's luck cancels in the difference
+    share = float(inside[0].mean()) if inside[0].size else threshold / BUCKETS
+    if not 0 < share < 1:
+        notes.append("no buyer of the earlier period on one side of the holdout: shipped "
+                     f"experiments ({names}) are not measured")  # fmt: skip
+        return []
+    effects = [
+        holdout_effect(values[~mask].sum(), values[mask].sum(), share)
+        for (_, values), mask in zip(totals, inside, strict=True)
+    ]
+    note = (f"buyers outside the global holdout (salt {holdout.salt!r}, {share:.1%} of the "
+            "earlier period's buyers inside) beyond the holdout's rate, later less earlier")  # fmt: skip
     label = f"shipped experiments: {names}"
     return [Estimate("experiment", label, effects[1] - effects[0], tuple(evidence), note)]
 
@@ -260,8 +281,8 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _holdout_gap(wh, span, metric: str, holdout: Holdout) -> float:
-    """Buyers outside the holdout against the holdout's rate, over one period."""
+def _buyer_totals(wh, span, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each buyer's total of the metric over one period (minor units)."""
     totals: dict[str, float] = {}
     sources = [("orders", "created_at", "amount", 1)]
     if metric == "net_gmv" and wh.has_table("refunds"):
@@ -272,13 +293,8 @@ def _holdout_gap(wh, span, metric: str, holdout: Holdout) -> float:
         frame = wh.execute(t.group_by("buyer_id").agg(total=t[value].fill_null(0).sum()))
         for buyer, total in zip(frame["buyer_id"], frame["total"], strict=True):
             totals[buyer] = totals.get(buyer, 0.0) + sign * float(total) * 10**wh.scale
-    if not totals:
-        return 0.0
     ids = np.array(list(totals), dtype=str)
-    values = np.fromiter(totals.values(), dtype=np.float64, count=len(totals))
-    threshold = round_half_up(BUCKETS * holdout.fraction)
-    inside = draws(holdout.salt, unit_hashes(ids)) < threshold
-    return holdout_effect(values[~inside].sum(), values[inside].sum(), threshold / BUCKETS)
+    return ids, np.fromiter(totals.values(), dtype=np.float64, count=len(totals))
 
 
 def _policies(wh, session, before, after, metric, notes) -> list[Estimate]:

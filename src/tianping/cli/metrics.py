@@ -332,6 +332,8 @@ def bridge(
     """Split a metric's change between two periods into calendar, market, shipped experiments,
     refund-policy versions and residual: whole minor units that add up to the change exactly,
     each with its evidence (docs/metrics.md)."""
+    from contextlib import nullcontext
+
     from tianping.bridge.service import bridge_rows, bridge_summary, change_bridge
     from tianping.cli.common import (
         check_format,
@@ -350,8 +352,11 @@ def bridge(
     if not 0 <= holdout < 1:
         raise UsageError(f"--holdout must be from 0 to below 1, not {holdout}", field="holdout")
     hold = Holdout(holdout_salt, holdout) if holdout > 0 else None
-    calendar = load_calendar(settings_of(ctx).calendar)
-    with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
+    settings = settings_of(ctx)
+    calendar = load_calendar(settings.calendar)
+    no_store = settings.store_file is not None and not settings.store_file.exists()
+    reading = nullcontext() if no_store else store_session(ctx, write=False)
+    with reading as session, warehouse_of(ctx) as wh:
         found = change_bridge(wh, session=session, before=before, after=after, metric=metric,
                               calendar=calendar, holdout=hold)  # fmt: skip
         rows, summary = bridge_rows(found, wh.scale), bridge_summary(found, wh.scale)
