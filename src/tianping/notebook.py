@@ -220,7 +220,7 @@ def bridge(
 ) -> pd.DataFrame:
     """A metric's change from the period containing ``start`` to the one containing ``end``,
     split as ``tianping metrics bridge`` splits it: one row per part (``kind``, ``part``,
-    ``amount`` in yuan, ``amount_minor`` exact, ``evidence``, ``evidence_refs``, ``note``), the
+    ``amount`` in yuan, ``amount_minor`` exact, ``evidence`` (text), ``evidence_items`` (``kind``, ``ref``, ``label`` each), ``note``), the
     residual last; the amounts add up to the change exactly. ``attrs``: both periods, their
     values, the change and the notes. ``holdout``: the global holdout's share of buyers, to
     measure shipped experiments against (0: not measured)."""

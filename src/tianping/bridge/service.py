@@ -349,7 +349,9 @@ def bridge_rows(bridge: Bridge, scale: int = 2) -> list[dict[str, Any]]:
             "amount": p.amount_minor / 10**scale,
             "amount_minor": p.amount_minor,
             "evidence": evidence_text(p.evidence),
-            "evidence_refs": [f"{e.kind}:{e.ref}" for e in p.evidence],
+            "evidence_items": [
+                {"kind": e.kind, "ref": e.ref, "label": e.label} for e in p.evidence
+            ],
             "note": p.note,
         }
         for p in bridge.parts
