@@ -211,3 +211,12 @@ def test_the_cli_prints_the_library_numbers(tmp_path):
     out = runner.invoke(app, ["--home", str(home), "metrics", "bridge", "--from", "2024-04",
                               "--to", "2024-05", "--holdout", "1.5"])  # fmt: skip
     assert out.exit_code == 2 and "--holdout must be from 0 to below 1" in out.output
+
+
+def test_the_bridge_reads_the_same_days_on_every_engine(warehouse):
+    world = World(buyers=200)
+    warehouse.append("orders", world.orders())
+    b = change_bridge(warehouse, session=None, before=APRIL, after=MAY, calendar=CALENDAR)
+    assert (b.before_minor, b.after_minor) == (world.total(APRIL), world.total(MAY))
+    assert [p.label for p in b.parts] == ["31 days against 30", "may_sale", "residual"]
+    assert sum(p.amount_minor for p in b.parts) == b.change_minor

@@ -74,7 +74,8 @@ def test_the_overview_marks_events_and_shows_the_clis_bridge(tmp_path):
         (p["part"], p["kind"]) for p in shown["parts"]
     ]
     assert [amount for _, _, amount in rows] == [
-        money(p["amount_minor"], minor=True) for p in shown["parts"]
+        ("+" if p["amount_minor"] > 0 else "") + money(p["amount_minor"], minor=True)
+        for p in shown["parts"]
     ]
     assert {p["part"] for p in shown["parts"]} >= {"May sale", "618", "30 days against 31"}
     assert money(shown["change_minor"], minor=True) in page

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from datetime import date
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -151,3 +152,15 @@ def test_a_calendar_file_names_a_campaign(tmp_path, orders_csv):
                               "--year", "2024", "--calendar", str(cal)])  # fmt: skip
     # the campaign is known; the orders (March 2024 only) have no 2023 window to compare with
     assert "no orders in spring_sale 2023 (2023-03-01…2023-03-02)" in " ".join(out.output.split())
+
+
+def test_the_aligned_days_are_the_orders_grouped_on_every_engine(warehouse):
+    from tianping.metrics.aligned import compare_windows
+    from tianping.simulate.shocks import PlantedWorld, orders_table, planted_orders
+
+    o = planted_orders(PlantedWorld(orders_per_day=300, days=(14, 14)), 2)
+    warehouse.append("orders", orders_table(o, date(2023, 11, 1), date(2024, 11, 1)))
+    daily = [np.bincount(o.day[o.period == p], weights=o.amount_minor[o.period == p],
+                         minlength=14).astype(np.int64) for p in (0, 1)]  # fmt: skip
+    _, _, c = compare_event(warehouse, default_calendar(), "double11", 2024)
+    assert c == compare_windows(*daily)
