@@ -132,6 +132,16 @@ def test_why_gives_the_clis_causes(demo_home):
     _plain(found)
 
 
+def test_bridge_gives_the_clis_parts(demo_home):
+    parts = tp.bridge("2024-04-01", "2024-05-01", home=demo_home, metric="net_gmv")
+    doc = _cli(demo_home, "metrics", "bridge", "--from", "2024-04", "--to", "2024-05",
+               "--metric", "net_gmv")  # fmt: skip
+    assert list(parts["part"]) == [p["part"] for p in doc["parts"]]
+    assert list(parts["amount_minor"]) == [p["amount_minor"] for p in doc["parts"]]
+    assert parts["amount_minor"].sum() == parts.attrs["change_minor"] == doc["change_minor"]
+    assert parts.attrs["notes"] == doc["notes"]
+
+
 def test_settings_resolve_like_the_cli(demo_home, monkeypatch, tmp_path):
     from tianping.errors import NotFound
 

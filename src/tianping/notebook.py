@@ -224,7 +224,7 @@ def bridge(
     residual last; the amounts add up to the change exactly. ``attrs``: both periods, their
     values, the change and the notes. ``holdout``: the global holdout's share of buyers, to
     measure shipped experiments against (0: not measured)."""
-    from tianping.bridge.service import bridge_rows, bridge_summary, change_bridge
+    from tianping.attribution.service import bridge_rows, bridge_summary, change_bridge
     from tianping.errors import UsageError
     from tianping.experiments.assignment import Holdout
     from tianping.metrics.calendar import load_calendar

@@ -334,7 +334,7 @@ def bridge(
     each with its evidence (docs/metrics.md)."""
     from contextlib import nullcontext
 
-    from tianping.bridge.service import bridge_rows, bridge_summary, change_bridge
+    from tianping.attribution.service import bridge_rows, bridge_summary, change_bridge
     from tianping.cli.common import (
         check_format,
         console,

@@ -92,7 +92,7 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
 def _bridge(wh, session, monthly: list[dict], calendar) -> dict[str, Any] | None:
     """The CLI's ``metrics bridge --from <month before> --to <latest month>`` (GMV, no holdout
     given): the same call, the same parts."""
-    from tianping.bridge.service import bridge_rows, bridge_summary, change_bridge
+    from tianping.attribution.service import bridge_rows, bridge_summary, change_bridge
     from tianping.metrics.periods import period_end
 
     if len(monthly) < 2:

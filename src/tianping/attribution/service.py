@@ -2,7 +2,7 @@
 
 Reads the metric per day of both periods from the warehouse (one grouped query per table and
 period), the market figures, shipped experiments and refund-policy activations from the store,
-estimates each cause and hands the estimates to :func:`tianping.bridge.split.close`, which
+estimates each cause and hands the estimates to :func:`tianping.attribution.split.close`, which
 rounds them to whole minor units and closes the bridge with the residual. Methods, sources and
 limits are in ``docs/metrics.md`` ("The change bridge").
 """
@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tianping.bridge.split import (
+from tianping.attribution.split import (
     Estimate,
     Evidence,
     Part,

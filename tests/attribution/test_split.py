@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tianping.bridge.split import (
+from tianping.attribution.split import (
     Estimate,
     close,
     days_effect,

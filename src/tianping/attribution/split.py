@@ -3,7 +3,7 @@
 A metric that adds up over days (GMV, GMV net of refunds; minor units) moves from ``before``
 to ``after``. Each cause is estimated on its own (:func:`days_effect`, :func:`market_effect`,
 :func:`event_effects`, :func:`holdout_effect`, and the refund-policy replay of
-:mod:`tianping.bridge.service`); :func:`close` rounds every estimate to a whole minor unit and
+:mod:`tianping.attribution.service`); :func:`close` rounds every estimate to a whole minor unit and
 puts what they leave into the **residual**, so the parts always add up to
 ``after - before`` exactly, on every input. The residual is what no named cause explains:
 noise, causes not on the list, and the overlap of causes measured separately.

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from tianping.bridge.service import bridge_rows, change_bridge
+from tianping.attribution.service import bridge_rows, change_bridge
 from tianping.clock import FixedClock
 from tianping.errors import UsageError
 from tianping.experiments import service as experiments
