@@ -9,9 +9,9 @@ place (:mod:`tianping.warehouse.mapped`); nothing is copied.
 >>> spec = parse_sources({"timezone": "Asia/Shanghai", "tables": {"orders": {
 ...     "table": "shop.orders", "columns": {"buyer_id": "user_id",
 ...     "amount": {"column": "paid_fen", "money": "minor"}}}}})
->>> spec.tables["orders"].column("amount").source, spec.tables["orders"].column("amount").money
+>>> spec.tables["orders"].column("amount").column, spec.tables["orders"].column("amount").money
 ('paid_fen', 'minor')
->>> spec.tables["orders"].column("order_id").source   # unmapped columns keep their names
+>>> spec.tables["orders"].column("order_id").column   # unmapped columns keep their names
 'order_id'
 >>> spec.tables["orders"].zone(spec.tables["orders"].column("created_at"), spec)
 'Asia/Shanghai'
