@@ -79,3 +79,14 @@ def test_the_overview_marks_events_and_shows_the_clis_bridge(tmp_path):
     ]
     assert {p["part"] for p in shown["parts"]} >= {"May sale", "618", "30 days against 31"}
     assert money(shown["change_minor"], minor=True) in page
+
+
+def test_a_bridge_that_cannot_be_made_says_why_on_the_page(duckdb_warehouse):
+    from tianping.dashboard.views import _bridge
+    from tianping.metrics.calendar import default_calendar
+
+    months = [{"period": date(2024, 4, 1)}, {"period": date(2024, 5, 1)}]
+    shown = _bridge(duckdb_warehouse, None, months, default_calendar())
+    assert shown == {"missing": "no orders in the warehouse: load or simulate some first",
+                     "command": "tianping metrics bridge --from 2024-04 --to 2024-05"}  # fmt: skip
+    assert _bridge(duckdb_warehouse, None, months[:1], default_calendar()) is None

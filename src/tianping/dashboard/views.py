@@ -93,14 +93,19 @@ def _bridge(wh, session, monthly: list[dict], calendar) -> dict[str, Any] | None
     """The CLI's ``metrics bridge --from <month before> --to <latest month>`` (GMV, no holdout
     given): the same call, the same parts."""
     from tianping.attribution.service import bridge_rows, bridge_summary, change_bridge
+    from tianping.errors import TianpingError
     from tianping.metrics.periods import period_end
 
     if len(monthly) < 2:
         return None
     before, after = ((m["period"], period_end(m["period"], "month")) for m in monthly[-2:])
-    found = change_bridge(wh, session=session, before=before, after=after, calendar=calendar)
+    command = f"tianping metrics bridge --from {before[0]:%Y-%m} --to {after[0]:%Y-%m}"
+    try:  # the page shows the reason, as the CLI would, instead of failing whole
+        found = change_bridge(wh, session=session, before=before, after=after, calendar=calendar)
+    except TianpingError as exc:
+        return {"missing": exc.message, "command": command}
     return {"summary": bridge_summary(found, wh.scale), "parts": bridge_rows(found, wh.scale),
-            "command": f"tianping metrics bridge --from {before[0]:%Y-%m} --to {after[0]:%Y-%m}"}  # fmt: skip
+            "command": command}  # fmt: skip
 
 
 def evidence_links(items: list[dict[str, str]]) -> list[tuple[str, str | None]]:
