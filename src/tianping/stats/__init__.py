@@ -61,6 +61,7 @@ from tianping.stats.analysis import (
 )
 from tianping.stats.bayesian import bayesian_test, beta_binomial_test
 from tianping.stats.contrast import Contrast
+from tianping.stats.covariates import RegressionFit, regression_moments
 from tianping.stats.effects import Effect, effect_of
 from tianping.stats.frequentist import welch_test
 from tianping.stats.moments import ArmMoments, CupedFit, arm_moments, cuped_moments
@@ -72,6 +73,7 @@ from tianping.stats.power import (
     runtime_days,
     sample_size,
 )
+from tianping.stats.quantile import QuantileArm, quantile_moments, woodruff_ranks
 from tianping.stats.sequential import (
     always_valid_path,
     mixture_halfwidth,
@@ -81,7 +83,7 @@ from tianping.stats.sequential import (
 )
 from tianping.stats.slices import SliceReport, analyze_slices
 from tianping.stats.srm import SRM_THRESHOLD, SRMResult, srm_over_windows, srm_test
-from tianping.stats.sufficient import ArmStats, validate_arms
+from tianping.stats.sufficient import ArmStats, CovariateSums, validate_arms
 from tianping.stats.summary import analyze_summary
 from tianping.stats.winsor import clip, winsor_bounds, winsorize
 
@@ -95,9 +97,12 @@ __all__ = [
     "ArmSummary",
     "Comparison",
     "Contrast",
+    "CovariateSums",
     "CupedFit",
     "Effect",
     "PowerPlan",
+    "QuantileArm",
+    "RegressionFit",
     "SRMResult",
     "SliceReport",
     "aa_report",
@@ -119,6 +124,8 @@ __all__ = [
     "mixture_pvalue",
     "mixture_rho2",
     "power_of",
+    "quantile_moments",
+    "regression_moments",
     "runtime_days",
     "sample_size",
     "sequential_test",
@@ -128,4 +135,5 @@ __all__ = [
     "welch_test",
     "winsor_bounds",
     "winsorize",
+    "woodruff_ranks",
 ]
