@@ -118,8 +118,13 @@ def test_ratio_covariate_matches_tea_tasting(rng):
     d = (rng.poisson(0.8 * xd) + 1).astype(float)
     y = rng.binomial(d.astype(int), np.clip(0.1 + 0.5 * xn / xd, 0, 1)).astype(float)
     frame = pd.DataFrame(
-        {"variant": np.r_[np.zeros(n_c), np.ones(n_t)].astype(int), "y": y, "d": d, "xn": xn,
-         "xd": xd}  # fmt: skip
+        {
+            "variant": np.r_[np.zeros(n_c), np.ones(n_t)].astype(int),
+            "y": y,
+            "d": d,
+            "xn": xn,
+            "xd": xd,
+        }  # fmt: skip
     )
     metric = tt.RatioOfMeans("y", "d", numer_covariate="xn", denom_covariate="xd")
     ref = tt.Experiment(m=metric).analyze(frame, control=0)["m"]

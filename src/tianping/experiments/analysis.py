@@ -12,15 +12,22 @@ The query (Ibis, so it runs unchanged on DuckDB and Spark):
 4. optional **winsorisation**: each summed feature capped at its ``p`` quantile over all
    units, computed in the engine;
 5. **aggregation** by arm (and slice): ``n`` and, per metric, the sums, sums of squares and
-   cross-products that :class:`tianping.stats.sufficient.ArmStats` holds.
+   cross-products that :class:`tianping.stats.sufficient.ArmStats` holds; with covariates
+   (the default with CUPED), also the sums and cross products of every covariate — the
+   pre-period value of every feature the metrics use, and the unit attribute ``returning``
+   (ordered before its first exposure) — with each other and with every metric's value.
 
-Only that small aggregate table reaches Python.
+Quantile metrics (order value, delivery time) read the events instead: one window rank per
+arm picks the quantile and its Woodruff bounds, and the per-unit counts below the quantile
+give the clustered variance (:func:`quantile_query`).
+
+Only those small aggregate tables reach Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -28,12 +35,15 @@ import ibis
 
 from tianping.errors import InvalidInput
 from tianping.experiments.unit_metrics import METRICS, features_of, get_metric
-from tianping.stats.sufficient import ArmStats
+from tianping.stats.quantile import Z_WOODRUFF, QuantileArm
+from tianping.stats.sufficient import ArmStats, CovariateSums
 from tianping.warehouse.backend import Warehouse
 
 MULTIPLE = "__multiple__"
 ALL = "all"
 UNIT_SLICES = ("buyer_type",)
+#: Declared unit attributes used as covariates: 1 if the unit ordered before its exposure.
+UNIT_ATTRIBUTES = ("returning",)
 ORDER_SLICES = ("category", "channel", "delivery_mode", "merchant_id")
 
 
@@ -68,6 +78,17 @@ class Query:
     cuped: bool = True
     winsorize: float | None = None
     slice_by: str | None = None
+    covariates: bool = True
+
+    @property
+    def with_covariates(self) -> bool:
+        """Whether the query returns covariate sums (CUPED on, not sliced)."""
+        return self.covariates and self.cuped and self.slice_by is None
+
+    @property
+    def summed_metrics(self) -> tuple[str, ...]:
+        """The metrics aggregated into sums (every one but the quantile metrics)."""
+        return tuple(m for m in self.metrics if METRICS[m].type != "quantile")
 
     def __post_init__(self) -> None:
         for m in self.metrics:
@@ -216,6 +237,8 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
         rows = _with_buyer_type(rows, facts)
     elif not order_slice:
         rows = rows.mutate(slice=ibis.literal(ALL))
+    if q.with_covariates:
+        rows = _with_returning(rows, facts)
     return _fill_and_derive(rows, order_slice)
 
 
@@ -256,6 +279,13 @@ def _with_buyer_type(rows: ibis.Table, facts: ibis.Table) -> ibis.Table:
     )
 
 
+def _with_returning(rows: ibis.Table, facts: ibis.Table) -> ibis.Table:
+    first = facts.group_by("buyer_id").agg(_first_order=facts.created_at.min())
+    rows = rows.left_join(first, rows.unit_id == first.buyer_id)
+    returning = rows._first_order.notnull() & (rows._first_order < rows.first_exposed)
+    return rows.mutate(returning=returning.cast("int64")).drop("_first_order", "buyer_id")
+
+
 def _fill_and_derive(rows: ibis.Table, order_slice: bool) -> ibis.Table:
     present = set(rows.columns)
     fills = {}
@@ -294,7 +324,7 @@ def _plan_sums(q: Query, rows: ibis.Table) -> dict[str, ibis.Expr]:
     def s(name: str, expr: ibis.Value) -> None:
         aggs.setdefault(name, expr.cast("float64").sum())
 
-    for name in q.metrics:
+    for name in q.summed_metrics:
         m = METRICS[name]
         if q.slice_by in ORDER_SLICES and m.numerator in _NPS_FEATURES:
             continue
@@ -312,7 +342,33 @@ def _plan_sums(q: Query, rows: ibis.Table) -> dict[str, ibis.Expr]:
             s(f"{y}*{x}", rows[y] * rows[x])
             if d is not None:
                 s(f"{d}*{x}", rows[d] * rows[x])
+    if q.with_covariates:
+        _plan_covariate_sums(q, rows, s)
     return aggs
+
+
+def covariate_columns(q: Query, columns: Sequence[str]) -> tuple[str, ...]:
+    """The covariates of a query: every pre-period feature in the unit table, then the unit
+    attributes (the same list for every metric, so one set of cross products serves all)."""
+    if not q.with_covariates:
+        return ()
+    pre = [c for c in columns if c.startswith("pre_") and "*" not in c]
+    return (*sorted(pre), *(a for a in UNIT_ATTRIBUTES if a in columns))
+
+
+def _plan_covariate_sums(q: Query, rows: ibis.Table, s) -> None:
+    xs = covariate_columns(q, rows.columns)
+    for j, a in enumerate(xs):
+        s(a, rows[a])
+        for b in xs[j:]:
+            s(f"{a}*{b}", rows[a] * rows[b])
+    for name in q.summed_metrics:
+        m = METRICS[name]
+        if m.numerator not in rows.columns:
+            continue
+        for v in (m.numerator, m.denominator):
+            for x in xs if v is not None else ():
+                s(f"{v}*{x}", rows[v] * rows[x])
 
 
 def stats_query(wh: Warehouse, q: Query) -> ibis.Table:
@@ -335,11 +391,14 @@ class ArmAggregates:
 
     rows: tuple[dict[str, Any], ...]
     arm_totals: dict[str, int]
+    covariates: tuple[str, ...] = ()
+    quantiles: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
 
 def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
-    """Run the grouped query; returns plain Python numbers only."""
-    frame = wh.execute(stats_query(wh, q))
+    """Run the grouped query (and one per quantile metric); returns plain Python numbers."""
+    query = stats_query(wh, q)
+    frame = wh.execute(query)
     rows = tuple(
         {k.replace("__x__", "*"): _number(v) for k, v in rec.items()}
         for rec in frame.to_dict("records")
@@ -348,7 +407,14 @@ def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
     if q.slice_by in ORDER_SLICES:
         counted = wh.execute(exposed_units(wh, q).group_by("variant").agg(n=ibis._.count()))
         totals = {str(r["variant"]): int(r["n"]) for r in counted.to_dict("records")}
-    return ArmAggregates(rows, totals)
+    covariates = covariate_columns(q, [c.replace("__x__", "*") for c in query.columns])
+    quantiles = {}
+    if q.slice_by is None:
+        for m in q.metrics:
+            if METRICS[m].type == "quantile":
+                records = wh.execute(quantile_query(wh, q, m)).to_dict("records")
+                quantiles[m] = tuple({k: _number(v) for k, v in r.items()} for r in records)
+    return ArmAggregates(rows, totals, covariates, quantiles)
 
 
 def _number(value: Any) -> Any:
@@ -364,8 +430,11 @@ def _number(value: Any) -> Any:
 def arm_stats(
     agg: ArmAggregates, metric: str, variants: Sequence[str], *, cuped: bool, slice_value: str = ALL
 ) -> list[ArmStats]:
-    """The :class:`ArmStats` of ``metric`` for each variant (in ``variants`` order) of a slice."""
+    """The :class:`ArmStats` of ``metric`` for each variant (in ``variants`` order) of a slice
+    (:class:`~tianping.stats.quantile.QuantileArm` for a quantile metric)."""
     m = get_metric(metric)
+    if m.type == "quantile":
+        return quantile_arms(agg, metric, variants)
     by_variant = {r["variant"]: r for r in agg.rows if r["slice"] == slice_value}
     y, d, x = m.numerator, m.denominator, f"pre_{m.numerator}"
     out = []
@@ -387,7 +456,112 @@ def arm_stats(
             }
             if d is not None:
                 fields["pre_den_cross_sum"] = r.get(f"{d}*{x}", 0.0)
+        if cuped and agg.covariates and r:
+            fields["covariates"] = _covariate_sums(r, agg.covariates, y, d)
         out.append(ArmStats(name=v, n=int(n), **fields))
+    return out
+
+
+def _covariate_sums(r: dict[str, Any], xs: tuple[str, ...], y: str, d: str | None):
+    def cross(a: str, b: str) -> float:
+        return r.get(f"{a}*{b}", r.get(f"{b}*{a}", 0.0))
+
+    return CovariateSums(
+        names=xs,
+        sum=tuple(r.get(x, 0.0) for x in xs),
+        cross=tuple(tuple(cross(a, b) for b in xs) for a in xs),
+        y_cross=tuple(r.get(f"{y}*{x}", 0.0) for x in xs),
+        den_cross=None if d is None else tuple(r.get(f"{d}*{x}", 0.0) for x in xs),
+    )
+
+
+# -- quantile metrics ------------------------------------------------------------------------
+
+
+def quantile_events(wh: Warehouse, q: Query, metric: str) -> ibis.Table:
+    """The metric's events in the window: ``unit_id``, ``variant``, ``value`` (non-null)."""
+    m = get_metric(metric)
+    units = exposed_units(wh, q)
+    orders = wh.table("orders")
+    end = ibis.timestamp(q.window.end)
+    ev = orders.join(units, orders.buyer_id == units.unit_id).filter(
+        lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
+    )
+    if m.numerator == "order_value":
+        value = ev.amount.cast("float64")
+    else:  # delivery_hours: only delivered orders, delivered before the window's end
+        ev = ev.filter(ev.delivered_at.notnull() & (ev.delivered_at < end))
+        value = (ev.delivered_at.epoch_seconds() - ev.created_at.epoch_seconds()).cast(
+            "float64"
+        ) / 3600.0
+    return ev.select("unit_id", "variant", value=value)
+
+
+def quantile_query(wh: Warehouse, q: Query, metric: str) -> ibis.Table:
+    """Per arm: ``n`` events, the quantile and its Woodruff bounds (order statistics at the
+    ranks of :func:`tianping.stats.quantile.woodruff_ranks`, computed with the same formula
+    in the engine) and the per-unit sums of events below the quantile (clustered variance)."""
+    level = get_metric(metric).quantile
+    ev = quantile_events(wh, q, metric)
+    ranked = ev.mutate(
+        _rank=ibis.row_number().over(group_by="variant", order_by=["value", "unit_id"]) + 1,
+        _n=ev.count().over(group_by="variant"),
+    )
+    n = ranked._n.cast("float64")
+    s = (level * (1.0 - level) / n).sqrt()
+
+    def rank(p) -> ibis.Value:
+        return ibis.greatest(ibis.least((n * p).ceil().cast("int64"), ranked._n), 1)
+
+    ranked = ranked.mutate(
+        _k_lo=rank(level - Z_WOODRUFF * s),
+        _k=rank(ibis.literal(level)),
+        _k_hi=rank(level + Z_WOODRUFF * s),
+    )
+
+    def at(k: ibis.Value) -> ibis.Value:
+        return ibis.ifelse(ranked._rank == k, ranked.value, ibis.null("float64")).max()
+
+    per_unit = ranked.group_by(["variant", "unit_id"]).agg(
+        events=ranked.count(),
+        below=(ranked._rank <= ranked._k).cast("int64").sum(),
+        n=ranked._n.max(),
+        q=at(ranked._k),
+        q_lo=at(ranked._k_lo),
+        q_hi=at(ranked._k_hi),
+    )
+    e, b = per_unit.events.cast("float64"), per_unit.below.cast("float64")
+    return per_unit.group_by("variant").agg(
+        n=per_unit.n.max(),
+        units=per_unit.count(),
+        quantile=per_unit.q.max(),
+        quantile_lower=per_unit.q_lo.max(),
+        quantile_upper=per_unit.q_hi.max(),
+        below_sum=b.sum(),
+        below_sum_sq=(b * b).sum(),
+        events_sum_sq=(e * e).sum(),
+        below_events_sum=(b * e).sum(),
+    )
+
+
+def quantile_arms(agg: ArmAggregates, metric: str, variants: Sequence[str]) -> list[QuantileArm]:
+    """The :class:`QuantileArm` of a quantile metric for each variant (clustered by unit)."""
+    level = get_metric(metric).quantile
+    by_variant = {r["variant"]: r for r in agg.quantiles.get(metric, ())}
+    out = []
+    for v in variants:
+        r = by_variant.get(v, {})
+        n = int(r.get("n") or 0)
+        if n == 0:
+            out.append(QuantileArm(v, 0, level, 0.0, 0.0, 0.0))
+            continue
+        out.append(
+            QuantileArm(
+                v, n, level, r["quantile"], r["quantile_lower"], r["quantile_upper"],
+                units=int(r["units"]), below_sum=r["below_sum"], below_sum_sq=r["below_sum_sq"],
+                events_sum_sq=r["events_sum_sq"], below_events_sum=r["below_events_sum"],
+            )
+        )  # fmt: skip
     return out
 
 

@@ -59,7 +59,8 @@ class ExperimentSpec(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     power: float = Field(default=0.8, gt=0, lt=1)
     method: Literal["frequentist", "sequential", "bayesian"] = "frequentist"
-    correction: Literal["holm", "bh"] = "holm"
+    correction: Literal["holm", "bh", "by"] = "holm"
+    alpha_split: dict[Literal["primary", "secondary", "guardrails"], float] | None = None
     cuped: bool = True
     winsorize: float | None = Field(default=None, gt=0.5, lt=1)
     start_date: date | None = None
@@ -77,6 +78,20 @@ class ExperimentSpec(BaseModel):
     def _guardrail_names(cls, value: Any) -> Any:
         if isinstance(value, list):
             return [{"metric": g} if isinstance(g, str) else g for g in value]
+        return value
+
+    @field_validator("alpha_split")
+    @classmethod
+    def _positive_shares(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError(
+                "alpha_split needs at least one group (primary, secondary, guardrails)"
+            )
+        for group, weight in value.items():
+            if not weight > 0 or weight == float("inf"):
+                raise ValueError(f"the weight of {group} must be a positive number, got {weight}")
         return value
 
     @field_validator("primary_metric")

@@ -43,6 +43,7 @@ _SPEC_COLUMNS = (
     "power",
     "method",
     "correction",
+    "alpha_split",
     "cuped",
     "winsorize",
     "start_date",
@@ -353,6 +354,7 @@ def analyze_experiment(
         method=spec.method,
         alpha=spec.alpha,
         correction=spec.correction,
+        alpha_split=tuple((spec.alpha_split or {}).items()),
         cuped=spec.cuped,
         hypothesis=spec.hypothesis,
         window=(
