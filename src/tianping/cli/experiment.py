@@ -242,6 +242,11 @@ def _print_report(r: dict) -> None:
         f"[bold]{r['experiment']}[/] {r['window']['start']} .. {r['window']['end']} · "
         f"{r['method']} · alpha {r['alpha']:g} · {r['correction']} · "
         f"CUPED {'on' if r['cuped'] else 'off'}"
+        + (
+            " · alpha split " + ", ".join(f"{g} {a:.4g}" for g, a in r["alpha_split"].items())
+            if r.get("alpha_split")
+            else ""
+        )
     )
     arms = ", ".join(f"{a['name']} {a['units']:,}" for a in r["arms"])
     srm = "" if r["srm_pvalue"] is None else f" · SRM p = {r['srm_pvalue']:.3g}"
@@ -313,6 +318,16 @@ def _print_slices(slices: dict) -> None:
                     "rel. p": _cell(c.get("rel_pvalue"), "p"),
                     "rel. p adj.": _cell(c.get("rel_pvalue_adjusted"), "p"),
                 })  # fmt: skip
+        strat = (slices.get("post_stratified") or {}).get(metric) or {}
+        for c in strat.get("comparisons", []):
+            rows.append({
+                "slice": "post-stratified", "arm": c["treatment"], "n": "all",
+                "lift": _cell(c["rel_effect_size"], "%"),
+                "interval": f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
+                f"{_cell(c['rel_effect_size_ci_upper'], '%')}",
+                "rel. p": _cell(c.get("rel_pvalue"), "p"),
+                "rel. p adj.": _cell(c.get("rel_pvalue_adjusted"), "p"),
+            })  # fmt: skip
         if rows:
             print_table(rows, list(rows[0]), title=f"{metric} by {slices.get('by')}")
 

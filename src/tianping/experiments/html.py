@@ -38,7 +38,7 @@ _COLUMNS = (
     ("pvalue", "absolute p"),
     ("chance_to_win", "chance to win"),
     ("risk", "risk"),
-    ("variance_reduction", "CUPED var. reduction"),
+    ("variance_reduction", "variance reduction"),
 )
 _PCT = {"rel_effect_size", "rel_effect_size_ci_lower", "rel_effect_size_ci_upper"}
 _PCT |= {"chance_to_win", "variance_reduction"}
@@ -69,7 +69,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         f'<p class="muted">{e(str(window.get("start", "")))} – {e(str(window.get("end", "")))}'
         f" · method {e(str(report.get('method', '')))} · alpha {report.get('alpha', '')}"
         f" · correction {e(str(report.get('correction', '')))}"
-        f" · CUPED {'on' if report.get('cuped') else 'off'}</p>"
+        f" · CUPED {'on' if report.get('cuped') else 'off'}{_split(report)}</p>"
     )
     parts.append(f'<p class="rec {cls}"><strong>{e(rec)}</strong></p>')
     if report.get("scale_note"):
@@ -90,6 +90,13 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts.append(_slices_section(report.get("slices") or {}))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
+
+
+def _split(report: Mapping[str, Any]) -> str:
+    split = report.get("alpha_split")
+    if not split:
+        return ""
+    return " · alpha split " + ", ".join(f"{html.escape(g)} {a:.4g}" for g, a in split.items())
 
 
 def _arms_table(report: Mapping[str, Any]) -> str:
@@ -137,7 +144,8 @@ def _windows_table(report: Mapping[str, Any], windows: Sequence[Mapping[str, Any
 def _metric_section(m: Mapping[str, Any]) -> str:
     unit = ", in points" if m["metric"] in POINTS else ""
     title = f"{html.escape(m['metric'])} <span class='muted'>({m['role']}, {m['metric_type']}{unit}"
-    title += ", higher is better)" if m.get("higher_is_better", True) else ", lower is better)"
+    title += ", higher is better" if m.get("higher_is_better", True) else ", lower is better"
+    title += _adjusted_by(m) + ")"
     if m.get("error"):
         return f"<h2>{title}</span></h2><p class='warn'>not analysed: {html.escape(m['error'])}</p>"
     comps = [_shown(c, m.get("role")) for c in m.get("comparisons", [])]
@@ -151,6 +159,21 @@ def _metric_section(m: Mapping[str, Any]) -> str:
     bad = set(m.get("guardrail_hurt_in", []))
     chart = forest_svg(m.get("comparisons", []), good=good, bad=bad)
     return f"<h2>{title}</span></h2>{chart}<table><tr>{head}</tr>{body}</table>"
+
+
+def _adjusted_by(m: Mapping[str, Any]) -> str:
+    """``, regression on 5 covariates, alpha 0.04``: what the analysis adjusted for and the
+    alpha it was tested at (which an alpha split makes differ between metrics)."""
+    out = ""
+    first = (m.get("comparisons") or [{}])[0]
+    coefficients = first.get("covariate_coefficients")
+    if coefficients:
+        out += f", regression on {len(coefficients)} covariates"
+    elif m.get("cuped"):
+        out += ", CUPED"
+    if m.get("alpha") is not None:
+        out += f", alpha {m['alpha']:.4g}"
+    return out
 
 
 def _label(key: str, m: Mapping[str, Any]) -> str:
@@ -206,7 +229,14 @@ def _slices_section(slices: Mapping[str, Any]) -> str:
             for s, analysis in per_slice.items()
             for c in analysis.get("comparisons", [])
         ]
+        strat = (slices.get("post_stratified") or {}).get(metric) or {}
+        rows += [
+            {**c, "treatment": f"post-stratified: {c['treatment']}"}
+            for c in strat.get("comparisons", [])
+        ]
         out.append(f"<p>{html.escape(metric)}</p>{forest_svg(rows)}")
+        if strat.get("error"):
+            out.append(f"<p class='warn'>post-stratified: {html.escape(strat['error'])}</p>")
     return "".join(out)
 
 

@@ -41,6 +41,7 @@ from tianping.stats import (
     adjust_across,
     analyze,
     analyze_slices,
+    analyze_stratified,
     sample_size,
     srm_over_windows,
     srm_test,
@@ -402,17 +403,23 @@ def _warnings(
     return tuple(out)
 
 
+#: Slice dimensions that partition the units (each unit in one slice): the strata of a
+#: post-stratified estimate. Order-column slices (category, ...) split units' orders instead.
+STRATA_DIMENSIONS = ("buyer_type",)
+
+
 def _slices(
     plan: ReportPlan, slices: Mapping[str, Mapping[str, Sequence[ArmStats]]], slice_by: str | None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"by": slice_by, "metrics": {}, "warning": None}
+    stratified: dict[str, Any] = {}
     for metric, per_slice in slices.items():
         m = get_metric(metric)
         cfg = AnalysisConfig(
             metric_type=m.type,
             method=plan.method,
             alpha=plan.alpha,
-            cuped=plan.cuped,
+            cuped=plan.cuped and m.type != "quantile",
             correction=plan.correction,
         )
         try:
@@ -422,7 +429,18 @@ def _slices(
             continue
         out["metrics"][metric] = {k: a.to_dict() for k, a in rep.analyses.items()}
         out["warning"] = out["warning"] or rep.warning
+        if slice_by in STRATA_DIMENSIONS:
+            stratified[metric] = _post_stratified(dict(per_slice), cfg)
+    if stratified:
+        out["post_stratified"] = stratified
     return out
+
+
+def _post_stratified(strata: dict[str, Sequence[ArmStats]], cfg: AnalysisConfig) -> dict:
+    try:
+        return analyze_stratified(strata, config=cfg).to_dict()
+    except InvalidInput as exc:
+        return {"error": exc.message}
 
 
 SCALE_NOTE = (

@@ -25,6 +25,7 @@ Entry points
     compare(control, treatment, config) -> Comparison
     adjust_across(analyses, method="holm") -> list[Analysis]
     analyze_slices(slices, *, planned_weights=None, config=None, **fields) -> SliceReport
+    analyze_stratified(strata, *, planned_weights=None, config=None, **fields) -> Analysis
     analyze_summary(document: dict) -> dict          (the JSON interface)
     srm_test(counts, weights, *, threshold=0.001) -> SRMResult
     srm_over_windows([(counts, weights), ...], *, threshold=0.001) -> SRMResult
@@ -83,6 +84,7 @@ from tianping.stats.sequential import (
 )
 from tianping.stats.slices import SliceReport, analyze_slices
 from tianping.stats.srm import SRM_THRESHOLD, SRMResult, srm_over_windows, srm_test
+from tianping.stats.stratified import analyze_stratified
 from tianping.stats.sufficient import ArmStats, CovariateSums, validate_arms
 from tianping.stats.summary import analyze_summary
 from tianping.stats.winsor import clip, winsor_bounds, winsorize
@@ -111,6 +113,7 @@ __all__ = [
     "always_valid_path",
     "analyze",
     "analyze_slices",
+    "analyze_stratified",
     "analyze_summary",
     "arm_moments",
     "bayesian_test",

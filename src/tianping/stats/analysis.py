@@ -178,12 +178,14 @@ class Analysis:
         arms: every arm, control first.
         comparisons: one per treatment arm, in input order.
         srm: the sample-ratio-mismatch check (None without planned weights).
+        strata: post-stratified analyses: the strata recombined (empty otherwise).
     """
 
     config: AnalysisConfig
     arms: tuple[ArmSummary, ...]
     comparisons: tuple[Comparison, ...]
     srm: SRMResult | None = None
+    strata: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON-ready dict (infinite bounds become None); see docs/experiments.md."""
@@ -361,6 +363,8 @@ def _to_dict(analysis: Analysis) -> dict:
         "covariates": cfg.covariates,
         "correction": cfg.correction,
     }
+    if analysis.strata:
+        out["strata"] = list(analysis.strata)
     if analysis.srm is not None:
         out["srm_pvalue"] = analysis.srm.pvalue
         out["srm_flagged"] = analysis.srm.flagged

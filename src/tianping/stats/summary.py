@@ -19,7 +19,9 @@ CUPED on a ratio metric). Regression adjustment: ``"covariates": "regression"`` 
 "y_cross": [...], "den_cross": [...]}`` (``den_cross`` for ratio metrics). Quantile metrics:
 ``"metric_type": "quantile"``, ``"quantile": 0.9`` and per arm ``n``, ``quantile``,
 ``quantile_lower``, ``quantile_upper`` (plus ``units``, ``below_sum``, ``below_sum_sq``,
-``events_sum_sq``, ``below_events_sum`` for events clustered in units). ``null`` counts as
+``events_sum_sq``, ``below_events_sum`` for events clustered in units). Post-stratification:
+``"strata": {"new": [arms...], "returning": [arms...]}`` in place of ``arms`` (the same arms,
+control first, in every stratum). ``null`` counts as
 omitted. Any other field is an error. The output shape is documented in docs/experiments.md.
 """
 
@@ -32,6 +34,7 @@ from typing import Any
 from tianping.errors import InvalidInput
 from tianping.stats.analysis import AnalysisConfig, analyze
 from tianping.stats.quantile import QuantileArm
+from tianping.stats.stratified import analyze_stratified
 from tianping.stats.sufficient import ArmStats, CovariateSums, arm_field_names
 
 TOP_FIELDS = (
@@ -46,6 +49,7 @@ TOP_FIELDS = (
     "tuning_n",
     "covariates",
     "quantile",
+    "strata",
 )
 _CONFIG_FIELDS = (
     "metric_type",
@@ -98,9 +102,28 @@ def analyze_summary(document: Mapping[str, Any]) -> dict[str, Any]:
     _reject_unknown(document, TOP_FIELDS, "the summary")
     config = AnalysisConfig(**_config_fields(document))
     level = _level(document, config.metric_type)
-    arms = _arms(document.get("arms"), level)
     weights = _weights(document.get("planned_weights"))
+    if document.get("strata") is not None:
+        if document.get("arms") is not None:
+            raise InvalidInput("give either arms or strata, not both", field="strata")
+        strata = _strata(document["strata"])
+        return analyze_stratified(strata, planned_weights=weights, config=config).to_dict()
+    arms = _arms(document.get("arms"), level)
     return analyze(arms, planned_weights=weights, config=config).to_dict()
+
+
+def _strata(raw: Any) -> dict[str, list]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise InvalidInput(
+            "strata must be an object: stratum value -> list of arms", field="strata"
+        )
+    out = {}
+    for value, arms in raw.items():
+        try:
+            out[str(value)] = _arms(arms)
+        except InvalidInput as exc:
+            raise InvalidInput(f"strata[{value!r}]: {exc.message}", field=exc.field) from None
+    return out
 
 
 def _config_fields(document: Mapping[str, Any]) -> dict[str, Any]:
