@@ -41,6 +41,11 @@ Entry points
     aa_report(pvalues, alpha=0.05, *, confidence=0.95) -> AAReport
     always_valid_path(pvalues) -> ndarray            (running minimum over looks)
 
+Sharper comparisons: ``ArmStats(..., covariates=CovariateSums(...))`` with
+``covariates="regression"`` (CUPED++, OLS-exact) or ``"ratio"``; ``metric_type="quantile"``
+with :class:`QuantileArm` (Woodruff); :func:`analyze_stratified` (post-stratification);
+``correction="by"`` (Benjamini–Yekutieli); :func:`tianping.stats.multitest.split_alpha`.
+
 Building blocks (for custom pipelines): :func:`validate_arms`, :func:`arm_moments`,
 :func:`cuped_moments`, :func:`effect_of`, :func:`welch_test`, :func:`sequential_test`,
 :func:`bayesian_test`, :func:`beta_binomial_test`, :func:`mixture_pvalue`,
