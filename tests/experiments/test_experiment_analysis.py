@@ -185,6 +185,14 @@ def test_order_column_slices_count_every_unit_and_split_the_sums(loaded, experim
         assert sum(p.pre_sum for p in parts) == pytest.approx(total.pre_sum)
 
 
+def test_a_query_of_quantile_metrics_only(loaded):
+    q = an.Query("checkout", an.AnalysisWindow(START, END), ("order_value_median",))
+    agg = an.fetch_aggregates(loaded, q)
+    arms = an.arm_stats(agg, "order_value_median", VARIANTS, cuped=True)
+    assert [a.name for a in arms] == list(VARIANTS) and all(a.n > 100 for a in arms)
+    assert agg.covariates == ("pre_converted", "pre_orders", "returning")
+
+
 def test_bad_queries_are_rejected():
     from tianping.errors import InvalidInput
 

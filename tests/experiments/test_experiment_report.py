@@ -218,6 +218,7 @@ def test_cli_analyze_json_table_and_html(cli_home, tmp_path):
         (["analyze", "checkout", "--slice-by", "colour"], 1, "cannot slice by 'colour'"),
         (["aa", "--metric", "happiness"], 1, "unknown metric 'happiness'"),
         (["aa", "--metric", "gmv", "--splits", "0"], 1, "splits must be between"),
+        (["aa", "--metric", "order_value_p90"], 1, "is a quantile of orders"),
         (["aa", "--metric", "gmv", "--from", "2020-01-01", "--to", "2020-01-02"], 2, "active unit"),
     ],
 )

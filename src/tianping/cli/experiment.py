@@ -255,6 +255,8 @@ def _print_report(r: dict) -> None:
     console.print(f"units: {arms}{srm}")
     bayes = r["method"] == "bayesian"
     interval = f"{1 - r['alpha']:.0%} interval"
+    if r.get("alpha_split"):  # each group's intervals are at its own share of alpha
+        interval = "interval (1 - group alpha)"
     decides = "P(win)" if bayes else "p (decides)"
     rows = []
     for m in r["metrics"]:

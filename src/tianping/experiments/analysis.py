@@ -209,7 +209,7 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     ``first_exposed``) replaces the experiment's exposed units, e.g. for A/A splits.
     """
     units = exposed_units(wh, q) if units is None else units
-    needed = features_of(q.metrics)
+    needed = _needed(q)
     order_slice = q.slice_by in ORDER_SLICES
     keep = {q.slice_by} if order_slice else set()
     if {"door_orders", "moded_orders"} & set(needed):
@@ -242,6 +242,12 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     return _fill_and_derive(rows, order_slice)
 
 
+def _needed(q: Query) -> tuple[str, ...]:
+    """The features the query's metrics sum; ``orders`` alone for quantile metrics only (an
+    empty list would mean every feature)."""
+    return features_of(q.metrics) or ("orders",)
+
+
 def _sliced(facts: ibis.Table, q: Query) -> ibis.Table:
     if q.slice_by not in ORDER_SLICES:
         return facts
@@ -260,7 +266,7 @@ def _pre_parts(facts, nps, q: Query, key: list[str]) -> list[ibis.Table]:
     pre_orders = facts.filter((facts.created_at >= lo) & (facts.created_at < hi)).rename(
         unit_id="buyer_id"
     )
-    pre = _order_features(_sliced(pre_orders, q), key, features_of(q.metrics))
+    pre = _order_features(_sliced(pre_orders, q), key, _needed(q))
     parts = [pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES if f in pre.columns})]
     if nps is not None:
         pre_nps = nps.filter((nps.created_at >= lo) & (nps.created_at < hi)).rename(
