@@ -158,6 +158,41 @@ HAND_SQL = (
 )
 
 
+#: The fastest honest SQL for the same sums (the floor): units decided with MIN <> MAX, the
+#: orders of [pre-start, end) read once and joined to the units once, during and pre-period
+#: split by FILTER in the same aggregate, and units without orders left out of the sums (they
+#: add zeros) while their count comes from the unit table.
+_Y = {"y_g": "sum(amount) FILTER (WHERE d)", "y_o": "count(*) FILTER (WHERE d)",
+      "y_r": "count(order_id) FILTER (WHERE d)", "x_g": "sum(amount) FILTER (WHERE p)",
+      "x_o": "count(*) FILTER (WHERE p)", "x_r": "count(order_id) FILTER (WHERE p)"}  # fmt: skip
+TIGHT_SQL = f"""
+WITH u AS (
+  SELECT unit_id, min(exposed_at) AS first_exposed,
+         CASE WHEN min(variant) <> max(variant) THEN '__multiple__' ELSE min(variant) END AS variant
+  FROM exposures
+  WHERE experiment = 'bench' AND exposed_at >= TIMESTAMP '{START}' AND exposed_at < TIMESTAMP '{END}'
+  GROUP BY unit_id
+), r AS (
+  SELECT DISTINCT order_id FROM refunds WHERE requested_at < TIMESTAMP '{END}'
+), j AS (
+  SELECT u.unit_id, u.variant, r.order_id, CAST(o.amount AS DOUBLE) AS amount,
+         o.created_at >= u.first_exposed AS d, o.created_at < TIMESTAMP '{START}' AS p
+  FROM orders o JOIN u ON o.buyer_id = u.unit_id LEFT JOIN r ON r.order_id = o.order_id
+  WHERE o.created_at >= TIMESTAMP '{PRE}' AND o.created_at < TIMESTAMP '{END}'
+), per AS (
+  SELECT variant, {", ".join(f"CAST(coalesce({e}, 0) AS DOUBLE) AS {k}" for k, e in _Y.items())}
+  FROM j GROUP BY unit_id, variant
+), units AS (
+  SELECT *, CAST(y_o > 0 AS DOUBLE) AS y_c, CAST(x_o > 0 AS DOUBLE) AS x_c FROM per
+), sums AS (
+  SELECT variant, {", ".join(f'{e} AS "{k}"' for k, e in SUMS.items() if k != "n")}
+  FROM units GROUP BY variant
+), n AS (SELECT variant, count(*) AS n FROM u GROUP BY variant)
+SELECT n.variant, n.n AS "n", {", ".join(f'coalesce(sums."{k}", 0) AS "{k}"' for k in SUMS if k != "n")}
+FROM n LEFT JOIN sums USING (variant) ORDER BY n.variant
+"""
+
+
 def ours(wh):
     """Our whole path: the one grouped query, then the statistics of the five metrics."""
     q = an.Query("bench", an.AnalysisWindow(START, END), METRICS, cuped=True, covariates=False)
@@ -227,6 +262,7 @@ def main() -> None:
     wall, cpu, out = race(
         {
             "ours": lambda: ours(wh),
+            "tight": lambda: raw.execute(TIGHT_SQL).df().to_dict("records"),
             "hand": lambda: raw.execute(HAND_SQL).df().to_dict("records"),
             "tea": lambda: tea(wh),
         },
@@ -234,9 +270,11 @@ def main() -> None:
     )
     (agg, results), hand, tea_result = out["ours"], out["hand"], out["tea"]
     check(agg, hand, results, tea_result)
+    check(agg, out["tight"], results, tea_result)
     labels = {
         "ours": "tianping (query + statistics)",
-        "hand": "hand-written SQL (sums only)",
+        "tight": "tight SQL floor (sums only)",
+        "hand": "plain SQL (sums only)",
         "tea": "tea-tasting 1.14.0 (same unit view)",
     }
     print(
@@ -248,8 +286,9 @@ def main() -> None:
             f"{cpu[k]:>8.2f}{cpu[k] / cpu['ours']:>7.2f}"
         )
     print(
-        f"ours / hand SQL = {wall['ours'] / wall['hand']:.2f}x wall, "
-        f"{cpu['ours'] / cpu['hand']:.2f}x CPU (target <= 1.5x); "
+        f"ours / tight SQL floor = {wall['ours'] / wall['tight']:.2f}x wall, "
+        f"{cpu['ours'] / cpu['tight']:.2f}x CPU (target <= 1.2x); "
+        f"ours / plain SQL = {wall['ours'] / wall['hand']:.2f}x wall; "
         f"ours / tea-tasting = {wall['ours'] / wall['tea']:.2f}x wall, "
         f"{cpu['ours'] / cpu['tea']:.2f}x CPU"
     )

@@ -21,9 +21,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from _data import orders as make_tables
 
-from tianping.events.ingest import ingest_file
 from tianping.settings import Settings
 from tianping.warehouse import connect
+from tianping.warehouse.ingest import ingest_file
 
 READERS = {"parquet": "read_parquet", "csv": "read_csv", "jsonl": "read_json"}
 OPTIONS = {"parquet": "", "csv": "", "jsonl": ", sample_size=-1"}

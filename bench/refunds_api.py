@@ -75,15 +75,17 @@ def preload(store_url: str, orders: int, history: int) -> str | None:
     from datetime import UTC, datetime, timedelta
 
     from tianping.clock import FixedClock
+    from tianping.races.refund_arms import arm_for
+    from tianping.refunds import orders as refund_orders
     from tianping.refunds import service
+    from tianping.refunds.env import Env
     from tianping.refunds.schemas import OrderIn, RefundRequestIn
-    from tianping.refunds.service import Env
     from tianping.store import init_schema, make_engine, make_sessionmaker
 
     engine = make_engine(store_url)
     init_schema(engine)
     now = datetime.now(UTC)
-    env = Env(clock=FixedClock(now - timedelta(days=1)))
+    env = Env(clock=FixedClock(now - timedelta(days=1)), arms=arm_for)
     session = make_sessionmaker(engine)()
 
     def order(i: int, prefix: str) -> OrderIn:
@@ -101,7 +103,7 @@ def preload(store_url: str, orders: int, history: int) -> str | None:
 
     for i in range(history):
         o = order(i, "h")
-        service.record_order(o, session=session, env=env)
+        refund_orders.record_order(o, session=session, env=env)
         if i % 3 == 0:
             body = RefundRequestIn(
                 order_id=o.order_id, reason=REASONS[i % 5], requested_amount_minor=o.amount_minor
@@ -110,7 +112,7 @@ def preload(store_url: str, orders: int, history: int) -> str | None:
         if i % 500 == 499:
             session.commit()
     for i in range(orders):
-        service.record_order(order(i, "o"), session=session, env=env)
+        refund_orders.record_order(order(i, "o"), session=session, env=env)
         if i % 500 == 499:
             session.commit()
     key = _service_key(session, now)
@@ -269,14 +271,16 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
     from tianping.aftersales.policy import RefundInputs, evaluate
     from tianping.api.batch import Batcher
     from tianping.api.deps import Store
+    from tianping.races.refund_arms import arm_for
+    from tianping.refunds import orders as refund_orders
     from tianping.refunds import policies, service
     from tianping.refunds.endpoints import refund_job
+    from tianping.refunds.env import Env
     from tianping.refunds.schemas import RefundRequestIn
-    from tianping.refunds.service import Env
     from tianping.store import make_engine, make_sessionmaker
 
     engine = make_engine(store_url)
-    env = Env()
+    env = Env(arms=arm_for)
     store = Store(make_sessionmaker(engine), env)
     batcher = Batcher(store)
     phases = dict.fromkeys(
@@ -309,7 +313,7 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
     for body in bodies:
 
         def inputs(s, body=body):
-            order = service.get_order_or_raise(body.order_id, session=s)
+            order = refund_orders.get_order_or_raise(body.order_id, session=s)
             return service.decision_inputs(
                 order, body.reason, body.requested_amount_minor, session=s, env=env
             )
@@ -328,12 +332,13 @@ def in_process(store_url: str, n: int, start: int, key: str | None) -> dict[str,
 
 
 def _warm_merchants(store, env, indices) -> None:
-    from tianping.refunds import service, signals
+    from tianping.refunds import orders as refund_orders
+    from tianping.refunds import signals
 
     def warm(s):
         snap = env.norms.get(s, env.clock.now())
         for i in indices:
-            order = service.get_order_or_raise(f"o{i}", session=s)
+            order = refund_orders.get_order_or_raise(f"o{i}", session=s)
             signals.merchant_quality(order.merchant_id, session=s, snap=snap)
 
     store.read(warm)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from tianping.aftersales.policy import parse_policy
 from tianping.clock import FixedClock
+from tianping.refunds.env import Env
 from tianping.refunds.lifecycle import RefundConfig
 from tianping.refunds.schemas import OrderIn, RefundRequestIn
-from tianping.refunds.service import Env
 from tianping.refunds.signals import Norms
 
 T0 = datetime(2025, 1, 10, tzinfo=UTC)
@@ -54,9 +54,12 @@ LIFECYCLE_POLICY = parse_policy(
 
 
 def make_env(clock: FixedClock | None = None, **config) -> Env:
+    from tianping.races.refund_arms import arm_for
+
     return Env(
-        clock=clock or FixedClock(T0), config=RefundConfig(**config), norms=Norms(ttl=timedelta(0))
-    )
+        clock=clock or FixedClock(T0), config=RefundConfig(**config), norms=Norms(ttl=timedelta(0)),
+        arms=arm_for,
+    )  # fmt: skip
 
 
 def use_lifecycle_policy(session, env: Env) -> None:

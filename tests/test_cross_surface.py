@@ -43,7 +43,7 @@ def demo(tmp_path_factory):
         "--amount", "50000", "--purpose", "618 campaign", "--actor", "Dan",
         "--evidence", "experiment:checkout_red_packet", "--evidence", "race:homepage_feed_race")  # fmt: skip
     key = run(home, "keys", "create", "--role", "admin", "--name", "Ada").strip()
-    from tianping.api.app import create_app
+    from tianping.server.app import create_app
 
     with TestClient(create_app(Settings(home=home))) as client:
         r = client.post("/dashboard/sign-in", data={"key": key}, follow_redirects=False)

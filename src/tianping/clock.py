@@ -9,13 +9,15 @@ from typing import Protocol
 class Clock(Protocol):
     """Anything that tells the current UTC time."""
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
 
 
 class SystemClock:
     """The real clock."""
 
     def now(self) -> datetime:
+        """The system's current instant, in UTC."""
         return datetime.now(UTC)
 
 
@@ -30,12 +32,15 @@ class FixedClock:
         self._at = ensure_utc(at)
 
     def now(self) -> datetime:
+        """The instant the clock was set or moved to."""
         return self._at
 
     def advance(self, **delta: float) -> None:
+        """Move the clock forward (or back, with negative values) by ``timedelta`` keywords."""
         self._at += timedelta(**delta)
 
     def set(self, at: datetime) -> None:
+        """Put the clock at ``at`` (naive means UTC)."""
         self._at = ensure_utc(at)
 
 

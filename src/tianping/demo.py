@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tianping.errors import UsageError
-from tianping.settings import Settings, default_store
+from tianping.settings import Settings, default_store, make_home
 
 REPORT_FILE = "report.html"
 DEMO_EXPERIMENT = "checkout_red_packet"
@@ -74,9 +74,11 @@ RACE_STEPS = 3
 class DemoProgress(Protocol):
     """What the demo reports while it runs (the CLI draws progress bars)."""
 
-    def step(self, name: str, title: str) -> None: ...
+    def step(self, name: str, title: str) -> None:
+        """A step named ``name`` begins; ``title`` is what people read."""
 
-    def simulated(self, done: int, total: int) -> None: ...
+    def simulated(self, done: int, total: int) -> None:
+        """The simulation has written ``done`` of ``total`` days."""
 
 
 class _Quiet:
@@ -204,6 +206,7 @@ def _store_orders(settings: Settings) -> int:
 
 
 def simulate_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Simulate the marketplace into the warehouse and keep its ground truth."""
     from tianping.simulate.service import load_scenario, run_simulation
 
     o = run.options
@@ -217,6 +220,7 @@ def simulate_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def metrics_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Headline metrics for the whole window, by month and by day."""
     from tianping.metrics.service import compute_metrics
 
     whole = compute_metrics(run.wh, "year", run.start, run.end)
@@ -226,6 +230,7 @@ def metrics_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def market_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Competitors at our scale into the store, compared with our figures."""
     from tianping.market.service import compare_with_market, forget_figures, import_figures
     from tianping.simulate.market import SOURCE
 
@@ -255,7 +260,7 @@ def write_market_file(run: DemoRun) -> Path:
     buyers = sum(r["buyers"] for r in (whole or run.monthly)) / len(whole or run.monthly)
     months = [r["period"].strftime("%Y-%m") for r in run.monthly]
     rows = competitor_rows(months, gmv_per_day, buyers, run.options.seed)
-    run.settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(run.settings.home)
     path = run.settings.home / MARKET_FILE
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -293,7 +298,9 @@ def experiment_spec(truth: dict[str, Any], name: str = DEMO_EXPERIMENT):
 
 
 def experiment_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Store the scenario's A/B test (replacing a previous demo's) and analyse it."""
     from tianping.experiments import repository, service
+    from tianping.races.service import weight_schedule
 
     spec = experiment_spec(run.truth)
     with _store(run.settings) as session:
@@ -302,7 +309,9 @@ def experiment_step(run: DemoRun, progress: DemoProgress) -> None:
             session.delete(old)
             session.flush()
         service.create(spec, session=session)
-        report = service.analyze_experiment(spec.name, session=session, warehouse=run.wh)
+        report = service.analyze_experiment(
+            spec.name, session=session, warehouse=run.wh, weight_history=weight_schedule
+        )
     truth = next(e for e in run.truth["experiments"] if e["name"] == spec.name)
     run.experiment = {
         "name": spec.name,
@@ -314,6 +323,7 @@ def experiment_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def refunds_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Replay the last days' refund requests under the two shipped policies."""
     from tianping.aftersales.policy import load_builtin
     from tianping.aftersales.replay import replay, report_sections
 
@@ -362,6 +372,7 @@ def race_days(start: date, end: date, steps: int = RACE_STEPS) -> list[date]:
 
 
 def horse_race_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Create the scenario's horse race and step it :data:`RACE_STEPS` times over the window."""
     from datetime import UTC, datetime, time
 
     from tianping.clock import FixedClock
@@ -418,9 +429,10 @@ def _forget_race(name: str, session: Any) -> None:
 
 
 def store_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Run the last days through the refund service into the store."""
     from tianping.aftersales.policy import load_builtin
+    from tianping.audit.log import acting_as
     from tianping.demo_store import fill_aftersales
-    from tianping.governance.audit import acting_as
 
     with _store(run.settings) as session:
         acting_as(session, "demo")
@@ -431,10 +443,11 @@ def store_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def people_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Name approvers and an analyst with keys, revise a goal and adopt a policy by decision, leave one decision waiting."""
+    from tianping.audit.log import acting_as
     from tianping.demo_store import fill_governance
-    from tianping.governance.audit import acting_as
 
-    run.settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(run.settings.home)
     with _store(run.settings) as session:
         acting_as(session, "demo")
         dac = run.monthly[-1].get("dac") if run.monthly else None
@@ -446,9 +459,10 @@ def people_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def report_step(run: DemoRun, progress: DemoProgress) -> None:
+    """Write ``<home>/report.html``."""
     from tianping.report.html import render_demo_report
 
-    run.settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(run.settings.home)
     path = run.settings.home / REPORT_FILE
     path.write_text(render_demo_report(run), encoding="utf-8")
     run.report_path = path

@@ -69,6 +69,7 @@ class AfterSales:
     merchant: str | None = None  # the merchant with the most requests
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts as plain JSON-ready data (the demo's summary and its report read them)."""
         return {
             "since": self.since, "orders": self.orders, "requests": self.requests,
             "decided": dict(self.decided), "status": dict(self.status),
@@ -148,14 +149,16 @@ class _Replay:
 
     def __init__(self, session, start_at: datetime, rng, abusive: set[str], currency: str):
         from tianping.clock import FixedClock
+        from tianping.races.refund_arms import arm_for
+        from tianping.refunds.env import Env
         from tianping.refunds.lifecycle import RefundConfig
-        from tianping.refunds.service import Env
         from tianping.refunds.signals import Norms
 
         self.session, self.rng, self.abusive, self.currency = session, rng, abusive, currency
         self.clock = FixedClock(start_at)
         # Platform references recomputed at most daily: as a server would, every few minutes.
-        self.env = Env(clock=self.clock, config=RefundConfig(), norms=Norms(ttl=timedelta(days=1)))
+        self.env = Env(clock=self.clock, config=RefundConfig(), norms=Norms(ttl=timedelta(days=1)),
+                       arms=arm_for)  # fmt: skip
         self.queue: list[tuple[datetime, int, Callable, Any]] = []
         self.seq = itertools.count()
         self.truth_of: dict[str, str] = {}  # our request id -> the simulator's refund id
@@ -178,8 +181,8 @@ class _Replay:
 
     # -- the marketplace's calls -------------------------------------------------------
     def order(self, o: dict[str, Any]) -> None:
+        from tianping.refunds.orders import record_order
         from tianping.refunds.schemas import CouponIn, OrderIn
-        from tianping.refunds.service import record_order
 
         coupon = None
         if o.get("packet_id"):
@@ -201,7 +204,7 @@ class _Replay:
         self.done.orders += 1
 
     def delivered(self, data: Any) -> None:
-        from tianping.refunds.service import record_order
+        from tianping.refunds.orders import record_order
 
         record_order(data, session=self.session, env=self.env)
 
@@ -307,7 +310,7 @@ class _Replay:
             self.follow_up(req)
 
     def tick(self, _: Any) -> None:
-        from tianping.refunds.service import tick
+        from tianping.refunds.timers import tick
 
         fired = tick(session=self.session, env=self.env)
         self.done.events["SLA timers fired"] += fired["timers_fired"]
@@ -315,8 +318,8 @@ class _Replay:
     def act(self, step: Callable, refund_id: str, body: Any, actor: str | None = None):
         """Call a lifecycle step; a request that moved on meanwhile (a timer fired first, the
         window closed) is left as it is, as a real caller would be answered 409."""
+        from tianping.audit.log import acting, acting_as
         from tianping.errors import TianpingError
-        from tianping.governance.audit import acting, acting_as
 
         before = acting(self.session)
         if actor:

@@ -28,7 +28,7 @@ import dataclasses
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -80,6 +80,18 @@ SAID_PATTERN = rf"^[ \t\r\n]*[^ \t\r\n{_CM}][^{_CM}]*$"
 BLANKS = " \t\r\n"
 #: One line that neither starts nor ends with a space (ids, names, titles).
 ID_PATTERN = rf"^[^ {_C}]([^{_C}]*[^ {_C}])?$"
+
+
+def reference_pattern(kinds: Sequence[str]) -> str:
+    """The JSON Schema pattern of a ``KIND:NAME`` reference: one of ``kinds``, a colon, and a
+    one-line name ending in a visible character.
+
+    >>> import re; bool(re.match(reference_pattern(["race"]), "race:promo"))
+    True
+    """
+    if not all(re.fullmatch(r"[a-z][a-z-]*", k) for k in kinds):
+        raise ValueError(f"reference kinds are lower-case words: {kinds}")
+    return rf"^(?:{'|'.join(kinds)}):[^{_C}]*[^ {_C}]$"
 
 
 def text(
@@ -342,7 +354,7 @@ def _unicode(value: Any, where: str, field: str) -> None:
 
 
 def _frozen_form(item: Any, depth: int, where: str, field: str) -> list[tuple[Any, int, str]]:
-    """What a non-JSON value freezes as (tianping.governance.canonical), to be checked too:
+    """What a non-JSON value freezes as (tianping.audit.canonical), to be checked too:
     decimals must be finite; dates, enums and fractions are plain; numpy values and
     dataclasses are checked as the lists and objects they become."""
     if isinstance(item, Decimal):

@@ -236,10 +236,13 @@ def experiment(
     and p-value the verdict used), ``win`` and ``hurt``. ``attrs``: the recommendation,
     reasons, warnings, arms, the sample-ratio p-value, the scale note and the window."""
     from tianping.experiments.service import analyze_experiment
+    from tianping.races.service import weight_schedule
 
     s = settings_of(settings, home=home, warehouse=warehouse, store=store)
     with _warehouse(s) as wh, _session(s) as session:
-        report = analyze_experiment(name, session=session, warehouse=wh, slice_by=slice_by)
+        report = analyze_experiment(
+            name, session=session, warehouse=wh, slice_by=slice_by, weight_history=weight_schedule
+        )
     doc = report.to_dict()
     rows = []
     for m in doc["metrics"]:

@@ -145,9 +145,16 @@ def sqlite_file(url: str) -> Path | None:
     return None if name in ("", ":memory:") else Path(name)
 
 
+def make_home(home: Path) -> Path:
+    """Create the home folder readable by its owner only (0700): it holds the store, the
+    server's secret and the demo's keys. An existing folder is left as its owner set it."""
+    Path(home).mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Path(home)
+
+
 def _check_folder(path: Path, *, default: bool, home: Path, option: str) -> None:
     if default:
-        Path(home).mkdir(parents=True, exist_ok=True)
+        make_home(home)
         return
     if not path.parent.is_dir():
         raise UsageError(

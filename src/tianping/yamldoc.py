@@ -22,6 +22,7 @@ class StrictLoader(yaml.SafeLoader):
     """Safe YAML that rejects duplicate keys instead of keeping the last one."""
 
     def construct_mapping(self, node, deep=False):
+        """The mapping; a key given twice is a ``ConstructorError`` at its second place."""
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -42,7 +43,7 @@ def read(text: str, *, source: str, strict: bool = False) -> Any:
     >>> read("a: [1,\\n b: 2", source="x.yaml")
     Traceback (most recent call last):
     ...
-    tianping.errors.InvalidInput: x.yaml:2:3: not valid YAML: expected ',' or ']', but got ':' (in the flow sequence started at line 1)
+    tianping.errors.InvalidInput: x.yaml:2:6: not valid YAML: expected ',' or ']', but got '<stream end>' (in the flow sequence started at line 1)
     """
     try:
         return yaml.load(text, Loader=StrictLoader if strict else yaml.SafeLoader)  # noqa: S506 - SafeLoader or its subclass
@@ -139,7 +140,7 @@ def hint(name: str, known: Iterable[str]) -> str:
 def key_line(text: str | None, key: str) -> int | None:
     """The 1-based line where ``key`` is first written as a mapping key in ``text``.
 
-    >>> key_line("a: 1\nitems:\n  - colour: red\n", "colour")
+    >>> key_line("a: 1\\nitems:\\n  - colour: red\\n", "colour")
     3
     """
     if not text:

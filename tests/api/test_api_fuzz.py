@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from auth_helpers import bearer
 from refund_helpers import make_env, order_json
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)

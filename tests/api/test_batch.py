@@ -18,6 +18,8 @@ from tianping.api.batch import Batcher, Job
 from tianping.api.deps import Store
 from tianping.auth import service as auth
 from tianping.errors import TianpingError
+from tianping.refunds import orders as refund_orders
+from tianping.refunds import reconcile as refund_reconcile
 from tianping.refunds import service
 from tianping.refunds.endpoints import _refund_json, refund_job
 from tianping.refunds.models import Order, RefundDecision, RefundEvent, RefundRequest, RefundTimer
@@ -37,7 +39,7 @@ def _store(url: str):
             order_in("o8", 5_000, buyer_id="b4", paid_at=env.clock.now() - timedelta(days=1))
         ]
         for o in orders:
-            service.record_order(o, session=s, env=env)
+            refund_orders.record_order(o, session=s, env=env)
         key = auth.create("service", session=s, now=env.clock.now(), name="t")[1]
         analyst = auth.create("analyst", session=s, now=env.clock.now(), name="a")[1]
         s.commit()
@@ -108,9 +110,10 @@ def _state(engine) -> dict:
             (by_request[t.refund_id], t.kind, t.state) for t in s.scalars(select(RefundTimer))
         )
         ledger = {
-            o: service.order_ledger(o, session=s, limit=500, offset=0)["totals"] for o in orders
+            o: refund_orders.order_ledger(o, session=s, limit=500, offset=0)["totals"]
+            for o in orders
         }
-        assert service.audit(session=s) == []
+        assert refund_reconcile.audit(session=s) == []
         return {
             "orders": orders,
             "requests": requests,
@@ -183,7 +186,7 @@ def test_a_job_failing_while_writing_sends_each_job_to_its_own_transaction(tmp_p
         orders = {o.id: o.refunded_minor for o in s.scalars(select(Order))}
         assert (orders["o1"], orders["o2"]) == (1_000, 1_000)  # each refunded once
         assert s.scalar(select(func.count()).select_from(RefundRequest)) == 2
-        assert service.audit(session=s) == []
+        assert refund_reconcile.audit(session=s) == []
     engine.dispose()
 
 

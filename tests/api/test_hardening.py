@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from auth_helpers import make_key
 from refund_helpers import make_env, order_json
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 from tianping.store import init_schema, make_engine
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from auth_helpers import make_key
 from refund_helpers import make_env, order_json
-from tianping.api.app import create_app
 from tianping.experiments import service as experiments
 from tianping.experiments.schemas import ExperimentSpec
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 

@@ -9,11 +9,12 @@ from fastapi.testclient import TestClient
 
 from auth_helpers import bearer
 from refund_helpers import LIFECYCLE_POLICY, make_env, order_json
-from tianping.api.app import create_app
 from tianping.ledger import service as ledger
 from tianping.ledger.models import LedgerEntry, LedgerTransfer
-from tianping.refunds import policies, service
+from tianping.refunds import policies
+from tianping.refunds import reconcile as refund_reconcile
 from tianping.refunds.models import RefundRequest
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 
@@ -296,7 +297,7 @@ def test_20_concurrent_partial_refunds_never_exceed_what_was_paid(client):
     assert totals["refunded_minor"] == paid_back
     # Every refusal was right: it asked for more than was left when it ran.
     assert min(amounts[i] for i in range(20) if i not in ok) > 10_000 - paid_back
-    assert client.store.read(lambda s: service.audit(session=s)) == []
+    assert client.store.read(lambda s: refund_reconcile.audit(session=s)) == []
     assert client.store.read(lambda s: ledger.check(session=s)) == []
 
 

@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from auth_helpers import bearer
 from refund_helpers import make_env
-from tianping.api.app import MAX_BODY_BYTES, create_app
 from tianping.assignments.models import QueuedExposure
 from tianping.clock import FixedClock
 from tianping.experiments import service as experiments
 from tianping.experiments.client import Client
 from tianping.experiments.schemas import ExperimentSpec
+from tianping.server.app import MAX_BODY_BYTES, create_app
 from tianping.settings import Settings
 
 

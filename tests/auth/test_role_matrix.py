@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from auth_helpers import make_key
 from refund_helpers import make_env, order_json
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 A, O, N, M, S = "admin", "operator", "analyst", "merchant", "service"  # noqa: E741

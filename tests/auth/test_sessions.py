@@ -16,10 +16,10 @@ from sqlalchemy import MetaData, select
 
 from auth_helpers import make_key
 from refund_helpers import make_env, order_json
-from tianping.api.app import create_app
 from tianping.auth.secret import FILE, server_secret
 from tianping.auth.sessions import COOKIE
 from tianping.errors import UsageError
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 

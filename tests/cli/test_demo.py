@@ -169,6 +169,7 @@ def test_demo_fills_the_store_through_the_real_services(demo_home):
     assert {"Li Na", "Wang Fang", "Zhang Wei", "Chen Jing"} <= keys.keys()
     keys_file = home / "demo-keys.txt"
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700  # store, secret and keys inside
     assert keys_file.read_text().count("tp_") == len(keys)  # each key once, for signing in
     decisions = json.loads(cli("decision", "list", "--format", "json"))
     assert sorted(d["status"] for d in decisions) == ["approved", "approved", "pending"]

@@ -14,7 +14,9 @@ from tianping.errors import Conflict, InvalidInput
 from tianping.ledger import postings as P
 from tianping.ledger import repository as ledger_repo
 from tianping.ledger import service as ledger
+from tianping.refunds import orders as refund_orders
 from tianping.refunds import service
+from tianping.refunds import timers as refund_timers
 
 SPEC = {"coupon_id": "c1", "amount_minor": 1000}
 
@@ -28,7 +30,7 @@ def env(session):
 
 def _order(session, env, *, expires_in=timedelta(days=3), amount=9000, **kw):
     coupon = {**SPEC, "expires_at": T0 + expires_in, **kw}
-    service.record_order(order_in("o1", amount, coupon=coupon), session=session, env=env)
+    refund_orders.record_order(order_in("o1", amount, coupon=coupon), session=session, env=env)
     session.commit()
 
 
@@ -147,17 +149,17 @@ def test_redeem_rules(session, env):
     ]
     for i, (spec, amount, buyer, exc, msg) in enumerate(bad):
         with pytest.raises(exc, match=msg):
-            service.record_order(
+            refund_orders.record_order(
                 order_in(f"x{i}", amount, buyer_id=buyer, coupon=spec), session=session, env=env
             )
         session.rollback()
-    service.record_order(
+    refund_orders.record_order(
         order_in("ok", 30_000, coupon={"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}),
         session=session,
         env=env,
     )
     with pytest.raises(Conflict, match="redeemed, not available"):
-        service.record_order(
+        refund_orders.record_order(
             order_in(
                 "twice", 30_000, coupon={"coupon_id": "c9", "amount_minor": 500, "expires_at": T0}
             ),
@@ -178,7 +180,7 @@ def test_expired_unspent_packets_lapse_on_tick(session, env):
     )
     session.commit()
     env.clock.advance(hours=2)
-    assert service.tick(session=session, env=env) == {"timers_fired": 0, "coupons_expired": 1}
-    assert service.tick(session=session, env=env)["coupons_expired"] == 0
+    assert refund_timers.tick(session=session, env=env) == {"timers_fired": 0, "coupons_expired": 1}
+    assert refund_timers.tick(session=session, env=env)["coupons_expired"] == 0
     assert coupons.get_or_raise("c5", session=session).status == "expired"
     assert ledger_repo.balance(session, P.BUYER_REDPACKETS, "b1") == 0

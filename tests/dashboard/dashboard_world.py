@@ -72,7 +72,7 @@ def seed_governance(app) -> int:
 def seed_replay(app, decision_id: int) -> None:
     """A policy replay frozen as a decision's evidence (as ``--evidence policy-replay:`` does;
     the replay itself needs the warehouse, which these tests do not build)."""
-    from tianping.governance import canonical
+    from tianping.audit import canonical
     from tianping.governance.models import DecisionEvidence
 
     store = app.state.store

@@ -9,7 +9,7 @@ from dashboard_world import populate, seed_governance, seed_replay
 from fastapi.testclient import TestClient
 
 from refund_helpers import make_env, order_json
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 

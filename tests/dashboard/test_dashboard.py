@@ -9,7 +9,7 @@ from dashboard_world import populate
 from fastapi.testclient import TestClient
 
 from refund_helpers import make_env
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 PAGES = ("/dashboard/", "/dashboard/experiments", "/dashboard/after-sales", "/dashboard/decisions",

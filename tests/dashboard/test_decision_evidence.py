@@ -12,7 +12,7 @@ from dashboard_world import populate, seed_governance
 from fastapi.testclient import TestClient
 
 from refund_helpers import make_env
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 
@@ -31,7 +31,7 @@ def _sign_in(client, key):
 
 def _freeze(app, decision_id: int, position: int, kind: str, ref: str, data) -> None:
     """Evidence frozen as `propose --evidence` freezes it (these tests build no warehouse)."""
-    from tianping.governance import canonical
+    from tianping.audit import canonical
     from tianping.governance.models import DecisionEvidence
 
     store = app.state.store

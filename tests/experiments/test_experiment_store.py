@@ -159,10 +159,10 @@ def test_a_shipped_experiment_serves_its_variant_to_every_unit(session):
 
     from tianping.assignments.schemas import ExposureIn
     from tianping.assignments.service import queue_exposures
+    from tianping.audit import log as audit
     from tianping.clock import FixedClock
     from tianping.experiments.assignment import Snapshot, assign_batch, draw, variant_labels
     from tianping.experiments.client import Client
-    from tianping.governance import audit
 
     service.create(service.load_yaml(YAML), session=session)
     with pytest.raises(Conflict, match="is a draft: it never ran"):

@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from fixtures_events import load
+from tianping.audit import log as audit
 from tianping.clock import FixedClock
 from tianping.errors import Forbidden, InvalidInput, NotFound
 from tianping.goals.forecast import linear_forecast, path_value, status
 from tianping.goals.service import check_target, get_goal, goal_status, set_goal
-from tianping.governance import audit
 
 
 def test_path_and_forecast_by_hand():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tianping.audit import log as audit
 from tianping.errors import Conflict, Forbidden, InvalidInput
-from tianping.governance import audit
 from tianping.governance.service import Proposal, propose, vote
 
 PEOPLE = ["ana", "bo", "chen", "dan", "eve"]

@@ -12,10 +12,10 @@ import pytest
 from governance_data import RULES
 
 from fixtures_events import load
+from tianping.audit import log as audit
+from tianping.audit.canonical import Frozen, sha256
 from tianping.errors import Conflict
 from tianping.events.schema import TABLES
-from tianping.governance import audit
-from tianping.governance.canonical import Frozen, sha256
 from tianping.governance.service import Proposal, get_or_raise, propose, set_rules, vote
 from tianping.governance.sources import capture
 from tianping.store import make_sessionmaker

@@ -8,9 +8,9 @@ import pytest
 from governance_data import LEADERS, T0, drop_append_only
 from sqlalchemy import select
 
+from tianping.audit import log as audit
+from tianping.audit.models import AuditEntry
 from tianping.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tianping.governance import audit
-from tianping.governance.models import AuditEntry
 from tianping.governance.service import Proposal, expire_due, get_or_raise, propose, view, vote
 
 SPEND = {"amount_minor": 80_000_000, "currency": "CNY", "purpose": "door-delivery pilot"}

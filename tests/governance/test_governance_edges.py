@@ -11,8 +11,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from auth_helpers import make_key
-from tianping.api.app import create_app
 from tianping.cli.main import app as cli
+from tianping.server.app import create_app
 from tianping.settings import Settings
 from tianping.store import init_schema, make_engine
 

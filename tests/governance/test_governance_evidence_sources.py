@@ -6,8 +6,8 @@ import pytest
 from governance_data import RULES
 
 from fixtures_events import load
+from tianping.audit.canonical import dumps
 from tianping.errors import Conflict, InvalidInput, NotFound, UsageError
-from tianping.governance.canonical import dumps
 from tianping.governance.service import Proposal, propose, set_rules, vote
 from tianping.governance.sources import capture
 

@@ -26,7 +26,7 @@ from tianping.errors import Conflict, InvalidInput, UsageError
 from tianping.experiments import service as experiments
 from tianping.experiments.assignment import assign
 from tianping.races import policy_race, service
-from tianping.refunds.race_policy import race_snapshot
+from tianping.races.refund_arms import race_snapshot
 from tianping.settings import Settings
 
 ARMS = ["taobao-2023-12", "taobao-2024-08", "1688-2025-03"]

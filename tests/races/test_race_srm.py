@@ -76,6 +76,7 @@ def race_home(tmp_path_factory):
 
 def _analyze(settings, warehouse=None):
     from tianping.experiments import service as experiments
+    from tianping.races.service import weight_schedule
     from tianping.store import session_scope
     from tianping.warehouse import connect
 
@@ -83,8 +84,9 @@ def _analyze(settings, warehouse=None):
     try:
         with session_scope(settings.store) as s:
             return experiments.analyze_experiment(
-                "checkout-race", session=s, warehouse=wh, clock=FixedClock(_day(20))
-            )
+                "checkout-race", session=s, warehouse=wh, clock=FixedClock(_day(20)),
+                weight_history=weight_schedule,
+            )  # fmt: skip
     finally:
         if warehouse is None:
             wh.close()
@@ -147,8 +149,8 @@ def test_cli_and_dashboard_show_the_same_check(race_home):
     from fastapi.testclient import TestClient
 
     from auth_helpers import make_key
-    from tianping.api.app import create_app
     from tianping.cli.main import app as cli
+    from tianping.server.app import create_app
 
     home, settings = race_home["home"], race_home["settings"]
     expected = _analyze(settings).to_dict()

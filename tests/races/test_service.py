@@ -112,7 +112,7 @@ def test_race_end_to_end(race_session, duckdb_warehouse):
 
 
 def test_shipping_a_running_race_stops_it_and_serves_the_strategy(race_session):
-    from tianping.governance import audit
+    from tianping.audit import log as audit
 
     session = race_session
     service.create(service.load_yaml(SPEC), session=session)

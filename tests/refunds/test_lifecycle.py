@@ -8,8 +8,11 @@ from refund_helpers import make_env, order_in, refund_in, use_lifecycle_policy
 from tianping.errors import Conflict, InvalidInput
 from tianping.ledger import postings as P
 from tianping.ledger import repository as ledger_repo
+from tianping.refunds import orders as refund_orders
 from tianping.refunds import policies, service
+from tianping.refunds import reconcile as refund_reconcile
 from tianping.refunds import repository as repo
+from tianping.refunds import timers as refund_timers
 from tianping.refunds.schemas import (
     AppealIn,
     MerchantResponseIn,
@@ -23,7 +26,7 @@ from tianping.refunds.schemas import (
 def env(session):
     e = make_env()
     use_lifecycle_policy(session, e)
-    service.record_order(order_in("o1", 10_000), session=session, env=e)
+    refund_orders.record_order(order_in("o1", 10_000), session=session, env=e)
     session.commit()
     return e
 
@@ -43,11 +46,11 @@ def _timers(session, req):
 
 
 def _order(session):
-    return service.get_order_or_raise("o1", session=session)
+    return refund_orders.get_order_or_raise("o1", session=session)
 
 
 def _tick(session, env):
-    out = service.tick(session=session, env=env)
+    out = refund_timers.tick(session=session, env=env)
     session.commit()
     return out["timers_fired"]
 
@@ -65,7 +68,7 @@ def test_refund_only_pays_then_the_appeal_window_closes_once(session, env):
     assert _tick(session, env) == 0
     assert req.status == "closed"
     assert _events(session, req) == ["requested", "refund", "appeal_window_closed"]
-    assert service.audit(session=session) == []
+    assert refund_reconcile.audit(session=session) == []
 
 
 def LIFECYCLE_VERSION(session):  # noqa: N802 - reads like the constant it stands for
@@ -178,7 +181,7 @@ def test_appeal_upheld_moves_the_cost_to_the_platform_by_reversal(session, env):
     assert ledger_repo.balance(session, P.MERCHANT_ESCROW, "o1") == 10_000
     assert ledger_repo.balance(session, P.PLATFORM_SUBSIDY, P.PLATFORM) == -10_000
     assert ledger_repo.get_transfer(session, f"reversal:refund:{req.id}") is not None
-    assert service.audit(session=session) == []
+    assert refund_reconcile.audit(session=session) == []
 
 
 def test_appeal_after_the_window_is_refused(session, env):
@@ -209,7 +212,7 @@ def test_replay_of_stored_decisions_gives_the_same_decisions(session, env):
     policies.activate("taobao-2024-08", session=session, now=env.clock.now())
     session.commit()
     _request(session, env, "quality", 1500)
-    result = service.replay(session=session)
+    result = refund_reconcile.replay(session=session)
     assert (result.checked, result.mismatches) == (4, [])
     versions = {d.policy_version for d in repo.decisions_by_policy(session, limit=10, offset=0)}
     assert len(versions) == 2

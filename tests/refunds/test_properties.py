@@ -35,7 +35,10 @@ from tianping.errors import TianpingError
 from tianping.ledger import postings as P
 from tianping.ledger import repository as ledger_repo
 from tianping.ledger.models import LedgerTransfer
+from tianping.refunds import orders as refund_orders
 from tianping.refunds import policies, service
+from tianping.refunds import reconcile as refund_reconcile
+from tianping.refunds import timers as refund_timers
 from tianping.refunds.models import Order
 from tianping.refunds.schemas import (
     AppealIn,
@@ -154,7 +157,7 @@ def _machine(engine):
                 coupon=coupon,
                 paid_at=now - timedelta(days=3),  # delivered two days later, before now
             )
-            self.store.transact(lambda s: service.record_order(data, session=s, env=self.env))
+            self.store.transact(lambda s: refund_orders.record_order(data, session=s, env=self.env))
             self.amounts[data.order_id] = amount
             return data.order_id
 
@@ -202,14 +205,14 @@ def _machine(engine):
         @rule(hours=st.integers(1, 24 * 9))
         def time_passes(self, hours):
             self.env.clock.advance(hours=hours)
-            self.store.transact(lambda s: service.tick(session=s, env=self.env))
+            self.store.transact(lambda s: refund_timers.tick(session=s, env=self.env))
 
         @invariant()
         def books_are_right(self):
             self.store.read(self._check)
 
         def _check(self, s):
-            assert service.audit(session=s) == []
+            assert refund_reconcile.audit(session=s) == []
             mine = select(Order).where(Order.id.like(f"{self.tag}-%"))
             for order in s.execute(mine).scalars():
                 assert 0 <= order.refunded_minor <= order.amount_minor
@@ -246,7 +249,7 @@ def _machine(engine):
             )
             for status in statuses:
                 event(f"a packet ended {status}")
-            result = self.store.read(lambda s: service.replay(session=s))
+            result = self.store.read(lambda s: refund_reconcile.replay(session=s))
             assert result.mismatches == []
 
     return Books
@@ -262,14 +265,14 @@ def test_concurrent_ticks_fire_each_timer_once(engine):
     store.transact(lambda s: policies.activate_policy(LIFECYCLE_POLICY, session=s, now=T0))
     for i in range(6):
         data = order_in(f"o{i}", 1000)
-        store.transact(lambda s, d=data: service.record_order(d, session=s, env=env))
+        store.transact(lambda s, d=data: refund_orders.record_order(d, session=s, env=env))
         body = refund_in(f"o{i}", 1000, "not_received")
         store.transact(lambda s, b=body: service.request_refund(b, session=s, env=env))
     env.clock.advance(hours=48)
     with ThreadPoolExecutor(max_workers=4) as pool:
         fired = list(
             pool.map(
-                lambda _: store.transact(lambda s: service.tick(session=s, env=env)),
+                lambda _: store.transact(lambda s: refund_timers.tick(session=s, env=env)),
                 range(4),
             )
         )
@@ -280,4 +283,4 @@ def test_concurrent_ticks_fire_each_timer_once(engine):
         ).scalar_one()
     )
     assert refunds == 6
-    assert store.read(lambda s: service.audit(session=s)) == []
+    assert store.read(lambda s: refund_reconcile.audit(session=s)) == []

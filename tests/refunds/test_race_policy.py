@@ -16,9 +16,12 @@ from tianping.experiments import service as experiments
 from tianping.experiments.assignment import assign
 from tianping.races import policy_race
 from tianping.races import service as races
+from tianping.races.refund_arms import race_snapshot
+from tianping.refunds import orders as refund_orders
+from tianping.refunds import reconcile as refund_reconcile
 from tianping.refunds import repository as repo
 from tianping.refunds import service
-from tianping.refunds.race_policy import RACE_KEY, race_snapshot
+from tianping.refunds.race_policy import RACE_KEY
 
 BUYERS = [f"b{i}" for i in range(60)]
 
@@ -56,7 +59,7 @@ start_date: {env.clock.now().date()}
 
 def _decide(session, env, buyer: str, n: int):
     order = f"o-{buyer}-{n}"
-    service.record_order(order_in(order, 5_000, buyer_id=buyer), session=session, env=env)
+    refund_orders.record_order(order_in(order, 5_000, buyer_id=buyer), session=session, env=env)
     req = service.request_refund(refund_in(order, 5_000, "quality"), session=session, env=env)
     session.commit()
     return repo.get_decision(session, req.decision_id)
@@ -85,7 +88,7 @@ def test_each_buyer_is_decided_by_the_policy_of_their_arm(session, race_env):
             ("refund_only", "platform") if arm == "generous" else ("return_and_refund", "merchant")
         )
     assert min(seen.values()) > 0
-    result = service.replay(session=session)
+    result = refund_reconcile.replay(session=session)
     assert (result.checked, result.mismatches) == (len(BUYERS), [])
 
 
@@ -129,7 +132,7 @@ def test_new_weights_the_confirmation_and_a_stop_reach_new_requests(session, rac
     session.commit()
     d = _decide(session, env, inside[0], 4)
     assert RACE_KEY not in d.inputs and d.policy_version == LIFECYCLE_POLICY.version
-    assert service.replay(session=session).mismatches == []
+    assert refund_reconcile.replay(session=session).mismatches == []
 
 
 def test_a_race_that_has_not_started_leaves_the_active_policy_deciding(session, tmp_path):

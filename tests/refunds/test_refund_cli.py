@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from refund_helpers import make_env, order_in, refund_in, use_lifecycle_policy
 from tianping.cli.main import app
+from tianping.refunds import orders as refund_orders
 from tianping.refunds import service
 from tianping.settings import Settings
 from tianping.store import init_schema, make_engine, make_sessionmaker
@@ -28,7 +29,7 @@ def _fill(store_url):
     env = make_env()
     use_lifecycle_policy(session, env)
     for i, reason in enumerate(["quality", "fraud", "changed_mind", "wrong_size"]):
-        service.record_order(order_in(f"o{i}", 10_000), session=session, env=env)
+        refund_orders.record_order(order_in(f"o{i}", 10_000), session=session, env=env)
         service.request_refund(refund_in(f"o{i}", 10_000, reason), session=session, env=env)
     session.commit()
     return engine, session

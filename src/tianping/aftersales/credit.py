@@ -135,6 +135,7 @@ class Band:
 
     @property
     def label(self) -> str:
+        """The band as people read it: ``[lo, hi)``, or ``>= lo`` for the open last band."""
         lo = f"{self.lower:g}"
         if self.upper == INF:
             return f">= {lo}"
@@ -162,10 +163,12 @@ class Characteristic:
 
     @cached_property
     def lowers(self) -> np.ndarray:
+        """Each band's lower bound, for a vectorised band lookup (``searchsorted``)."""
         return np.array([b.lower for b in self.bands])
 
     @cached_property
     def points(self) -> np.ndarray:
+        """Each band's points, aligned with :attr:`lowers`."""
         return np.array([b.points for b in self.bands], dtype=np.int64)
 
     @cached_property
@@ -306,6 +309,7 @@ class ExpertScorecard:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The scored inputs' names, in the order the scorecard adds them."""
         return tuple(c.name for c in self.characteristics)
 
     def inputs(self, features: BuyerFeatures) -> dict[str, np.ndarray]:

@@ -142,6 +142,8 @@ class Component:
         return np.abs(self.ideal - value) / scale
 
     def sub_score(self, value: np.ndarray, platform: float) -> np.ndarray:
+        """The component's 0–5 sub-score from its gap to the ideal (in platform gaps, :meth:`gap`):
+        5 up to ``best``, 0 from ``worst``, linear between."""
         g = self.gap(value, platform)
         return MAX_SCORE * np.clip((self.worst - g) / (self.worst - self.best), 0.0, 1.0)
 

@@ -385,14 +385,17 @@ class DecisionBatch:
 
     @property
     def actions(self) -> np.ndarray:
+        """Each decision's action name (``refund_only``, ``return_and_refund``, …)."""
         return np.asarray(ACTIONS, dtype=object)[self.action_code]
 
     @property
     def payers(self) -> np.ndarray:
+        """Each decision's payer (``merchant``, ``platform``), None where no money moves."""
         return np.asarray((*PAYERS, None), dtype=object)[self.payer_code]
 
     @property
     def automatic(self) -> np.ndarray:
+        """Whether each decision is made without a person (not sent to manual review or negotiation)."""
         return np.isin(self.action_code, [ACTIONS.index(a) for a in AUTOMATIC])
 
     def row(self, i: int) -> dict[str, object]:

@@ -48,6 +48,7 @@ class Interval:
 
     @property
     def empty(self) -> bool:
+        """Whether no value lies in the interval (an open point or lo above hi)."""
         return self.lo > self.hi or (self.lo == self.hi and not (self.lo_closed and self.hi_closed))
 
     def contains(self, value: float) -> bool:
@@ -56,6 +57,7 @@ class Interval:
         return above and (value < self.hi or (self.hi_closed and value == self.hi))
 
     def intersect(self, other: Interval) -> Interval:
+        """The values in both intervals."""
         lo, lo_c = _max_end((self.lo, self.lo_closed), (other.lo, other.lo_closed))
         hi, hi_c = _min_end((self.hi, self.hi_closed), (other.hi, other.hi_closed))
         return Interval.make(lo, lo_c, hi, hi_c, self.integer)
@@ -100,12 +102,15 @@ class Values:
 
     @property
     def empty(self) -> bool:
+        """Whether no value is in the set (an empty listing that is not negated)."""
         return not self.negated and not self.values
 
     def contains(self, value: object) -> bool:
+        """Whether ``value`` is in the set (listed, or unlisted when negated)."""
         return (value in self.values) != self.negated
 
     def intersect(self, other: Values) -> Values:
+        """The values in both sets, keeping ``not in`` sets negated."""
         if self.negated and other.negated:
             return Values(self.values | other.values, True)
         if self.negated:
@@ -115,9 +120,11 @@ class Values:
         return Values(self.values & other.values)
 
     def complement(self) -> Values:
+        """Every value not in this set."""
         return Values(self.values, not self.negated)
 
     def subtract(self, other: Values) -> list[Values]:
+        """The part of this set outside ``other`` (empty list when nothing is left)."""
         rest = self.intersect(other.complement())
         return [] if rest.empty else [rest]
 
@@ -131,6 +138,7 @@ class Values:
         return other
 
     def describe(self, name: str) -> str:
+        """The set as a condition on input ``name``, as a policy's messages show it."""
         shown = ", ".join(_show(v) for v in sorted(self.values, key=str))
         if self.negated:
             return f"{name} not in {{{shown}}}"
@@ -149,6 +157,7 @@ def intersect(a: Box, b: Box) -> Box:
 
 
 def is_empty(box: Box) -> bool:
+    """Whether some dimension of ``box`` holds no value (so no input lies in it)."""
     return any(s.empty for s in box)
 
 

@@ -62,6 +62,7 @@ class Dimension:
 
     @property
     def domain(self) -> space.Set:
+        """Every value this input can take (booleans, integers or reals within its bounds, any category)."""
         if self.kind == "bool":
             return Values(frozenset({False, True}))
         if self.kind == "category":
@@ -134,6 +135,7 @@ class Action:
 
     @property
     def requires_return(self) -> bool:
+        """Whether the buyer must send the goods back before the money moves."""
         return self.action == "return_and_refund"
 
     @property
@@ -161,6 +163,7 @@ class Rule:
 
     @property
     def box(self) -> space.Box:
+        """The inputs this rule matches, one set per dimension (unconstrained ones whole)."""
         box = list(DOMAIN)
         for c in self.conditions:
             box[c.index] = c.set
@@ -194,9 +197,11 @@ class Policy:
 
     @property
     def short_version(self) -> str:
+        """The content version's first 12 characters, as pages and messages show it."""
         return self.version[:12]
 
     def rule(self, rule_id: str) -> Rule:
+        """The rule with id ``rule_id``; :class:`NotFound` when the policy has none."""
         for r in self.rules:
             if r.id == rule_id:
                 return r

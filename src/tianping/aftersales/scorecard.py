@@ -59,10 +59,12 @@ class Scaling:
 
     @property
     def factor(self) -> float:
+        """Points per unit of log-odds: ``pdo / ln 2`` (points to double the odds)."""
         return self.pdo / math.log(2)
 
     @property
     def offset(self) -> float:
+        """Score at odds 1:1: ``base_score − factor · ln(base_odds)``."""
         return self.base_score - self.factor * math.log(self.base_odds)
 
     def points(self, log_odds_bad: np.ndarray) -> np.ndarray:
@@ -234,10 +236,12 @@ class ScorecardModel:
         return model
 
     def save(self, path: Path) -> None:
+        """Write the model as JSON to ``path`` (what :meth:`load` reads)."""
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> ScorecardModel:
+        """A model saved by :meth:`save`; a missing or unreadable file is a :class:`UsageError`."""
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:

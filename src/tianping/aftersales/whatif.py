@@ -52,6 +52,7 @@ class PolicyOutcome:
 
     @property
     def refunded_total_minor(self) -> int:
+        """Money refunded under the policy, whoever pays it, in minor units."""
         return sum(self.refunded_minor.values())
 
 

@@ -176,5 +176,6 @@ class Batcher:
             return _Outcome(error=exc)
 
     def close(self) -> None:
+        """Finish the queued batches and stop the writer thread (at the app's shutdown)."""
         self._thread.shutdown(wait=True)
         log.info("batched writer: %d jobs in %d batches", self.jobs, self.batches)

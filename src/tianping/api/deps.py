@@ -1,4 +1,4 @@
-"""What routes take from the app: the store's sessions and the refund environment."""
+"""What routes take from the app: the store's sessions and the domain environment."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 try:  # POSIX: writer processes of one SQLite file queue on a file lock
     import fcntl
@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tianping import inputs
+from tianping.audit import log as audit
+from tianping.clock import Clock
 from tianping.errors import Conflict, InvalidInput
-from tianping.governance import audit
-from tianping.refunds.service import Env
 
 T = TypeVar("T")
 #: Attempts of a transaction that lost a race (unique key taken, serialisation failure).
@@ -68,16 +68,25 @@ class WriterLock:
             self._threads.release()
 
 
+class Environment(Protocol):
+    """What the kernel needs of the environment the app gives its routes (the refund
+    lifecycle's ``Env``): the clock every route reads."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every route reads its "now" from."""
+
+
 @dataclass
 class Store:
-    """The app's store: a session factory and the lifecycle's environment.
+    """The app's store: a session factory and the environment the routes act in.
 
     On SQLite (one writer at a time) the process's writing transactions queue on a lock
     instead of polling SQLite's busy timeout, which keeps the tail latency short under load.
     """
 
     sessions: sessionmaker[Session]
-    env: Env
+    env: Environment
     _write_lock: WriterLock | None = field(default=None, init=False, repr=False)
     #: Who this store's transactions act for (the audit log's actor and key id).
     actor: tuple[str, str | None] | None = field(default=None, init=False)
@@ -91,6 +100,7 @@ class Store:
 
     @property
     def is_sqlite(self) -> bool:
+        """Whether the store is SQLite (one writer at a time: the process's writers queue on a lock)."""
         return self._write_lock is not None
 
     def write_lock(self):
@@ -153,6 +163,8 @@ def store_of(request: Request) -> Store:
 
 
 def text_check(max_length: int, *, min_length: int = 0) -> AfterValidator:
+    """A Pydantic validator applying :func:`tianping.inputs.text` (no controls, length limits) to a query or path value."""
+
     def check(value: str | None) -> str | None:
         if value is None:
             return None
@@ -182,6 +194,8 @@ TextQuery = Annotated[
 
 @dataclass(frozen=True)
 class PageParams:
+    """A list route's page: at most ``limit`` items after skipping ``offset``."""
+
     limit: int
     offset: int
 
@@ -190,10 +204,12 @@ def page_params(
     limit: int = Query(50, ge=1, le=500, description="items per page"),
     offset: int = Query(0, ge=0, le=10**9, description="items to skip"),
 ) -> PageParams:
+    """The page asked for in the query string (``limit`` 1–500, default 50; ``offset`` ≥ 0)."""
     return PageParams(limit, offset)
 
 
 def jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready data (dates as ISO strings, models as dicts), FastAPI's way."""
     from fastapi.encoders import jsonable_encoder
 
     return jsonable_encoder(value)

@@ -20,6 +20,8 @@ from tianping.errors import TianpingError
 
 
 class ErrorDetail(BaseModel):
+    """The error itself: a stable code, a message naming what is wrong, and the field concerned."""
+
     code: str = Field(description="A stable machine-readable code, e.g. invalid_input.")
     message: str = Field(description="What is wrong, naming the thing.")
     field: str | None = Field(description="The field, header or parameter concerned, if any.")
@@ -32,6 +34,7 @@ class ErrorOut(BaseModel):
 
 
 def error_body(code: str, message: str, field: str | None) -> dict:
+    """The JSON body of an error answer, as every route and handler sends it (:class:`ErrorOut`)."""
     return {"error": {"code": code, "message": message, "field": field}}
 
 

@@ -25,6 +25,7 @@ from tianping.api.deps import Store
 from tianping.api.models import IdempotencyRecord
 from tianping.errors import Conflict, InvalidInput
 from tianping.inputs import printable_key
+from tianping.store import deferred
 from tianping.store.db import core_execute
 
 MAX_KEY_LENGTH = 255
@@ -185,9 +186,7 @@ def record(
     The unique ``(caller, scope, key)`` index makes a concurrent first use of the same key fail at
     commit time (IntegrityError); its retry then finds this record.
     """
-    from tianping.refunds.repository import defer_or_execute
-
-    defer_or_execute(
+    deferred.defer_or_execute(
         session,
         _RECORD,
         {

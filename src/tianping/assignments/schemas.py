@@ -11,11 +11,15 @@ MAX_BATCH = 1000
 
 
 class AssignmentOut(BaseModel):
+    """One experiment a unit is in and the variant it gets."""
+
     experiment: str
     variant: str
 
 
 class AssignmentsOut(BaseModel):
+    """``GET /v1/assignments``: a unit's variants in every running experiment that takes it."""
+
     unit_id: str
     assignments: list[AssignmentOut] = Field(
         description="One entry per running experiment the unit is in; experiments it is "
@@ -24,6 +28,8 @@ class AssignmentsOut(BaseModel):
 
 
 class ExposureIn(BaseModel):
+    """One exposure a client reports: a unit saw a variant of an experiment at ``exposed_at``."""
+
     model_config = ConfigDict(extra="forbid")
 
     experiment: Id
@@ -35,11 +41,15 @@ class ExposureIn(BaseModel):
 
 
 class ExposuresIn(BaseModel):
+    """``POST /v1/exposures``: 1 to 1,000 exposures in one body."""
+
     model_config = ConfigDict(extra="forbid")
 
     exposures: list[ExposureIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class ExposuresOut(BaseModel):
+    """What an exposure batch did: new first exposures queued, and repeats kept as first seen."""
+
     accepted: int = Field(description="New first exposures queued.")
     duplicates: int = Field(description="Units already exposed to that experiment (kept first).")

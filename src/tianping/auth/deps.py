@@ -2,9 +2,11 @@
 
 ``Authorization: Bearer <key>`` is checked against the store: a missing, malformed, unknown or
 revoked key is 401; a role the route does not admit is 403. A route that admits merchants
-names the path parameter that says whose data it is (``owner="refund"`` reads
-``{refund_id}``; ``owner="self"`` is the caller's own data); a merchant key asking for another merchant's order, refund or score gets
-404, exactly as if it did not exist, so ids are not confirmed to outsiders.
+says whose data it is with an :class:`Owner` given by the domain that owns the resource (the
+refund routes' ``ORDER`` reads ``{order_id}`` and finds the order's merchant; ``"self"`` is the
+caller's own data), so the guard reads no domain's tables itself; a merchant key asking for
+another merchant's order, refund or score gets 404, exactly as if it did not exist, so ids are
+not confirmed to outsiders.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tianping.api.deps import known_query_only, store_of
@@ -24,16 +28,32 @@ from tianping.auth.keys import MERCHANT, ROLES, Principal, hash_key
 from tianping.errors import Forbidden, NotFound
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `tianping keys create`.")
-#: Which path parameter holds the resource whose merchant must match a merchant key.
-OWNER_PARAMS = {"order": "order_id", "refund": "refund_id", "merchant": "merchant_id"}
+#: ``owner`` of a route about the caller's own key (``GET /v1/me``): any merchant may call it.
+SELF = "self"
 
 
-def allow(*roles: str, owner: str | None = None) -> Callable[..., Principal]:
+@dataclass(frozen=True)
+class Owner:
+    """The resource a merchant-scoped route acts on, as the domain that owns it describes it.
+
+    Attributes:
+        kind: what the path names (``order``, ``refund``, ``merchant``), for messages and the
+            OpenAPI document's ``x-owner``.
+        param: the path parameter holding its id.
+        merchant_of: the merchant it belongs to, or None when there is no such resource.
+    """
+
+    kind: str
+    param: str
+    merchant_of: Callable[[str, Session], str | None]
+
+
+def allow(*roles: str, owner: Owner | str | None = None) -> Callable[..., Principal]:
     """A dependency admitting ``roles``; merchants only for the resource named by ``owner``."""
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:
         raise ValueError(f"unknown roles {sorted(unknown)}")
-    if MERCHANT in roles and owner not in (*OWNER_PARAMS, "self"):
+    if MERCHANT in roles and not (isinstance(owner, Owner) or owner == SELF):
         raise ValueError("a route admitting merchants must say which resource it scopes")
 
     def check(
@@ -43,7 +63,7 @@ def allow(*roles: str, owner: str | None = None) -> Callable[..., Principal]:
         store = store_of(request)
         key = credentials.credentials if credentials else None
         who = admit(store.read(lambda s: service.authenticate(key, session=s)), roles)
-        if who.role == MERCHANT and owner != "self":
+        if who.role == MERCHANT and isinstance(owner, Owner):
             _check_owner(store, who, owner, request.path_params)
         request.state.principal = who
         return who
@@ -61,14 +81,14 @@ def admit(who: Principal, roles: tuple[str, ...]) -> Principal:
     return who
 
 
-def _check_owner(store, who: Principal, owner: str, params: dict[str, Any]) -> None:
-    ident = str(params[OWNER_PARAMS[owner]])
-    merchant = store.read(lambda s: service.merchant_of(owner, ident, session=s))
+def _check_owner(store, who: Principal, owner: Owner, params: dict[str, Any]) -> None:
+    ident = str(params[owner.param])
+    merchant = store.read(lambda s: owner.merchant_of(ident, s))
     if not who.owns(merchant):
-        raise NotFound(f"no {owner} {ident!r}", field=OWNER_PARAMS[owner])
+        raise NotFound(f"no {owner.kind} {ident!r}", field=owner.param)
 
 
-def guard(*roles: str, owner: str | None = None) -> dict[str, Any]:
+def guard(*roles: str, owner: Owner | str | None = None) -> dict[str, Any]:
     """Route keyword arguments: the guard as a dependency and the roles in the OpenAPI spec.
 
     >>> sorted(guard("admin", "operator"))
@@ -76,8 +96,12 @@ def guard(*roles: str, owner: str | None = None) -> dict[str, Any]:
     """
     return {
         "dependencies": [Depends(allow(*roles, owner=owner)), Depends(known_query_only)],
-        "openapi_extra": {"x-roles": list(roles), **({"x-owner": owner} if owner else {})},
+        "openapi_extra": {"x-roles": list(roles), **({"x-owner": _kind(owner)} if owner else {})},
     }
+
+
+def _kind(owner: Owner | str) -> str:
+    return owner.kind if isinstance(owner, Owner) else owner
 
 
 def principal_of(request: Request) -> Principal:
@@ -98,12 +122,14 @@ class RecentKeys:
         self._lock = threading.Lock()
 
     def get(self, digest: str) -> Principal | None:
+        """The principal of a key hash seen valid within ``ttl`` seconds, else None."""
         hit = self._seen.get(digest)
         if hit is None or time.monotonic() - hit[1] > self.ttl:
             return None
         return hit[0]
 
     def put(self, digest: str, who: Principal) -> None:
+        """Remember that the key with this hash proved ``who`` (the cache is emptied when full)."""
         with self._lock:
             if len(self._seen) >= self.size:
                 self._seen.clear()

@@ -15,17 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tianping.errors import UsageError
+from tianping.settings import make_home
 
 ENV = "TIANPING_SECRET"
 FILE = "secret"
 #: Shortest ``TIANPING_SECRET`` accepted: 32 characters (e.g. ``openssl rand -hex 32``).
 MIN_LENGTH = 32
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and its parents) readable by its owner only, if it does not exist."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
 
 
 def server_secret(home: Path, environ: Mapping[str, str] | None = None) -> bytes:
@@ -44,7 +39,7 @@ def server_secret(home: Path, environ: Mapping[str, str] | None = None) -> bytes
                 field=ENV,
             )
         return hashlib.sha256(given.encode()).digest()
-    return _from_file(private_dir(Path(home)) / FILE)
+    return _from_file(make_home(Path(home)) / FILE)
 
 
 def _from_file(path: Path) -> bytes:

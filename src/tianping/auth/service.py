@@ -1,4 +1,4 @@
-"""Create, list, revoke and check API keys; whose merchant a stored resource belongs to."""
+"""Create, list, revoke and check API keys."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tianping import inputs
+from tianping.audit import log as audit
 from tianping.auth.keys import Principal, check_role, generate_key, hash_key, key_id_of
 from tianping.auth.models import ApiKey
 from tianping.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from tianping.governance import audit
 from tianping.store.db import core_execute
 
 
@@ -79,13 +79,3 @@ def authenticate(key: str | None, *, session: Session) -> Principal:
 _BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.merchant_id, ApiKey.revoked_at).where(
     ApiKey.key_sha256 == bindparam("h")
 )
-
-
-def merchant_of(kind: str, ident: str, *, session: Session) -> str | None:
-    """The merchant an order, refund request or merchant id belongs to (None when unknown)."""
-    from tianping.refunds.models import Order, RefundRequest
-
-    if kind == "merchant":
-        return ident
-    model = {"order": Order, "refund": RefundRequest}[kind]
-    return session.scalar(select(model.merchant_id).where(model.id == ident))

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from tianping.audit import log as audit
 from tianping.auth.keys import Principal
 from tianping.auth.models import ApiKey, DashboardSession
-from tianping.governance import audit
 
 COOKIE = "tianping_session"
 LIFETIME_SECONDS = 8 * 3600

@@ -8,6 +8,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tianping audit`` to the root command (called once at start-up for every command module)."""
     app.command("audit")(audit)
 
 
@@ -29,8 +30,8 @@ def audit(
     ),
 ) -> None:
     """Who changed what, when, and with which key; ``--verify`` detects edited rows."""
+    from tianping.audit import log as log
     from tianping.cli.common import check_format, render_rows, store_session
-    from tianping.governance import audit as log
 
     check_format(fmt)
     with store_session(ctx, write=False) as session:
@@ -74,7 +75,7 @@ def _at(value: str | None, option: str) -> datetime | None:
 
 
 def _short(detail) -> str:
-    from tianping.governance.canonical import dumps
+    from tianping.audit.canonical import dumps
 
     text = dumps(detail)
     return text if len(text) <= 80 else text[:77] + "..."

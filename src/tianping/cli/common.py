@@ -80,7 +80,7 @@ def store_session(
     reads (``write`` False) never creates a store: on a home without one it stops with a
     :class:`~tianping.errors.NoData`.
     """
-    from tianping.governance.audit import acting_as
+    from tianping.audit.log import acting_as
     from tianping.store import session_scope
 
     settings = settings_of(ctx)
@@ -105,6 +105,7 @@ def cli_actor() -> str:
 
 
 def check_format(fmt: str) -> str:
+    """``fmt`` when it is one of :data:`FORMATS`, else a :class:`UsageError` listing them."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", field="format")
     return fmt

@@ -15,6 +15,7 @@ credit_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping credit …`` command group to the root command (called once at start-up)."""
     app.add_typer(credit_app, name="credit")
 
 

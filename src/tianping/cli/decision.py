@@ -26,6 +26,7 @@ WAREHOUSE_EVIDENCE = ("metric:", "experiment:", "policy-replay:")
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping decision …`` command group to the root command (called once at start-up)."""
     app.add_typer(decision_app, name="decision")
 
 

@@ -8,6 +8,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tianping demo`` to the root command (called once at start-up for every command module)."""
     app.command("demo")(demo)
 
 

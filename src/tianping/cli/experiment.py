@@ -14,6 +14,7 @@ experiment_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping experiment …`` command group to the root command (called once at start-up)."""
     app.add_typer(experiment_app, name="experiment")
 
 
@@ -181,6 +182,7 @@ def analyze(
     from tianping.cli.common import dumps_json, render_rows, store_session, warehouse_of
     from tianping.errors import UsageError
     from tianping.experiments import service
+    from tianping.races.service import weight_schedule
 
     if fmt not in ("table", "json", "csv", "html"):
         raise UsageError(f"unknown format {fmt!r}; use table, json, csv or html", field="format")
@@ -188,8 +190,9 @@ def analyze(
         service.get_or_raise(name, session=session)  # an unknown name before a missing warehouse
         with warehouse_of(ctx) as wh:
             report = service.analyze_experiment(
-                name, session=session, warehouse=wh, slice_by=slice_by
-            )
+                name, session=session, warehouse=wh, slice_by=slice_by,
+                weight_history=weight_schedule,
+            )  # fmt: skip
     if fmt == "table":
         _print_report(report.to_dict())
         return

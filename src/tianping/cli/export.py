@@ -8,6 +8,7 @@ export_app = typer.Typer(no_args_is_help=True, help="Copy store state into the w
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping export …`` command group to the root command (called once at start-up)."""
     app.add_typer(export_app, name="export")
 
 

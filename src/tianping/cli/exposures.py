@@ -10,6 +10,7 @@ exposures_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping exposures …`` command group to the root command (called once at start-up)."""
     app.add_typer(exposures_app, name="exposures")
 
 
@@ -25,7 +26,7 @@ def load(
 
     from tianping.assignments import service
     from tianping.cli.common import store_session, warehouse_of
-    from tianping.events.ingest import ingest_file
+    from tianping.warehouse.ingest import ingest_file
 
     with store_session(ctx) as s:
         rows = service.queued(session=s, after_id=after_id)

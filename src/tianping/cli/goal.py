@@ -8,6 +8,7 @@ goal_app = typer.Typer(no_args_is_help=True, help="KPI goals: set, revise, statu
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping goal …`` command group to the root command (called once at start-up)."""
     app.add_typer(goal_app, name="goal")
 
 

@@ -9,6 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tianping ingest`` to the root command (called once at start-up for every command module)."""
     app.command("ingest")(ingest)
 
 
@@ -35,7 +36,7 @@ def ingest(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
     from tianping.cli.common import console, err_console, warehouse_of
-    from tianping.events.ingest import ingest_file
+    from tianping.warehouse.ingest import ingest_file
 
     stages = ["read", "validated", "deduplicated", "loaded"]
     with (

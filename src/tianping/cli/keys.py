@@ -8,6 +8,7 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys and their roles (doc
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping keys …`` command group to the root command (called once at start-up)."""
     app.add_typer(keys_app, name="keys")
 
 

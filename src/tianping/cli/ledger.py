@@ -8,6 +8,7 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The double-entry ledger.")
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping ledger …`` command group to the root command (called once at start-up)."""
     app.add_typer(ledger_app, name="ledger")
 
 
@@ -22,7 +23,7 @@ def check(
     Exits 1 listing every violation; prints a one-line summary when all rules hold.
     """
     from tianping.cli.common import check_format, console, render_rows, store_session
-    from tianping.refunds.service import audit, ledger_summary
+    from tianping.refunds.reconcile import audit, ledger_summary
 
     check_format(fmt)
     with store_session(ctx, write=False) as session:

@@ -10,6 +10,7 @@ market_app = typer.Typer(no_args_is_help=True, help="Market and competitor figur
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping market …`` command group to the root command (called once at start-up)."""
     app.add_typer(market_app, name="market")
 
 

@@ -17,6 +17,7 @@ metrics_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping metrics …`` command group to the root command (called once at start-up)."""
     app.add_typer(metrics_app, name="metrics")
 
 

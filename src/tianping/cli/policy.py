@@ -15,6 +15,7 @@ policy_app = typer.Typer(no_args_is_help=True, help="Refund policies as versione
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping policy …`` command group to the root command (called once at start-up)."""
     app.add_typer(policy_app, name="policy")
 
 

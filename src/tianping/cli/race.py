@@ -17,6 +17,7 @@ REPORT_FORMATS = ("table", "json", "csv", "html")
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping race …`` command group to the root command (called once at start-up)."""
     app.add_typer(race_app, name="race")
 
 

@@ -11,6 +11,7 @@ products_app = typer.Typer(no_args_is_help=True, help="Product signals (docs/aft
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping merchants …`` and ``tianping products …`` command groups to the root command."""
     app.add_typer(merchants_app, name="merchants")
     app.add_typer(products_app, name="products")
 

@@ -6,6 +6,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tianping serve`` to the root command (called once at start-up for every command module)."""
     app.command("serve")(serve)
 
 
@@ -40,7 +41,7 @@ def serve(
     )
     typer.echo(f"tianping API on http://{host}:{port} (store {settings.store})", err=True)
     uvicorn.run(
-        "tianping.api.app:from_environment",
+        "tianping.server.app:from_environment",
         factory=True,
         host=host,
         port=port,

@@ -11,6 +11,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``tianping simulate`` to the root command (called once at start-up for every command module)."""
     app.command("simulate")(simulate)
 
 

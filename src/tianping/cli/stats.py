@@ -31,6 +31,7 @@ _TABLE_COLUMNS = (
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``tianping stats …`` command group to the root command (called once at start-up)."""
     app.add_typer(stats_app, name="stats")
 
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Request
 
 from tianping.api import idempotency
 from tianping.api.deps import IdPath, PageParams, Store, page_params, store_of
+from tianping.api.schemas import Page
 from tianping.auth.deps import guard
 from tianping.auth.keys import ADMIN, OPERATOR, SERVICE
 from tianping.clock import ensure_utc
 from tianping.coupons import schemas as S
 from tianping.coupons import service
-from tianping.refunds.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["red packets"])
 StoreDep = Annotated[Store, Depends(store_of)]

@@ -11,6 +11,7 @@ from tianping.coupons.models import AVAILABLE, Coupon, CouponRedemption
 
 
 def get(session: Session, coupon_id: str, *, lock: bool = False) -> Coupon | None:
+    """The packet ``coupon_id`` re-read from the store (``lock``: under a row lock), or None."""
     stmt = select(Coupon).where(Coupon.id == coupon_id)
     if lock:
         stmt = stmt.with_for_update()
@@ -21,6 +22,7 @@ _REDEMPTION = select(CouponRedemption).where(CouponRedemption.order_id == bindpa
 
 
 def redemption_of(session: Session, order_id: str) -> CouponRedemption | None:
+    """The redemption of a packet on ``order_id``, or None when the order used none."""
     return session.execute(_REDEMPTION, {"order": order_id}).scalar_one_or_none()
 
 
@@ -37,11 +39,13 @@ def mark_returned(
 
 
 def replacement_of(session: Session, coupon_id: str) -> Coupon | None:
+    """The packet issued to replace ``coupon_id`` (at most one exists), or None."""
     stmt = select(Coupon).where(Coupon.replaces_coupon_id == coupon_id)
     return session.execute(stmt).scalar_one_or_none()
 
 
 def due_expiries(session: Session, now: datetime, limit: int) -> list[Coupon]:
+    """Up to ``limit`` unspent packets expired by ``now``, oldest first, locked and skipping rows another expiry run holds."""
     stmt = (
         select(Coupon)
         .where(Coupon.status == AVAILABLE, Coupon.expires_at <= now)
@@ -53,6 +57,7 @@ def due_expiries(session: Session, now: datetime, limit: int) -> list[Coupon]:
 
 
 def of_buyer(session: Session, buyer_id: str, *, limit: int, offset: int) -> list[Coupon]:
+    """A page of a buyer's packets, oldest first."""
     stmt = (
         select(Coupon)
         .where(Coupon.buyer_id == buyer_id)

@@ -23,6 +23,8 @@ class CouponIssueIn(BaseModel):
 
 
 class CouponOut(BaseModel):
+    """A red packet as the API shows it: amounts in minor units, instants in UTC, and what replaced what."""
+
     coupon_id: str
     buyer_id: str
     amount_minor: int

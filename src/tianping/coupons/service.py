@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from tianping.audit import log as audit
 from tianping.coupons import repository as repo
 from tianping.coupons import rules
 from tianping.coupons.models import (
@@ -19,7 +20,6 @@ from tianping.coupons.models import (
     CouponRedemption,
 )
 from tianping.errors import Conflict, InvalidInput, NotFound
-from tianping.governance import audit
 from tianping.ledger import postings as P
 from tianping.ledger import service as ledger
 
@@ -83,6 +83,7 @@ def issue(
 
 
 def get_or_raise(coupon_id: str, *, session: Session) -> Coupon:
+    """The packet ``coupon_id``; :class:`NotFound` when there is none."""
     coupon = repo.get(session, coupon_id)
     if coupon is None:
         raise NotFound(f"no coupon {coupon_id!r}", field="coupon_id")

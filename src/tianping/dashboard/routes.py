@@ -109,6 +109,7 @@ def _check_form(request: Request, csrf: str) -> Principal:
 
 @router.get("/static/{name}")
 def static(name: str) -> Response:
+    """The dashboard's own stylesheet (no file outside the package is served)."""
     if name not in _STATIC:
         raise NotFound(f"no file {name!r}")
     data = resources.files("tianping.dashboard").joinpath("static", name).read_bytes()
@@ -117,6 +118,7 @@ def static(name: str) -> Response:
 
 @router.get("/sign-in")
 def sign_in_page(request: Request, next: str = "/dashboard/") -> Response:
+    """The sign-in form; ``next`` is where to go after (a dashboard path only)."""
     return _render(
         request, "sign_in.html.j2", who=None, csrf=None, next=_safe_next(next), error=None
     )
@@ -127,6 +129,7 @@ def sign_in(
     request: Request, key: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=300)] = "/dashboard/",
 ) -> Response:  # fmt: skip
+    """Sign in with an API key: a server-side session, its cookie, then a redirect to ``next``."""
     store, secret = request.app.state.store, request.app.state.secret
 
     def start(s):
@@ -173,6 +176,7 @@ def _safe_next(target: str) -> str:
 
 @router.get("/")
 def overview(request: Request) -> Response:
+    """The overview: headline metrics against the month before, the market, goals."""
     state = request.app.state
     try:
         who, _ = _viewer(request)
@@ -186,6 +190,7 @@ def overview(request: Request) -> Response:
 
 @router.get("/experiments")
 def experiments(request: Request) -> Response:
+    """Every stored experiment with its status and dates."""
     from tianping.experiments import service
 
     def build(who):
@@ -197,6 +202,7 @@ def experiments(request: Request) -> Response:
 
 @router.get("/experiments/{name}")
 def experiment(request: Request, name: IdPath) -> Response:
+    """One experiment's analysis report, as ``tianping experiment analyze`` computes it."""
     state = request.app.state
 
     def build(who):
@@ -209,6 +215,7 @@ def experiment(request: Request, name: IdPath) -> Response:
 
 @router.get("/races")
 def races(request: Request) -> Response:
+    """Every horse race with its phase and leader."""
     from tianping.races import service
 
     def build(who):
@@ -221,6 +228,7 @@ def races(request: Request) -> Response:
 
 @router.get("/races/{name}")
 def race(request: Request, name: IdPath) -> Response:
+    """One race's report: standings, weights over its steps, the confirmation."""
     sessions = request.app.state.store.sessions
 
     def build(who):
@@ -234,6 +242,8 @@ def after_sales(
     request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     merchants_offset: Annotated[int, Query(ge=0, le=10**9)] = 0, done: str | None = None,
 ) -> Response:  # fmt: skip
+    """After-sales: the review queue, refunds by reason and category, policy versions, the latest replay, merchant quality."""
+    from tianping.refunds import scores as refund_scores
     from tianping.refunds import service
 
     store = request.app.state.store
@@ -241,7 +251,7 @@ def after_sales(
     def read(s):
         queue, total = service.review_queue(session=s, limit=PAGE, offset=offset)
         ids, n_merchants = queries.merchants(s, limit=PAGE, offset=merchants_offset)
-        quality = [service.merchant_quality(m, session=s, env=store.env) for m in ids]
+        quality = [refund_scores.merchant_quality(m, session=s, env=store.env) for m in ids]
         return {"queue": [service.view(r, session=s) for r in queue], "queue_total": total,
                 "offset": offset, "merchants_offset": merchants_offset, "page": PAGE,
                 "quality": quality, "merchants_total": n_merchants,
@@ -261,6 +271,7 @@ def decide(
     request: Request, refund_id: IdPath, action: Annotated[str, Form(max_length=40)],
     csrf: Annotated[str, Form(max_length=100)] = "", note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:  # fmt: skip
+    """A reviewer's decision on a queued request or appeal, from the after-sales form (CSRF-checked)."""
     from tianping.refunds import service
     from tianping.refunds.schemas import ReviewIn
 
@@ -287,7 +298,8 @@ def decide(
 def merchant(
     request: Request, merchant_id: IdPath, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
 ) -> Response:
-    from tianping.refunds import service
+    """One merchant's quality score and refund requests (a merchant key sees only its own)."""
+    from tianping.refunds import scores as refund_scores
 
     store = request.app.state.store
 
@@ -296,7 +308,7 @@ def merchant(
             raise NotFound(f"no merchant {merchant_id!r}")
 
         def read(s):
-            quality = service.merchant_quality(merchant_id, session=s, env=store.env)
+            quality = refund_scores.merchant_quality(merchant_id, session=s, env=store.env)
             rows, total = queries.merchant_refunds(s, merchant_id, limit=PAGE, offset=offset)
             return {"merchant_id": merchant_id, "quality": quality, "refunds": rows,
                     "total": total, "offset": offset, "page": PAGE}  # fmt: skip
@@ -325,6 +337,7 @@ def decisions(
     request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     proposed: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:  # fmt: skip
+    """Decisions, newest first, filtered by status, with the form to propose one."""
     page = _decisions_page(request, offset, proposed=proposed)
     return _page(request, "decisions.html.j2", PROPOSERS, page)
 
@@ -389,6 +402,7 @@ def _decision_page(request: Request, decision_id: int, **extra: Any) -> Callable
 
 @router.get("/decisions/{decision_id}")
 def decision(request: Request, decision_id: DecisionId, voted: str | None = None) -> Response:
+    """One decision: what is decided, votes, the frozen evidence and its audit history."""
     page = _decision_page(request, decision_id, voted=voted if voted in CHOICES else None)
     return _page(request, "decision.html.j2", (ADMIN, OPERATOR, ANALYST), page)
 

@@ -42,6 +42,7 @@ class Cache:
         self._lock = threading.Lock()
 
     def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The value under ``key``, computed by ``compute`` at most once per ``ttl`` seconds (one thread computes, others wait)."""
         hit = self._values.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
@@ -133,6 +134,7 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
     from tianping.experiments import service as experiments
     from tianping.experiments.html import render_html
     from tianping.experiments.report import report_dict
+    from tianping.races.service import weight_schedule
     from tianping.warehouse import connect
 
     def compute() -> str:
@@ -140,7 +142,9 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
         wh = connect(settings)
         try:
             with sessions() as s:
-                report = experiments.analyze_experiment(name, session=s, warehouse=wh)
+                report = experiments.analyze_experiment(
+                    name, session=s, warehouse=wh, weight_history=weight_schedule
+                )
         finally:
             wh.close()
         page = render_html(report_dict(report))

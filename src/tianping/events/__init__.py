@@ -1,1 +1,2 @@
-"""Event tables: their documented schemas (pure) and their ingest."""
+"""Event tables: their documented schemas and validation rules, as data (pure; the loader that
+runs them is :mod:`tianping.warehouse.ingest`)."""

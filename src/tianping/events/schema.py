@@ -38,13 +38,16 @@ class TableSchema:
 
     @property
     def required(self) -> tuple[str, ...]:
+        """The columns every row must fill."""
         return tuple(c.name for c in self.columns if c.required)
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Every column's name, in the documented order."""
         return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column:
+        """The column ``name``; :class:`KeyError` when the table has none."""
         for c in self.columns:
             if c.name == name:
                 return c

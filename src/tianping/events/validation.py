@@ -2,7 +2,7 @@
 
 Each column of :mod:`tianping.events.schema` becomes a typed expression plus the problems that
 make a value invalid, so a whole file is validated in one vectorised pass inside DuckDB. The
-rules here are data (strings of SQL); :mod:`tianping.events.ingest` runs them.
+rules here are data (strings of SQL); :mod:`tianping.warehouse.ingest` runs them.
 
 Accepted values (documented for users in ``docs/data.md``):
 

@@ -42,6 +42,7 @@ class AAResult:
     pvalue_histogram: tuple[int, ...]
 
     def to_dict(self) -> dict:
+        """The result as JSON-ready data (what ``tianping experiment aa --format json`` prints)."""
         return {
             "metric": self.metric,
             "window": {"start": self.start, "end": self.end},

@@ -65,6 +65,7 @@ class AnalysisWindow:
 
     @property
     def pre_start(self) -> datetime:
+        """Where the pre-period starts: as long before the window as the window is long (CUPED's covariates)."""
         return self.start - (self.end - self.start)
 
 
@@ -115,12 +116,15 @@ def exposed_units(wh: Warehouse, q: Query) -> ibis.Table:
         & (ex.exposed_at >= ibis.timestamp(q.window.start))
         & (ex.exposed_at < ibis.timestamp(q.window.end))
     )
+    # A unit seen in two variants is "multiple": MIN <> MAX decides it as COUNT(DISTINCT) > 1
+    # would (both skip nulls) without the distinct-count's hash table per group (2.4x
+    # cheaper in DuckDB's profile at 3M units; docs/experiments.md).
     units = ex.group_by("unit_id").agg(
-        first_exposed=ex.exposed_at.min(), variant=ex.variant.min(), _variants=ex.variant.nunique()
+        first_exposed=ex.exposed_at.min(), variant=ex.variant.min(), _last=ex.variant.max()
     )
-    return units.mutate(variant=ibis.ifelse(units._variants > 1, MULTIPLE, units.variant)).drop(
-        "_variants"
-    )
+    return units.mutate(
+        variant=ibis.ifelse(units.variant != units._last, MULTIPLE, units.variant)
+    ).drop("_last")
 
 
 def order_facts(
@@ -167,17 +171,26 @@ def order_facts(
 
 def _order_features(facts: ibis.Table, key: list[str], needed: Sequence[str] = ()) -> ibis.Table:
     """Per-unit order features; only ``orders`` and those in ``needed`` (empty: all)."""
+    return facts.group_by(key).agg(**_order_exprs(facts, needed))
+
+
+def _order_exprs(
+    facts: ibis.Table, needed: Sequence[str] = (), where: ibis.Value | None = None,
+    prefix: str = "",
+) -> dict[str, ibis.Value]:  # fmt: skip
+    """The aggregates of :func:`_order_features`, over the rows ``where`` holds (all: None),
+    named with ``prefix``."""
     exprs = {
-        "orders": lambda: facts.count(),
-        "gmv": lambda: facts.amount.sum(),
-        "refunded_orders": lambda: facts.refunded.sum(),
-        "reviews": lambda: facts.reviews.sum(),
-        "rating_sum": lambda: facts.rating_sum.sum(),
-        "door_orders": lambda: (facts.delivery_mode == "door").cast("int64").sum(),
-        "moded_orders": lambda: facts.delivery_mode.notnull().cast("int64").sum(),
+        "orders": lambda: facts.count(where=where),
+        "gmv": lambda: facts.amount.sum(where=where),
+        "refunded_orders": lambda: facts.refunded.sum(where=where),
+        "reviews": lambda: facts.reviews.sum(where=where),
+        "rating_sum": lambda: facts.rating_sum.sum(where=where),
+        "door_orders": lambda: (facts.delivery_mode == "door").cast("int64").sum(where=where),
+        "moded_orders": lambda: facts.delivery_mode.notnull().cast("int64").sum(where=where),
     }
     want = {"orders", *needed} if needed else set(exprs)
-    return facts.group_by(key).agg(**{f: make() for f, make in exprs.items() if f in want})
+    return {f"{prefix}{f}": make() for f, make in exprs.items() if f in want}
 
 
 def _nps_features(nps: ibis.Table, key: list[str]) -> ibis.Table:
@@ -219,17 +232,29 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     with_nps = not order_slice and any(f in _NPS_FEATURES for f in needed)
     key = ["unit_id", "slice"] if order_slice else ["unit_id"]
     end = ibis.timestamp(q.window.end)
-    in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
-        lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
-    )
-    parts = [_order_features(_sliced(in_window, q), key, needed)]
+    if q.cuped and not order_slice:
+        # One read of the orders and one join to the units for both periods: the window's
+        # orders (from each unit's first exposure) and the pre-period's, split in the
+        # aggregate (every unit's first exposure is after the pre-period ends).
+        lo, start = ibis.timestamp(q.window.pre_start), ibis.timestamp(q.window.start)
+        both = facts.join(units, facts.buyer_id == units.unit_id).filter(
+            lambda t: (t.created_at >= lo) & (t.created_at < end)
+        )
+        during, before = both.created_at >= both.first_exposed, both.created_at < start
+        parts = [both.group_by(key).agg(**_order_exprs(both, needed, during),
+                                        **_order_exprs(both, needed, before, "pre_"))]  # fmt: skip
+    else:
+        in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
+            lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
+        )
+        parts = [_order_features(_sliced(in_window, q), key, needed)]
     if with_nps:
         nps_in = nps.join(units, nps.buyer_id == units.unit_id).filter(
             lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
         )
         parts.append(_nps_features(nps_in, key))
     if q.cuped:
-        parts += _pre_parts(facts, nps if with_nps else None, q, key)
+        parts += _pre_parts(facts, nps if with_nps else None, q, key, orders=order_slice)
     rows = _spine(units, parts, key)
     for part in parts:
         rows = rows.left_join(part, key).select(~ibis.selectors.endswith("_right"))
@@ -261,13 +286,16 @@ def _spine(units: ibis.Table, parts: list[ibis.Table], key: list[str]) -> ibis.T
     return keys.join(units, "unit_id").select("unit_id", "slice", "variant", "first_exposed")
 
 
-def _pre_parts(facts, nps, q: Query, key: list[str]) -> list[ibis.Table]:
+def _pre_parts(facts, nps, q: Query, key: list[str], *, orders: bool = True) -> list[ibis.Table]:
+    """Pre-period features: NPS, and orders when not computed with the window's (``orders``)."""
     lo, hi = ibis.timestamp(q.window.pre_start), ibis.timestamp(q.window.start)
-    pre_orders = facts.filter((facts.created_at >= lo) & (facts.created_at < hi)).rename(
-        unit_id="buyer_id"
-    )
-    pre = _order_features(_sliced(pre_orders, q), key, _needed(q))
-    parts = [pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES if f in pre.columns})]
+    parts = []
+    if orders:
+        pre_orders = facts.filter((facts.created_at >= lo) & (facts.created_at < hi)).rename(
+            unit_id="buyer_id"
+        )
+        pre = _order_features(_sliced(pre_orders, q), key, _needed(q))
+        parts.append(pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES if f in pre.columns}))
     if nps is not None:
         pre_nps = nps.filter((nps.created_at >= lo) & (nps.created_at < hi)).rename(
             unit_id="buyer_id"

@@ -154,6 +154,7 @@ class ExperimentConfig:
 
     @property
     def variant_names(self) -> tuple[str, ...]:
+        """The variants' names, in the order indices refer to."""
         return tuple(v.name for v in self.variants)
 
     @property
@@ -191,6 +192,7 @@ class Snapshot:
             ) from None
 
     def layer(self, name: str) -> Layer:
+        """The layer ``name``; :class:`NotFound` when the snapshot has none."""
         for layer in self.layers:
             if layer.name == name:
                 return layer
@@ -208,6 +210,7 @@ class Snapshot:
         }
 
     def to_json(self) -> str:
+        """The snapshot as the JSON SDK clients load (:meth:`from_json` reads it back)."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     @classmethod
@@ -237,6 +240,7 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, text: str) -> Snapshot:
+        """A snapshot from its JSON text; malformed JSON is an :class:`InvalidInput` naming the position."""
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:

@@ -256,7 +256,9 @@ def forest_svg(
                                c["rel_effect_size"]) if v is not None]  # fmt: skip
     ticks = nice_ticks(min(bounds), max(bounds) or 0.01)  # round, and 0 among them
     lo, hi = ticks[0], ticks[-1]
-    left, width, row_h = 190, 430, 26
+    # room for the longest row label (about 7 px a character at 12 px) beside the axis
+    longest = max(len(str(c.get("treatment"))) for c in rows)
+    left, width, row_h = max(190, 16 + 7 * longest), 430, 26
     height = row_h * len(rows) + 30
 
     def x(v: float) -> float:

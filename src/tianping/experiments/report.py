@@ -474,6 +474,7 @@ def _arms(r: Report) -> list[dict[str, Any]]:
 
 
 def report_dict(r: Report) -> dict[str, Any]:
+    """The report as JSON-ready data, the one form every surface (CLI, dashboard, evidence) renders."""
     p = r.plan
     return {
         "experiment": p.experiment,

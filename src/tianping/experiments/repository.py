@@ -19,6 +19,7 @@ def get_by_name(name: str, *, session: Session, lock: bool = False) -> Experimen
 
 
 def list_experiments(*, session: Session, status: str | None = None) -> Sequence[Experiment]:
+    """Every stored experiment by name, or those in ``status``."""
     query = select(Experiment).order_by(Experiment.name)
     if status is not None:
         query = query.where(Experiment.status == status)
@@ -34,5 +35,6 @@ def served(*, session: Session) -> Sequence[Experiment]:
 
 
 def running_in_layer(layer: str, *, session: Session) -> Sequence[Experiment]:
+    """The running experiments of ``layer`` (their traffic ranges must not overlap)."""
     query = select(Experiment).where(Experiment.layer == layer, Experiment.status == "running")
     return session.scalars(query).all()

@@ -150,4 +150,5 @@ def parse_spec(data: Any, *, source: str = "experiment", text: str | None = None
 
 
 def known_metrics() -> tuple[str, ...]:
+    """The metric names an experiment may declare (docs/metrics.md)."""
     return tuple(METRICS)

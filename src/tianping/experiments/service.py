@@ -10,19 +10,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from sqlalchemy.orm import Session
 
 from tianping import yamldoc
+from tianping.audit import log as audit
 from tianping.clock import Clock, SystemClock
 from tianping.errors import Conflict, InvalidInput, NoData, NotFound
 from tianping.experiments import repository
 from tianping.experiments.assignment import Holdout, Layer, Snapshot, check_layer_ranges
 from tianping.experiments.models import Experiment
 from tianping.experiments.schemas import ExperimentSpec, parse_spec
-from tianping.governance import audit
 
 #: The audit action of each status an experiment is moved to.
 _MOVED = {"draft": "experiment.drafted", "running": "experiment.started",
@@ -49,6 +49,19 @@ _SPEC_COLUMNS = (
     "start_date",
     "end_date",
 )
+
+
+#: An experiment's weights over time: ``(from, weights)`` windows, oldest first, ``from`` None
+#: for the first (weights in the experiment's variant order).
+WeightSchedule = list[tuple[datetime | None, tuple[float, ...]]]
+
+
+class WeightHistory(Protocol):
+    """Who re-weights running experiments (a horse race), asked for one experiment's windows
+    of weights; None when nothing re-weights it."""
+
+    def __call__(self, experiment: str, *, session: Session) -> WeightSchedule | None:
+        """``experiment``'s windows of weights, or None when nothing re-weights it."""
 
 
 def create(spec: ExperimentSpec, *, session: Session, clock: Clock | None = None) -> Experiment:
@@ -304,6 +317,7 @@ def analyze_experiment(
     warehouse: Any,
     slice_by: str | None = None,
     clock: Clock | None = None,
+    weight_history: WeightHistory | None = None,
 ):
     """Analyse a stored experiment on the warehouse: one grouped query, then the statistics.
 
@@ -314,6 +328,11 @@ def analyze_experiment(
         slice_by: also analyse the primary metric per value of this dimension
             (``buyer_type`` or an orders column such as ``category``).
         clock: gives "today" when the experiment has no end date.
+        weight_history: who re-weights experiments while they run, asked for this one's
+            windows of weights (the horse races: ``tianping.races.service.weight_schedule``);
+            the sample-ratio check then expects each window's units at that window's
+            weights. None: the split is the one the experiment's definition fixes. Every
+            surface (CLI, dashboard, notebook, decisions' evidence, demo) passes the races'.
 
     Returns:
         A :class:`tianping.experiments.report.Report`.
@@ -373,19 +392,23 @@ def analyze_experiment(
         multiple_exposed=an.multiple_exposed(agg),
         slices=slices,
         slice_by=slice_by,
-        srm_windows=_srm_windows(name, query, variants, session=session, warehouse=warehouse),
+        srm_windows=_srm_windows(
+            name, query, variants, weight_history, session=session, warehouse=warehouse
+        ),
     )
 
 
-def _srm_windows(name: str, query, variants, *, session: Session, warehouse: Any):
+def _srm_windows(
+    name: str, query, variants, weight_history: WeightHistory | None, *, session: Session,
+    warehouse: Any,
+):  # fmt: skip
     """The units of each window of weights, when a race re-weighted the experiment while it
     ran (the sample-ratio check then expects each window's units at that window's weights);
     None for a fixed split."""
     from tianping.experiments import analysis as an
     from tianping.experiments.report import WeightWindow
-    from tianping.races.service import weight_schedule
 
-    schedule = weight_schedule(name, session=session)
+    schedule = None if weight_history is None else weight_history(name, session=session)
     if schedule is None or len(schedule) < 2:
         return None
     starts = [t.astimezone(UTC).replace(tzinfo=None) for t, _ in schedule[1:]]

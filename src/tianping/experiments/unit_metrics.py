@@ -68,7 +68,8 @@ class MetricDef:
 
     @property
     def features(self) -> tuple[str, ...]:
-        """The unit features the metric sums (none for a quantile metric)."""
+        """The per-unit columns the metric sums: its numerator, and its denominator for a ratio
+        (none for a quantile metric, which reads events)."""
         if self.type == "quantile":
             return ()
         return (self.numerator,) if self.denominator is None else (self.numerator, self.denominator)

@@ -44,7 +44,7 @@ def path_value(baseline: float, target: float, start: date, deadline: date, day:
 def linear_forecast(days: list[date], values: list[float], until: date) -> float | None:
     """Least-squares line through ``(days, values)`` evaluated at ``until``; None if < 2 points.
 
-    >>> linear_forecast([date(2024, 1, 1), date(2024, 1, 2)], [1.0, 2.0], date(2024, 1, 4))
+    >>> round(linear_forecast([date(2024, 1, 1), date(2024, 1, 2)], [1.0, 2.0], date(2024, 1, 4)), 9)
     4.0
     """
     if len(values) < 2:

@@ -11,6 +11,8 @@ from tianping.store import Base
 
 
 class Goal(Base):
+    """A named KPI goal; what it asks is its latest revision (:attr:`current`), every earlier one kept."""
+
     __tablename__ = "goals"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -22,6 +24,7 @@ class Goal(Base):
 
     @property
     def current(self) -> GoalRevision:
+        """The revision in force: the latest."""
         return self.revisions[-1]
 
 

@@ -14,11 +14,11 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tianping.audit import log as audit
 from tianping.clock import Clock, SystemClock
 from tianping.errors import Forbidden, InvalidInput, NotFound
 from tianping.goals.forecast import GoalStatus, status
 from tianping.goals.models import Goal, GoalRevision
-from tianping.governance import audit
 from tianping.metrics.periods import check_grain
 from tianping.metrics.service import METRICS, MONEY_METRICS, compute_metrics, data_window
 
@@ -168,6 +168,7 @@ def metric_history(
 
 
 def get_goal(name: str, *, session: Session) -> Goal:
+    """The goal ``name``; :class:`NotFound` when there is none."""
     goal = session.scalar(select(Goal).where(Goal.name == name))
     if goal is None:
         raise NotFound(f"no goal named {name!r}", field="name")
@@ -175,11 +176,14 @@ def get_goal(name: str, *, session: Session) -> Goal:
 
 
 def list_goals(*, session: Session) -> list[Goal]:
+    """Every goal, by name."""
     return list(session.scalars(select(Goal).order_by(Goal.name)))
 
 
 @dataclass(frozen=True)
 class GoalReport:
+    """A goal with where it stands (on track or not, forecast at the deadline) and how often it was revised."""
+
     goal: Goal
     status: GoalStatus
     changes: int  # revisions after the first

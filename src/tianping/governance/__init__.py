@@ -2,7 +2,7 @@
 audit log (docs/governance.md).
 
 Pure core: :mod:`~tianping.governance.rules` (quorum, veto, expiry, caps, the state machine),
-:mod:`~tianping.governance.chain` (the audit hash chain) and
-:mod:`~tianping.governance.canonical` (frozen evidence bytes). The store side is
-:mod:`~tianping.governance.service` and :mod:`~tianping.governance.audit`.
+:mod:`~tianping.audit.chain` (the audit hash chain) and
+:mod:`~tianping.audit.canonical` (frozen evidence bytes). The store side is
+:mod:`~tianping.governance.service` and :mod:`~tianping.audit.log`.
 """

@@ -29,6 +29,8 @@ from tianping.governance.models import Decision
 
 @dataclass(frozen=True)
 class Prepared:
+    """A proposal checked and ready to store: its payload, evidence to freeze, and the money it commits (spend)."""
+
     payload: dict[str, Any]
     evidence: tuple[tuple[str, str, Any], ...] = ()  # (kind, ref, data)
     amount_minor: int | None = None

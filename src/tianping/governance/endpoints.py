@@ -14,12 +14,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from tianping import inputs
 from tianping.api import idempotency
 from tianping.api.deps import PageParams, Store, TextQuery, jsonable, page_params, store_of
+from tianping.audit import log as audit
 from tianping.auth.deps import guard, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, OPERATOR
 from tianping.clock import SystemClock
 from tianping.errors import Conflict
-from tianping.governance import audit, service
 from tianping.governance import schemas as S
+from tianping.governance import service
 from tianping.governance.rules import STATUSES
 
 router = APIRouter(prefix="/v1", tags=["governance"])
@@ -37,6 +38,8 @@ InstantQuery = inputs.InstantFilter | None
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts through the API: the key holder's name and the key's public id."""
+
     name: str
     key_id: str | None
 
@@ -128,6 +131,7 @@ def _vote(store: Store, decision_id: int, choice: str, actor: Actor, comment: st
 
 @router.get("/governance/rules", **guard(ADMIN, OPERATOR, ANALYST))
 def get_rules(store: StoreDep) -> dict:
+    """The governance rules in force, with their version (a hash of their canonical form)."""
     rules = store.read(lambda s: service.current_rules(session=s))
     return {"version": rules.version, **rules.to_dict()}
 

@@ -27,6 +27,7 @@ def list_decisions(
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[Decision]:
+    """A page of decisions, newest first, optionally of one status and kind."""
     q = select(Decision)
     if status:
         q = q.where(Decision.status == status)
@@ -47,4 +48,5 @@ def due_for_expiry(now: datetime, *, session: Session) -> Sequence[Decision]:
 
 
 def latest_rules(*, session: Session) -> GovernanceRules | None:
+    """The rules set last, or None when none was ever set (the defaults apply)."""
     return session.scalar(select(GovernanceRules).order_by(GovernanceRules.id.desc()).limit(1))

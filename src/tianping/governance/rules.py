@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tianping import inputs, yamldoc
+from tianping.audit.canonical import dumps, sha256
 from tianping.errors import Conflict, Forbidden, InvalidInput, TianpingError
-from tianping.governance.canonical import dumps, sha256
 from tianping.money import exponent_of, format_major
 
 KINDS = ("ship_experiment", "ship_race_winner", "refund_policy", "spend", "goal_change")
@@ -68,10 +68,12 @@ class Rules:
     spend_cap: SpendCap = SpendCap()
 
     def rule_for(self, kind: str) -> KindRule:
+        """The rule for decisions of ``kind``: its own, else the default."""
         check_kind(kind)
         return self.kinds.get(kind, self.default)
 
     def to_dict(self) -> dict[str, Any]:
+        """The rules as the plain document they are stored, hashed and shown as."""
         return {
             "default": _rule_dict(self.default),
             "kinds": {k: _rule_dict(r) for k, r in sorted(self.kinds.items())},
@@ -85,6 +87,7 @@ class Rules:
 
     @property
     def version(self) -> str:
+        """The rules' version: the SHA-256 of their canonical document (a decision records the one it was proposed under)."""
         return sha256(dumps(self.to_dict()))
 
 
@@ -98,6 +101,7 @@ def _rule_dict(r: KindRule) -> dict[str, Any]:
 
 
 def check_kind(kind: str) -> str:
+    """``kind`` when it is a decision kind, else :class:`InvalidInput` listing them."""
     if kind not in KINDS:
         raise InvalidInput(
             f"unknown decision kind {kind!r}; kinds: {', '.join(KINDS)}", field="kind"
@@ -263,6 +267,7 @@ def open_decision(
                     "an override was asked for but the rules name no override approvers "
                     "(spend_cap.override_approvers)",
                     field="override",
+                    code=UNREACHABLE,
                 )
             quorum = Quorum(
                 cap.override_approvers, cap.override_required, rule.veto, expires_at, True
@@ -317,6 +322,8 @@ def _check_reachable(q: Quorum, proposer: str, kind: str) -> None:
 
 @dataclass(frozen=True)
 class Ballot:
+    """One vote cast on a decision: who, approve/reject/veto, when."""
+
     voter: str
     choice: str
     at: datetime

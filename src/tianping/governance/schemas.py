@@ -13,8 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from tianping.governance.rules import KINDS
+from tianping.governance.sources import KINDS as SOURCE_KINDS
 from tianping.inputs import (
     MAX_SPEND_MINOR,
+    MAX_TITLE,
     Currency,
     Finite,
     Id,
@@ -24,6 +26,7 @@ from tianping.inputs import (
     SpendMoney,
     Text,
     Title,
+    reference_pattern,
     whole_number,
 )
 from tianping.inputs import Document as AnyDocument
@@ -46,6 +49,8 @@ class Document(BaseModel):
 
 
 class SpendPayload(BaseModel):
+    """A ``spend`` decision: an amount in minor units (at most the spend bound), its currency and purpose."""
+
     model_config = STRICT
 
     amount_minor: SpendMoney
@@ -54,12 +59,16 @@ class SpendPayload(BaseModel):
 
 
 class PolicyPayload(BaseModel):
+    """A ``refund_policy`` decision: the policy to put in force."""
+
     model_config = STRICT
 
     policy: Id = Field(description="A built-in policy's name (tianping policy list).")
 
 
 class GoalPayload(BaseModel):
+    """A ``goal_change`` decision: the goal's new metric, target (finite) and deadline, and why."""
+
     model_config = STRICT
 
     goal: Id
@@ -71,6 +80,8 @@ class GoalPayload(BaseModel):
 
 
 class ExperimentPayload(BaseModel):
+    """A ``ship_experiment`` decision: the experiment and the variant to serve everyone."""
+
     model_config = STRICT
 
     experiment: Id
@@ -78,21 +89,37 @@ class ExperimentPayload(BaseModel):
 
 
 class RacePayload(BaseModel):
+    """A ``ship_race_winner`` decision: the race and the strategy to ship."""
+
     model_config = STRICT
 
     race: Id
     variant: Id | None = Field(None, description="Default: the race's winner.")
 
 
+#: Evidence by reference, frozen when the decision is proposed: ``KIND:NAME`` with KIND one of
+#: the evidence sources (``experiment:checkout``, ``policy-replay:taobao-2024-08@…``).
+EvidenceRef = Annotated[
+    Title,
+    Field(
+        json_schema_extra={"pattern": reference_pattern(SOURCE_KINDS)},
+        max_length=MAX_TITLE,
+        description=f"KIND:NAME, KIND one of {', '.join(SOURCE_KINDS)}.",
+    ),
+]
+
+
 class _Proposal(BaseModel):
     model_config = STRICT
 
     title: Title
-    evidence: list[Title] = Field(default_factory=list, max_length=50)
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=50)
     documents: list[Document] = Field(default_factory=list, max_length=50)
 
 
 class SpendProposal(_Proposal):
+    """``POST /v1/decisions`` for a ``spend``; above the cap only with ``override``."""
+
     kind: Literal["spend"]
     payload: SpendPayload
     override: StrictBool = Field(
@@ -101,21 +128,29 @@ class SpendProposal(_Proposal):
 
 
 class PolicyProposal(_Proposal):
+    """``POST /v1/decisions`` to put a refund policy in force."""
+
     kind: Literal["refund_policy"]
     payload: PolicyPayload
 
 
 class GoalProposal(_Proposal):
+    """``POST /v1/decisions`` to change a goal."""
+
     kind: Literal["goal_change"]
     payload: GoalPayload
 
 
 class ExperimentProposal(_Proposal):
+    """``POST /v1/decisions`` to ship an experiment's variant."""
+
     kind: Literal["ship_experiment"]
     payload: ExperimentPayload
 
 
 class RaceProposal(_Proposal):
+    """``POST /v1/decisions`` to ship a race's strategy."""
+
     kind: Literal["ship_race_winner"]
     payload: RacePayload
 
@@ -133,12 +168,16 @@ def payload_of(body: _Proposal) -> dict[str, Any]:
 
 
 class VoteIn(BaseModel):
+    """An approval: the voter is the key's holder, the comment optional."""
+
     model_config = STRICT
 
     comment: Text = ""
 
 
 class RejectIn(VoteIn):
+    """A rejection; ``veto`` ends the decision at once where the rules allow vetoes."""
+
     veto: StrictBool = False
 
 
@@ -154,6 +193,8 @@ class KindRuleIn(BaseModel):
 
 
 class SpendCapIn(BaseModel):
+    """The spend cap: above ``cap_minor`` a spend needs the override approvers' quorum."""
+
     model_config = STRICT
 
     cap_minor: whole_number(0, MAX_SPEND_MINOR) | None = None  # type: ignore[valid-type]
@@ -163,6 +204,8 @@ class SpendCapIn(BaseModel):
 
 
 class RulesDoc(BaseModel):
+    """The rules: a default rule, rules per kind, the spend cap (every part optional)."""
+
     model_config = STRICT
 
     default: KindRuleIn | None = None

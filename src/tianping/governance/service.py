@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tianping import inputs
+from tianping.audit import log as audit
+from tianping.audit.canonical import Frozen
 from tianping.clock import Clock, SystemClock
 from tianping.errors import InvalidInput, NotFound
-from tianping.governance import audit, effects, repository, rules, sources
-from tianping.governance.canonical import Frozen
+from tianping.governance import effects, repository, rules, sources
 from tianping.governance.models import Decision, DecisionEvidence, DecisionVote, GovernanceRules
 
 SYSTEM = "system"
@@ -259,6 +260,7 @@ def quorum_of(d: Decision) -> rules.Quorum:
 
 
 def ballots_of(d: Decision) -> list[rules.Ballot]:
+    """The decision's votes as the pure rules count them."""
     return [rules.Ballot(v.voter, v.choice, v.voted_at) for v in d.votes]
 
 

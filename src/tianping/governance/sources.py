@@ -77,8 +77,11 @@ def _metric(name: str, session: Session, wh: Any) -> dict[str, Any]:
 def _experiment(name: str, session: Session, wh: Any) -> dict[str, Any]:
     from tianping.experiments.report import report_dict
     from tianping.experiments.service import analyze_experiment
+    from tianping.races.service import weight_schedule
 
-    return report_dict(analyze_experiment(name, session=session, warehouse=wh))
+    return report_dict(
+        analyze_experiment(name, session=session, warehouse=wh, weight_history=weight_schedule)
+    )
 
 
 def _race(name: str, session: Session, wh: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from tianping.ledger.models import LedgerEntry, LedgerTransfer
 
 
 def get_transfer(session: Session, transfer_id: str) -> LedgerTransfer | None:
+    """The transfer ``transfer_id``, or None."""
     return session.get(LedgerTransfer, transfer_id)
 
 
@@ -22,6 +23,7 @@ _INSERT_ENTRY = insert(LedgerEntry.__table__)
 
 
 def transfer_exists(session: Session, transfer_id: str) -> bool:
+    """Whether a transfer with this id was posted (postings are idempotent by id)."""
     return session.execute(_TRANSFER_EXISTS, {"id": transfer_id}).first() is not None
 
 
@@ -58,6 +60,7 @@ def insert_transfer(session: Session, draft: P.TransferDraft, now: datetime) -> 
 
 
 def postings_of(session: Session, transfer_id: str) -> list[P.Posting]:
+    """A transfer's postings, in the order they were written."""
     rows = session.execute(
         select(LedgerEntry.account_kind, LedgerEntry.account_owner, LedgerEntry.amount_minor)
         .where(LedgerEntry.transfer_id == transfer_id)
@@ -72,6 +75,7 @@ _BALANCE = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
 
 
 def balance(session: Session, kind: str, owner: str) -> int:
+    """An account's balance in minor units: the sum of its signed entries (negative: more went out than came in)."""
     return int(session.execute(_BALANCE, {"kind": kind, "owner": owner}).scalar_one())
 
 
@@ -91,6 +95,7 @@ def order_cash(session: Session, order_id: str) -> tuple[int, int]:
 def entries_of_order(
     session: Session, order_id: str, *, limit: int, offset: int
 ) -> tuple[Sequence, int]:
+    """A page of an order's ledger entries with their transfer's kind and time, and the total count."""
     base = (
         select(LedgerEntry, LedgerTransfer.kind, LedgerTransfer.created_at)
         .join(LedgerTransfer, LedgerEntry.transfer_id == LedgerTransfer.id)
@@ -102,10 +107,12 @@ def entries_of_order(
 
 
 def count_transfers(session: Session) -> int:
+    """How many transfers the ledger holds."""
     return int(session.execute(select(func.count()).select_from(LedgerTransfer)).scalar_one())
 
 
 def count_entries(session: Session) -> int:
+    """How many entries the ledger holds."""
     return int(session.execute(select(func.count()).select_from(LedgerEntry)).scalar_one())
 
 
@@ -113,6 +120,7 @@ def count_entries(session: Session) -> int:
 
 
 def unbalanced_transfers(session: Session) -> list[tuple[str, int]]:
+    """Transfers whose entries do not sum to zero, with the sum (an audit finds none)."""
     stmt = (
         select(LedgerEntry.transfer_id, func.sum(LedgerEntry.amount_minor))
         .group_by(LedgerEntry.transfer_id)
@@ -122,6 +130,7 @@ def unbalanced_transfers(session: Session) -> list[tuple[str, int]]:
 
 
 def empty_transfers(session: Session) -> list[str]:
+    """Transfers without any entry (an audit finds none)."""
     stmt = (
         select(LedgerTransfer.id)
         .outerjoin(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
@@ -131,6 +140,7 @@ def empty_transfers(session: Session) -> list[str]:
 
 
 def mixed_currency_transfers(session: Session) -> list[str]:
+    """Transfers with an entry in another currency than the transfer's (an audit finds none)."""
     stmt = (
         select(LedgerTransfer.id)
         .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
@@ -141,6 +151,7 @@ def mixed_currency_transfers(session: Session) -> list[str]:
 
 
 def negative_accounts(session: Session, kinds: Sequence[str]) -> list[tuple[str, str, int]]:
+    """Accounts of ``kinds`` whose balance is below zero: ``(kind, owner, balance)``."""
     total = func.sum(LedgerEntry.amount_minor)
     stmt = (
         select(LedgerEntry.account_kind, LedgerEntry.account_owner, total)
@@ -166,6 +177,7 @@ def cash_by_order(session: Session) -> list[tuple[str, int, int]]:
 
 
 def packet_cash_transfers(session: Session) -> list[str]:
+    """Transfers that pay a buyer cash out of a red packet (an audit finds none: a packet goes back as a packet, never as cash)."""
     out_packets = select(LedgerEntry.transfer_id).where(
         and_(LedgerEntry.account_kind == P.BUYER_REDPACKETS, LedgerEntry.amount_minor < 0)
     )

@@ -74,6 +74,7 @@ class OrderCash:
 
     @property
     def refundable_minor(self) -> int:
+        """Cash that can still be refunded: paid minus refunded, in minor units."""
         return self.paid_minor - self.refunded_minor
 
 

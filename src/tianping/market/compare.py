@@ -22,6 +22,8 @@ FLOWS = ("gmv", "packages")
 
 @dataclass(frozen=True, slots=True)
 class Gap:
+    """One competitor beside us for a metric: their figure, our gap and ratio to it, and their growth on the period before."""
+
     platform: str
     theirs: float
     gap: float | None

@@ -19,6 +19,7 @@ class Period:
 
     @property
     def label(self) -> str:
+        """The period as people name it: ``2024``, ``2024-Q2``, ``2024-05`` or ``2024-05-17``."""
         if self.kind == "year":
             return f"{self.start.year}"
         if self.kind == "quarter":

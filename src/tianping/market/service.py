@@ -26,6 +26,8 @@ from tianping.market.periods import Period, parse_period
 
 @dataclass(frozen=True, slots=True)
 class ImportSummary:
+    """What an import did: figures read, new, changed and already stored as they are."""
+
     rows: int
     inserted: int
     updated: int
@@ -172,6 +174,7 @@ class PeriodCoverage:
 
     @property
     def coverage(self) -> float:
+        """The share of the period's days our data covers (0..1)."""
         return self.covered_days / self.days
 
     def to_dict(self) -> dict[str, Any]:
@@ -301,6 +304,7 @@ class MarketView:
 
     @property
     def label(self) -> str:
+        """The compared period's name (``2024-05``)."""
         return self.period.period
 
     def to_dict(self) -> dict[str, Any]:

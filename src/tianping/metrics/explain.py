@@ -29,6 +29,7 @@ class Snapshot:
 
     @property
     def factors(self) -> dict[str, float]:
+        """GMV's factors: buyers × orders per buyer × average order value (their product is the GMV)."""
         opb = self.orders / self.buyers if self.buyers else 0.0
         aov = self.gmv / self.orders if self.orders else 0.0
         return {"buyers": float(self.buyers), "orders_per_buyer": opb, "aov": aov}

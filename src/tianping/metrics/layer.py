@@ -30,10 +30,12 @@ class Window:
 
     @property
     def lo(self) -> datetime:
+        """The window's first instant (naive UTC, as the warehouse stores times)."""
         return datetime.combine(self.start, time.min)
 
     @property
     def hi(self) -> datetime:
+        """The instant after the window's last day (exclusive upper bound)."""
         return datetime.combine(self.end + timedelta(days=1), time.min)
 
 

@@ -42,9 +42,9 @@ from tianping.money import exponent_of
 from tianping.races import repository, service
 from tianping.races.models import Race, RaceStep
 from tianping.races.race import Guardrail, race_step
+from tianping.races.refund_arms import race_snapshot
 from tianping.races.schemas import RaceSpec
 from tianping.refunds import policies
-from tianping.refunds.race_policy import race_snapshot
 from tianping.stats import ArmStats
 
 

@@ -48,12 +48,14 @@ class Posterior:
 
     @property
     def mean(self) -> float:
+        """The posterior mean of the arm's metric (a rate for ``beta``, a mean for ``normal``)."""
         if self.kind == "beta":
             return self.a / (self.a + self.b)
         return self.a
 
     @property
     def sd(self) -> float:
+        """The posterior standard deviation."""
         if self.kind == "beta":
             s = self.a + self.b
             return math.sqrt(self.a * self.b / (s * s * (s + 1)))
@@ -67,6 +69,7 @@ class Posterior:
 
 
 def check_metric_type(metric_type: str) -> str:
+    """``metric_type`` when it is one the race engine models, else :class:`InvalidInput` listing them."""
     if metric_type not in METRIC_TYPES:
         raise InvalidInput(
             f"unknown metric type {metric_type!r}; use one of {', '.join(METRIC_TYPES)}",

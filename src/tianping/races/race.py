@@ -85,6 +85,7 @@ class RaceRules:
 
     @property
     def control_index(self) -> int | None:
+        """The control arm's position in :attr:`arms`, or None for a race without a control."""
         return None if self.control is None else self.arms.index(self.control)
 
 
@@ -176,10 +177,12 @@ class StepResult:
 
     @property
     def weights(self) -> dict[str, float]:
+        """The step's new weight per arm."""
         return {s.arm: s.weight for s in self.standings}
 
     @property
     def p_best(self) -> dict[str, float]:
+        """Each arm's posterior chance of being the best."""
         return {s.arm: s.p_best for s in self.standings}
 
 

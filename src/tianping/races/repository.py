@@ -11,6 +11,7 @@ from tianping.races.models import Race, RaceStep
 
 
 def get_by_name(name: str, *, session: Session, lock: bool = False) -> Race | None:
+    """The race ``name`` (``lock``: under a row lock, for a step), or None."""
     query = select(Race).where(Race.name == name)
     if lock:
         query = query.with_for_update()
@@ -26,15 +27,18 @@ def owning(experiment: str, *, session: Session) -> Race | None:
 
 
 def list_races(*, session: Session) -> Sequence[Race]:
+    """Every race, by name."""
     return session.scalars(select(Race).order_by(Race.name)).all()
 
 
 def steps_of(race_id: int, *, session: Session) -> Sequence[RaceStep]:
+    """A race's steps, first to last."""
     query = select(RaceStep).where(RaceStep.race_id == race_id).order_by(RaceStep.number)
     return session.scalars(query).all()
 
 
 def last_step(race_id: int, *, session: Session) -> RaceStep | None:
+    """A race's latest step, or None before its first."""
     query = (
         select(RaceStep)
         .where(RaceStep.race_id == race_id)

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from tianping.audit import log as audit
 from tianping.clock import Clock, SystemClock
 from tianping.errors import Conflict, InvalidInput, NotFound, UsageError
 from tianping.experiments import analysis as an
 from tianping.experiments import service as experiments
 from tianping.experiments.schemas import parse_spec as parse_experiment
 from tianping.experiments.unit_metrics import get_metric
-from tianping.governance import audit
 from tianping.money import exponent_of
 from tianping.races import repository
 from tianping.races.allocation import moved_share, traffic_weights
@@ -65,6 +65,7 @@ def dump_yaml(spec: RaceSpec) -> str:
 
 
 def spec_of(race: Race) -> RaceSpec:
+    """The race's definition, parsed again from the JSON stored at creation."""
     return parse_spec(race.spec, source=f"race {race.name}")
 
 
@@ -191,6 +192,7 @@ def get_or_raise(name: str, *, session: Session, lock: bool = False) -> Race:
 
 
 def list_all(*, session: Session) -> Sequence[Race]:
+    """Every race, by name."""
     return repository.list_races(session=session)
 
 

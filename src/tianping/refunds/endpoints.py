@@ -12,13 +12,16 @@ from pydantic_core import to_jsonable_python
 from tianping.api import idempotency
 from tianping.api.batch import Done, Job
 from tianping.api.deps import IdPath, PageParams, Store, known_query_only, page_params, store_of
+from tianping.api.schemas import Page
+from tianping.audit import log as audit
 from tianping.auth import service as auth
-from tianping.auth.deps import admit, guard, pre_admit, principal_of
+from tianping.auth.deps import Owner, admit, guard, pre_admit, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE, key_id_of
 from tianping.errors import NotFound
-from tianping.governance import audit
+from tianping.refunds import orders as refund_orders
 from tianping.refunds import repository as repo
 from tianping.refunds import schemas as S
+from tianping.refunds import scores as refund_scores
 from tianping.refunds import service, signals
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
@@ -26,6 +29,10 @@ StoreDep = Annotated[Store, Depends(store_of)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 KeyHeader = Annotated[str | None, idempotency.header(required=False)]
 RequiredKeyHeader = Annotated[str, idempotency.header(required=True)]
+#: What merchant-scoped routes act on, and how the guard finds its merchant.
+ORDER = Owner("order", "order_id", lambda ident, s: repo.merchant_of_order(s, ident))
+REFUND = Owner("refund", "refund_id", lambda ident, s: repo.merchant_of_refund(s, ident))
+MERCHANT_ID = Owner("merchant", "merchant_id", lambda ident, s: ident)
 
 
 def _refund_json(req, session) -> dict:
@@ -58,7 +65,7 @@ def record_order(body: S.OrderIn, request: Request, store: StoreDep, key: KeyHea
     """Record a paid order as the marketplace reports it (an identical report answers 200)."""
 
     def work(s):
-        order, created = service.record_order(body, session=s, env=store.env)
+        order, created = refund_orders.record_order(body, session=s, env=store.env)
         fields = {k: getattr(order, k) for k in S.OrderOut.model_fields if k != "order_id"}
         return 201 if created else 200, S.OrderOut(order_id=order.id, **fields).model_dump(
             mode="json"
@@ -70,12 +77,14 @@ def record_order(body: S.OrderIn, request: Request, store: StoreDep, key: KeyHea
 @router.get(
     "/orders/{order_id}/ledger",
     response_model=S.OrderLedgerOut,
-    **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner="order"),
+    **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner=ORDER),
 )
 def order_ledger(order_id: IdPath, store: StoreDep, page: PageDep):
     """The order's ledger entries (a page, oldest first) and its paid/refunded/refundable cash."""
     return store.read(
-        lambda s: service.order_ledger(order_id, session=s, limit=page.limit, offset=page.offset)
+        lambda s: refund_orders.order_ledger(
+            order_id, session=s, limit=page.limit, offset=page.offset
+        )
     )
 
 
@@ -218,7 +227,7 @@ def _act(store: Store, request: Request, key: str | None, body, action):
 @router.get(
     "/refund-requests/{refund_id}",
     response_model=S.RefundOut,
-    **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner="refund"),
+    **guard(ADMIN, OPERATOR, SERVICE, MERCHANT, owner=REFUND),
 )
 def get_refund_request(refund_id: IdPath, store: StoreDep):
     """A request with its decision, events and SLA timers."""
@@ -228,7 +237,7 @@ def get_refund_request(refund_id: IdPath, store: StoreDep):
 @router.post(
     "/refund-requests/{refund_id}/appeal",
     response_model=S.RefundOut,
-    **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
+    **guard(ADMIN, SERVICE, MERCHANT, owner=REFUND),
 )
 def appeal(
     refund_id: IdPath,
@@ -251,7 +260,7 @@ def appeal(
 @router.post(
     "/refund-requests/{refund_id}/merchant-response",
     response_model=S.RefundOut,
-    **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
+    **guard(ADMIN, SERVICE, MERCHANT, owner=REFUND),
 )
 def merchant_response(
     refund_id: IdPath,
@@ -296,7 +305,7 @@ def return_shipped(
 @router.post(
     "/refund-requests/{refund_id}/return-received",
     response_model=S.RefundOut,
-    **guard(ADMIN, SERVICE, MERCHANT, owner="refund"),
+    **guard(ADMIN, SERVICE, MERCHANT, owner=REFUND),
 )
 def return_received(
     refund_id: IdPath,
@@ -316,7 +325,7 @@ def return_received(
     )
 
 
-@router.get("/manual-reviews", response_model=S.Page[S.RefundOut], **guard(ADMIN, OPERATOR))
+@router.get("/manual-reviews", response_model=Page[S.RefundOut], **guard(ADMIN, OPERATOR))
 def manual_reviews(store: StoreDep, page: PageDep):
     """Requests waiting for a reviewer (manual review and merchant appeals), oldest first."""
 
@@ -354,14 +363,16 @@ def decide_review(
 )
 def buyer_credit(buyer_id: IdPath, store: StoreDep):
     """The buyer's credit score (350–950) from the orders and refunds recorded here, explained."""
-    return store.read(lambda s: service.buyer_credit(buyer_id, session=s, env=store.env))
+    return store.read(lambda s: refund_scores.buyer_credit(buyer_id, session=s, env=store.env))
 
 
 @router.get(
     "/merchants/{merchant_id}/quality",
     response_model=S.MerchantQualityOut,
-    **guard(ADMIN, OPERATOR, ANALYST, SERVICE, MERCHANT, owner="merchant"),
+    **guard(ADMIN, OPERATOR, ANALYST, SERVICE, MERCHANT, owner=MERCHANT_ID),
 )
 def merchant_quality(merchant_id: IdPath, store: StoreDep):
     """The merchant's quality score (0–5) with each component."""
-    return store.read(lambda s: service.merchant_quality(merchant_id, session=s, env=store.env))
+    return store.read(
+        lambda s: refund_scores.merchant_quality(merchant_id, session=s, env=store.env)
+    )

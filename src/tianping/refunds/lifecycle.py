@@ -124,6 +124,7 @@ class RefundConfig:
     policy: str = ""
 
     def delay(self, timer: str) -> timedelta:
+        """How long the SLA timer ``timer`` (a field name, e.g. ``merchant_response``) runs."""
         return getattr(self, timer)
 
     @classmethod

@@ -44,7 +44,7 @@ def activate_policy(
     policy: Policy, *, session: Session, now: datetime, by: str = "operator"
 ) -> Policy:
     """Make an already loaded policy decide new requests from now on."""
-    from tianping.governance import audit
+    from tianping.audit import log as audit
 
     store(policy, session=session, now=now)
     session.info.pop(_MEMO, None)

@@ -1,39 +1,26 @@
 """Which refund policy decides for a buyer: the active one, or their arm's in a policy race.
 
-While a race of kind ``refund_policy`` is running (``docs/races.md``), a new request's buyer is
-assigned to an arm by the race's current experiment (its adaptive experiment while racing, its
-``.confirm`` experiment from the confirmation's first day) with the experiment engine's
-deterministic hash, and the arm's policy (stored by content version) decides. Buyers the
-experiment leaves out (traffic, layer) and requests outside the race's dates get the active
-policy. The decision's stored inputs then carry ``race: {name, experiment, arm}``;
-:func:`policy_inputs` strips it again for replay.
-
-This runs on every new request, so the race lookup costs one small query (the ids, step counts
-and update times of racing or confirming races) and the compiled assignment plan is cached per
-race until a step, a stop or the confirmation changes it.
+The refund lifecycle does not know races; it asks a :class:`PolicyArms` reader, given to it in
+its environment (``Env.arms``), for the buyer's arm. The horse races answer
+(:func:`tianping.races.refund_arms.arm_for`: a running ``refund_policy`` race assigns buyers to
+arms with the experiment engine's hash, each arm's policy stored by content version); with no
+reader, or no arm, the active policy decides. The decision's stored inputs then carry
+``race: {name, experiment, arm}``; :func:`policy_inputs` strips it again for replay.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tianping.aftersales.policy import Policy
-from tianping.experiments import service as experiments
-from tianping.experiments.assignment import Layer, Plan, Snapshot, assign_index, compile_plan
-from tianping.experiments.models import Experiment
-from tianping.races.models import Race
 from tianping.refunds import policies
-from tianping.store.db import core_execute
 
 #: Key of the race assignment in a decision's stored inputs.
 RACE_KEY = "race"
-_LIVE_PHASES = ("racing", "confirming")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,35 +32,29 @@ class RaceArm:
     arm: str
 
     def to_dict(self) -> dict[str, str]:
+        """The arm as stored in the decision's inputs."""
         return {"name": self.race, "experiment": self.experiment, "arm": self.arm}
 
 
-@dataclass(frozen=True, slots=True)
-class _LiveRace:
-    key: tuple[Any, ...]
-    race: str
-    experiment: str
-    starts: date | None
-    plan: Plan | None  # None: not a policy race, or its experiment is not running
-    versions: tuple[str, ...]
+class PolicyArms(Protocol):
+    """Who assigns buyers to policies under test: the policy version and arm for a buyer's new
+    request now, or None when the active policy decides."""
 
-
-_cache: dict[tuple[str, int], _LiveRace] = {}
-_lock = threading.Lock()
+    def __call__(
+        self, buyer_id: str, *, session: Session, now: datetime
+    ) -> tuple[str, RaceArm] | None:
+        """The policy version and race arm deciding ``buyer_id``'s new request now, or None."""
 
 
 def deciding_policy(
-    buyer_id: str, *, session: Session, now: datetime, default: str = ""
-) -> tuple[Policy, RaceArm | None]:
+    buyer_id: str, *, session: Session, now: datetime, default: str = "",
+    arms: PolicyArms | None = None,
+) -> tuple[Policy, RaceArm | None]:  # fmt: skip
     """The policy that decides a new request of ``buyer_id`` now, and the race arm if any."""
-    for live in _live_races(session):
-        if live.plan is None or live.starts is None or now.date() < live.starts:
-            continue
-        i = assign_index(live.plan, buyer_id)
-        if i >= 0:
-            arm = live.plan.experiment.variants[i].name
-            policy = policies.by_version(live.versions[i], session=session)
-            return policy, RaceArm(live.race, live.experiment, arm)
+    found = None if arms is None else arms(buyer_id, session=session, now=now)
+    if found is not None:
+        version, arm = found
+        return policies.by_version(version, session=session), arm
     return policies.active(session=session, now=now, default=default), None
 
 
@@ -85,60 +66,3 @@ def with_race(inputs: dict[str, Any], arm: RaceArm | None) -> dict[str, Any]:
 def policy_inputs(stored: dict[str, Any]) -> dict[str, Any]:
     """The policy inputs of a stored decision (without the race arm)."""
     return {k: v for k, v in stored.items() if k != RACE_KEY}
-
-
-def race_snapshot(row: Experiment) -> Snapshot:
-    """The assignment snapshot of one experiment, as the SDK snapshot has it (a layer's salt is
-    its name), so a race assigns here exactly as clients do."""
-    config = experiments.spec_of(row).to_config()
-    layers = (Layer(config.layer, config.layer),) if config.layer is not None else ()
-    return Snapshot((config,), layers)
-
-
-#: ``session.info`` key: the live races as read in the session's current transaction.
-_MEMO = "tianping.live_policy_races"
-
-
-def _live_races(session: Session) -> list[_LiveRace]:
-    """The running races, read once per transaction (the API's batched writer decides many
-    requests in one)."""
-    txn = session.get_transaction()
-    memo = session.info.get(_MEMO)
-    if memo is not None and memo[0] is txn:
-        return memo[1]
-    out = _read_live_races(session)
-    session.info[_MEMO] = (txn, out)
-    return out
-
-
-_LIVE = select(Race.id, Race.steps, Race.updated_at, Race.phase).where(Race.phase.in_(_LIVE_PHASES))
-
-
-def _read_live_races(session: Session) -> list[_LiveRace]:
-    db = session.get_bind().url
-    out = []
-    for race_id, steps, updated_at, phase in core_execute(session, _LIVE).all():
-        key = (steps, updated_at, phase)
-        live = _cache.get((db, race_id))
-        if live is None or live.key != key:
-            live = _load(session, race_id, key)
-            with _lock:
-                _cache[(db, race_id)] = live
-        out.append(live)
-    return out
-
-
-def _load(session: Session, race_id: int, key: tuple[Any, ...]) -> _LiveRace:
-    race = session.get(Race, race_id)
-    confirming = race.phase == "confirming"
-    name = race.confirm_experiment if confirming else race.experiment
-    spec = race.spec
-    if spec.get("kind") != "refund_policy":
-        return _LiveRace(key, race.name, name, None, None, ())
-    row = experiments.get_or_raise(name, session=session)
-    if row.status != "running":
-        return _LiveRace(key, race.name, name, None, None, ())
-    plan = compile_plan(race_snapshot(row), name)
-    versions = tuple(spec["policy_versions"][v.name] for v in plan.experiment.variants)
-    starts = race.confirm_start if confirming else date.fromisoformat(spec["start_date"])
-    return _LiveRace(key, race.name, name, starts, plan, versions)

@@ -9,7 +9,7 @@ from sqlalchemy import Row, bindparam, case, func, insert, inspect, select, upda
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tianping.governance import audit
+from tianping.audit import log as audit
 from tianping.refunds.models import (
     Order,
     PolicyActivation,
@@ -19,6 +19,7 @@ from tianping.refunds.models import (
     RefundTimer,
     StoredPolicy,
 )
+from tianping.store import deferred
 from tianping.store.db import core_execute
 
 # Statements on the decision path are built once (bound parameters), so a request pays
@@ -28,6 +29,7 @@ _ORDER_LOCKED = _ORDER.with_for_update().execution_options(populate_existing=Tru
 
 
 def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order | None:
+    """The order ``order_id`` (``lock``: under its row lock, where money moves), or None."""
     stmt = _ORDER_LOCKED if lock else _ORDER
     return session.execute(stmt, {"id": order_id}).scalar_one_or_none()
 
@@ -69,16 +71,13 @@ class Deferred:
     txn: object
     requests: list[RefundRequest] = field(default_factory=list)
     decisions: list[dict] = field(default_factory=list)
-    rows: dict[object, list[dict]] = field(default_factory=dict)  # statement -> parameter rows
     written: set[str] = field(default_factory=set)  # requests already inserted by a flush
-
-    def add(self, stmt, row: dict) -> None:
-        self.rows.setdefault(stmt, []).append(row)
 
 
 def start_deferring(session: Session) -> Deferred:
     """Buffer this transaction's new-request rows until :func:`write_deferred`."""
     d = session.info[_DEFER] = Deferred(session.get_transaction())
+    deferred.start(session)
     return d
 
 
@@ -98,6 +97,7 @@ def write_deferred(session: Session) -> None:
     session.info.pop(_DEFER, None)
     if d is not None:
         _write(session, d)
+    deferred.write(session, stop=True)
 
 
 def write_buffered(session: Session) -> None:
@@ -110,13 +110,15 @@ def write_buffered(session: Session) -> None:
     d = _deferred(session)
     if d is not None:
         _write(session, d)
+        deferred.write(session)
 
 
 def _write(session: Session, d: Deferred) -> None:
-    """Requests, then decisions (and the requests' decision ids), then the rest, in order."""
+    """Requests, then decisions (and the requests' decision ids); the rows that refer to them
+    (:mod:`tianping.store.deferred`) are written after."""
     conn = session.connection()
-    requests, decisions, rows = d.requests, d.decisions, d.rows
-    d.requests, d.decisions, d.rows = [], [], {}
+    requests, decisions = d.requests, d.decisions
+    d.requests, d.decisions = [], []
     if requests:
         conn.execute(_INSERT_REQUEST, [_request_row(r) for r in requests])
         d.written.update(r.id for r in requests)
@@ -136,8 +138,6 @@ def _write(session: Session, d: Deferred) -> None:
                 else:
                     req.decision_id = decision_id
         conn.execute(_LINK_DECISION, links)
-    for stmt, params in rows.items():
-        conn.execute(stmt, params)
 
 
 _LINK_DECISION = (
@@ -169,19 +169,6 @@ def store_request_state(session: Session, req: RefundRequest) -> None:
     )
 
 
-def defer_or_execute(session: Session, stmt, row: dict) -> None:
-    """Execute a statement now, or at the end of the batch when one is deferring.
-
-    Only for statements whose effect nothing later in the batch reads back from the database
-    (append-only rows; an order's money, which the batch's loaded order object carries).
-    """
-    d = _deferred(session)
-    if d is not None:
-        d.add(stmt, row)
-    else:
-        session.connection().execute(stmt, row)
-
-
 def attach_stored(session: Session, req: RefundRequest) -> None:
     """Put a request written by Core into the session as a loaded, unchanged object.
 
@@ -198,7 +185,7 @@ def store_order_money(session: Session, order: Order) -> None:
 
     The row keeps its ``CHECK (refunded + reserved <= amount)``: an over-refund fails here.
     """
-    defer_or_execute(
+    deferred.defer_or_execute(
         session,
         _UPDATE_MONEY,
         {"oid": order.id, "reserved": order.reserved_minor, "refunded": order.refunded_minor},
@@ -210,6 +197,7 @@ def store_order_money(session: Session, order: Order) -> None:
 
 
 def get_request(session: Session, refund_id: str, *, lock: bool = False) -> RefundRequest | None:
+    """The request ``refund_id`` re-read from the store (``lock``: under its row lock), or None."""
     stmt = select(RefundRequest).where(RefundRequest.id == refund_id)
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
@@ -217,16 +205,19 @@ def get_request(session: Session, refund_id: str, *, lock: bool = False) -> Refu
 
 
 def order_id_of(session: Session, refund_id: str) -> str | None:
+    """The order a request belongs to, or None when there is no such request."""
     stmt = select(RefundRequest.order_id).where(RefundRequest.id == refund_id)
     return session.execute(stmt).scalar_one_or_none()
 
 
 def events_of(session: Session, refund_id: str) -> list[RefundEvent]:
+    """A request's events, in the order they happened."""
     stmt = select(RefundEvent).where(RefundEvent.refund_id == refund_id).order_by(RefundEvent.seq)
     return list(session.execute(stmt).scalars())
 
 
 def decisions_of(session: Session, refund_id: str) -> list[RefundDecision]:
+    """A request's decisions, first to last (an appeal's adds one)."""
     stmt = (
         select(RefundDecision)
         .where(RefundDecision.refund_id == refund_id)
@@ -246,7 +237,7 @@ def insert_event(session: Session, row: dict) -> None:
     Every event is a state change of its request, so it is queued for the audit log too
     (written at commit with the transaction's other entries, in one INSERT).
     """
-    defer_or_execute(session, _INSERT_EVENT, row)
+    deferred.defer_or_execute(session, _INSERT_EVENT, row)
     detail = {"seq": row["seq"], "from": row["from_status"], "to": row["to_status"]}
     if row["data"]:
         detail["data"] = row["data"]
@@ -255,7 +246,8 @@ def insert_event(session: Session, row: dict) -> None:
 
 
 def insert_timer(session: Session, row: dict) -> None:
-    defer_or_execute(session, _INSERT_TIMER, {"state": "pending", **row})
+    """Set a pending SLA timer (deferred to the batch's end when one is writing)."""
+    deferred.defer_or_execute(session, _INSERT_TIMER, {"state": "pending", **row})
 
 
 def insert_decision(session: Session, row: dict) -> int | None:
@@ -268,15 +260,18 @@ def insert_decision(session: Session, row: dict) -> int | None:
 
 
 def get_decision(session: Session, decision_id: int) -> RefundDecision | None:
+    """The decision ``decision_id``, or None."""
     return session.get(RefundDecision, decision_id)
 
 
 def timers_of(session: Session, refund_id: str) -> list[RefundTimer]:
+    """A request's SLA timers, in the order they were set."""
     stmt = select(RefundTimer).where(RefundTimer.refund_id == refund_id).order_by(RefundTimer.id)
     return list(session.execute(stmt).scalars())
 
 
 def pending_timer(session: Session, refund_id: str, kind: str) -> RefundTimer | None:
+    """The request's pending timer of ``kind``, or None (at most one is pending per kind)."""
     stmt = select(RefundTimer).where(
         RefundTimer.refund_id == refund_id, RefundTimer.kind == kind, RefundTimer.state == "pending"
     )
@@ -307,6 +302,7 @@ def due_timers(session: Session, now: datetime, limit: int) -> list[tuple[int, s
 def queue(
     session: Session, statuses, *, limit: int, offset: int
 ) -> tuple[list[RefundRequest], int]:
+    """A page of requests in ``statuses``, least recently changed first, and their total count."""
     base = select(RefundRequest).where(RefundRequest.status.in_(statuses))
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = session.execute(
@@ -322,14 +318,17 @@ _ACTIVE_VERSION = select(PolicyActivation.version).order_by(PolicyActivation.id.
 
 
 def active_policy_version(session: Session) -> str | None:
+    """The content version of the policy in force, or None before any activation."""
     return core_execute(session, _ACTIVE_VERSION).scalar_one_or_none()
 
 
 def get_policy(session: Session, version: str) -> StoredPolicy | None:
+    """A stored policy by its content version, or None."""
     return session.get(StoredPolicy, version)
 
 
 def decisions_by_policy(session: Session, *, limit: int, offset: int) -> list[RefundDecision]:
+    """A page of the decisions policies made (for replaying them against their version)."""
     stmt = (
         select(RefundDecision)
         .where(RefundDecision.source == "policy")
@@ -449,6 +448,7 @@ def category_rates(session: Session) -> list[tuple[str, int, int, int]]:
 def merchant_order_counts(
     session: Session, merchant_id: str | None = None
 ) -> list[tuple[str, int]]:
+    """Orders per merchant (one merchant's, or all), counting the batch's own writes."""
     write_buffered(session)
     stmt = select(Order.merchant_id, func.count(Order.id)).group_by(Order.merchant_id)
     if merchant_id is not None:
@@ -520,6 +520,7 @@ def _one_product_counts(session: Session, reasons, product_id: str) -> list:
 
 
 def export_rows(session: Session, statuses, *, after: str | None, limit: int) -> list[Row]:
+    """Up to ``limit`` requests in ``statuses`` after id ``after``, with their decision's action (keyset pages for export)."""
     stmt = (
         select(
             RefundRequest.id,
@@ -547,3 +548,13 @@ def order_totals(session: Session) -> list[Row]:
     """``(order, cash paid, refunded)`` as the order rows keep them."""
     stmt = select(Order.id, Order.amount_minor, Order.refunded_minor)
     return list(session.execute(stmt))
+
+
+def merchant_of_order(session: Session, order_id: str) -> str | None:
+    """The merchant of an order, or None when there is no such order."""
+    return session.scalar(select(Order.merchant_id).where(Order.id == order_id))
+
+
+def merchant_of_refund(session: Session, refund_id: str) -> str | None:
+    """The merchant of a refund request, or None when there is no such request."""
+    return session.scalar(select(RefundRequest.merchant_id).where(RefundRequest.id == refund_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -69,6 +69,8 @@ class OrderIn(BaseModel):
 
 
 class OrderOut(BaseModel):
+    """An order as the API shows it: amounts in minor units, instants in UTC."""
+
     order_id: str
     buyer_id: str
     merchant_id: str
@@ -96,12 +98,16 @@ class RefundRequestIn(BaseModel):
 
 
 class ReasonOut(BaseModel):
+    """One reason a decision gives, in the words shown to the buyer and to the merchant."""
+
     code: str
     buyer: str = ""
     merchant: str = ""
 
 
 class DecisionOut(BaseModel):
+    """A decision on a request: action, amount (minor units), whether a return is needed, who pays, why, and who decided."""
+
     action: str
     refund_amount_minor: int
     requires_return: bool
@@ -116,6 +122,8 @@ class DecisionOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    """One step of a request's history: the event, the status it moved from and to, who acted and when."""
+
     seq: int
     event: str
     from_status: str | None
@@ -126,12 +134,16 @@ class EventOut(BaseModel):
 
 
 class TimerOut(BaseModel):
+    """An SLA timer of a request: what fires, when, and whether it is pending, fired or closed."""
+
     kind: str
     due_at: datetime
     state: str
 
 
 class RefundOut(BaseModel):
+    """A refund request with its decision, events and timers (``GET /v1/refund-requests/{id}``)."""
+
     id: str
     order_id: str
     buyer_id: str
@@ -162,12 +174,16 @@ class AppealIn(BaseModel):
 
 
 class ReturnShippedIn(BaseModel):
+    """The buyer shipped the goods back; the tracking number is optional."""
+
     model_config = STRICT
 
     tracking_number: ShortText = ""
 
 
 class ReturnReceivedIn(BaseModel):
+    """The merchant received the returned goods; a note is optional."""
+
     model_config = STRICT
 
     note: Text = ""
@@ -207,19 +223,9 @@ class ReviewIn(BaseModel):
     note: Text = ""
 
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list: ``items``, the ``total`` count, and where the page starts."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-
 class LedgerEntryOut(BaseModel):
+    """One ledger entry of an order: its transfer, the account and the signed amount in minor units."""
+
     transfer_id: str
     kind: str
     account: str
@@ -229,6 +235,8 @@ class LedgerEntryOut(BaseModel):
 
 
 class LedgerTotals(BaseModel):
+    """An order's cash as the ledger sees it: paid, refunded, still refundable, and the red packet spent on it."""
+
     paid_minor: int
     refunded_minor: int
     refundable_minor: int
@@ -237,6 +245,8 @@ class LedgerTotals(BaseModel):
 
 
 class OrderLedgerOut(BaseModel):
+    """A page of an order's ledger entries with its totals (``GET /v1/orders/{id}/ledger``)."""
+
     order_id: str
     totals: LedgerTotals
     entries: list[LedgerEntryOut]
@@ -246,6 +256,8 @@ class OrderLedgerOut(BaseModel):
 
 
 class ComponentOut(BaseModel):
+    """One component of a merchant's quality: its value, orders behind it, sub-score (0–5) and weight."""
+
     name: str
     value: float | None
     n: float
@@ -255,12 +267,16 @@ class ComponentOut(BaseModel):
 
 
 class MerchantQualityOut(BaseModel):
+    """A merchant's quality score (0–5) with its components (``GET /v1/merchants/{id}/quality``)."""
+
     merchant_id: str
     score: float
     components: list[ComponentOut]
 
 
 class CreditLineOut(BaseModel):
+    """One line of a buyer's scorecard: the input, its band and the points it gives."""
+
     name: str
     value: float
     band: str
@@ -269,6 +285,8 @@ class CreditLineOut(BaseModel):
 
 
 class BuyerCreditOut(BaseModel):
+    """A buyer's credit score (350–950) with the lines that make it (``GET /v1/buyers/{id}/credit``)."""
+
     buyer_id: str
     score: int
     lines: list[CreditLineOut]

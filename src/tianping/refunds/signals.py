@@ -78,6 +78,7 @@ class Norms:
                 self._snap = fresh
 
     def get(self, session: Session, now: datetime) -> Snapshot:
+        """The platform references as of ``now``: the cached ones while younger than ``ttl``, else recomputed."""
         snap = self._snap
         if snap is None or now - snap.computed_at >= self.ttl or now < snap.computed_at:
             snap = _compute(session, now)

@@ -34,6 +34,7 @@ class Visits:
 
     @property
     def size(self) -> int:
+        """How many units (buyers) the chunk's draws are for."""
         return int(self.buyer.size)
 
 

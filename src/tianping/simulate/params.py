@@ -181,6 +181,7 @@ class MarketParams:
 
     @property
     def category_names(self) -> tuple[str, ...]:
+        """The categories' names, in the order category indices refer to."""
         return tuple(c.name for c in self.categories)
 
     def with_window(self, start: date | None, days: int | None) -> MarketParams:

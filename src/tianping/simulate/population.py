@@ -31,6 +31,7 @@ class Merchants:
 
     @property
     def size(self) -> int:
+        """How many merchants."""
         return int(self.quality.size)
 
 
@@ -49,6 +50,7 @@ class Products:
 
     @property
     def size(self) -> int:
+        """How many products."""
         return int(self.price_fen.size)
 
 
@@ -75,6 +77,7 @@ class Buyers:
 
     @property
     def size(self) -> int:
+        """How many buyers in this chunk."""
         return int(self.visit.size)
 
 

@@ -47,6 +47,7 @@ class Effects:
     nps: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
+        """Every true effect by name (zero where the arm has none)."""
         return {name: getattr(self, name) for name in EFFECTS}
 
 
@@ -74,6 +75,7 @@ class ExperimentSpec:
 
     @property
     def weights(self) -> tuple[float, ...]:
+        """The arms' assignment weights, in arm order."""
         return tuple(a.weight for a in self.arms)
 
     def window(self, days: int) -> tuple[int, int]:

@@ -60,9 +60,11 @@ class Numbering:
 
     @classmethod
     def for_sizes(cls, buyers: int, merchants: int, products: int) -> Numbering:
+        """Ids wide enough for these population sizes (buyers and products 8 digits at least, merchants 6)."""
         return cls(width(buyers, 8), width(merchants, 6), width(products, 8))
 
     def buyers(self, numbers: np.ndarray) -> pa.Array:
+        """Buyer ids (``B`` and zero-padded numbers) as an Arrow array."""
         return col.fixed_ids("B", numbers, self.buyer_width)
 
     def buyer_strings(self, numbers: np.ndarray) -> np.ndarray:
@@ -70,12 +72,15 @@ class Numbering:
         return col.fixed_ids_unicode("B", numbers, self.buyer_width)
 
     def merchants(self, numbers: np.ndarray) -> pa.Array:
+        """Merchant ids (``M`` and zero-padded numbers) as an Arrow array."""
         return col.fixed_ids("M", numbers, self.merchant_width)
 
     def products(self, numbers: np.ndarray) -> pa.Array:
+        """Product ids (``P`` and zero-padded numbers) as an Arrow array."""
         return col.fixed_ids("P", numbers, self.product_width)
 
     def events(self, prefix: str, numbers: np.ndarray) -> pa.Array:
+        """Event ids with ``prefix`` (orders, refunds, reviews…) as an Arrow array."""
         return col.fixed_ids(prefix, numbers, EVENT_WIDTH)
 
 

@@ -41,6 +41,7 @@ class PlannedExperiment:
 
     @property
     def has_repurchase(self) -> bool:
+        """Whether any arm changes repurchase (which then needs the repurchase pass)."""
         return bool(np.any(self.repurchase != 1.0))
 
 

@@ -88,6 +88,7 @@ class QuantileArm:
 
     @property
     def mean(self) -> float:
+        """The arm's estimate (its quantile), under the name the report's tables read."""
         return float(self.quantile)
 
 

@@ -244,6 +244,7 @@ class WalCheckpointer:
 
     @staticmethod
     def wanted(engine: Engine) -> bool:
+        """Whether the store is an SQLite file (the only kind checkpointed here)."""
         db = engine.url.database
         return engine.dialect.name == "sqlite" and db not in (None, "", ":memory:")
 
@@ -262,6 +263,7 @@ class WalCheckpointer:
             conn.close()
 
     def stop(self) -> None:
+        """Stop the checkpoint thread after a last passive checkpoint."""
         self._stop.set()
         self._thread.join(timeout=10)
 

@@ -17,7 +17,9 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        """Store ``value`` as naive UTC (an aware value is converted; a naive one is taken as UTC)."""
         return None if value is None else ensure_utc(value).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        """Return the stored naive value as an aware UTC instant."""
         return None if value is None else value.replace(tzinfo=UTC)

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from tianping.errors import UsageError
 from tianping.events.schema import TABLES, TableSchema
-from tianping.settings import Settings
+from tianping.settings import Settings, make_home
 
 MONEY_PRECISION = 18
 
@@ -57,6 +57,7 @@ class Warehouse:
 
     # -- reading -----------------------------------------------------------------
     def has_table(self, name: str) -> bool:
+        """Whether the warehouse holds a loaded table ``name``."""
         return name in self.con.list_tables()
 
     def table(self, name: str) -> ibis.Table:
@@ -68,6 +69,7 @@ class Warehouse:
         raise UsageError(f"no table {name!r} in the warehouse", field="table")
 
     def row_count(self, name: str) -> int:
+        """The rows of table ``name`` (0 when it was never loaded)."""
         return int(self.table(name).count().execute()) if self.has_table(name) else 0
 
     def execute(self, expr: ibis.Expr):
@@ -75,6 +77,7 @@ class Warehouse:
         return self.con.execute(expr)
 
     def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        """Run an expression and return its result as an Arrow table."""
         return self.con.to_pyarrow(expr)
 
     # -- writing -----------------------------------------------------------------
@@ -93,6 +96,7 @@ class Warehouse:
         self.append(name, data)
 
     def drop(self, name: str) -> None:
+        """Remove table ``name`` and its data if it exists (Spark: its Parquet folder too)."""
         if self.kind == "duckdb":
             self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
             return
@@ -134,6 +138,7 @@ class Warehouse:
         df.createOrReplaceTempView(name)
 
     def close(self) -> None:
+        """Release the connection (DuckDB: close the file; Spark keeps its shared session)."""
         if self.kind == "duckdb":
             self.con.disconnect()
 
@@ -153,7 +158,7 @@ def _connect_duckdb(settings: Settings):
     path = settings.duckdb_path
     if path != ":memory:":
         if settings.warehouse == "duckdb":
-            settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_home(settings.home)
         elif not Path(path).parent.is_dir():
             raise UsageError(
                 f"--warehouse: the folder {Path(path).parent} does not exist (for {path}); "

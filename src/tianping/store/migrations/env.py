@@ -38,6 +38,7 @@ def _configure(connection) -> None:
 
 
 def run_migrations_online() -> None:
+    """Migrate on the connection :func:`tianping.store.db.upgrade` hands over (or a new engine for the configured URL), under the migration lock."""
     connection = context.config.attributes.get("connection")
     if connection is None:
         from tianping.store.db import make_engine
@@ -59,6 +60,7 @@ def _run(connection) -> None:
 
 
 def run_migrations_offline() -> None:
+    """Write the migrations' SQL for the configured URL instead of running it (``alembic upgrade --sql``)."""
     context.configure(
         url=context.config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tianping.errors import UsageError
-from tianping.events.ingest import IngestRejected, ingest_file
+from tianping.warehouse.ingest import IngestRejected, ingest_file
 
 HEADER = ["order_id", "buyer_id", "merchant_id", "category", "amount", "created_at"]
 GOOD = [

@@ -80,6 +80,7 @@ class Frozen:
 
     @classmethod
     def of(cls, value: Any) -> Frozen:
+        """``value`` frozen: its canonical JSON text and that text's SHA-256."""
         text = dumps(value)
         return cls(text, sha256(text))
 

@@ -3,13 +3,16 @@ queued by a transaction written at its commit (or dropped with its rollback), ne
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from governance_data import T0
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tianping.governance import audit
+from tianping.audit import log as audit
 from tianping.store import make_sessionmaker
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def _committed_entries(engine, n: int = 3) -> None:

@@ -7,7 +7,7 @@ import threading
 
 from fastapi.testclient import TestClient
 
-from tianping.api.app import create_app
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 
@@ -45,7 +45,7 @@ def test_an_app_built_by_default_leaves_the_collector_alone(tmp_path):
 def test_root_goes_to_the_dashboard_and_the_api_pages_need_no_cdn(tmp_path):
     import re
 
-    from tianping.api.docs import ASSETS
+    from tianping.server.docs import ASSETS
 
     with TestClient(create_app(Settings(home=tmp_path))) as client:
         r = client.get("/", follow_redirects=False)

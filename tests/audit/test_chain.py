@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from tianping.governance.canonical import Frozen, dumps
-from tianping.governance.chain import GENESIS, ChainEntry, entry_hash, verify
+from tianping.audit.canonical import Frozen, dumps
+from tianping.audit.chain import GENESIS, ChainEntry, entry_hash, verify
 
 
 def _chain(n: int) -> list[ChainEntry]:

@@ -12,9 +12,9 @@ from sqlalchemy import event
 
 from auth_helpers import make_key
 from refund_helpers import LIFECYCLE_POLICY, make_env, order_json
-from tianping.api.app import create_app
-from tianping.governance import audit
+from tianping.audit import log as audit
 from tianping.refunds import policies
+from tianping.server.app import create_app
 from tianping.settings import Settings
 
 
@@ -81,9 +81,12 @@ def test_a_timer_firing_and_a_coupon_issued_are_audited(client):
     body = {"order_id": "o2", "reason": "not_received", "requested_amount_minor": 10_000}
     refund = c.post("/v1/refund-requests", json=body, headers={"Idempotency-Key": "b"}).json()["id"]
     c.store.env.clock.advance(days=3)
-    from tianping.refunds import service
+    from tianping.refunds import timers as refund_timers
 
-    assert c.store.transact(lambda s: service.tick(session=s, env=c.store.env))["timers_fired"] == 1
+    assert (
+        c.store.transact(lambda s: refund_timers.tick(session=s, env=c.store.env))["timers_fired"]
+        == 1
+    )
     actions = [(e["action"], e["actor"], e["key_id"]) for e in _log(c, subject=f"refund:{refund}")]
     assert actions[-1] == ("refund.merchant_silent", "timer:merchant_response", None)
     coupon = {"coupon_id": "rp1", "buyer_id": "b9", "amount_minor": 500, "currency": "CNY",

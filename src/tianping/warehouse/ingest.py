@@ -79,6 +79,7 @@ class IngestReport:
     rejects_path: str | None = None
 
     def to_dict(self) -> dict:
+        """The result as JSON-ready data (what ``tianping ingest --json`` prints)."""
         return {
             "table": self.table,
             "path": self.path,

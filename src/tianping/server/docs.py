@@ -2,7 +2,7 @@
 
 FastAPI's own ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from a CDN, so they are blank
 without internet. These pages use the same HTML with the scripts, stylesheet and icon shipped
-in ``tianping/api/docs_static`` (see its README for versions and licences). ``/`` sends people
+in ``tianping/server/docs_static`` (see its README for versions and licences). ``/`` sends people
 to the dashboard.
 """
 
@@ -56,5 +56,5 @@ def install(app: FastAPI) -> None:
     def asset(name: str) -> Response:
         if name not in ASSETS:
             raise NotFound(f"no file {name!r}")
-        data = resources.files("tianping.api").joinpath("docs_static", name).read_bytes()
+        data = resources.files("tianping.server").joinpath("docs_static", name).read_bytes()
         return Response(data, media_type=ASSETS[name], headers={"Cache-Control": "max-age=86400"})

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tianping.governance.canonical import dumps, sha256
+from tianping.audit.canonical import dumps, sha256
 
 GENESIS = "0" * 64
 #: The fields an entry's hash covers, in the order documented in docs/governance.md.
@@ -40,6 +40,8 @@ class ChainEntry:
 
 @dataclass(frozen=True)
 class Problem:
+    """One entry that breaks the chain: its sequence number and what is wrong with it."""
+
     seq: int
     reason: str
 
@@ -54,6 +56,7 @@ class Verification:
 
     @property
     def ok(self) -> bool:
+        """Whether the chain verified with no problem."""
         return not self.problems
 
 

@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
+from tianping.audit import chain
+from tianping.audit.canonical import dumps
+from tianping.audit.models import AuditEntry
 from tianping.clock import ensure_utc
 from tianping.errors import InvalidInput
-from tianping.governance import chain
-from tianping.governance.canonical import dumps
-from tianping.governance.models import AuditEntry
 
 #: Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
 AUDIT_LOCK = 7_120_140_009
