@@ -240,11 +240,13 @@ def _comparison_rows(r: dict) -> list[dict]:
 
 def _print_report(r: dict) -> None:
     from tianping.cli.common import console, print_table
+    from tianping.experiments.report import cupac_note
 
     console.print(
         f"[bold]{r['experiment']}[/] {r['window']['start']} .. {r['window']['end']} · "
         f"{r['method']} · alpha {r['alpha']:g} · {r['correction']} · "
         f"CUPED {'on' if r['cuped'] else 'off'}"
+        + (" · CUPAC on" if r.get("cupac") else "")
         + (
             " · alpha split " + ", ".join(f"{g} {a:.4g}" for g, a in r["alpha_split"].items())
             if r.get("alpha_split")
@@ -256,6 +258,8 @@ def _print_report(r: dict) -> None:
     if r["srm_pvalue"] is not None and r.get("srm_windows"):
         srm += f" (against the weights in force over {len(r['srm_windows'])} windows)"
     console.print(f"units: {arms}{srm}")
+    if cupac_note(r):
+        console.print(cupac_note(r))
     bayes = r["method"] == "bayesian"
     interval = f"{1 - r['alpha']:.0%} interval"
     if r.get("alpha_split"):  # each group's intervals are at its own share of alpha

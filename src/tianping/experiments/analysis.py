@@ -34,7 +34,9 @@ from typing import Any
 import ibis
 
 from tianping.errors import InvalidInput
+from tianping.experiments import cupac
 from tianping.experiments.unit_metrics import METRICS, features_of, get_metric
+from tianping.stats.cupac import CupacFit
 from tianping.stats.quantile import Z_WOODRUFF, QuantileArm
 from tianping.stats.sufficient import ArmStats, CovariateSums
 from tianping.warehouse.backend import Warehouse
@@ -80,11 +82,17 @@ class Query:
     winsorize: float | None = None
     slice_by: str | None = None
     covariates: bool = True
+    cupac: bool = False
 
     @property
     def with_covariates(self) -> bool:
         """Whether the query returns covariate sums (CUPED on, not sliced)."""
         return self.covariates and self.cuped and self.slice_by is None
+
+    @property
+    def with_cupac(self) -> bool:
+        """Whether a cross-fitted prediction joins the covariates (CUPAC, not sliced)."""
+        return self.cupac and self.with_covariates
 
     @property
     def summed_metrics(self) -> tuple[str, ...]:
@@ -94,6 +102,12 @@ class Query:
     def __post_init__(self) -> None:
         for m in self.metrics:
             get_metric(m)
+        if self.cupac and not (self.cuped and self.covariates):
+            raise InvalidInput(
+                "cupac needs cuped: its prediction is one more covariate of the regression "
+                "adjustment",
+                field="cupac",
+            )
         if self.winsorize is not None and not 0.5 < self.winsorize < 1:
             raise InvalidInput(
                 "winsorize must be a quantile in (0.5, 1), e.g. 0.99", field="winsorize"
@@ -264,6 +278,8 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
         rows = rows.mutate(slice=ibis.literal(ALL))
     if q.with_covariates:
         rows = _with_returning(rows, facts)
+    if q.with_cupac:
+        rows = _with_cupac_features(wh, rows, q)
     return _fill_and_derive(rows, order_slice)
 
 
@@ -318,6 +334,24 @@ def _with_returning(rows: ibis.Table, facts: ibis.Table) -> ibis.Table:
     rows = rows.left_join(first, rows.unit_id == first.buyer_id)
     returning = rows._first_order.notnull() & (rows._first_order < rows.first_exposed)
     return rows.mutate(returning=returning.cast("int64")).drop("_first_order", "buyer_id")
+
+
+def _with_cupac_features(wh: Warehouse, rows: ibis.Table, q: Query) -> ibis.Table:
+    """CUPAC's inputs that exist for new buyers too: days from the first exposure to the
+    window's end (hour resolution), and days with activity in the pre-period."""
+    act = wh.table("activity")
+    pre = act.filter(
+        (act.date >= ibis.date(q.window.pre_start.date()))
+        & (act.date < ibis.date(q.window.start.date()))
+    )
+    days = pre.group_by("buyer_id").agg(_active_days=pre.count())
+    rows = rows.left_join(days, rows.unit_id == days.buyer_id).drop("buyer_id")
+    exposed = rows.first_exposed.truncate("h").epoch_seconds().cast("float64")
+    end = float((q.window.end - datetime(1970, 1, 1)).total_seconds())
+    return rows.mutate(
+        exposed_days=(ibis.literal(end, "float64") - exposed) / 86400.0,
+        active_days_before=rows._active_days.fill_null(0).cast("float64"),
+    ).drop("_active_days")
 
 
 def _fill_and_derive(rows: ibis.Table, order_slice: bool) -> ibis.Table:
@@ -387,7 +421,8 @@ def covariate_columns(q: Query, columns: Sequence[str]) -> tuple[str, ...]:
     if not q.with_covariates:
         return ()
     pre = [c for c in columns if c.startswith("pre_") and "*" not in c]
-    return (*sorted(pre), *(a for a in UNIT_ATTRIBUTES if a in columns))
+    predicted = [c for c in columns if c.startswith(cupac.PREFIX) and "*" not in c]
+    return (*sorted(pre), *(a for a in UNIT_ATTRIBUTES if a in columns), *sorted(predicted))
 
 
 def _plan_covariate_sums(q: Query, rows: ibis.Table, s) -> None:
@@ -406,10 +441,20 @@ def _plan_covariate_sums(q: Query, rows: ibis.Table, s) -> None:
 
 
 def stats_query(wh: Warehouse, q: Query) -> ibis.Table:
-    """The one grouped query: per ``variant`` and ``slice``, ``n`` and every needed sum."""
+    """The one grouped query: per ``variant`` and ``slice``, ``n`` and every needed sum
+    (without CUPAC's predictions, which need a model fitted first: :func:`fetch_aggregates`)."""
+    return _grouped(q, _prepared(wh, q))
+
+
+def _prepared(wh: Warehouse, q: Query) -> ibis.Table:
+    """The unit table, winsorised when asked."""
     rows = unit_table(wh, q)
     if q.winsorize is not None:
         rows = winsorized(rows, features_of(q.metrics), q.winsorize)
+    return rows
+
+
+def _grouped(q: Query, rows: ibis.Table) -> ibis.Table:
     sums = _plan_sums(q, rows)
     named = {_column(k): v for k, v in sums.items()}
     return rows.group_by(["variant", "slice"]).agg(**named)
@@ -427,11 +472,22 @@ class ArmAggregates:
     arm_totals: dict[str, int]
     covariates: tuple[str, ...] = ()
     quantiles: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    cupac: tuple[CupacFit, ...] = ()
 
 
 def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
-    """Run the grouped query (and one per quantile metric); returns plain Python numbers."""
-    query = stats_query(wh, q)
+    """Run the grouped query (and one per quantile metric); returns plain Python numbers.
+
+    With CUPAC, a training sample of the unit table is read first and the models fitted
+    (:func:`tianping.experiments.cupac.with_predictions`); their predictions are columns of
+    the grouped query.
+    """
+    rows = _prepared(wh, q)
+    fits: tuple[CupacFit, ...] = ()
+    if q.with_cupac and q.summed_metrics:
+        units = int(wh.execute(exposed_units(wh, q).count()))
+        rows, fits = cupac.with_predictions(wh, rows, features_of(q.summed_metrics), units=units)
+    query = _grouped(q, rows)
     frame = wh.execute(query)
     rows = tuple(
         {k.replace("__x__", "*"): _number(v) for k, v in rec.items()}
@@ -448,7 +504,16 @@ def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
             if METRICS[m].type == "quantile":
                 records = wh.execute(quantile_query(wh, q, m)).to_dict("records")
                 quantiles[m] = tuple({k: _number(v) for k, v in r.items()} for r in records)
-    return ArmAggregates(rows, totals, covariates, quantiles)
+    return ArmAggregates(rows, totals, covariates, quantiles, fits)
+
+
+def cupac_summary(agg: ArmAggregates) -> dict[str, dict[str, Any]]:
+    """CUPAC's models as the report shows them: outcome → out-of-fold ``r2``,
+    ``training_units`` and ``folds``."""
+    return {
+        f.outcome: {"r2": f.r2, "training_units": f.training_units, "folds": f.folds}
+        for f in agg.cupac
+    }
 
 
 def _number(value: Any) -> Any:

@@ -12,6 +12,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tianping.experiments.report import cupac_note
 from tianping.report.figures import POINTS, points
 from tianping.report.svg import nice_ticks, pct_tick
 
@@ -69,8 +70,11 @@ def render_html(report: Mapping[str, Any]) -> str:
         f'<p class="muted">{e(str(window.get("start", "")))} – {e(str(window.get("end", "")))}'
         f" · method {e(str(report.get('method', '')))} · alpha {report.get('alpha', '')}"
         f" · correction {e(str(report.get('correction', '')))}"
-        f" · CUPED {'on' if report.get('cuped') else 'off'}{_split(report)}</p>"
+        f" · CUPED {'on' if report.get('cuped') else 'off'}"
+        f"{' · CUPAC on' if report.get('cupac') else ''}{_split(report)}</p>"
     )
+    if cupac_note(report):
+        parts.append(f'<p class="muted">{e(cupac_note(report))}</p>')
     parts.append(f'<p class="rec {cls}"><strong>{e(rec)}</strong></p>')
     if report.get("scale_note"):
         parts.append(f'<p class="muted">{e(str(report["scale_note"]))}</p>')

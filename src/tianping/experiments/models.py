@@ -61,6 +61,7 @@ class Experiment(Base):
     correction: Mapped[str] = mapped_column(String(10), default="holm")
     alpha_split: Mapped[dict[str, float] | None] = mapped_column(JSON)
     cuped: Mapped[bool] = mapped_column(default=True)
+    cupac: Mapped[bool] = mapped_column(default=False)
     winsorize: Mapped[float | None] = mapped_column(Float)
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)

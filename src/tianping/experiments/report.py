@@ -63,6 +63,7 @@ class ReportPlan:
     alpha: float = 0.05
     correction: str = "holm"
     cuped: bool = True
+    cupac: bool = False
     hypothesis: str = ""
     window: tuple[str, str] = ("", "")
     mde: float | None = None
@@ -126,6 +127,7 @@ class Report:
     slices: Mapping[str, Any] = field(default_factory=dict)
     runtime: Mapping[str, Any] | None = None
     srm_windows: tuple[WeightWindow, ...] = ()
+    cupac: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see ``docs/experiments.md``)."""
@@ -216,6 +218,7 @@ def build_report(
     slices: Mapping[str, Mapping[str, Sequence[ArmStats]]] | None = None,
     slice_by: str | None = None,
     srm_windows: Sequence[WeightWindow] | None = None,
+    cupac: Mapping[str, Any] | None = None,
 ) -> Report:
     """Analyse every metric, check SRM and guardrails, and recommend.
 
@@ -229,6 +232,8 @@ def build_report(
         srm_windows: when the weights changed while units arrived (a race), the units of
             each window of weights: the sample-ratio check expects each window's units at
             that window's weights instead of all units at ``plan.weights``.
+        cupac: with CUPAC, its models: outcome → ``r2`` (out of fold), ``training_units``,
+            ``folds`` (shown as they are).
     """
     srm = _srm(plan, counts, srm_windows)
     results = [_analyse(plan, plan.primary, stats[plan.primary], "primary")]
@@ -257,6 +262,7 @@ def build_report(
         sliced,
         runtime_estimate(plan, judged[0], counts),
         tuple(srm_windows or ()),
+        dict(cupac or {}),
     )
 
 
@@ -443,6 +449,20 @@ def _post_stratified(strata: dict[str, Sequence[ArmStats]], cfg: AnalysisConfig)
         return {"error": exc.message}
 
 
+def cupac_note(report: Mapping[str, Any]) -> str | None:
+    """One line on CUPAC's models for people (None without CUPAC): what each predicts, its
+    out-of-fold R², and what it learned from. The CLI and the HTML report print it."""
+    models = (report.get("cupac") or {}).get("models") or {}
+    if not models:
+        return None
+    parts = ", ".join(f"{o} (R² {m['r2']:.1%})" for o, m in models.items())
+    first = next(iter(models.values()))
+    return (
+        f"CUPAC: cross-fitted predictions of {parts} join the covariates; learned from "
+        f"{first['training_units']:,} units in {first['folds']} folds (R² out of fold)"
+    )
+
+
 SCALE_NOTE = (
     "Verdicts use the relative effect (treatment / control - 1): its p-value (delta method) "
     "and its interval; the absolute p-value is shown for reference. A comparison whose control "
@@ -484,6 +504,7 @@ def report_dict(r: Report) -> dict[str, Any]:
         "alpha": p.alpha,
         "correction": p.correction,
         "cuped": p.cuped,
+        "cupac": {"models": dict(r.cupac)} if p.cupac else None,
         "alpha_split": (
             {g: p.alpha_of(role) for role, g in _GROUPS.items() if g in dict(p.alpha_split)}
             if p.alpha_split

@@ -62,6 +62,7 @@ class ExperimentSpec(BaseModel):
     correction: Literal["holm", "bh", "by"] = "holm"
     alpha_split: dict[Literal["primary", "secondary", "guardrails"], float] | None = None
     cuped: bool = True
+    cupac: bool = False
     winsorize: float | None = Field(default=None, gt=0.5, lt=1)
     start_date: date | None = None
     end_date: date | None = None
@@ -108,6 +109,8 @@ class ExperimentSpec(BaseModel):
     def _consistent(self) -> ExperimentSpec:
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
+        if self.cupac and not self.cuped:
+            raise ValueError("cupac needs cuped: true (the prediction joins its covariates)")
         self.to_config()  # the assignment rules (unique variants, forced names, buckets)
         return self
 

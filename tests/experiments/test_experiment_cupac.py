@@ -1,0 +1,186 @@
+"""CUPAC in the warehouse: the engine's folds and predictions equal Python's, the adjusted
+effect equals OLS on the unit table, an empty pre-period still works, and DuckDB and Spark
+give the same numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import statsmodels.api as sm
+from experiment_data import END, START, load
+
+from tianping.errors import InvalidInput
+from tianping.experiments import analysis as an
+from tianping.experiments import cupac
+from tianping.stats import analyze
+from tianping.stats.cupac import unit_bucket
+
+METRICS = ("gmv", "refund_rate", "conversion")
+OUTCOMES = ("gmv", "converted", "refunded_orders", "orders")
+
+
+def _query(**kw) -> an.Query:
+    return an.Query("checkout", an.AnalysisWindow(START, END), METRICS, **{"cupac": True, **kw})
+
+
+def _connect(folder):
+    from tianping.settings import Settings
+    from tianping.warehouse import connect
+
+    return connect(Settings(home=folder, warehouse=f"duckdb://{folder / 'w.duckdb'}"))
+
+
+@pytest.fixture(scope="module")
+def duck(experiment_data, tmp_path_factory):
+    wh = _connect(tmp_path_factory.mktemp("cupac"))
+    load(wh, experiment_data)
+    yield wh
+    wh.close()
+
+
+def _predicted_units(wh, q):
+    rows = an.unit_table(wh, q)
+    units = int(wh.execute(an.exposed_units(wh, q).count()))
+    rows, fits = cupac.with_predictions(wh, rows, OUTCOMES, units=units)
+    rows = rows.mutate(bucket=cupac.bucket(rows.unit_id))
+    return wh.execute(rows.order_by("unit_id")), {f.outcome: f for f in fits}
+
+
+def test_the_engine_computes_pythons_folds_and_predictions(warehouse, duck, experiment_data):
+    """On DuckDB and Spark alike: every unit's bucket is the md5 one, its prediction is the
+    one its fold's model gives in NumPy (which equals scikit-learn's), and the whole CUPAC
+    analysis equals DuckDB's."""
+    load(warehouse, experiment_data)
+    frame, fits = _predicted_units(warehouse, _query())
+    assert frame.bucket.tolist() == [unit_bucket(u) for u in frame.unit_id]
+    fold = frame.bucket.to_numpy() % 2
+    for outcome, fit in fits.items():
+        X = frame[list(fit.models[0].features)].to_numpy(float)
+        expected = fit.predict(X, fold)
+        assert frame[f"cupac_{outcome}"].to_numpy() == pytest.approx(expected, rel=1e-12)
+    assert "exposed_days" in fit.models[0].features
+    assert "active_days_before" in fit.models[0].features
+    ours, reference = (an.fetch_aggregates(wh, _query()) for wh in (warehouse, duck))
+    assert ours.covariates == reference.covariates
+    assert {"cupac_gmv", "cupac_orders"} <= set(ours.covariates)
+    by_arm = {(r["variant"], r["slice"]): r for r in ours.rows}
+    assert len(by_arm) == len(reference.rows)
+    for theirs in reference.rows:
+        mine = by_arm[theirs["variant"], theirs["slice"]]
+        for key, value in theirs.items():
+            if isinstance(value, float):
+                assert mine[key] == pytest.approx(value, rel=1e-7, abs=1e-9), key
+    for outcome, summary in an.cupac_summary(reference).items():
+        assert an.cupac_summary(ours)[outcome]["r2"] == pytest.approx(summary["r2"], rel=1e-9)
+
+
+def test_the_cupac_effect_is_ols_on_the_unit_table(duck):
+    """The adjusted GMV effect equals the treatment coefficient of OLS of GMV on the
+    treatment and every centred covariate, the predictions included (statsmodels)."""
+    q = _query()
+    agg = an.fetch_aggregates(duck, q)
+    arms = an.arm_stats(agg, "gmv", ("control", "treatment"), cuped=True)
+    c = analyze(arms, metric_type="mean", covariates="regression").comparisons[0]
+    frame, _ = _predicted_units(duck, q)
+    units = frame[frame.variant.isin(["control", "treatment"])]
+    x = units[list(agg.covariates)].to_numpy(float)
+    t = (units.variant == "treatment").to_numpy(float)
+    ols = sm.OLS(units.gmv.to_numpy(float), sm.add_constant(np.column_stack([t, x - x.mean(0)])))
+    fit = ols.fit()
+    assert c.effect_size == pytest.approx(fit.params[1], rel=1e-8)
+    assert c.covariate_coefficients["cupac_gmv"] == pytest.approx(
+        fit.params[2 + agg.covariates.index("cupac_gmv")], rel=1e-7
+    )
+
+
+def _without_pre_period(data: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    out = dict(data)
+    for name, column in (("orders", "created_at"), ("nps", "created_at")):
+        t = data[name]
+        out[name] = t.filter(pc.greater_equal(t[column], pa.scalar(START, t[column].type)))
+    return out
+
+
+def test_an_empty_pre_period_still_gets_a_useful_prediction(experiment_data, tmp_path):
+    """No unit has a pre-period (no orders or answers before the start): the pre-period
+    covariates are all zero and the regression on them (and on ``returning``: an order
+    between the start and the unit's exposure) removes almost nothing, but CUPAC predicts
+    from when each unit was first exposed (later, less time to order) and takes variance off."""
+    wh = _connect(tmp_path)
+    load(wh, _without_pre_period(experiment_data))
+    try:
+        plain = an.fetch_aggregates(wh, _query(cupac=False))
+        with_cupac = an.fetch_aggregates(wh, _query())
+    finally:
+        wh.close()
+    results = []
+    for agg in (plain, with_cupac):
+        arms = an.arm_stats(agg, "gmv", ("control", "treatment"), cuped=True)
+        results.append(analyze(arms, metric_type="mean", covariates="regression").comparisons[0])
+    assert set(plain.covariates) >= {"pre_gmv", "returning"}
+    assert results[0].variance_reduction < 0.02
+    assert results[1].variance_reduction > results[0].variance_reduction + 0.05
+    assert np.isfinite(results[1].effect_size) and results[1].se > 0
+    assert an.cupac_summary(with_cupac)["gmv"]["r2"] > 0.05
+
+
+def test_cupac_needs_cuped():
+    with pytest.raises(InvalidInput, match="cupac needs cuped") as err:
+        an.Query("e", an.AnalysisWindow(START, END), ("gmv",), cuped=False, cupac=True)
+    assert err.value.field == "cupac"
+
+
+SPEC = """
+name: checkout
+variants: [control, treatment, {name: bold, weight: 0.5}]
+primary_metric: orders
+secondary_metrics: [gmv]
+guardrails: [refund_rate]
+cupac: true
+start_date: 2024-06-01
+end_date: 2024-06-14
+"""
+
+
+def test_cli_json_table_and_html_show_the_same_cupac_analysis(experiment_data, tmp_path):
+    """``cupac: true`` in the definition: the JSON names the models and their out-of-fold R²,
+    every metric's coefficients include the predictions, and the table and the HTML page say
+    CUPAC is on and show the same R² and lift."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tianping.cli.main import app
+    from tianping.settings import Settings
+    from tianping.warehouse import connect
+
+    home = tmp_path / "home"
+    wh = connect(Settings(home=home))
+    load(wh, experiment_data)
+    wh.close()
+    (tmp_path / "exp.yaml").write_text(SPEC, encoding="utf-8")
+    runner = CliRunner()
+    base = ["--home", str(home), "experiment"]
+    assert runner.invoke(app, [*base, "create", str(tmp_path / "exp.yaml")]).exit_code == 0
+    out = runner.invoke(app, [*base, "analyze", "checkout", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output)
+    models = d["cupac"]["models"]
+    assert set(models) == {"orders", "gmv", "refunded_orders"} and models["orders"]["folds"] == 2
+    assert models["orders"]["training_units"] == sum(a["units"] for a in d["arms"]) + 3
+    orders = d["metrics"][0]
+    assert orders["covariates"] == "regression"
+    assert "cupac_orders" in orders["comparisons"][0]["covariate_coefficients"]
+    table = runner.invoke(app, [*base, "analyze", "checkout"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    r2 = f"orders (R² {models['orders']['r2']:.1%})"
+    assert "CUPAC on" in table.output and r2 in " ".join(table.output.split())
+    page = tmp_path / "r.html"
+    html = runner.invoke(app, [*base, "analyze", "checkout", "--format", "html", "-o", str(page)])
+    assert html.exit_code == 0, html.output
+    text = page.read_text(encoding="utf-8")
+    assert "CUPAC on" in text and r2 in text
+    lift = orders["comparisons"][0]["rel_effect_size"]
+    assert f"{lift:+.2%}" in text
