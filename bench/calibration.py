@@ -1,187 +1,272 @@
-"""Calibration of the sharper methods: A/A false-positive rate and coverage of a known lift.
+"""Calibration of the sharper methods on the simulator: A/A false positives, coverage of a
+known effect, and variance against single-covariate CUPED.
 
-For each method, 1,000 independently simulated experiments without an effect (A/A) and
-1,000 with a known one. Buyers have a hidden taste (gamma) that drives their orders before
-and during the experiment (Poisson), their order values (lognormal, one price level per
-buyer) and refunds (binomial per order); a unit attribute ``returning`` (ordered before)
-is declared. The treatment multiplies order values by 1.05 and the refund chance by 0.9, so
-the true relative effects are exactly +5 % (GMV per buyer, p90 order value) and -10 %
-(refund rate). Each run aggregates the unit values into the sums the warehouse would return
-and analyses them with the library.
+Each *world* is one run of the marketplace simulator (``--buyers`` buyers over 56 days, red
+packets off so an order's amount is its goods value) with ``--aa`` A/A experiments and
+``--effects`` experiments whose treatment multiplies order value by 1.05 and the chance of
+a refund request by 0.9. Every experiment sits in its own layer (independently randomised
+by the production assigner), starts on day 28 (so a 28-day pre-period) and runs to the
+end. The true relative effects are then +5 % for GMV per buyer, AOV and every quantile of
+order value, and -10 % for the refund rate (exactly -10 % for an order with one possible
+refund cause; the simulator draws each cause with its rate x 0.9, so orders with two live
+causes move the truth by the product of two small rates — far below the intervals' width).
 
-Methods: regression adjustment on every covariate (GMV per buyer, refund rate), the ratio
-covariate (refund rate: last period's refund rate), the p90 of order value (Woodruff,
-clustered by buyer) and post-stratification by ``returning`` (GMV per buyer). Prints, per
-method, the false-positive rate at alpha 5 %, the coverage of the true relative effect by
-the 95 % relative interval, each with its exact 95 % binomial interval, and the variance of
-the effect relative to single-covariate CUPED.
+Each experiment is analysed through the warehouse path (``fetch_aggregates``: the one
+grouped query with every covariate, CUPAC's models, the quantile queries; a second query by
+``buyer_type`` for the post-stratified estimate), then by every method from the same sums:
 
-python bench/calibration.py [--runs 1000] [--units 20000]
+- ``CUPED``: the single pre-period covariate (the reference for the variance ratios);
+- ``regression``: every pre-period feature and ``returning`` (the default);
+- ``CUPAC``: the same plus the cross-fitted predictions;
+- ``ratio covariate`` (refund rate): last period's refund rate;
+- ``post-stratified`` (GMV per buyer): new vs returning, CUPED within each;
+- quantiles: p90 and median of order value (Woodruff, clustered by buyer);
+- the report's multiple-testing rules: an alpha split primary 0.8 / secondary 0.2 (GMV
+  primary at 4 %, AOV and p90 secondary at 1 % jointly) and Benjamini–Yekutieli across
+  the five metrics.
+
+Prints, per method, the A/A rejection rate at its alpha and the coverage of the truth by its
+interval, each with an exact 95 % binomial interval, and the variance relative to CUPED;
+``--out`` writes the same as JSON.
+
+python bench/calibration.py [--worlds 100] [--aa 10] [--effects 10] [--buyers 20000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import tempfile
 import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from tianping.stats import (
-    ArmStats,
-    CovariateSums,
-    QuantileArm,
-    analyze,
-    analyze_stratified,
-    woodruff_ranks,
+from tianping.experiments import analysis as an
+from tianping.experiments.report import ReportPlan, build_report
+from tianping.settings import Settings
+from tianping.simulate.scenario import parse_scenario
+from tianping.simulate.service import run_simulation
+from tianping.stats import CovariateSums, adjust_pvalues, analyze, analyze_stratified
+from tianping.warehouse import connect
+
+VARIANTS = ("control", "treatment")
+METRICS = ("gmv", "refund_rate", "aov", "order_value_p90", "order_value_median")
+TRUTH = {"gmv": 0.05, "aov": 0.05, "order_value_p90": 0.05, "order_value_median": 0.05,
+         "refund_rate": -0.10}  # fmt: skip
+FIRST, LAST = date(2024, 4, 29), date(2024, 5, 26)  # days 28..55 of a run from 2024-04-01
+EFFECTS = "{order_value: 0.05, refund: -0.1}"
+
+
+def scenario_yaml(aa: int, effects: int) -> str:
+    """``aa`` A/A experiments and ``effects`` with the known effect, one layer each."""
+    rows = []
+    for i in range(aa + effects):
+        lift = f", effects: {EFFECTS}" if i >= aa else ""
+        arms = f"[{{name: control, weight: 0.5}}, {{name: treatment, weight: 0.5{lift}}}]"
+        rows.append(f"  - {{name: e{i}, kind: ab, layer: l{i}, start_day: 28, arms: {arms}}}")
+    body = "\n".join(rows)
+    return f"name: calibration\nmarket: {{red_packets_per_30_days: 0}}\nexperiments:\n{body}\n"
+
+
+def restricted(arms, keep):
+    """The arms with only the covariates ``keep`` (in that order): the same sums, fewer of
+    them, so every method reads the one query's numbers."""
+    out = []
+    for a in arms:
+        c = a.covariates
+        idx = [c.names.index(k) for k in keep]
+        cov = CovariateSums(
+            tuple(keep),
+            tuple(c.sum[i] for i in idx),
+            tuple(tuple(c.cross[i][j] for j in idx) for i in idx),
+            tuple(c.y_cross[i] for i in idx),
+            None if c.den_cross is None else tuple(c.den_cross[i] for i in idx),
+        )
+        out.append(replace(a, covariates=cov))
+    return out
+
+
+def comparisons(agg, strata_agg) -> dict[str, tuple]:
+    """method → (comparison, same metric's CUPED comparison or None, metric, alpha)."""
+    out = {}
+    plain = [c for c in agg.covariates if not c.startswith("cupac_")]
+    for metric in ("gmv", "refund_rate", "aov"):
+        kind = an.METRICS[metric].type
+        arms = an.arm_stats(agg, metric, VARIANTS, cuped=True)
+        cuped = analyze(arms, metric_type=kind, cuped=True).comparisons[0]
+        regression = analyze(restricted(arms, plain), metric_type=kind, covariates="regression")
+        cupac = analyze(arms, metric_type=kind, covariates="regression")
+        out[f"CUPED: {metric}"] = (cuped, cuped, metric, 0.05)
+        out[f"regression: {metric}"] = (regression.comparisons[0], cuped, metric, 0.05)
+        out[f"CUPAC: {metric}"] = (cupac.comparisons[0], cuped, metric, 0.05)
+        if metric == "refund_rate":
+            ratio_arms = restricted(arms, ["pre_refunded_orders", "pre_orders"])
+            ratio = analyze(ratio_arms, metric_type=kind, covariates="ratio").comparisons[0]
+            out["ratio covariate: refund_rate"] = (ratio, cuped, metric, 0.05)
+        if metric == "gmv":
+            gmv_cuped = cuped
+    strata = {
+        s: an.arm_stats(strata_agg, "gmv", VARIANTS, cuped=True, slice_value=s)
+        for s in an.slices_of(strata_agg)
+    }
+    post = analyze_stratified(strata, metric_type="mean", cuped=True).comparisons[0]
+    out["post-stratified: gmv"] = (post, gmv_cuped, "gmv", 0.05)
+    for metric in ("order_value_p90", "order_value_median"):
+        arms = an.arm_stats(agg, metric, VARIANTS, cuped=True)
+        out[f"quantile: {metric}"] = (
+            analyze(arms, metric_type="quantile").comparisons[0],
+            None,
+            metric,
+            0.05,
+        )
+    return out
+
+
+PLAN = ReportPlan(
+    experiment="e",
+    variants=VARIANTS,
+    weights=(0.5, 0.5),
+    primary="gmv",
+    secondary=("aov", "order_value_p90"),
+    guardrails=(("refund_rate", False),),
+    alpha_split=(("primary", 0.8), ("secondary", 0.2)),
 )
 
 
-def simulate(rng, units: int, lift: bool):
-    """Unit-level arrays of one experiment (half the units treated)."""
-    taste = rng.gamma(1.2, 0.5, units)
-    returning = (rng.random(units) < 0.6).astype(float)
-    taste *= np.where(returning == 1, 1.4, 0.5)
-    price = rng.lognormal(0, 0.5, units)
-    treated = rng.permutation(units) < units // 2
-    pre_orders = rng.poisson(taste)
-    orders = rng.poisson(taste)
-    value_lift = np.where(treated & lift, 1.05, 1.0)
-    refund_p = 0.08 * np.where(treated & lift, 0.9, 1.0)
-
-    def period(counts, scale, p):
-        buyer = np.repeat(np.arange(units), counts)
-        amount = rng.lognormal(4, 0.6, buyer.size) * price[buyer] * scale[buyer]
-        refunded = rng.random(buyer.size) < p[buyer]
-        return buyer, amount, refunded
-
-    b0, a0, r0 = period(pre_orders, np.ones(units), np.full(units, 0.08))
-    b1, a1, r1 = period(orders, value_lift, refund_p)
-    u = {
-        "treated": treated,
-        "returning": returning,
-        "gmv": np.bincount(b1, a1, units),
-        "orders": orders.astype(float),
-        "refunded": np.bincount(b1, r1, units),
-        "pre_gmv": np.bincount(b0, a0, units),
-        "pre_orders": pre_orders.astype(float),
-        "pre_refunded": np.bincount(b0, r0, units),
-    }
-    return u, (b1, a1)
+FAMILY = ("regression: gmv", "regression: refund_rate", "regression: aov",
+          "quantile: order_value_p90", "quantile: order_value_median")  # fmt: skip
 
 
-def arm(u, sel, name, y, d=None, xs=()):
-    """The arm's sufficient statistics as the warehouse query would return them."""
-    yv = u[y][sel]
-    f = {"sum": yv.sum(), "sum_sq": yv @ yv}
-    if d is not None:
-        dv = u[d][sel]
-        f |= {"den_sum": dv.sum(), "den_sum_sq": dv @ dv, "num_den_sum": yv @ dv}
-    x1 = u[f"pre_{y}"][sel]
-    f |= {"pre_sum": x1.sum(), "pre_sum_sq": x1 @ x1, "pre_cross_sum": yv @ x1}
-    if d is not None:
-        f["pre_den_cross_sum"] = u[d][sel] @ x1
-    if xs:
-        x = np.column_stack([u[c][sel] for c in xs])
-        f["covariates"] = CovariateSums(
-            tuple(xs), tuple(x.sum(0)), tuple(map(tuple, x.T @ x)), tuple(yv @ x),
-            None if d is None else tuple(u[d][sel] @ x),
-        )  # fmt: skip
-    return ArmStats(name, int(sel.sum()), **f)
+def family_rules(agg, comps, tally, effect: bool) -> None:
+    """The report with an alpha split (its own code path), and BY across the five metrics'
+    default comparisons."""
+    stats_ = {m: an.arm_stats(agg, m, VARIANTS, cuped=True) for m in METRICS}
+    report = build_report(PLAN, stats_, an.observed_counts(agg, VARIANTS))
+    by_metric = {r.metric: r for r in report.metrics}
+    primary = by_metric["gmv"].analysis
+    c = primary.comparisons[0]
+    key = "alpha split: gmv (primary, alpha 0.04)"
+    if effect:
+        _record(
+            tally, key, "cover", c.rel_effect_size_ci_lower <= 0.05 <= c.rel_effect_size_ci_upper
+        )
+    else:
+        _record(tally, key, "fp", c.rel_pvalue_adjusted < primary.config.alpha)
+        second = [by_metric[m].analysis for m in ("aov", "order_value_p90")]
+        hit = any(c.rel_pvalue_adjusted < a.config.alpha for a in second for c in a.comparisons)
+        _record(tally, "alpha split: secondary family (alpha 0.01)", "fp", hit)
+        raw = [comps[name][0].rel_pvalue for name in FAMILY]
+        any_by = min(adjust_pvalues(raw, "by")) < 0.05
+        _record(tally, "BY across the five metrics (family)", "fp", any_by)
 
 
-def quantile_arm(buyer, amount, sel_units, name):
-    keep = sel_units[buyer]
-    b, v = buyer[keep], amount[keep]
-    order = np.lexsort((b, v))
-    b, v = b[order], v[order]
-    lo, k, hi = woodruff_ranks(v.size, 0.9)
-    below = np.bincount(b[:k], minlength=sel_units.size).astype(float)
-    events = np.bincount(b, minlength=sel_units.size).astype(float)
-    seen = events > 0
-    below, events = below[seen], events[seen]
-    return QuantileArm(name, v.size, 0.9, v[k - 1], v[lo - 1], v[hi - 1], units=int(seen.sum()),
-                       below_sum=below.sum(), below_sum_sq=below @ below,
-                       events_sum_sq=events @ events, below_events_sum=below @ events)  # fmt: skip
+def _record(tally, method: str, key: str, value) -> None:
+    tally.setdefault(method, {"fp": [], "cover": [], "ratio": [], "alpha": None})[key].append(value)
 
 
-COVARIATES = ("pre_gmv", "pre_orders", "pre_refunded", "returning")
+def nominal(method: str) -> tuple[float, float]:
+    """(A/A rate, coverage) a calibrated method shows."""
+    if method.startswith("alpha split: gmv"):
+        return 0.04, 0.96
+    if method.startswith("alpha split: secondary"):
+        return 0.01, float("nan")
+    return 0.05, 0.95
 
 
-def methods(u, events):
-    """Each method's comparison, and the same metric's single-CUPED one (None: no CUPED)."""
-    c, t = ~u["treated"], u["treated"]
-    gmv = [arm(u, c, "control", "gmv", xs=COVARIATES), arm(u, t, "t", "gmv", xs=COVARIATES)]
-    rr = [arm(u, s, n, "refunded", "orders", xs=COVARIATES) for s, n in ((c, "control"), (t, "t"))]
-    ratio_x = [arm(u, s, n, "refunded", "orders", xs=("pre_refunded", "pre_orders"))
-               for s, n in ((c, "control"), (t, "t"))]  # fmt: skip
-    strata = {
-        str(r): [arm(u, s & (u["returning"] == r), n, "gmv") for s, n in ((c, "control"), (t, "t"))]
-        for r in (0.0, 1.0)
-    }
-    p90 = [quantile_arm(*events, c, "control"), quantile_arm(*events, t, "t")]
+def run(args) -> dict:
+    tally: dict[str, dict] = {}
+    window = an.AnalysisWindow.from_dates(FIRST, LAST)
+    text = scenario_yaml(args.aa, args.effects)
+    sc = parse_scenario(text, "calibration")
+    root = Path(tempfile.mkdtemp(prefix="calibration-"))
+    started = time.perf_counter()
+    try:
+        for w in range(args.worlds):
+            home = root / f"w{w}"
+            wh = connect(Settings(home=home))
+            run_simulation(wh, buyers=args.buyers, days=56, seed=args.seed + w, scenario=sc)
+            for i in range(args.aa + args.effects):
+                effect = i >= args.aa
+                q = an.Query(f"e{i}", window, METRICS, cupac=not args.no_cupac)
+                agg = an.fetch_aggregates(wh, q)
+                strata = an.fetch_aggregates(
+                    wh, an.Query(f"e{i}", window, ("gmv",), slice_by="buyer_type")
+                )
+                comps = comparisons(agg, strata)
+                for name, (c, cuped, metric, alpha) in comps.items():
+                    if effect:
+                        truth = TRUTH[metric]
+                        lo, hi = c.rel_effect_size_ci_lower, c.rel_effect_size_ci_upper
+                        _record(tally, name, "cover", lo <= truth <= hi)
+                    else:
+                        _record(tally, name, "fp", c.rel_pvalue < alpha)
+                    if cuped is not None:
+                        _record(tally, name, "ratio", c.se**2 / cuped.se**2)
+                family_rules(agg, comps, tally, effect)
+            wh.close()
+            shutil.rmtree(home, ignore_errors=True)
+            print(f"world {w + 1}/{args.worlds} done ({time.perf_counter() - started:.0f}s)",
+                  flush=True)  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return summarise(tally, args, time.perf_counter() - started)
 
-    def one(arms, **cfg):
-        return analyze(arms, **cfg).comparisons[0]
 
-    return {
-        "regression: GMV per buyer": (
-            one(gmv, metric_type="mean", covariates="regression"),
-            one(gmv, metric_type="mean", cuped=True),
-            0.05,
-        ),
-        "regression: refund rate": (
-            one(rr, metric_type="ratio", covariates="regression"),
-            one(rr, metric_type="ratio", cuped=True),
-            -0.10,
-        ),
-        "ratio covariate: refund rate": (
-            one(ratio_x, metric_type="ratio", covariates="ratio"),
-            one(ratio_x, metric_type="ratio", cuped=True),
-            -0.10,
-        ),
-        "post-stratified: GMV per buyer": (
-            analyze_stratified(strata, metric_type="mean").comparisons[0],
-            one(gmv, metric_type="mean", cuped=True),
-            0.05,
-        ),
-        "quantile: p90 order value": (one(p90, metric_type="quantile"), None, 0.05),
-    }
+def summarise(tally, args, seconds: float) -> dict:
+    rows = []
+    for name, t in tally.items():
+        fp_nominal, cover_nominal = nominal(name)
+        row = {"method": name, "aa_nominal": fp_nominal, "coverage_nominal": cover_nominal}
+        for key in ("fp", "cover"):
+            k, n = int(np.sum(t[key])), len(t[key])
+            if n:
+                ci = stats.binomtest(k, n).proportion_ci(0.95)
+                row[key] = {"rate": k / n, "runs": n, "ci": [ci.low, ci.high]}
+        if t["ratio"]:
+            row["variance_vs_cuped"] = float(np.mean(t["ratio"]))
+        rows.append(row)
+    return {"worlds": args.worlds, "aa_per_world": args.aa, "effects_per_world": args.effects,
+            "buyers": args.buyers, "seed": args.seed, "seconds": seconds, "methods": rows}  # fmt: skip
+
+
+def show(result: dict) -> None:
+    print(f"{result['worlds']} simulated worlds of {result['buyers']:,} buyers; "
+          f"{result['worlds'] * result['aa_per_world']} A/A and "
+          f"{result['worlds'] * result['effects_per_world']} known-effect experiments "
+          f"({result['seconds']:.0f}s)")  # fmt: skip
+    print(f"{'method':<44}{'A/A rejections':>34}{'coverage of truth':>34}{'var / CUPED':>13}")
+    for r in result["methods"]:
+        cells = []
+        for key, nominal_rate in (("fp", r["aa_nominal"]), ("cover", r["coverage_nominal"])):
+            if key not in r:
+                cells.append("—")
+                continue
+            v = r[key]
+            cells.append(f"{v['rate']:6.1%} [{v['ci'][0]:.1%}, {v['ci'][1]:.1%}] "
+                         f"({nominal_rate:.0%})")  # fmt: skip
+        ratio = f"{r['variance_vs_cuped']:.3f}" if "variance_vs_cuped" in r else "—"
+        print(f"{r['method']:<44}{cells[0]:>34}{cells[1]:>34}{ratio:>13}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=1000)
-    ap.add_argument("--units", type=int, default=20_000)
+    ap.add_argument("--worlds", type=int, default=100)
+    ap.add_argument("--aa", type=int, default=10)
+    ap.add_argument("--effects", type=int, default=10)
+    ap.add_argument("--buyers", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--no-cupac", action="store_true")
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
-    start = time.perf_counter()
-    tally: dict[str, dict[str, list]] = {}
-    for lift in (False, True):
-        for _ in range(args.runs):
-            u, events = simulate(rng, args.units, lift)
-            for name, (c, cuped, truth) in methods(u, events).items():
-                t = tally.setdefault(name, {"fp": [], "cover": [], "ratio": []})
-                if not lift:
-                    t["fp"].append(c.rel_pvalue < 0.05)
-                else:
-                    lo, hi = c.rel_effect_size_ci_lower, c.rel_effect_size_ci_upper
-                    t["cover"].append(lo <= truth <= hi)
-                if cuped is not None:
-                    t["ratio"].append(c.se**2 / cuped.se**2)
-    print(f"{args.runs} A/A and {args.runs} known-effect runs per method, {args.units:,} units "
-          f"each ({time.perf_counter() - start:.0f}s)")  # fmt: skip
-    print(f"{'method':<34}{'A/A rejections at 5%':>26}{'coverage of truth (95%)':>28}"
-          f"{'var / CUPED':>13}")  # fmt: skip
-    for name, t in tally.items():
-        cells = []
-        for key in ("fp", "cover"):
-            k, n = int(np.sum(t[key])), len(t[key])
-            ci = stats.binomtest(k, n).proportion_ci(0.95)
-            cells.append(f"{k / n:6.1%} [{ci.low:.1%}, {ci.high:.1%}]")
-        ratio = f"{np.mean(t['ratio']):.3f}" if t["ratio"] else "—"
-        print(f"{name:<34}{cells[0]:>26}{cells[1]:>28}{ratio:>13}")
+    result = run(args)
+    show(result)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -250,13 +250,21 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
         # One read of the orders and one join to the units for both periods: the window's
         # orders (from each unit's first exposure) and the pre-period's, split in the
         # aggregate (every unit's first exposure is after the pre-period ends).
+        # With covariates the same read also finds ``returning`` (an order before the first
+        # exposure, however old), so it reads the whole history up to the end.
         lo, start = ibis.timestamp(q.window.pre_start), ibis.timestamp(q.window.start)
-        both = facts.join(units, facts.buyer_id == units.unit_id).filter(
-            lambda t: (t.created_at >= lo) & (t.created_at < end)
+        both = facts.join(units, facts.buyer_id == units.unit_id)
+        both = both.filter(
+            (both.created_at < end)
+            if q.with_covariates
+            else (both.created_at >= lo) & (both.created_at < end)
         )
-        during, before = both.created_at >= both.first_exposed, both.created_at < start
+        during = both.created_at >= both.first_exposed
+        before = (both.created_at >= lo) & (both.created_at < start)
+        prior = {"_prior": both.count(where=both.created_at < both.first_exposed)}
         parts = [both.group_by(key).agg(**_order_exprs(both, needed, during),
-                                        **_order_exprs(both, needed, before, "pre_"))]  # fmt: skip
+                                        **_order_exprs(both, needed, before, "pre_"),
+                                        **(prior if q.with_covariates else {}))]  # fmt: skip
     else:
         in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
             lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
@@ -277,7 +285,7 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     elif not order_slice:
         rows = rows.mutate(slice=ibis.literal(ALL))
     if q.with_covariates:
-        rows = _with_returning(rows, facts)
+        rows = rows.mutate(returning=(rows._prior.fill_null(0) > 0).cast("int64")).drop("_prior")
     if q.with_cupac:
         rows = _with_cupac_features(wh, rows, q)
     return _fill_and_derive(rows, order_slice)
@@ -327,13 +335,6 @@ def _with_buyer_type(rows: ibis.Table, facts: ibis.Table) -> ibis.Table:
     return rows.mutate(slice=ibis.ifelse(returning, "returning", "new")).drop(
         "_first_order", "buyer_id"
     )
-
-
-def _with_returning(rows: ibis.Table, facts: ibis.Table) -> ibis.Table:
-    first = facts.group_by("buyer_id").agg(_first_order=facts.created_at.min())
-    rows = rows.left_join(first, rows.unit_id == first.buyer_id)
-    returning = rows._first_order.notnull() & (rows._first_order < rows.first_exposed)
-    return rows.mutate(returning=returning.cast("int64")).drop("_first_order", "buyer_id")
 
 
 def _with_cupac_features(wh: Warehouse, rows: ibis.Table, q: Query) -> ibis.Table:

@@ -42,7 +42,7 @@ FOLD_SALT = "cupac:"
 BUCKETS = 65536
 #: The model's settings: shallow trees, so the warehouse expression stays small.
 MODEL_PARAMS: dict[str, object] = {
-    "max_iter": 40,
+    "max_iter": 20,
     "max_depth": 3,
     "learning_rate": 0.1,
     "min_samples_leaf": 100,
