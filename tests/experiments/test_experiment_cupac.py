@@ -184,3 +184,34 @@ def test_cli_json_table_and_html_show_the_same_cupac_analysis(experiment_data, t
     assert "CUPAC on" in text and r2 in text
     lift = orders["comparisons"][0]["rel_effect_size"]
     assert f"{lift:+.2%}" in text
+    # a team sending the same sums as a summary document gets the same numbers
+    document = tmp_path / "orders.json"
+    document.write_text(json.dumps(_summary_document(home, "orders")), encoding="utf-8")
+    out = runner.invoke(app, ["--home", str(home), "stats", "analyze", str(document)])
+    assert out.exit_code == 0, out.output
+    theirs, ours = json.loads(out.output)["comparisons"][0], orders["comparisons"][0]
+    for key in ("rel_effect_size", "rel_effect_size_ci_lower", "rel_effect_size_ci_upper",
+                "rel_pvalue", "covariate_coefficients"):  # fmt: skip
+        assert theirs[key] == pytest.approx(ours[key], rel=1e-9), key
+
+
+def _summary_document(home, metric: str) -> dict:
+    """The summary JSON of ``metric``'s first two arms, from the experiment's own sums."""
+    from dataclasses import asdict, replace
+
+    from tianping.settings import Settings
+    from tianping.warehouse import connect
+
+    wh = connect(Settings(home=home))
+    try:
+        # the definition's metrics: the covariates are those of the features they sum
+        q = an.Query("checkout", an.AnalysisWindow(START, END), ("orders", "gmv", "refund_rate"))
+        agg = an.fetch_aggregates(wh, replace(q, cupac=True))
+    finally:
+        wh.close()
+    arms = []
+    for arm in an.arm_stats(agg, metric, ("control", "treatment"), cuped=True):
+        fields = {k: v for k, v in asdict(arm).items() if v is not None}
+        fields["covariates"] = {k: v for k, v in fields["covariates"].items() if v is not None}
+        arms.append(fields)
+    return {"metric_type": an.METRICS[metric].type, "covariates": "regression", "arms": arms}

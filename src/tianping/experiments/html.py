@@ -173,6 +173,8 @@ def _adjusted_by(m: Mapping[str, Any]) -> str:
     coefficients = first.get("covariate_coefficients")
     if coefficients:
         out += f", regression on {len(coefficients)} covariates"
+        predicted = sum(name.startswith("cupac_") for name in coefficients)
+        out += f" ({predicted} CUPAC predictions)" if predicted else ""
     elif m.get("cuped"):
         out += ", CUPED"
     if m.get("alpha") is not None:

@@ -455,7 +455,9 @@ def cupac_note(report: Mapping[str, Any]) -> str | None:
     models = (report.get("cupac") or {}).get("models") or {}
     if not models:
         return None
-    parts = ", ".join(f"{o} (R² {m['r2']:.1%})" for o, m in models.items())
+    # a model no better than the mean scores a little below 0 out of fold: "0.0%", not "-0.0%"
+    shown = {o: f"{m['r2']:.1%}".replace("-0.0%", "0.0%") for o, m in models.items()}
+    parts = ", ".join(f"{o} (R² {r2})" for o, r2 in shown.items())
     first = next(iter(models.values()))
     return (
         f"CUPAC: cross-fitted predictions of {parts} join the covariates; learned from "
