@@ -215,3 +215,53 @@ def _summary_document(home, metric: str) -> dict:
         fields["covariates"] = {k: v for k, v in fields["covariates"].items() if v is not None}
         arms.append(fields)
     return {"metric_type": an.METRICS[metric].type, "covariates": "regression", "arms": arms}
+
+
+def test_aa_splits_of_simulated_buyers_reject_at_alpha(tmp_path):
+    """A/A on the simulator: the buyers of a simulated month, their CUPAC predictions computed
+    once (the models never see the split: they learn without the treatment indicator), split
+    at random 400 times; the regression with the predictions rejects at rate alpha and its
+    intervals cover zero."""
+    from datetime import date
+
+    from scipy import stats
+
+    from tianping.settings import Settings
+    from tianping.simulate.scenario import parse_scenario
+    from tianping.simulate.service import run_simulation
+    from tianping.stats import ArmStats, CovariateSums
+    from tianping.warehouse import connect
+
+    arms = "[{name: control, weight: 0.5}, {name: treatment, weight: 0.5}]"
+    text = f"name: aa\nexperiments:\n  - {{name: e0, kind: ab, start_day: 28, arms: {arms}}}\n"
+    wh = connect(Settings(home=tmp_path))
+    try:
+        run_simulation(wh, buyers=20_000, days=56, seed=5, scenario=parse_scenario(text, "aa"))
+        window = an.AnalysisWindow.from_dates(date(2024, 4, 29), date(2024, 5, 26))
+        q = an.Query("e0", window, ("gmv",), cupac=True)
+        rows, fits = cupac.with_predictions(wh, an.unit_table(wh, q), ("gmv",), units=20_000)
+        frame = wh.execute(rows)
+    finally:
+        wh.close()
+    assert fits[0].r2 > 0.01
+    xs = an.covariate_columns(q, frame.columns)
+    assert "cupac_gmv" in xs and "pre_gmv" in xs
+    y, x = frame.gmv.to_numpy(float), frame[list(xs)].to_numpy(float)
+
+    def arm(name, keep):
+        yk, xk = y[keep], x[keep]
+        c = CovariateSums(xs, tuple(xk.sum(0)), tuple(map(tuple, xk.T @ xk)), tuple(yk @ xk))
+        return ArmStats(name, int(keep.sum()), yk.sum(), yk @ yk, covariates=c)
+
+    rng = np.random.default_rng(8)
+    rejected = covered = 0
+    runs = 400
+    for _ in range(runs):
+        t = rng.random(y.size) < 0.5
+        c = analyze([arm("a", ~t), arm("b", t)], metric_type="mean", covariates="regression")
+        c = c.comparisons[0]
+        rejected += c.rel_pvalue < 0.05
+        covered += c.rel_effect_size_ci_lower <= 0 <= c.rel_effect_size_ci_upper
+    low, high = stats.binomtest(rejected, runs).proportion_ci(0.99)
+    assert low <= 0.05 <= high, rejected / runs
+    assert 0.92 <= covered / runs <= 0.98
