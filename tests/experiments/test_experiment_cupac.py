@@ -265,3 +265,15 @@ def test_aa_splits_of_simulated_buyers_reject_at_alpha(tmp_path):
     low, high = stats.binomtest(rejected, runs).proportion_ci(0.99)
     assert low <= 0.05 <= high, rejected / runs
     assert 0.92 <= covered / runs <= 0.98
+
+
+def test_too_few_units_fit_no_model_and_the_report_says_so(duck):
+    from tianping.experiments.report import cupac_note
+
+    q = _query()
+    rows, fits = cupac.with_predictions(
+        duck, an.unit_table(duck, q), OUTCOMES, units=1500, max_units=150
+    )
+    assert fits == () and not any(c.startswith("cupac_") for c in rows.columns)
+    assert "too few units" in cupac_note({"cupac": {"models": {}}})
+    assert cupac_note({"cupac": None}) is None

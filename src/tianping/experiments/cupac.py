@@ -42,6 +42,9 @@ from tianping.stats.cupac import (
 
 #: At most this many units (a hash sample beyond) train the models.
 MAX_TRAINING_UNITS = 200_000
+#: Fewer units than this fit no model (a tree's leaf holds at least 100 units): the analysis
+#: then runs without predictions, and the report says so.
+MIN_TRAINING_UNITS = 200
 #: Model inputs beyond the pre-period features: days from the first exposure to the end of
 #: the window, and days with activity in the pre-period (both known at exposure).
 EXTRA_FEATURES = ("exposed_days", "active_days_before")
@@ -88,7 +91,8 @@ def with_predictions(
         folds: the folds of the cross-fitting.
 
     Returns:
-        The table with the prediction columns, and the fits (their out-of-fold R²).
+        The table with the prediction columns, and the fits (their out-of-fold R²); the table
+        unchanged and no fits when the sample has fewer than :data:`MIN_TRAINING_UNITS`.
     """
     features = model_features(rows.columns)
     rows = rows.mutate(_cupac_bucket=bucket(rows.unit_id))
@@ -97,6 +101,8 @@ def with_predictions(
     train = wh.execute(
         sample.select("unit_id", "_cupac_bucket", *features, *outcomes).order_by("unit_id")
     )
+    if len(train) < MIN_TRAINING_UNITS:
+        return rows.drop("_cupac_bucket"), ()
     X = train[list(features)].to_numpy(dtype=np.float64)
     fold = train["_cupac_bucket"].to_numpy(dtype=np.int64) % folds
     fits = tuple(

@@ -452,9 +452,11 @@ def _post_stratified(strata: dict[str, Sequence[ArmStats]], cfg: AnalysisConfig)
 def cupac_note(report: Mapping[str, Any]) -> str | None:
     """One line on CUPAC's models for people (None without CUPAC): what each predicts, its
     out-of-fold R², and what it learned from. The CLI and the HTML report print it."""
-    models = (report.get("cupac") or {}).get("models") or {}
-    if not models:
+    if not report.get("cupac"):
         return None
+    models = report["cupac"].get("models") or {}
+    if not models:
+        return "CUPAC: too few units to fit its models; the regression ran without predictions"
     # a model no better than the mean scores a little below 0 out of fold: "0.0%", not "-0.0%"
     shown = {o: f"{m['r2']:.1%}".replace("-0.0%", "0.0%") for o, m in models.items()}
     parts = ", ".join(f"{o} (R² {r2})" for o, r2 in shown.items())

@@ -44,7 +44,9 @@ Entry points
 Sharper comparisons: ``ArmStats(..., covariates=CovariateSums(...))`` with
 ``covariates="regression"`` (CUPED++, OLS-exact) or ``"ratio"``; ``metric_type="quantile"``
 with :class:`QuantileArm` (Woodruff); :func:`analyze_stratified` (post-stratification);
-``correction="by"`` (Benjamini–Yekutieli); :func:`tianping.stats.multitest.split_alpha`.
+``correction="by"`` (Benjamini–Yekutieli); :func:`tianping.stats.multitest.split_alpha`;
+CUPAC's cross-fitted models: :func:`tianping.stats.cupac.fit_cross_fitted` (their predictions
+are covariates like any other).
 
 Building blocks (for custom pipelines): :func:`validate_arms`, :func:`arm_moments`,
 :func:`cuped_moments`, :func:`effect_of`, :func:`welch_test`, :func:`sequential_test`,
