@@ -21,7 +21,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;
 color:#222;padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:right}
+th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:right}td{white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 .rec{font-size:1.2rem;padding:.6rem 1rem;border-radius:.3rem;display:inline-block}
 .ship{background:#e3f4e3}.noship{background:#fbe4e4}.none{background:#eee}
