@@ -3,6 +3,9 @@
 - ``settings``: settings rooted in a temp folder (DuckDB file + SQLite file there).
 - ``warehouse``: parametrised over ``duckdb`` and ``spark`` (local mode, one session for the
   whole run, views reset per test). Spark tests carry the ``spark`` marker.
+- ``spark_cluster``: a Spark standalone master and worker (``tests/sparkcluster.py``), one for
+  the whole run; reached from child processes with ``run_on_cluster``, since this process
+  holds the local session. Tests using it carry the ``spark_cluster`` marker.
 - ``store_url``: parametrised over ``sqlite`` and ``postgres``; each test gets a new, empty
   database. PostgreSQL runs as a throw-away cluster and is skipped, with a message, where
   Debian's ``postgresql`` is not installed.
@@ -22,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pgcluster import Cluster, find_bin  # noqa: E402
+from sparkcluster import SparkCluster, unavailable  # noqa: E402
 from tianping.settings import Settings  # noqa: E402
 
 _db_counter = itertools.count()
@@ -94,6 +98,16 @@ def pg_cluster():
             "(apt-get install postgresql)"
         )
     cluster = Cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_cluster():
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    cluster = SparkCluster(cores=2, memory="2g")
     yield cluster
     cluster.stop()
 

@@ -153,7 +153,7 @@ def run_demo(
 
     check_options(options)
     progress = progress or _Quiet()
-    wh = connect(settings)
+    wh = connect(settings, write=True)
     try:
         run = DemoRun(settings, options, wh)
         refuse_existing_data(run)

@@ -47,12 +47,21 @@ def settings_of(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> Settings:
     """The settings a function uses: ``settings`` as given, else the CLI's resolution of
-    ``home``/``warehouse``/``store`` (then ``TIANPING_*``, ``tianping.toml``, ``./.tianping``)."""
+    ``home``/``warehouse``/``store``/``sources`` (then ``TIANPING_*``, ``tianping.toml``,
+    ``./.tianping``). ``sources`` names a sources file: your own tables, read in place."""
     if settings is not None:
         return settings
-    return load_settings({"home": home, "warehouse": warehouse, "store": store})
+    return load_settings(
+        {
+            "home": home,
+            "warehouse": warehouse,
+            "store": store,
+            "sources": None if sources is None else str(sources),
+        }
+    )
 
 
 def headline_metrics(
@@ -65,6 +74,7 @@ def headline_metrics(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """Headline metrics per period, as ``tianping metrics --grain G --from --to --by`` prints.
 
@@ -80,7 +90,9 @@ def headline_metrics(
     """
     from tianping.metrics.service import compute_metrics
 
-    with _warehouse(settings_of(settings, home=home, warehouse=warehouse, store=store)) as wh:
+    with _warehouse(
+        settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources)
+    ) as wh:
         rows = compute_metrics(wh, grain, _day(start, "start"), _day(end, "end"), by)
     return frame(rows)
 
@@ -96,6 +108,7 @@ def explain(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """Why GMV moved between the period containing ``start`` and the one containing ``end``:
     ``tianping metrics explain``'s contributions, one row per factor (``buyers``,
@@ -104,6 +117,7 @@ def explain(
     the method; :func:`movers` ranks the values of ``by``."""
     result, _, before, after = _explain(start, end, grain, by, top,
                                         settings_of(settings, home=home, warehouse=warehouse,
+                                                    sources=sources,
                                                     store=store))  # fmt: skip
     out = frame(
         {"factor": k, "before": result.before.factors[k], "after": result.after.factors[k],
@@ -129,11 +143,12 @@ def movers(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """The values of ``by`` that moved GMV most between the two periods of :func:`explain`:
     ``value``, ``gmv_before``, ``gmv_after``, ``change``, ``share_of_change``."""
     _, found, _, _ = _explain(start, end, grain, by, top,
-                              settings_of(settings, home=home, warehouse=warehouse, store=store))  # fmt: skip
+                              settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources))  # fmt: skip
     return frame(
         {"value": m.value, "gmv_before": m.gmv_before, "gmv_after": m.gmv_after,
          "change": m.change, "share_of_change": m.share_of_change}
@@ -167,6 +182,7 @@ def market_comparison(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """Our figures beside every platform's in one market period, like with like, as
     ``tianping market compare`` and the dashboard's overview show them.
@@ -183,7 +199,7 @@ def market_comparison(
     """
     from tianping.market.service import compare_with_market
 
-    s = settings_of(settings, home=home, warehouse=warehouse, store=store)
+    s = settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources)
     with _warehouse(s) as wh, _session(s) as session:
         view = compare_with_market(wh, session=session, period=period, project=project,
                                    ours_from=_day(ours_from, "ours_from"),
@@ -209,13 +225,14 @@ def market_periods(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """Every market period with the days of it our data covers (``tianping market periods``):
     ``period``, ``start``, ``end``, ``days``, ``covered_days``, ``coverage``, ``platforms``,
     ``metrics``."""
     from tianping.market.service import period_coverage
 
-    s = settings_of(settings, home=home, warehouse=warehouse, store=store)
+    s = settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources)
     with _warehouse(s) as wh, _session(s) as session:
         return frame(c.to_dict() for c in period_coverage(wh, session=session))
 
@@ -228,6 +245,7 @@ def experiment(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """An experiment's analysis (``tianping experiment analyze NAME --format json``), one row
     per metric and treatment: ``metric``, ``role``, ``treatment``, ``control_mean``,
@@ -238,7 +256,7 @@ def experiment(
     from tianping.experiments.service import analyze_experiment
     from tianping.races.service import weight_schedule
 
-    s = settings_of(settings, home=home, warehouse=warehouse, store=store)
+    s = settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources)
     with _warehouse(s) as wh, _session(s) as session:
         report = analyze_experiment(
             name, session=session, warehouse=wh, slice_by=slice_by, weight_history=weight_schedule
@@ -264,6 +282,7 @@ def race(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """A race's standings at its latest adaptive step (``tianping race report NAME``), one
     row per strategy: ``arm``, ``units``, ``estimate`` (biased: traffic followed the
@@ -271,7 +290,9 @@ def race(
     race (phase, winner, decision...) and its latest confirmation, if any."""
     from tianping.races.report import verdict
 
-    data = _race_data(name, settings_of(settings, home=home, warehouse=warehouse, store=store))
+    data = _race_data(
+        name, settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources)
+    )
     racing = [s for s in data["steps"] if s["phase"] == "racing"]
     last = racing[-1]["standings"] if racing else []
     out = frame({"arm": s["arm"], "units": s["n"], "estimate": s["estimate"],
@@ -288,11 +309,14 @@ def race_steps(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """Every step of a race, one row per step and strategy: ``step``, ``phase``,
     ``taken_at``, ``window_start``, ``window_end``, ``leader``, ``arm``, ``units``,
     ``estimate``, ``p_best``, ``weight``, ``regret``."""
-    data = _race_data(name, settings_of(settings, home=home, warehouse=warehouse, store=store))
+    data = _race_data(
+        name, settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources)
+    )
     return frame(
         {"step": st["number"], "phase": st["phase"], "taken_at": st["taken_at"],
          "window_start": st["window"][0], "window_end": st["window"][1], "leader": st["leader"],
@@ -320,6 +344,7 @@ def policy_replay(
     home: str | Path | None = None,
     warehouse: str | None = None,
     store: str | None = None,
+    sources: str | Path | None = None,
 ) -> pd.DataFrame:
     """Past refund requests decided again under ``policy`` (and ``against``), as ``tianping
     policy replay`` does: one row per policy with ``requests``, ``automatic``,
@@ -329,7 +354,7 @@ def policy_replay(
     from tianping.aftersales.policy import resolve_policy
     from tianping.aftersales.replay import replay
 
-    s = settings_of(settings, home=home, warehouse=warehouse, store=store)
+    s = settings_of(settings, home=home, warehouse=warehouse, store=store, sources=sources)
     first, last = _day(start, "start"), _day(end, "end")
     as_of = _day(scores_as_of, "scores_as_of")
     with _warehouse(s) as wh:

@@ -31,6 +31,8 @@ class Settings:
             ``spark`` (local mode), ``local[N]`` or ``spark://host:port``.
         store: SQLAlchemy URL; ``sqlite:///<home>/store.sqlite`` by default.
         currency: the marketplace's currency (ISO 4217); money columns use its decimals.
+        sources: a sources file (YAML) mapping the event tables onto the warehouse's own tables
+            or files, read in place (docs/data.md); empty: tianping's own tables.
         spark_conf: extra Spark settings, e.g. ``{"spark.executor.memory": "4g"}``.
     """
 
@@ -38,6 +40,7 @@ class Settings:
     warehouse: str = "duckdb"
     store: str = ""
     currency: str = "CNY"
+    sources: str = ""
     spark_conf: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -47,15 +50,25 @@ class Settings:
 
     @property
     def warehouse_kind(self) -> str:
-        """``duckdb`` or ``spark``."""
+        """``duckdb``, ``spark``, or ``ibis`` for any other engine Ibis reaches by URL
+        (``postgres://…``, ``trino://…``, …), which is read through a sources file."""
         w = self.warehouse
         if w == "duckdb" or w.startswith("duckdb://"):
             return "duckdb"
         if w == "spark" or w.startswith(("spark://", "local", "yarn", "k8s://")):
             return "spark"
+        if w.startswith("sc://"):
+            raise UsageError(
+                "Spark Connect (sc://) is not supported yet: use a Spark master URL "
+                "(spark://HOST:PORT) or local[N] (docs/data.md, 'On a Spark cluster')",
+                field="warehouse",
+            )
+        if re.match(r"^[a-z][a-z0-9+.-]*://", w):
+            return "ibis"
         raise UsageError(
-            f"unknown warehouse {w!r}: use 'duckdb', 'duckdb:///file.duckdb', 'spark', "
-            "'local[N]' or a Spark master URL",
+            f"unknown warehouse {redact_url(w)!r}: use 'duckdb', 'duckdb:///file.duckdb', "
+            "'spark', 'local[N]', a Spark master URL, or an engine's URL with a sources file "
+            "(postgres://USER@HOST/DB)",
             field="warehouse",
         )
 
@@ -110,6 +123,16 @@ class Settings:
             UsageError: the folder of an explicit DuckDB file does not exist.
             NoData: a read finds no warehouse (nothing was ingested or simulated there yet).
         """
+        if self.warehouse_kind == "ibis":
+            if self.sources:
+                return  # read in place: the sources are checked when the warehouse is opened
+            raise UsageError(
+                f"the warehouse {redact_url(self.warehouse)} is read through a sources file "
+                "that maps the event tables onto its tables (--sources FILE; docs/data.md)",
+                field="sources",
+            )
+        if self.sources and not write:
+            return  # the mapped tables are read in place; tianping's own may not exist yet
         if self.warehouse_kind == "spark":
             where = self.home / "spark"
             if not write and not where.is_dir():
@@ -130,6 +153,15 @@ FILL_HINT = (
     "`tianping demo` simulates a whole marketplace, `tianping ingest TABLE FILE` loads your "
     "events (check --home / --warehouse)"
 )
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages.
+
+    >>> redact_url("postgresql://ana:s3cret@db:5432/shop")
+    'postgresql://ana:***@db:5432/shop'
+    """
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
 def default_store(home: Path) -> str:
@@ -164,7 +196,7 @@ def _check_folder(path: Path, *, default: bool, home: Path, option: str) -> None
         )
 
 
-_KEYS = {"home", "warehouse", "store", "currency"}
+_KEYS = {"home", "warehouse", "store", "currency", "sources"}
 
 
 def load_settings(

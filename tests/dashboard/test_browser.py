@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +19,10 @@ import httpx
 import pytest
 
 from refund_helpers import order_json
+from serving import TIANPING, running_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIANPING = str(Path(sys.executable).parent / "tianping")
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api",
@@ -32,12 +30,6 @@ playwright_api = pytest.importorskip(
 )
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cli(home: Path, *args: str) -> str:
@@ -83,22 +75,7 @@ def server(tmp_path_factory):
                 ("Shop Two", "merchant", ("--merchant", "m2")))}  # fmt: skip
     keys |= _demo_keys(home)
     decisions = _seed_decisions(home)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [TIANPING, "--home", str(home), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "TIANPING_TICK_SECONDS": "0"},
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+    with running_server("--home", str(home)) as base:
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {keys['svc']}"})
         refunds = {}
         for order_id, merchant, reason in (("e1", "m1", "empty_parcel"), ("e2", "m2", "quality")):
@@ -121,9 +98,6 @@ def server(tmp_path_factory):
             "decisions": decisions,
             "home": home,
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -83,3 +83,20 @@ def test_bad_references_are_refused_with_the_reason(ref, error, message, duckdb_
 def test_warehouse_evidence_without_a_warehouse_is_a_usage_error():
     with pytest.raises(UsageError, match="read from the warehouse"):
         capture("experiment:one-click", session=None)
+
+
+def test_a_reference_name_is_trimmed_of_ascii_blanks_only_as_its_pattern_says():
+    import re
+
+    from tianping.governance.sources import KINDS, split_ref
+    from tianping.inputs import reference_pattern
+
+    pattern = reference_pattern(KINDS)
+    for ref in ("goal:\xa0", "race: promo", "metric:gmv"):
+        assert re.match(pattern, ref)
+        kind, name = split_ref(ref)
+        assert kind == ref.split(":")[0] and name == ref.split(":", 1)[1].strip(" ")
+    for ref in ("goal: ", "goal:", "nope:x"):
+        assert not re.match(pattern, ref)
+        with pytest.raises(InvalidInput):
+            split_ref(ref)

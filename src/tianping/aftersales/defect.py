@@ -154,8 +154,10 @@ class DefectSignals:
         return int(self.product_id.size)
 
     def to_rows(self, *, flagged_only: bool = False) -> list[dict[str, Any]]:
-        """One dict per product (optionally only flagged ones), most suspicious first."""
-        order = np.argsort(-self.prob_exceeds, kind="stable")
+        """One dict per product (optionally only flagged ones), most suspicious first; ties
+        by product id, so every engine's answer lists them in one order."""
+        ids = [str(p) for p in self.product_id]
+        order = sorted(range(len(ids)), key=lambda i: (-self.prob_exceeds[i], ids[i]))
         rows = []
         for i in order:
             if flagged_only and not self.flagged[i]:

@@ -49,7 +49,7 @@ def warehouse_of(ctx: typer.Context, *, write: bool = False) -> Iterator[Any]:
 
     settings = settings_of(ctx)
     settings.check_warehouse(write=write)
-    wh = connect(settings)
+    wh = connect(settings, write=write)
     try:
         yield wh
     finally:

@@ -22,11 +22,11 @@ from tianping.errors import TianpingError
 from tianping.settings import load_settings
 
 #: Options of the root command that may also be written after the subcommand.
-GLOBAL_OPTIONS = ("--home", "--warehouse", "--store")
+GLOBAL_OPTIONS = ("--home", "--warehouse", "--store", "--sources")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
-    """Move ``--home``, ``--warehouse`` and ``--store`` given after the subcommand in front of
+    """Move ``--home``, ``--warehouse``, ``--store`` and ``--sources`` given after the subcommand in front of
     it, where the root command reads them (``tianping metrics --home DIR`` means
     ``tianping --home DIR metrics``). Nothing after ``--`` moves; given twice, the later wins.
 
@@ -99,8 +99,14 @@ def _root(
     ),
     warehouse: str | None = typer.Option(
         None,
-        help="duckdb | duckdb:///FILE | spark | local\\[N] | spark://HOST:PORT "
-        "(env TIANPING_WAREHOUSE; default duckdb under home).",
+        help="duckdb | duckdb:///FILE | spark | local\\[N] | spark://HOST:PORT | an engine's "
+        "URL read through --sources, e.g. postgres://USER@HOST/DB (env TIANPING_WAREHOUSE; "
+        "default duckdb under home).",
+    ),
+    sources: Path | None = typer.Option(
+        None,
+        help="Sources file (YAML) mapping the event tables onto your own tables or files, read "
+        "in place (env TIANPING_SOURCES; docs/data.md).",
     ),
     store: str | None = typer.Option(
         None, help="SQLAlchemy URL of the store (env TIANPING_STORE; default SQLite under home)."
@@ -108,7 +114,14 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
     try:
-        ctx.obj = load_settings({"home": home, "warehouse": warehouse, "store": store})
+        ctx.obj = load_settings(
+            {
+                "home": home,
+                "warehouse": warehouse,
+                "store": store,
+                "sources": sources and str(sources),
+            }
+        )
     except TianpingError as exc:
         print_error(exc)
         raise typer.Exit(exc.exit_code) from None

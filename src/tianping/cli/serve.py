@@ -22,6 +22,7 @@ def serve(
 ) -> None:
     """Serve the refund, red-packet and ledger API (OpenAPI at /docs) on the store of --store."""
     import os
+    from pathlib import Path
 
     import uvicorn
 
@@ -29,6 +30,7 @@ def serve(
 
     settings = settings_of(ctx)
     _check_store(settings)
+    _check_sources(settings)
     check_port(host, port)
     # Workers rebuild the app from the environment, so hand them these settings there.
     os.environ.update(
@@ -36,6 +38,11 @@ def serve(
             "TIANPING_HOME": str(settings.home),
             "TIANPING_STORE": settings.store,
             "TIANPING_WAREHOUSE": settings.warehouse,
+            **(
+                {"TIANPING_SOURCES": str(Path(settings.sources).resolve())}
+                if settings.sources
+                else {}
+            ),
             "TIANPING_TICK_SECONDS": str(tick_seconds),
         }
     )
@@ -49,6 +56,16 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+def _check_sources(settings) -> None:
+    """Map the sources once, so a broken mapping is listed before the server starts (not on
+    every dashboard page)."""
+    if not settings.sources:
+        return
+    from tianping.warehouse import connect
+
+    connect(settings).close()
 
 
 def _check_store(settings) -> None:

@@ -161,7 +161,7 @@ def order_facts(
         refunds = refunds.filter(refunds.requested_at < ibis.timestamp(end))
         refunded = refunds.group_by("order_id").agg(_refund_requests=refunds.refund_id.count())
         facts = facts.left_join(refunded, "order_id").select(~ibis.selectors.endswith("_right"))
-        facts = facts.mutate(refunded=(facts._refund_requests.fill_null(0) > 0).cast("int64"))
+        facts = facts.mutate(refunded=(facts._refund_requests.fill_null(0) > 0).ifelse(1, 0))
     if want & {"reviews", "rating_sum"}:
         reviews = wh.table("reviews")
         reviews = reviews.filter(reviews.created_at < ibis.timestamp(end))
@@ -200,8 +200,8 @@ def _order_exprs(
         "refunded_orders": lambda: facts.refunded.sum(where=where),
         "reviews": lambda: facts.reviews.sum(where=where),
         "rating_sum": lambda: facts.rating_sum.sum(where=where),
-        "door_orders": lambda: (facts.delivery_mode == "door").cast("int64").sum(where=where),
-        "moded_orders": lambda: facts.delivery_mode.notnull().cast("int64").sum(where=where),
+        "door_orders": lambda: (facts.delivery_mode == "door").ifelse(1, 0).sum(where=where),
+        "moded_orders": lambda: facts.delivery_mode.notnull().ifelse(1, 0).sum(where=where),
     }
     want = {"orders", *needed} if needed else set(exprs)
     return {f"{prefix}{f}": make() for f, make in exprs.items() if f in want}
@@ -211,7 +211,7 @@ def _nps_features(nps: ibis.Table, key: list[str]) -> ibis.Table:
     return nps.group_by(key).agg(
         nps_responses=nps.count(),
         nps_score_sum=nps.score.sum().cast("int64"),
-        nps_net=((nps.score >= 9).cast("int64") - (nps.score <= 6).cast("int64")).sum(),
+        nps_net=((nps.score >= 9).ifelse(1, 0) - (nps.score <= 6).ifelse(1, 0)).sum(),
     )
 
 
@@ -285,7 +285,7 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     elif not order_slice:
         rows = rows.mutate(slice=ibis.literal(ALL))
     if q.with_covariates:
-        rows = rows.mutate(returning=(rows._prior.fill_null(0) > 0).cast("int64")).drop("_prior")
+        rows = rows.mutate(returning=(rows._prior.fill_null(0) > 0).ifelse(1, 0)).drop("_prior")
     if q.with_cupac:
         rows = _with_cupac_features(wh, rows, q)
     return _fill_and_derive(rows, order_slice)
@@ -365,9 +365,9 @@ def _fill_and_derive(rows: ibis.Table, order_slice: bool) -> ibis.Table:
             elif not name.startswith("pre_") and not (order_slice and f in _NPS_FEATURES):
                 fills[name] = ibis.literal(0)
     rows = rows.mutate(**fills)
-    rows = rows.mutate(converted=(rows.orders > 0).cast("int64"))
+    rows = rows.mutate(converted=(rows.orders > 0).ifelse(1, 0))
     if "pre_orders" in rows.columns:
-        rows = rows.mutate(pre_converted=(rows.pre_orders > 0).cast("int64"))
+        rows = rows.mutate(pre_converted=(rows.pre_orders > 0).ifelse(1, 0))
     return rows
 
 
@@ -624,7 +624,7 @@ def quantile_query(wh: Warehouse, q: Query, metric: str) -> ibis.Table:
 
     per_unit = ranked.group_by(["variant", "unit_id"]).agg(
         events=ranked.count(),
-        below=(ranked._rank <= ranked._k).cast("int64").sum(),
+        below=(ranked._rank <= ranked._k).ifelse(1, 0).sum(),
         n=ranked._n.max(),
         q=at(ranked._k),
         q_lo=at(ranked._k_lo),
@@ -692,7 +692,7 @@ def window_counts(
     """
     units = exposed_units(wh, q)
     index = sum(
-        ((units.first_exposed >= ibis.timestamp(t)).cast("int64") for t in starts),
+        ((units.first_exposed >= ibis.timestamp(t)).ifelse(1, 0) for t in starts),
         ibis.literal(0, "int64"),
     )
     units = units.mutate(window=index)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tianping.errors import InvalidInput, UsageError
+from tianping.inputs import BLANKS
 
 KINDS = ("metric", "experiment", "race", "goal", "policy-replay")
 MAX_REF = 480
@@ -34,12 +35,15 @@ def split_ref(ref: str) -> tuple[str, str]:
         raise InvalidInput(
             f"evidence reference is longer than {MAX_REF} characters", field="evidence"
         )
-    if not sep or kind not in KINDS or not name.strip():
+    # ASCII blanks only, as the documented pattern (inputs.reference_pattern) says: a name of
+    # other white space (U+00A0) is a name like any other, and is looked up.
+    name = name.strip(BLANKS)
+    if not sep or kind not in KINDS or not name:
         raise InvalidInput(
             f"evidence {ref!r} is not KIND:NAME with KIND one of {', '.join(KINDS)}",
             field="evidence",
         )
-    return kind, name.strip()
+    return kind, name
 
 
 def capture(ref: str, *, session: Session, warehouse: Any = None) -> tuple[str, Any]:

@@ -82,14 +82,14 @@ def orders_aggregates(
         gmv=enriched.amount.sum(),
         orders=enriched.count(),
         buyers=enriched.buyer_id.nunique(),
-        new_buyers=enriched.prev_at.isnull().cast("int64").sum(),
-        packages=enriched.delivered_at.notnull().cast("int64").sum(),
-        door=(enriched.delivery_mode == "door").fill_null(False).cast("int64").sum(),
-        mode_known=enriched.delivery_mode.notnull().cast("int64").sum(),
-        refunded_orders=enriched._refunds.notnull().cast("int64").sum(),
+        new_buyers=enriched.prev_at.isnull().ifelse(1, 0).sum(),
+        packages=enriched.delivered_at.notnull().ifelse(1, 0).sum(),
+        door=(enriched.delivery_mode == "door").fill_null(False).ifelse(1, 0).sum(),
+        mode_known=enriched.delivery_mode.notnull().ifelse(1, 0).sum(),
+        refunded_orders=enriched._refunds.notnull().ifelse(1, 0).sum(),
         refunded_amount=enriched._refunded.sum(),
-        repurchase_num=rep_num.cast("int64").sum(),
-        repurchase_den=rep_den.cast("int64").sum(),
+        repurchase_num=rep_num.ifelse(1, 0).sum(),
+        repurchase_den=rep_den.ifelse(1, 0).sum(),
     )
 
 
@@ -130,8 +130,8 @@ def nps_aggregates(nps: ibis.Table, w: Window) -> ibis.Table:
     t = nps.filter(_in_window(nps.created_at, w))
     return t.group_by(period=period_of(t.created_at, w.grain)).agg(
         responses=t.count(),
-        promoters=(t.score >= 9).cast("int64").sum(),
-        detractors=(t.score <= 6).cast("int64").sum(),
+        promoters=(t.score >= 9).ifelse(1, 0).sum(),
+        detractors=(t.score <= 6).ifelse(1, 0).sum(),
     )
 
 

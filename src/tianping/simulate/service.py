@@ -78,6 +78,14 @@ def refuse_existing_events(wh: Any, *, where: Path, command: str) -> None:
         UsageError: naming how many rows of which tables are there and how to go on
             (``--rebuild``, or another home).
     """
+    mapped = sorted(set(getattr(wh, "mapped", {})) & set(EVENT_TABLES))
+    if mapped:
+        raise UsageError(
+            f"the sources file maps {', '.join(mapped)} onto your own tables, and tianping "
+            f"never writes to them; `tianping {command}` fills tianping's own warehouse: run "
+            "it without --sources (and TIANPING_SOURCES), in a home of its own",
+            field="sources",
+        )
     held = {t: wh.row_count(t) for t in EVENT_TABLES if wh.has_table(t)}
     held = {t: n for t, n in held.items() if n}
     if held:

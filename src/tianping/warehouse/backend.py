@@ -23,7 +23,9 @@ import pyarrow as pa
 
 from tianping.errors import UsageError
 from tianping.events.schema import TABLES, TableSchema
-from tianping.settings import Settings, make_home
+from tianping.settings import Settings, make_home, redact_url
+from tianping.warehouse.mapped import MappedTable, SourcesInvalid, map_tables
+from tianping.warehouse.sources import read_sources
 
 MONEY_PRECISION = 18
 
@@ -47,21 +49,42 @@ def arrow_schema(table: TableSchema, scale: int = 2) -> pa.Schema:
 
 
 class Warehouse:
-    """An Ibis connection plus the few writes tianping needs."""
+    """An Ibis connection plus the few writes tianping needs.
 
-    def __init__(self, con: Any, kind: str, *, spark_root: Path | None = None, scale: int = 2):
+    With ``mapped`` tables (a sources file), those tables are the user's own, read in place;
+    the others are tianping's own tables on the same connection, as without sources.
+    """
+
+    def __init__(
+        self,
+        con: Any,
+        kind: str,
+        *,
+        spark_root: Path | None = None,
+        scale: int = 2,
+        mapped: dict[str, MappedTable] | None = None,
+        sources: str = "",
+    ):
         self.con = con
         self.kind = kind
         self.scale = scale
         self._spark_root = spark_root
+        self.mapped = dict(mapped or {})
+        self.sources = sources
 
     # -- reading -----------------------------------------------------------------
     def has_table(self, name: str) -> bool:
-        """Whether the warehouse holds a loaded table ``name``."""
+        """Whether the warehouse holds a loaded (or mapped) table ``name``."""
+        if name in self.mapped:
+            return True
+        if self.kind == "ibis":
+            return False
         return name in self.con.list_tables()
 
     def table(self, name: str) -> ibis.Table:
         """The Ibis table ``name``; an empty table in the documented schema if none was loaded."""
+        if name in self.mapped:
+            return self.mapped[name].typed
         if self.has_table(name):
             return self.con.table(name)
         if name in TABLES:
@@ -83,6 +106,7 @@ class Warehouse:
     # -- writing -----------------------------------------------------------------
     def append(self, name: str, data: pa.Table) -> None:
         """Append rows (atomically on DuckDB); creates the table on first write."""
+        self.check_writable(name)
         schema = arrow_schema(TABLES[name], self.scale) if name in TABLES else data.schema
         data = data.select(schema.names).cast(schema)
         if self.kind == "duckdb":
@@ -95,8 +119,26 @@ class Warehouse:
         self.drop(name)
         self.append(name, data)
 
+    def check_writable(self, name: str) -> None:
+        """Raise a :class:`UsageError` if tianping may not write table ``name`` here: it is
+        mapped by the sources file, or the engine is one tianping only reads."""
+        if name in self.mapped:
+            raise UsageError(
+                f"{name} is read in place from {self.mapped[name].source.origin} "
+                f"({self.sources}); tianping never writes to your tables — load it where it "
+                "lives, or run without --sources to use tianping's own warehouse",
+                field="table",
+            )
+        if self.kind == "ibis":
+            raise UsageError(
+                f"tianping writes only to a DuckDB or Spark warehouse; {name} cannot be written "
+                "to this one (it is read through the sources file)",
+                field="warehouse",
+            )
+
     def drop(self, name: str) -> None:
         """Remove table ``name`` and its data if it exists (Spark: its Parquet folder too)."""
+        self.check_writable(name)
         if self.kind == "duckdb":
             self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
             return
@@ -139,23 +181,76 @@ class Warehouse:
 
     def close(self) -> None:
         """Release the connection (DuckDB: close the file; Spark keeps its shared session)."""
-        if self.kind == "duckdb":
+        if self.kind in ("duckdb", "ibis"):
             self.con.disconnect()
 
 
-def connect(settings: Settings) -> Warehouse:
-    """Open the warehouse the settings name."""
+def connect(settings: Settings, *, write: bool = False) -> Warehouse:
+    """Open the warehouse the settings name, with the sources file's tables mapped in place.
+
+    ``write``: the caller will write tianping's own tables, so a DuckDB file that does not
+    exist yet is created (a read with a sources file and no file reads in memory).
+
+    Raises:
+        SourcesInvalid: the sources do not fit the event tables (every problem listed).
+    """
     scale = _scale(settings.currency)
-    if settings.warehouse_kind == "duckdb":
-        return Warehouse(_connect_duckdb(settings), "duckdb", scale=scale)
-    return _connect_spark(settings, scale)
+    kind = settings.warehouse_kind
+    if kind == "duckdb":
+        wh = Warehouse(_connect_duckdb(settings, write=write), "duckdb", scale=scale)
+    elif kind == "spark":
+        wh = _connect_spark(settings, scale)
+    else:
+        wh = Warehouse(_connect_ibis(settings), "ibis", scale=scale)
+    if settings.sources:
+        try:
+            _map_sources(wh, settings)
+        except BaseException:
+            wh.close()
+            raise
+    return wh
 
 
-def _connect_duckdb(settings: Settings):
-    """The DuckDB file of the settings; the home folder is made for the default file only."""
+def _map_sources(wh: Warehouse, settings: Settings) -> None:
+    spec = read_sources(settings.sources)
+    mapped, problems = map_tables(
+        wh.con, wh.con.name, spec, scale=wh.scale, currency=settings.currency
+    )
+    if problems:
+        raise SourcesInvalid(problems, source=str(settings.sources))
+    wh.mapped, wh.sources = mapped, str(settings.sources)
+
+
+def _connect_ibis(settings: Settings):
+    """Any engine Ibis reaches by URL (PostgreSQL, Trino, ClickHouse, …): read-only use."""
+    url = settings.warehouse
+    if url.startswith(("postgresql+psycopg://", "postgresql+psycopg2://")):
+        url = "postgres://" + url.split("://", 1)[1]
+    try:
+        return ibis.connect(url)
+    except Exception as exc:  # each engine has its own errors: refused, no such db, no extra
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"--warehouse: cannot connect to {redact_url(settings.warehouse)}: {first}",
+            field="warehouse",
+        ) from None
+
+
+def _connect_duckdb(settings: Settings, *, write: bool = False):
+    """The DuckDB file of the settings; the home folder is made for the default file only.
+
+    With a sources file and no warehouse file yet, an in-memory database reads the files.
+    """
     import duckdb
 
     path = settings.duckdb_path
+    if (
+        settings.sources
+        and not write
+        and settings.warehouse == "duckdb"
+        and not Path(path).exists()
+    ):
+        path = ":memory:"
     if path != ":memory:":
         if settings.warehouse == "duckdb":
             make_home(settings.home)
@@ -181,21 +276,41 @@ def _scale(currency: str) -> int:
 def _connect_spark(settings: Settings, scale: int) -> Warehouse:
     session = spark_session(settings.spark_master, settings.spark_conf)
     root = settings.home.resolve() / "spark"
-    root.mkdir(parents=True, exist_ok=True)
+    if not settings.sources:  # read in place: nothing of tianping's own is made
+        root.mkdir(parents=True, exist_ok=True)
     wh = Warehouse(ibis.pyspark.connect(session), "spark", spark_root=root, scale=scale)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob("*.parquet"))):
+    folders = root.iterdir() if root.is_dir() else ()
+    for folder in sorted(p for p in folders if p.is_dir() and any(p.glob("*.parquet"))):
         wh._register_spark(folder.name)
     return wh
 
 
 def spark_session(master: str, conf: dict[str, str] | None = None):
-    """A SparkSession set up for portable results: UTC, small shuffles, temp dirs under /tmp."""
+    """A SparkSession set up for portable results: UTC, small shuffles, temp dirs under /tmp.
+
+    Spark allows one SparkContext per process, and its builder quietly hands back the open
+    session whatever master it is asked for; so asking for another master than the open one is
+    refused rather than answered from the wrong engine.
+
+    Raises:
+        UsageError: PySpark is not installed, or a session on another master is already open
+            in this process.
+    """
     try:
+        from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError:
         raise UsageError(
             "the Spark warehouse needs PySpark: pip install 'tianping[spark]'", field="warehouse"
         ) from None
+    wanted = (conf or {}).get("spark.master", master)
+    active = SparkContext._active_spark_context
+    if active is not None and active.master != wanted:
+        raise UsageError(
+            f"--warehouse {wanted}: a Spark session on {active.master} is already open in this "
+            "process, and Spark allows one per process; stop it first or run in a new process",
+            field="warehouse",
+        )
     scratch = Path(tempfile.gettempdir()) / "tianping-spark"
     builder = (
         SparkSession.builder.master(master)

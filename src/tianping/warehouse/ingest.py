@@ -140,10 +140,12 @@ def ingest_file(
         progress: called with (stage, rows) as the stages complete.
 
     Raises:
-        UsageError: unknown table, unreadable file, missing required columns, bad time zone.
+        UsageError: unknown table, a table mapped by the sources file, unreadable file,
+            missing required columns, bad time zone.
         IngestRejected: invalid rows and no ``rejects`` path.
     """
     schema = _schema(table)
+    wh.check_writable(schema.name)  # a table read in place from the user's own is never loaded
     path = Path(path)
     step = progress or (lambda stage, rows: None)
     # Staging tables live in a private in-memory database. On a DuckDB warehouse that database
