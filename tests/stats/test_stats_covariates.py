@@ -195,3 +195,33 @@ def test_arms_without_covariates_are_refused():
     arms = [ArmStats("control", 10, 5.0, 9.0), ArmStats("t", 10, 6.0, 9.0)]
     with pytest.raises(InvalidInput, match="covariate sums are required"):
         analyze(arms, metric_type="mean", covariates="regression")
+
+
+def test_constant_copied_and_rescaled_covariates_give_the_same_effect(rng):
+    """A constant covariate gets no coefficient, a copy of another shares its coefficient, and
+    a covariate in yuan instead of thousands of yuan gets a coefficient 1000 times smaller:
+    the effect and its standard error do not move (the solve is on the correlation scale, so
+    rounding in the sums, which differs between engines, cannot pick a different answer)."""
+    y, x, n_c = _data(rng)
+    config = AnalysisConfig(metric_type="mean", covariates="regression")
+
+    def fit(columns):
+        xs = np.column_stack(columns)
+        return compare(covariate_arm("c", y[:n_c], xs[:n_c].T),
+                       covariate_arm("t", y[n_c:], xs[n_c:].T), config)  # fmt: skip
+
+    base = fit([x[:, 0], x[:, 1]])
+    with_constant = fit([x[:, 0], x[:, 1], np.full(y.size, 7.0)])
+    with_copy = fit([x[:, 0], x[:, 1], x[:, 1]])
+    rescaled = fit([x[:, 0] * 1000, x[:, 1]])
+    for other in (with_constant, with_copy, rescaled):
+        assert other.effect_size == pytest.approx(base.effect_size, rel=1e-9)
+        assert other.se == pytest.approx(base.se, rel=1e-9)
+    theta = list(base.covariate_coefficients.values())
+    assert list(with_constant.covariate_coefficients.values()) == pytest.approx(
+        [*theta, 0.0], abs=1e-12, rel=1e-9
+    )
+    assert list(with_copy.covariate_coefficients.values()) == pytest.approx(
+        [theta[0], theta[1] / 2, theta[1] / 2], rel=1e-8
+    )
+    assert rescaled.covariate_coefficients["x0"] == pytest.approx(theta[0] / 1000, rel=1e-9)

@@ -60,9 +60,15 @@ def model_features(columns: Sequence[str]) -> tuple[str, ...]:
     return (*pre, *rest)
 
 
+@ibis.udf.scalar.builtin
+def md5(value: str) -> str:
+    """The engine's own ``md5(text)``: lowercase hex on DuckDB, Spark and PostgreSQL alike
+    (Ibis's ``hexdigest`` has no PostgreSQL rule)."""
+
+
 def bucket(unit_id: ibis.Value) -> ibis.Value:
     """The unit's hash bucket ``0 .. 65535`` (:func:`tianping.stats.cupac.unit_bucket`)."""
-    digest = ibis.literal(FOLD_SALT).concat(unit_id.cast("string")).hexdigest("md5")
+    digest = md5(ibis.literal(FOLD_SALT).concat(unit_id.cast("string")))
 
     def digit(i: int) -> ibis.Value:
         code = digest.substr(i, 1).ascii_str().cast("int64")

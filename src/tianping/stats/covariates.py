@@ -23,7 +23,8 @@ metric, with its denominator ``Σ d x_j``): :class:`CovariateSums`. From these s
   ``y - θ·x`` in the arm, so unequal arm variances are allowed (as Welch).
 
 A singular ``C_xx`` (a covariate that is constant, or a copy of another) is solved with the
-pseudo-inverse: the fitted values, hence the effect, are those of OLS.
+pseudo-inverse on the correlation scale (constant covariates get no coefficient): the fitted
+values, hence the effect, are those of OLS.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def regression_moments(control, treatment, metric_type: str, mode: str = "regres
         values = [mean[-len(control.covariates.names) :] for mean, _ in moments]
         centre = sum(a.n * v for a, v in zip(arms, values, strict=True)) / (control.n + treatment.n)
         names = control.covariates.names
+        weight = control.n + treatment.n
     else:
         total = control + treatment
         mean_p, s_p = _arm_vector(total, metric_type)
@@ -91,7 +93,8 @@ def regression_moments(control, treatment, metric_type: str, mode: str = "regres
         values = [np.array([_ratio_value(mean)]) for mean, _ in moments]
         centre = np.array([_ratio_value(mean_p)])
         names = (f"{control.covariates.names[0]}/{control.covariates.names[1]}",)
-    theta = np.linalg.pinv(pooled[1:, 1:], hermitian=True) @ pooled[1:, 0]
+        weight = 1
+    theta = _solve(pooled[1:, 1:], pooled[1:, 0], centre, weight)
     adjusted = [
         _adjusted(a, metric_type, g, s, theta, v - centre)
         for a, g, (_, s), v in zip(arms, grads, moments, values, strict=True)
@@ -101,6 +104,28 @@ def regression_moments(control, treatment, metric_type: str, mode: str = "regres
     after = adjusted[0].se2 + adjusted[1].se2
     reduction = 0.0 if before <= 0 else 1.0 - after / before
     return RegressionFit(adjusted[0], adjusted[1], names, tuple(map(float, theta)), reduction)
+
+
+#: A covariate whose spread is below this share of its size is a constant (its sums carry
+#: only rounding); directions of the covariates' correlation matrix below this share of the
+#: largest are collinear. Both are dropped, so every engine's rounding gives the same answer.
+_CONSTANT, _COLLINEAR = 1e-12, 1e-10
+
+
+def _solve(cxx: np.ndarray, cxy: np.ndarray, centre: np.ndarray, weight: float) -> np.ndarray:
+    """``θ = C_xx⁺ C_xy``, solved on the correlation scale: covariates measured in yuan and in
+    0/1 flags differ by many orders of magnitude, and a pseudo-inverse on the raw scale would
+    cut by the largest. Constant covariates get ``θ = 0``; among collinear ones the
+    minimum-norm solution on the standardised scale."""
+    variance = np.clip(np.diag(cxx), 0.0, None)
+    live = variance > _CONSTANT * (variance + weight * np.asarray(centre) ** 2)
+    theta = np.zeros(cxy.size)
+    if not live.any():
+        return theta
+    sd = np.sqrt(variance[live])
+    corr = cxx[np.ix_(live, live)] / np.outer(sd, sd)
+    theta[live] = np.linalg.pinv(corr, rcond=_COLLINEAR, hermitian=True) @ (cxy[live] / sd) / sd
+    return theta
 
 
 def _adjusted(arm, metric_type, g, s, theta, offset) -> ArmMoments:
