@@ -219,6 +219,23 @@ def test_overview_market_is_market_compare_and_market_periods(demo):
         COMPARED.append(f"overview period {p['period']}: {row['days covered']}")
 
 
+def test_overview_bridge_is_metrics_bridge(demo):
+    home, text = demo["home"], page(demo, "/dashboard/")
+    months = cli_json(home, "metrics", "--grain", "month")
+    first, last = months[-2]["period"][:7], months[-1]["period"][:7]
+    doc = cli_json(home, "metrics", "bridge", "--from", first, "--to", last)
+    assert f"tianping metrics bridge --from {first} --to {last}" in strip(text)
+    shown = as_dicts(table(text, id="bridge-table"))
+    assert [r["part"] for r in shown] == [p["part"] for p in doc["parts"]]
+    for p, row in zip(doc["parts"], shown, strict=True):
+        assert row["kind"] == p["kind"]
+        check(f"overview bridge {p['part']}", row["amount"], p["amount"])
+    said = strip(text)
+    change = re.search(r"change (\S+) ?, the exact sum of the parts", said)
+    check("overview bridge change", change.group(1), doc["change"])
+    assert sum(p["amount_minor"] for p in doc["parts"]) == doc["change_minor"]
+
+
 def test_experiment_pages_are_experiment_analyze(demo):
     home = demo["home"]
     listed = cli_json(home, "experiment", "list")

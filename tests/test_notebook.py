@@ -121,6 +121,27 @@ def test_frames_hold_plain_values_and_the_cli_numbers(demo_home):
         _plain(f)
 
 
+def test_why_gives_the_clis_causes(demo_home):
+    found = tp.why("2024-04-01", "2024-05-01", home=demo_home)
+    doc = _cli(demo_home, "metrics", "why", "--from", "2024-04-01", "--to", "2024-05-01")
+    assert found.attrs["segments_tested"] == doc["segments_tested"] > 0
+    assert found.attrs["change"] == pytest.approx(doc["gmv_change"])
+    assert list(found.get("segment", [])) == [c["segment"] for c in doc["causes"]]
+    for row, c in zip(found.to_dict("records"), doc["causes"], strict=True):
+        assert row["own"] == pytest.approx(c["own"]) and row["mix"] == pytest.approx(c["mix"])
+    _plain(found)
+
+
+def test_bridge_gives_the_clis_parts(demo_home):
+    parts = tp.bridge("2024-04-01", "2024-05-01", home=demo_home, metric="net_gmv")
+    doc = _cli(demo_home, "metrics", "bridge", "--from", "2024-04", "--to", "2024-05",
+               "--metric", "net_gmv")  # fmt: skip
+    assert list(parts["part"]) == [p["part"] for p in doc["parts"]]
+    assert list(parts["amount_minor"]) == [p["amount_minor"] for p in doc["parts"]]
+    assert parts["amount_minor"].sum() == parts.attrs["change_minor"] == doc["change_minor"]
+    assert parts.attrs["notes"] == doc["notes"]
+
+
 def test_settings_resolve_like_the_cli(demo_home, monkeypatch, tmp_path):
     from tianping.errors import NotFound
 

@@ -2,7 +2,8 @@
 
 In a notebook, ``import tianping as tp``:
 
-- ``tp.headline_metrics``, ``tp.explain``, ``tp.movers``: headline metrics and why GMV moved;
+- ``tp.headline_metrics``, ``tp.explain``, ``tp.movers``, ``tp.why``: headline metrics and why
+  GMV moved; ``tp.bridge``: a change split into its causes, closing exactly;
 - ``tp.market_comparison``, ``tp.market_periods``: our figures beside the market's, like with like;
 - ``tp.experiment``, ``tp.race``, ``tp.race_steps``: experiment analyses and horse races;
 - ``tp.policy_replay``: past refund requests decided again under a policy;
@@ -27,6 +28,8 @@ _HOMES = {
     "headline_metrics": "tianping.notebook",
     "explain": "tianping.notebook",
     "movers": "tianping.notebook",
+    "why": "tianping.notebook",
+    "bridge": "tianping.notebook",
     "market_comparison": "tianping.notebook",
     "market_periods": "tianping.notebook",
     "experiment": "tianping.notebook",

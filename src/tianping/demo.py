@@ -114,6 +114,7 @@ class DemoRun:
     headline: dict[str, Any] = field(default_factory=dict)
     monthly: list[dict[str, Any]] = field(default_factory=list)
     daily: list[dict[str, Any]] = field(default_factory=list)
+    marks: dict[str, str] = field(default_factory=dict)  # ISO day -> event, for the charts
     market: dict[str, Any] = field(default_factory=dict)
     experiment: dict[str, Any] = field(default_factory=dict)
     refunds: dict[str, Any] = field(default_factory=dict)
@@ -149,9 +150,11 @@ def run_demo(
     Raises:
         UsageError: bad options, or the warehouse already holds data and ``rebuild`` is off.
     """
+    from tianping.metrics.calendar import load_calendar
     from tianping.warehouse import connect
 
     check_options(options)
+    load_calendar(settings.calendar)  # a broken calendar file stops here, not after simulating
     progress = progress or _Quiet()
     wh = connect(settings, write=True)
     try:
@@ -220,13 +223,15 @@ def simulate_step(run: DemoRun, progress: DemoProgress) -> None:
 
 
 def metrics_step(run: DemoRun, progress: DemoProgress) -> None:
-    """Headline metrics for the whole window, by month and by day."""
+    """Headline metrics for the whole window, by month and by day; the calendar's events."""
+    from tianping.metrics.calendar import load_calendar
     from tianping.metrics.service import compute_metrics
 
     whole = compute_metrics(run.wh, "year", run.start, run.end)
     run.headline = whole[0] if whole else {}
     run.monthly = compute_metrics(run.wh, "month", run.start, run.end)
     run.daily = compute_metrics(run.wh, "day", run.start, run.end)
+    run.marks = load_calendar(run.settings.calendar).marks(run.start, run.end)
 
 
 def market_step(run: DemoRun, progress: DemoProgress) -> None:

@@ -28,6 +28,7 @@ import pandas as pd
 from tianping.settings import Settings, load_settings
 
 __all__ = [
+    "bridge",
     "experiment",
     "explain",
     "headline_metrics",
@@ -38,6 +39,7 @@ __all__ = [
     "race",
     "race_steps",
     "settings_of",
+    "why",
 ]
 
 
@@ -48,10 +50,12 @@ def settings_of(
     warehouse: str | None = None,
     store: str | None = None,
     sources: str | Path | None = None,
+    calendar: str | Path | None = None,
 ) -> Settings:
     """The settings a function uses: ``settings`` as given, else the CLI's resolution of
-    ``home``/``warehouse``/``store``/``sources`` (then ``TIANPING_*``, ``tianping.toml``,
-    ``./.tianping``). ``sources`` names a sources file: your own tables, read in place."""
+    ``home``/``warehouse``/``store``/``sources``/``calendar`` (then ``TIANPING_*``,
+    ``tianping.toml``, ``./.tianping``). ``sources`` names a sources file: your own tables, read
+    in place; ``calendar`` a calendar file: your campaigns."""
     if settings is not None:
         return settings
     return load_settings(
@@ -60,6 +64,7 @@ def settings_of(
             "warehouse": warehouse,
             "store": store,
             "sources": None if sources is None else str(sources),
+            "calendar": None if calendar is None else str(calendar),
         }
     )
 
@@ -154,6 +159,96 @@ def movers(
          "change": m.change, "share_of_change": m.share_of_change}
         for m in found
     )  # fmt: skip
+
+
+def why(
+    start: str | date,
+    end: str | date,
+    grain: str = "month",
+    dimensions: Iterable[str] = ("category", "channel", "delivery_mode", "buyer_type"),
+    depth: int = 3,
+    alpha: float = 0.05,
+    top: int = 10,
+    *,
+    settings: Settings | None = None,
+    home: str | Path | None = None,
+    warehouse: str | None = None,
+    store: str | None = None,
+) -> pd.DataFrame:
+    """The segments that moved GMV between the period containing ``start`` and the one
+    containing ``end``, as ``tianping metrics why`` lists them: one row per cause (``segment``,
+    GMV before and after, ``volume``, ``mix``, ``rate``, ``own`` = mix + rate with its interval
+    ``own_low``..``own_high``, ``explanatory_power``; yuan). ``attrs``: both periods, the
+    change, the segments tested and the critical value of the noise floor."""
+    from tianping.metrics.periods import period_end, period_start
+    from tianping.metrics.why import cause_rows, explain_segments
+
+    a, b = _day(start, "start"), _day(end, "end")
+    if a is None or b is None:
+        from tianping.errors import UsageError
+
+        raise UsageError("why needs a start and an end day", field="start")
+    before = (period_start(a, grain), period_end(period_start(a, grain), grain))
+    after = (period_start(b, grain), period_end(period_start(b, grain), grain))
+    chosen = settings_of(settings, home=home, warehouse=warehouse, store=store)
+    with _warehouse(chosen) as wh:
+        found = explain_segments(wh, before, after, tuple(dimensions), depth=depth,
+                                 alpha=alpha, top=top)  # fmt: skip
+        rows, unit = cause_rows(found, wh.scale), 10**wh.scale
+    out = frame(rows)
+    out.attrs.update(
+        before=[_plain(d) for d in before], after=[_plain(d) for d in after],
+        gmv_before=found.gmv_before / unit, gmv_after=found.gmv_after / unit,
+        change=found.change / unit, segments_tested=found.tested, critical=found.critical,
+    )  # fmt: skip
+    return out
+
+
+def bridge(
+    start: str | date,
+    end: str | date,
+    grain: str = "month",
+    metric: str = "gmv",
+    holdout: float = 0.0,
+    holdout_salt: str = "global-holdout",
+    *,
+    settings: Settings | None = None,
+    home: str | Path | None = None,
+    warehouse: str | None = None,
+    store: str | None = None,
+    calendar: str | Path | None = None,
+) -> pd.DataFrame:
+    """A metric's change from the period containing ``start`` to the one containing ``end``,
+    split as ``tianping metrics bridge`` splits it: one row per part (``kind``, ``part``,
+    ``amount`` in yuan, ``amount_minor`` exact, ``evidence`` (text), ``evidence_items`` (``kind``, ``ref``, ``label`` each), ``note``), the
+    residual last; the amounts add up to the change exactly. ``attrs``: both periods, their
+    values, the change and the notes. ``holdout``: the global holdout's share of buyers, to
+    measure shipped experiments against (0: not measured)."""
+    from tianping.attribution.service import bridge_rows, bridge_summary, change_bridge
+    from tianping.errors import UsageError
+    from tianping.experiments.assignment import Holdout
+    from tianping.metrics.calendar import load_calendar
+    from tianping.metrics.periods import check_grain, period_end, period_start
+
+    a, b = _day(start, "start"), _day(end, "end")
+    if a is None or b is None:
+        raise UsageError("bridge needs a start and an end day", field="start")
+    check_grain(grain)
+    before = (period_start(a, grain), period_end(period_start(a, grain), grain))
+    after = (period_start(b, grain), period_end(period_start(b, grain), grain))
+    s = settings_of(settings, home=home, warehouse=warehouse, store=store, calendar=calendar)
+    hold = Holdout(holdout_salt, holdout) if holdout > 0 else None
+    with _warehouse(s) as wh, _session(s) as session:
+        found = change_bridge(wh, session=session, before=before, after=after, metric=metric,
+                              calendar=load_calendar(s.calendar), holdout=hold)  # fmt: skip
+        rows, summary = bridge_rows(found, wh.scale), bridge_summary(found, wh.scale)
+    out = frame(rows)
+    out.attrs.update(
+        metric=metric, before=[_plain(d) for d in before], after=[_plain(d) for d in after],
+        value_before=summary["from"]["value"], value_after=summary["to"]["value"],
+        change=summary["change"], change_minor=summary["change_minor"], notes=summary["notes"],
+    )  # fmt: skip
+    return out
 
 
 def _explain(start, end, grain: str, by: str, top: int, settings: Settings):

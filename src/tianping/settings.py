@@ -33,6 +33,8 @@ class Settings:
         currency: the marketplace's currency (ISO 4217); money columns use its decimals.
         sources: a sources file (YAML) mapping the event tables onto the warehouse's own tables
             or files, read in place (docs/data.md); empty: tianping's own tables.
+        calendar: a calendar file (YAML) with the marketplace's campaigns and event windows
+            (docs/metrics.md); empty: the built-in festivals only.
         spark_conf: extra Spark settings, e.g. ``{"spark.executor.memory": "4g"}``.
     """
 
@@ -41,6 +43,7 @@ class Settings:
     store: str = ""
     currency: str = "CNY"
     sources: str = ""
+    calendar: str = ""
     spark_conf: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -196,7 +199,7 @@ def _check_folder(path: Path, *, default: bool, home: Path, option: str) -> None
         )
 
 
-_KEYS = {"home", "warehouse", "store", "currency", "sources"}
+_KEYS = {"home", "warehouse", "store", "currency", "sources", "calendar"}
 
 
 def load_settings(

@@ -44,11 +44,19 @@ def read(text: str, *, source: str, strict: bool = False) -> Any:
     Traceback (most recent call last):
     ...
     tianping.errors.InvalidInput: x.yaml:2:6: not valid YAML: expected ',' or ']', but got '<stream end>' (in the flow sequence started at line 1)
+    >>> read("day: 2024-02-30", source="x.yaml")
+    Traceback (most recent call last):
+    ...
+    tianping.errors.InvalidInput: x.yaml: not valid YAML: day is out of range for month (a date that is not in the calendar?)
     """
     try:
         return yaml.load(text, Loader=StrictLoader if strict else yaml.SafeLoader)  # noqa: S506 - SafeLoader or its subclass
     except yaml.YAMLError as exc:
         raise InvalidInput(describe_error(exc, source), field=source) from None
+    except ValueError as exc:  # a value YAML reads but Python refuses: 2024-13-05, 2024-02-30
+        raise InvalidInput(
+            f"{source}: not valid YAML: {exc} (a date that is not in the calendar?)", field=source
+        ) from None
 
 
 def describe_error(exc: yaml.YAMLError, source: str) -> str:

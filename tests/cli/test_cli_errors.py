@@ -233,3 +233,19 @@ def test_tables_are_plain_when_piped_and_csv_or_json_everywhere(tmp_path, orders
         "contributions",
         "movers",
     }
+
+
+def test_metrics_why_names_a_bad_dimension_and_a_too_short_period(tmp_path, orders_csv):
+    home = tmp_path / "h"
+    run("--home", str(home), "ingest", "orders", str(orders_csv))
+    out = run("--home", str(home), "metrics", "why", "--from", "2024-02-01", "--to",
+              "2024-03-01", "--dims", "category,city")  # fmt: skip
+    assert out.exit_code == 2
+    assert (
+        one_line(out)
+        == "error: cannot search dimension 'city'; use any of category, channel, delivery_mode, buyer_type"
+    )
+    out = run("--home", str(home), "metrics", "why", "--from", "2024-03-01", "--to",
+              "2024-03-02", "--grain", "day")  # fmt: skip
+    assert out.exit_code == 1
+    assert "each period needs at least two days" in one_line(out)

@@ -65,13 +65,15 @@ def status_(
     fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Actual vs the path to target, a forecast, and how many times each goal was changed."""
-    from tianping.cli.common import render_rows, store_session, warehouse_of
+    from tianping.cli.common import render_rows, settings_of, store_session, warehouse_of
     from tianping.cli.metrics import parse_day
     from tianping.goals.service import get_goal, goal_status, list_goals
+    from tianping.metrics.calendar import load_calendar
 
+    calendar = load_calendar(settings_of(ctx).calendar)
     with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
         goals = [get_goal(name, session=session)] if name else list_goals(session=session)
-        reports = [goal_status(g, wh, parse_day(as_of, "--as-of")) for g in goals]
+        reports = [goal_status(g, wh, parse_day(as_of, "--as-of"), calendar) for g in goals]
         rows = [_status_row(r) for r in reports]
     render_rows(rows, fmt, title="KPI goals",
                 empty="no goals set yet: `tianping goal set NAME --metric M --target T --by DATE`")  # fmt: skip
@@ -89,6 +91,11 @@ def _status_row(r) -> dict:
         "expected_now": _r(s.expected),
         "forecast": _r(s.forecast),
         "on_track": s.on_track,
+        "calendar": "; ".join(
+            [f"{k} {v:+,.4g}" for k, v in s.calendar_effects]
+            + [f"{k} not seen yet" for k in s.unseen_events]
+        )
+        or None,  # fmt: skip
         "progress": _r(s.progress),
         "times_changed": r.changes,
     }

@@ -22,11 +22,11 @@ from tianping.errors import TianpingError
 from tianping.settings import load_settings
 
 #: Options of the root command that may also be written after the subcommand.
-GLOBAL_OPTIONS = ("--home", "--warehouse", "--store", "--sources")
+GLOBAL_OPTIONS = ("--home", "--warehouse", "--store", "--sources", "--calendar")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
-    """Move ``--home``, ``--warehouse``, ``--store`` and ``--sources`` given after the subcommand in front of
+    """Move ``--home``, ``--warehouse``, ``--store``, ``--sources`` and ``--calendar`` given after the subcommand in front of
     it, where the root command reads them (``tianping metrics --home DIR`` means
     ``tianping --home DIR metrics``). Nothing after ``--`` moves; given twice, the later wins.
 
@@ -111,6 +111,11 @@ def _root(
     store: str | None = typer.Option(
         None, help="SQLAlchemy URL of the store (env TIANPING_STORE; default SQLite under home)."
     ),
+    calendar: Path | None = typer.Option(
+        None,
+        help="Calendar file (YAML): your campaigns and event windows beside Double 11, 618 and "
+        "Spring Festival (env TIANPING_CALENDAR; docs/metrics.md).",
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
     try:
@@ -120,6 +125,7 @@ def _root(
                 "warehouse": warehouse,
                 "store": store,
                 "sources": sources and str(sources),
+                "calendar": calendar and str(calendar),
             }
         )
     except TianpingError as exc:

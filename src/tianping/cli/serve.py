@@ -31,6 +31,7 @@ def serve(
     settings = settings_of(ctx)
     _check_store(settings)
     _check_sources(settings)
+    _check_calendar(settings)
     check_port(host, port)
     # Workers rebuild the app from the environment, so hand them these settings there.
     os.environ.update(
@@ -41,6 +42,11 @@ def serve(
             **(
                 {"TIANPING_SOURCES": str(Path(settings.sources).resolve())}
                 if settings.sources
+                else {}
+            ),
+            **(
+                {"TIANPING_CALENDAR": str(Path(settings.calendar).resolve())}
+                if settings.calendar
                 else {}
             ),
             "TIANPING_TICK_SECONDS": str(tick_seconds),
@@ -66,6 +72,13 @@ def _check_sources(settings) -> None:
     from tianping.warehouse import connect
 
     connect(settings).close()
+
+
+def _check_calendar(settings) -> None:
+    """Read the calendar once, so a broken file is one line before the server starts."""
+    from tianping.metrics.calendar import load_calendar
+
+    load_calendar(settings.calendar)
 
 
 def _check_store(settings) -> None:

@@ -49,6 +49,7 @@ _env.filters["pretty"] = views.pretty_json
 _env.filters["label"] = figures.label
 _env.filters["number"] = figures.number
 _env.filters["queue_reason"] = views.queue_reason
+_env.filters["evidence_links"] = views.evidence_links
 _env.filters["cell"] = figures.cell
 _env.filters["money"] = lambda minor, currency="CNY": figures.money(minor, currency, minor=True)
 _env.filters["is_money"] = lambda key: key in figures.MONEY_KEYS or str(key).endswith("_minor")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from tianping.report import figures
 from tianping.settings import Settings
@@ -58,6 +59,7 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
     """Monthly headline metrics, daily GMV and our figures beside the market's, if any data."""
     from tianping.errors import TianpingError
     from tianping.market.service import compare_with_market
+    from tianping.metrics.calendar import load_calendar
     from tianping.metrics.service import compute_metrics, data_window
     from tianping.warehouse import connect
 
@@ -77,9 +79,40 @@ def _warehouse_figures(settings: Settings, sessions) -> dict[str, Any]:
                 market = {"view": compare_with_market(wh, session=s)}
             except TianpingError as exc:
                 market = {"missing": exc.message}
-        return {"window": window, "monthly": monthly, "daily": daily, "market": market}
+        calendar = load_calendar(settings.calendar)
+        with sessions() as s:
+            bridge = _bridge(wh, s, monthly, calendar)
+        return {"window": window, "monthly": monthly, "daily": daily, "market": market,
+                "marks": calendar.marks(*window), "events": calendar.between(*window),
+                "bridge": bridge}  # fmt: skip
     finally:
         wh.close()
+
+
+def _bridge(wh, session, monthly: list[dict], calendar) -> dict[str, Any] | None:
+    """The CLI's ``metrics bridge --from <month before> --to <latest month>`` (GMV, no holdout
+    given): the same call, the same parts."""
+    from tianping.attribution.service import bridge_rows, bridge_summary, change_bridge
+    from tianping.metrics.periods import period_end
+
+    if len(monthly) < 2:
+        return None
+    before, after = ((m["period"], period_end(m["period"], "month")) for m in monthly[-2:])
+    found = change_bridge(wh, session=session, before=before, after=after, calendar=calendar)
+    return {"summary": bridge_summary(found, wh.scale), "parts": bridge_rows(found, wh.scale),
+            "command": f"tianping metrics bridge --from {before[0]:%Y-%m} --to {after[0]:%Y-%m}"}  # fmt: skip
+
+
+def evidence_links(items: list[dict[str, str]]) -> list[tuple[str, str | None]]:
+    """``(text, dashboard link or None)`` for each piece of a bridge part's evidence:
+    decisions and experiments link to their pages."""
+    pages = {"decision": "/dashboard/decisions/", "experiment": "/dashboard/experiments/"}
+    out = []
+    for e in items:
+        text = e["label"] or f"{e['kind']} {e['ref']}"
+        page = pages.get(e["kind"])
+        out.append((text, None if page is None else page + quote(e["ref"])))
+    return out
 
 
 def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
@@ -109,11 +142,27 @@ def overview(settings: Settings, sessions, cache: Cache) -> dict[str, Any]:
         days = figures["daily"]
         page["chart"] = line_chart([str(d["period"]) for d in days],
                                    [float(d["gmv"]) if d["gmv"] is not None else None for d in days],
-                                   title="GMV per day")  # fmt: skip
+                                   title="GMV per day", marks=figures["marks"])  # fmt: skip
+        page["events"] = _month_events(figures["events"], [m["period"] for m in months[-2:]])
+        page["bridge"] = figures["bridge"]
         page["market"] = figures["market"]
     with sessions() as s:
         page["goals"] = [_goal(g) for g in list_goals(session=s)]
     return page
+
+
+def _month_events(events, months) -> list[dict[str, Any]]:
+    """The events whose window touches the latest month or the month before: a month-on-month
+    change that mixes a festival in says so, with the aligned comparison to run instead."""
+    from tianping.metrics.periods import period_end
+
+    out = []
+    for o in events:
+        for m in months:
+            if o.start <= period_end(m, "month") and o.end >= m:
+                out.append({"month": m.strftime("%Y-%m"), "name": o.name, "key": o.key,
+                            "year": o.year, "peak": o.peak, "start": o.start, "end": o.end})  # fmt: skip
+    return out
 
 
 def _days_shown(first, window) -> tuple[int, int]:

@@ -19,7 +19,8 @@ from tianping.clock import Clock, SystemClock
 from tianping.errors import Forbidden, InvalidInput, NotFound
 from tianping.goals.forecast import GoalStatus, status
 from tianping.goals.models import Goal, GoalRevision
-from tianping.metrics.periods import check_grain
+from tianping.metrics.calendar import Calendar, default_calendar
+from tianping.metrics.periods import check_grain, period_end, period_start
 from tianping.metrics.service import METRICS, MONEY_METRICS, compute_metrics, data_window
 
 FORECAST_PERIODS = 8
@@ -189,15 +190,34 @@ class GoalReport:
     changes: int  # revisions after the first
 
 
-def goal_status(goal: Goal, wh, as_of: date | None = None) -> GoalReport:
-    """Actual vs path and forecast as of ``as_of`` (default: the last day with data)."""
+def goal_status(
+    goal: Goal, wh, as_of: date | None = None, calendar: Calendar | None = None
+) -> GoalReport:
+    """Actual vs path and forecast as of ``as_of`` (default: the last day with data); the
+    ``calendar``'s events (default: the built-in festivals) are known effects of the forecast."""
     rev = goal.current
     bounds = data_window(wh, None, as_of)
     day = as_of or (bounds[1] if bounds else rev.created_at.date())
     history = metric_history(wh, rev.metric, rev.grain, day)[-FORECAST_PERIODS:]
     start = rev.baseline_period or goal.created_at.date()
-    st = status(rev.baseline, rev.target, start, rev.deadline, day, history)
+    events = exposures(calendar or default_calendar(), [p for p, _ in history], rev.deadline,
+                       rev.grain)  # fmt: skip
+    st = status(rev.baseline, rev.target, start, rev.deadline, day, history, events)
     return GoalReport(goal, st, len(goal.revisions) - 1)
+
+
+def exposures(
+    calendar: Calendar, periods: list[date], deadline: date, grain: str
+) -> dict[str, tuple[list[float], float]]:
+    """Each event's share of every history period, and of the deadline's period."""
+    last = period_start(deadline, grain)
+    return {
+        key: (
+            [calendar.exposure(key, p, period_end(p, grain)) for p in periods],
+            calendar.exposure(key, last, period_end(last, grain)),
+        )
+        for key in calendar.keys
+    }
 
 
 __all__ = [

@@ -138,7 +138,7 @@ def experiment_context(experiment: dict[str, Any]) -> dict[str, Any]:
 def demo_context(run: Any) -> dict[str, Any]:
     """Everything the template shows, from a finished demo run."""
     days = [r["period"].isoformat() for r in run.daily]
-    festivals = run.truth.get("festivals", {})
+    festivals = run.marks  # the marketplace calendar's events inside the window
     return {
         "version": __version__,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -66,11 +66,11 @@ def festival_factor(festivals: tuple[Festival, ...], start: date, days: int) -> 
     for fest in festivals:
         for year in range(start.year - 1, end.year + 2):
             peak = (date(year, fest.month, fest.day) - start).days
-            _apply_festival(out, fest, peak)
+            _apply_festival(out, fest, peak, dict(fest.strength_by_year).get(year, 1.0))
     return out
 
 
-def _apply_festival(out: np.ndarray, fest: Festival, peak: int) -> None:
+def _apply_festival(out: np.ndarray, fest: Festival, peak: int, strength: float) -> None:
     offsets = np.arange(-fest.presale_days, fest.hangover_days + 1)
     mult = np.ones(offsets.size)
     pre = offsets < 0
@@ -78,6 +78,8 @@ def _apply_festival(out: np.ndarray, fest: Festival, peak: int) -> None:
     mult[pre] = 1.0 + (fest.presale_peak - 1.0) * ramp
     mult[offsets == 0] = fest.peak
     mult[offsets > 0] = fest.hangover
+    if strength != 1.0:  # leave the default calendar's numbers exactly as they were
+        mult = 1.0 + strength * (mult - 1.0)
     days = peak + offsets
     inside = (days >= 0) & (days < out.size)
     out[days[inside]] *= mult[inside]

@@ -69,6 +69,9 @@ class Festival:
         presale_peak: multiplier on the day before the peak.
         hangover_days: days after the peak with multiplier ``hangover``.
         hangover: multiplier after the peak (buyers bought ahead).
+        strength_by_year: ``(year, s)`` pairs: in that year every multiplier ``m`` of the
+            festival becomes ``1 + s·(m − 1)`` (1.5: a festival half as strong again, a planted
+            change for the aligned comparison to find; years not listed have ``s = 1``).
     """
 
     name: str
@@ -79,6 +82,7 @@ class Festival:
     presale_peak: float = 1.6
     hangover_days: int = 3
     hangover: float = 0.8
+    strength_by_year: tuple[tuple[int, float], ...] = ()
 
 
 DEFAULT_FESTIVALS: tuple[Festival, ...] = (Festival("618", 6, 18), Festival("double11", 11, 11))
