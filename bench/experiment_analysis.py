@@ -195,7 +195,7 @@ FROM n LEFT JOIN sums USING (variant) ORDER BY n.variant
 
 def ours(wh):
     """Our whole path: the one grouped query, then the statistics of the five metrics."""
-    q = an.Query("bench", an.AnalysisWindow(START, END), METRICS, cuped=True)
+    q = an.Query("bench", an.AnalysisWindow(START, END), METRICS, cuped=True, covariates=False)
     agg = an.fetch_aggregates(wh, q)
     arms = {m: an.arm_stats(agg, m, ("control", "treatment"), cuped=True) for m in METRICS}
     results = {m: analyze(a, metric_type=TYPES[m], cuped=True) for m, a in arms.items()}

@@ -16,7 +16,7 @@ from tianping.experiments import analysis as an
 from tianping.experiments.unit_metrics import METRICS
 
 VARIANTS = ("control", "treatment", "bold")
-ALL_METRICS = tuple(METRICS)
+ALL_METRICS = tuple(m for m, d in METRICS.items() if d.type != "quantile")
 
 
 def _expected_units(data, *, cuped: bool = True) -> pd.DataFrame:
@@ -131,6 +131,8 @@ def test_a_query_for_fewer_metrics_skips_joins_but_not_numbers(loaded):
                 strict=True,
             ):
                 for k, v in asdict(b).items():
+                    if k == "covariates":  # each query's covariates are its metrics' own
+                        continue
                     got = getattr(a, k)
                     assert got == (v if v is None or isinstance(v, str) else pytest.approx(v)), m
 
@@ -181,6 +183,14 @@ def test_order_column_slices_count_every_unit_and_split_the_sums(loaded, experim
         assert all(p.n == total.n for p in parts)
         assert sum(p.sum for p in parts) == pytest.approx(total.sum)
         assert sum(p.pre_sum for p in parts) == pytest.approx(total.pre_sum)
+
+
+def test_a_query_of_quantile_metrics_only(loaded):
+    q = an.Query("checkout", an.AnalysisWindow(START, END), ("order_value_median",))
+    agg = an.fetch_aggregates(loaded, q)
+    arms = an.arm_stats(agg, "order_value_median", VARIANTS, cuped=True)
+    assert [a.name for a in arms] == list(VARIANTS) and all(a.n > 100 for a in arms)
+    assert agg.covariates == ("pre_converted", "pre_orders", "returning")
 
 
 def test_bad_queries_are_rejected():
@@ -265,3 +275,45 @@ winsorize: 0.95
 start_date: 2024-06-01
 end_date: 2024-06-14
 """
+
+
+def test_covariate_sums_and_quantiles_match_pandas_on_every_engine(warehouse, experiment_data):
+    """The covariate cross products (CUPED++) and the quantile arms (Woodruff ranks, clustered
+    sums) from the engine equal a direct pandas computation, on DuckDB and Spark alike."""
+    from tianping.stats import woodruff_ranks
+
+    load(warehouse, experiment_data)
+    metrics = ("gmv", "refund_rate", "order_value_p90", "order_value_median")
+    q = an.Query("checkout", an.AnalysisWindow(START, END), metrics)
+    agg = an.fetch_aggregates(warehouse, q)
+    units = _expected_units(experiment_data)
+    orders = experiment_data["orders"].to_pandas()
+    first_order = orders.groupby("buyer_id").created_at.min()
+    units["returning"] = (units.index.map(first_order) < units["first"]).astype(float)
+    xs = ("pre_converted", "pre_gmv", "pre_orders", "pre_refunded_orders", "returning")
+    assert agg.covariates == xs
+    for arm in an.arm_stats(agg, "refund_rate", VARIANTS, cuped=True):
+        u = units[units.variant == arm.name]
+        x, y, d = u[list(xs)].to_numpy(float), u.refunded_orders.to_numpy(), u.orders.to_numpy()
+        c = arm.covariates
+        assert np.array(c.cross) == pytest.approx(x.T @ x, rel=1e-9)
+        assert np.array(c.y_cross) == pytest.approx(y @ x, rel=1e-9)
+        assert np.array(c.den_cross) == pytest.approx(d @ x, rel=1e-9)
+        assert np.array(c.sum) == pytest.approx(x.sum(axis=0), rel=1e-9)
+    o = orders.merge(units[["first", "variant"]], left_on="buyer_id", right_index=True)
+    o = o[(o.created_at >= o["first"]) & (o.created_at < END)]
+    for metric, level in (("order_value_p90", 0.9), ("order_value_median", 0.5)):
+        for arm in an.arm_stats(agg, metric, VARIANTS, cuped=True):
+            ev = o[o.variant == arm.name].assign(value=lambda t: t.amount.astype(float))
+            ev = ev.sort_values(["value", "buyer_id"], kind="stable").reset_index(drop=True)
+            lo, k, hi = woodruff_ranks(len(ev), level)
+            assert (arm.n, arm.units) == (len(ev), ev.buyer_id.nunique())
+            assert [arm.quantile_lower, arm.quantile, arm.quantile_upper] == pytest.approx(
+                [ev.value[lo - 1], ev.value[k - 1], ev.value[hi - 1]]
+            )
+            per_unit = ev.assign(below=(ev.index < k).astype(float)).groupby("buyer_id")
+            below, events = per_unit.below.sum(), per_unit.size().astype(float)
+            assert arm.below_sum == pytest.approx(below.sum())
+            assert arm.below_sum_sq == pytest.approx((below * below).sum())
+            assert arm.events_sum_sq == pytest.approx((events * events).sum())
+            assert arm.below_events_sum == pytest.approx((below * events).sum())

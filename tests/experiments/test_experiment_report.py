@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -189,7 +190,10 @@ def test_cli_analyze_json_table_and_html(cli_home, tmp_path):
     lift = orders["comparisons"][0]["rel_effect_size"]
     assert 0.15 < lift < 0.45  # the data's true lift is +30%
     assert "treatment" in orders["significant_improvement_in"]
-    assert orders["comparisons"][0]["variance_reduction"] > 0.1  # CUPED on by default
+    # CUPED on by default: regression on every pre-period feature and the returning flag
+    assert orders["covariates"] == "regression" and orders["cuped"] is False
+    assert set(orders["comparisons"][0]["covariate_coefficients"]) >= {"pre_orders", "returning"}
+    assert orders["comparisons"][0]["variance_reduction"] > 0.1
     assert d["warnings"][0].startswith("3 unit(s) were exposed to more than one variant")
     run = d["runtime"]
     assert (run["days_so_far"], run["units_so_far"]) == (14, sum(a["units"] for a in d["arms"]))
@@ -198,6 +202,7 @@ def test_cli_analyze_json_table_and_html(cli_home, tmp_path):
     table = runner.invoke(app, [*base, "--slice-by", "buyer_type"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "orders (p)" in table.output and "orders by buyer_type" in table.output
+    assert "post-stratified" in table.output
     assert f"{run['units_needed']:,} units to detect +5.0% on orders" in table.output
     assert d["recommendation"].split(":")[0] in table.output
     page = tmp_path / "r.html"
@@ -213,6 +218,7 @@ def test_cli_analyze_json_table_and_html(cli_home, tmp_path):
         (["analyze", "checkout", "--slice-by", "colour"], 1, "cannot slice by 'colour'"),
         (["aa", "--metric", "happiness"], 1, "unknown metric 'happiness'"),
         (["aa", "--metric", "gmv", "--splits", "0"], 1, "splits must be between"),
+        (["aa", "--metric", "order_value_p90"], 1, "is a quantile of orders"),
         (["aa", "--metric", "gmv", "--from", "2020-01-01", "--to", "2020-01-02"], 2, "active unit"),
     ],
 )
@@ -237,3 +243,64 @@ def test_html_shows_nps_in_points_and_round_ticks_with_zero():
     assert cells[:4] == ["b", "35.29", "32.43", "-2.86"] and "in points" in page
     ticks = re.findall(r'text-anchor="middle" fill="#777">([^<]+)</text>', page)
     assert ticks == ["-40%", "-20%", "0%", "+20%", "+40%"]
+
+
+def test_alpha_split_tests_each_group_at_its_share_and_secondaries_jointly():
+    """primary 0.8 / secondary 0.2 of alpha 0.05: the primary is tested at 0.04, the two
+    secondaries at 0.01 adjusted across both metrics and both arms (Holm over four)."""
+    plan = ReportPlan(
+        experiment="x",
+        variants=("control", "b", "c"),
+        weights=(1 / 3,) * 3,
+        primary="conversion",
+        secondary=("refund_rate", "nps"),
+        cuped=False,
+        alpha_split=(("primary", 0.8), ("secondary", 0.2)),
+    )
+    stats = _stats(conv=(0.10, 0.1072, 0.10), refunds=(0.2, 0.2, 0.2))
+    split = build_report(plan, stats, [20_000] * 3)
+    d = split.to_dict()
+    assert d["alpha_split"] == pytest.approx({"primary": 0.04, "secondary": 0.01})
+    primary, refund, nps = split.metrics
+    assert primary.analysis.config.alpha == pytest.approx(0.04)
+    assert refund.analysis.config.alpha == pytest.approx(0.01)
+    b = primary.analysis.comparisons[0]
+    assert 0.04 < b.rel_pvalue_adjusted < 0.05 and primary.wins == ()  # wins only at 0.05
+    whole = build_report(replace(plan, alpha_split=()), stats, [20_000] * 3)
+    assert whole.metrics[0].wins == ("b",)
+    from tianping.stats import adjust_pvalues
+
+    raw = [c.rel_pvalue for m in (refund, nps) for c in m.analysis.comparisons]
+    joint = adjust_pvalues(raw, "holm")
+    got = [c.rel_pvalue_adjusted for m in (refund, nps) for c in m.analysis.comparisons]
+    assert got == pytest.approx(joint)
+    assert "alpha split primary 0.04, secondary 0.01" in render_html(d)
+
+
+def test_regression_adjusted_and_quantile_metrics_in_the_report():
+    from tianping.stats import CovariateSums, QuantileArm
+
+    rng = np.random.default_rng(4)
+
+    def arm(name, lift):
+        x = rng.gamma(2, 2, (4000, 2))
+        y = x @ [1.0, 0.5] + rng.normal(0, 1, 4000) + lift
+        c = CovariateSums(("pre_gmv", "returning"), tuple(x.sum(0)), tuple(map(tuple, x.T @ x)),
+                          tuple(y @ x))  # fmt: skip
+        return ArmStats(name, 4000, y.sum(), y @ y, covariates=c)
+
+    plan = ReportPlan("x", ("control", "b"), (0.5, 0.5), "gmv", ("order_value_p90",))
+    stats = {
+        "gmv": [arm("control", 0.0), arm("b", 0.3)],
+        "order_value_p90": [
+            QuantileArm("control", 11054, 0.9, 7.158, 7.0988, 7.2172),
+            QuantileArm("b", 10861, 0.9, 7.6945, 7.6418, 7.7472),
+        ],
+    }
+    d = build_report(plan, stats, [4000, 4000]).to_dict()
+    gmv, p90 = d["metrics"]
+    assert gmv["covariates"] == "regression" and gmv["comparisons"][0]["variance_reduction"] > 0.5
+    assert p90["metric_type"] == "quantile" and p90["error"] is None
+    assert p90["comparisons"][0]["rel_effect_size"] == pytest.approx(7.6945 / 7.158 - 1)
+    page = render_html(d)
+    assert "regression on 2 covariates" in page and "quantile" in page

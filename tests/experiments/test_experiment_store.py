@@ -58,6 +58,24 @@ def test_create_then_export_round_trips(session):
     assert again.to_config() == service.load_yaml(YAML).to_config()
 
 
+def test_alpha_split_and_by_correction_are_stored(session):
+    text = YAML + "correction: by\nalpha_split: {primary: 4, secondary: 1}\n"
+    service.create(service.load_yaml(text), session=session)
+    session.flush()
+    spec = service.spec_of(service.get_or_raise("one-click", session=session))
+    assert spec.correction == "by" and spec.alpha_split == {"primary": 4, "secondary": 1}
+    assert service.load_yaml(service.dump_yaml(spec)) == spec
+
+
+def test_cupac_is_stored_and_off_by_default(session):
+    assert service.load_yaml(YAML).cupac is False
+    service.create(service.load_yaml(YAML + "cupac: true\n"), session=session)
+    session.flush()
+    spec = service.spec_of(service.get_or_raise("one-click", session=session))
+    assert spec.cupac is True and spec.cuped is True
+    assert service.load_yaml(service.dump_yaml(spec)) == spec
+
+
 def test_duplicate_names_and_unknown_experiments(session):
     service.create(service.load_yaml(YAML), session=session)
     with pytest.raises(Conflict, match="already exists"):
@@ -95,6 +113,10 @@ def test_snapshot_holds_running_experiments(session):
         (("end_date: 2024-06-28", "end_date: 2024-05-28"), "end_date is before start_date"),
         (("forced: {qa-alice: treatment}", "forced: {qa-alice: blue}"), "unknown variant"),
         (("name: one-click", "name: one click"), "name"),
+        (("mde: 0.02", "mde: 0.02\nalpha_split: {primary: 0}"), "positive number"),
+        (("mde: 0.02", "mde: 0.02\nalpha_split: {tertiary: 1}"), "alpha_split"),
+        (("mde: 0.02", "mde: 0.02\ncorrection: sidak"), "correction"),
+        (("mde: 0.02", "mde: 0.02\ncuped: false\ncupac: true"), "cupac needs cuped"),
     ],
 )
 def test_invalid_definitions_are_rejected(change, message):

@@ -141,3 +141,44 @@ def test_cli_prints_json_and_one_line_errors(tmp_path, mean_doc):
     assert err.exit_code == 1 and "not valid JSON" in err.output
     missing = runner.invoke(app, ["stats", "analyze", str(tmp_path / "none.json")])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+def test_cli_analyzes_quantile_covariate_and_stratified_documents(tmp_path):
+    """The new shapes through `tianping stats analyze`: the CLI prints what the library
+    returns, and a wrong field is one line naming it."""
+    from tianping.stats import analyze_summary
+
+    x = {"names": ["pre_gmv", "returning"], "sum": [50.0, 6.0],
+         "cross": [[400.0, 30.0], [30.0, 6.0]], "y_cross": [520.0, 40.0]}  # fmt: skip
+    docs = {
+        "quantile": {"metric_type": "quantile", "quantile": 0.9, "arms": [
+            {"name": "control", "n": 11054, "quantile": 7.158, "quantile_lower": 7.0988,
+             "quantile_upper": 7.2172},
+            {"name": "b", "n": 10861, "quantile": 7.6945, "quantile_lower": 7.6418,
+             "quantile_upper": 7.7472}]},
+        "covariates": {"metric_type": "mean", "covariates": "regression", "arms": [
+            {"name": "control", "n": 10, "sum": 60.0, "sum_sq": 500.0, "covariates": x},
+            {"name": "b", "n": 10, "sum": 70.0, "sum_sq": 620.0, "covariates": x}]},
+        "strata": {"metric_type": "proportion", "strata": {
+            "new": [{"name": "control", "n": 400, "sum": 40}, {"name": "b", "n": 410, "sum": 50}],
+            "returning": [{"name": "control", "n": 600, "sum": 120},
+                          {"name": "b", "n": 590, "sum": 140}]}},
+    }  # fmt: skip
+    runner = CliRunner()
+    for name, doc in docs.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        out = runner.invoke(app, ["stats", "analyze", str(path)])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.output) == json.loads(json.dumps(analyze_summary(doc)))
+        table = runner.invoke(app, ["stats", "analyze", str(path), "--format", "table"])
+        assert table.exit_code == 0 and "b" in table.output
+    docs["strata"]["strata"]["new"][1]["sum"] = 500
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(docs["strata"]), encoding="utf-8")
+    err = runner.invoke(app, ["stats", "analyze", str(path)])
+    assert (
+        err.exit_code == 1
+        and "stratum 'new': arm 'b'" in err.output
+        and "Traceback" not in err.output
+    )

@@ -517,4 +517,6 @@ def test_ingest_beside_sources_keeps_tianpings_own_table_in_the_home(tmp_path):
 def test_a_sources_file_that_is_not_there_is_one_line(tmp_path):
     out = runner.invoke(app, ["--sources", str(tmp_path / "nope.yaml"), "metrics"])
     assert out.exit_code == 2
-    assert f"--sources: cannot read {tmp_path / 'nope.yaml'}: No such file or directory" in out.output
+    assert (
+        f"--sources: cannot read {tmp_path / 'nope.yaml'}: No such file or directory" in out.output
+    )

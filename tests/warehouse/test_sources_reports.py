@@ -24,7 +24,8 @@ EXPERIMENT = """
 name: checkout_red_packet
 variants: [control, red_packet]
 primary_metric: conversion
-secondary_metrics: [gmv, aov, refund_rate]
+secondary_metrics: [gmv, aov, refund_rate, order_value_p90]
+cupac: true
 start_date: 2024-04-08
 end_date: 2024-05-31
 """

@@ -240,19 +240,30 @@ def _comparison_rows(r: dict) -> list[dict]:
 
 def _print_report(r: dict) -> None:
     from tianping.cli.common import console, print_table
+    from tianping.experiments.report import cupac_note
 
     console.print(
         f"[bold]{r['experiment']}[/] {r['window']['start']} .. {r['window']['end']} · "
         f"{r['method']} · alpha {r['alpha']:g} · {r['correction']} · "
         f"CUPED {'on' if r['cuped'] else 'off'}"
+        + (" · CUPAC on" if r.get("cupac") else "")
+        + (
+            " · alpha split " + ", ".join(f"{g} {a:.4g}" for g, a in r["alpha_split"].items())
+            if r.get("alpha_split")
+            else ""
+        )
     )
     arms = ", ".join(f"{a['name']} {a['units']:,}" for a in r["arms"])
     srm = "" if r["srm_pvalue"] is None else f" · SRM p = {r['srm_pvalue']:.3g}"
     if r["srm_pvalue"] is not None and r.get("srm_windows"):
         srm += f" (against the weights in force over {len(r['srm_windows'])} windows)"
     console.print(f"units: {arms}{srm}")
+    if cupac_note(r):
+        console.print(cupac_note(r))
     bayes = r["method"] == "bayesian"
     interval = f"{1 - r['alpha']:.0%} interval"
+    if r.get("alpha_split"):  # each group's intervals are at its own share of alpha
+        interval = "interval (1 - group alpha)"
     decides = "P(win)" if bayes else "p (decides)"
     rows = []
     for m in r["metrics"]:
@@ -316,6 +327,16 @@ def _print_slices(slices: dict) -> None:
                     "rel. p": _cell(c.get("rel_pvalue"), "p"),
                     "rel. p adj.": _cell(c.get("rel_pvalue_adjusted"), "p"),
                 })  # fmt: skip
+        strat = (slices.get("post_stratified") or {}).get(metric) or {}
+        for c in strat.get("comparisons", []):
+            rows.append({
+                "slice": "post-stratified", "arm": c["treatment"], "n": "all",
+                "lift": _cell(c["rel_effect_size"], "%"),
+                "interval": f"{_cell(c['rel_effect_size_ci_lower'], '%')} .. "
+                f"{_cell(c['rel_effect_size_ci_upper'], '%')}",
+                "rel. p": _cell(c.get("rel_pvalue"), "p"),
+                "rel. p adj.": _cell(c.get("rel_pvalue_adjusted"), "p"),
+            })  # fmt: skip
         if rows:
             print_table(rows, list(rows[0]), title=f"{metric} by {slices.get('by')}")
 

@@ -44,7 +44,8 @@ def analyze(
 
     Prints, per treatment arm, effect_size, rel_effect_size, their interval bounds, pvalue
     and rel_pvalue (and their adjusted values; chance_to_win and risk for bayesian), plus srm_pvalue when
-    planned_weights are given. Invalid input exits 1 with a one-line error.
+    planned_weights are given. Also takes regression covariates, quantile arms and strata
+    (see docs/experiments.md). Invalid input exits 1 with a one-line error.
     """
     import json
 

@@ -97,6 +97,12 @@ def run_aa(
         UsageError: fewer than 4 active units in the window.
     """
     m = get_metric(metric)
+    if m.type == "quantile":
+        raise InvalidInput(
+            f"the A/A tool splits per-unit values; {metric} is a quantile of orders "
+            "(its calibration is bench/calibration.py)",
+            field="metric",
+        )
     if not 1 <= splits <= MAX_SPLITS:
         raise InvalidInput(
             f"splits must be between 1 and {MAX_SPLITS}, got {splits}", field="splits"

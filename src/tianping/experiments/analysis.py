@@ -12,28 +12,40 @@ The query (Ibis, so it runs unchanged on DuckDB and Spark):
 4. optional **winsorisation**: each summed feature capped at its ``p`` quantile over all
    units, computed in the engine;
 5. **aggregation** by arm (and slice): ``n`` and, per metric, the sums, sums of squares and
-   cross-products that :class:`tianping.stats.sufficient.ArmStats` holds.
+   cross-products that :class:`tianping.stats.sufficient.ArmStats` holds; with covariates
+   (the default with CUPED), also the sums and cross products of every covariate — the
+   pre-period value of every feature the metrics use, and the unit attribute ``returning``
+   (ordered before its first exposure) — with each other and with every metric's value.
 
-Only that small aggregate table reaches Python.
+Quantile metrics (order value, delivery time) read the events instead: one window rank per
+arm picks the quantile and its Woodruff bounds, and the per-unit counts below the quantile
+give the clustered variance (:func:`quantile_query`).
+
+Only those small aggregate tables reach Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import ibis
 
 from tianping.errors import InvalidInput
+from tianping.experiments import cupac
 from tianping.experiments.unit_metrics import METRICS, features_of, get_metric
-from tianping.stats.sufficient import ArmStats
+from tianping.stats.cupac import CupacFit
+from tianping.stats.quantile import Z_WOODRUFF, QuantileArm
+from tianping.stats.sufficient import ArmStats, CovariateSums
 from tianping.warehouse.backend import Warehouse
 
 MULTIPLE = "__multiple__"
 ALL = "all"
 UNIT_SLICES = ("buyer_type",)
+#: Declared unit attributes used as covariates: 1 if the unit ordered before its exposure.
+UNIT_ATTRIBUTES = ("returning",)
 ORDER_SLICES = ("category", "channel", "delivery_mode", "merchant_id")
 
 
@@ -69,10 +81,33 @@ class Query:
     cuped: bool = True
     winsorize: float | None = None
     slice_by: str | None = None
+    covariates: bool = True
+    cupac: bool = False
+
+    @property
+    def with_covariates(self) -> bool:
+        """Whether the query returns covariate sums (CUPED on, not sliced)."""
+        return self.covariates and self.cuped and self.slice_by is None
+
+    @property
+    def with_cupac(self) -> bool:
+        """Whether a cross-fitted prediction joins the covariates (CUPAC, not sliced)."""
+        return self.cupac and self.with_covariates
+
+    @property
+    def summed_metrics(self) -> tuple[str, ...]:
+        """The metrics aggregated into sums (every one but the quantile metrics)."""
+        return tuple(m for m in self.metrics if METRICS[m].type != "quantile")
 
     def __post_init__(self) -> None:
         for m in self.metrics:
             get_metric(m)
+        if self.cupac and not (self.cuped and self.covariates):
+            raise InvalidInput(
+                "cupac needs cuped: its prediction is one more covariate of the regression "
+                "adjustment",
+                field="cupac",
+            )
         if self.winsorize is not None and not 0.5 < self.winsorize < 1:
             raise InvalidInput(
                 "winsorize must be a quantile in (0.5, 1), e.g. 0.99", field="winsorize"
@@ -201,7 +236,7 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     ``first_exposed``) replaces the experiment's exposed units, e.g. for A/A splits.
     """
     units = exposed_units(wh, q) if units is None else units
-    needed = features_of(q.metrics)
+    needed = _needed(q)
     order_slice = q.slice_by in ORDER_SLICES
     keep = {q.slice_by} if order_slice else set()
     if {"door_orders", "moded_orders"} & set(needed):
@@ -215,13 +250,21 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
         # One read of the orders and one join to the units for both periods: the window's
         # orders (from each unit's first exposure) and the pre-period's, split in the
         # aggregate (every unit's first exposure is after the pre-period ends).
+        # With covariates the same read also finds ``returning`` (an order before the first
+        # exposure, however old), so it reads the whole history up to the end.
         lo, start = ibis.timestamp(q.window.pre_start), ibis.timestamp(q.window.start)
-        both = facts.join(units, facts.buyer_id == units.unit_id).filter(
-            lambda t: (t.created_at >= lo) & (t.created_at < end)
+        both = facts.join(units, facts.buyer_id == units.unit_id)
+        both = both.filter(
+            (both.created_at < end)
+            if q.with_covariates
+            else (both.created_at >= lo) & (both.created_at < end)
         )
-        during, before = both.created_at >= both.first_exposed, both.created_at < start
+        during = both.created_at >= both.first_exposed
+        before = (both.created_at >= lo) & (both.created_at < start)
+        prior = {"_prior": both.count(where=both.created_at < both.first_exposed)}
         parts = [both.group_by(key).agg(**_order_exprs(both, needed, during),
-                                        **_order_exprs(both, needed, before, "pre_"))]  # fmt: skip
+                                        **_order_exprs(both, needed, before, "pre_"),
+                                        **(prior if q.with_covariates else {}))]  # fmt: skip
     else:
         in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
             lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
@@ -241,7 +284,17 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
         rows = _with_buyer_type(rows, facts)
     elif not order_slice:
         rows = rows.mutate(slice=ibis.literal(ALL))
+    if q.with_covariates:
+        rows = rows.mutate(returning=(rows._prior.fill_null(0) > 0).ifelse(1, 0)).drop("_prior")
+    if q.with_cupac:
+        rows = _with_cupac_features(wh, rows, q)
     return _fill_and_derive(rows, order_slice)
+
+
+def _needed(q: Query) -> tuple[str, ...]:
+    """The features the query's metrics sum; ``orders`` alone for quantile metrics only (an
+    empty list would mean every feature)."""
+    return features_of(q.metrics) or ("orders",)
 
 
 def _sliced(facts: ibis.Table, q: Query) -> ibis.Table:
@@ -265,7 +318,7 @@ def _pre_parts(facts, nps, q: Query, key: list[str], *, orders: bool = True) -> 
         pre_orders = facts.filter((facts.created_at >= lo) & (facts.created_at < hi)).rename(
             unit_id="buyer_id"
         )
-        pre = _order_features(_sliced(pre_orders, q), key, features_of(q.metrics))
+        pre = _order_features(_sliced(pre_orders, q), key, _needed(q))
         parts.append(pre.rename({f"pre_{f}": f for f in _ORDER_FEATURES if f in pre.columns}))
     if nps is not None:
         pre_nps = nps.filter((nps.created_at >= lo) & (nps.created_at < hi)).rename(
@@ -282,6 +335,24 @@ def _with_buyer_type(rows: ibis.Table, facts: ibis.Table) -> ibis.Table:
     return rows.mutate(slice=ibis.ifelse(returning, "returning", "new")).drop(
         "_first_order", "buyer_id"
     )
+
+
+def _with_cupac_features(wh: Warehouse, rows: ibis.Table, q: Query) -> ibis.Table:
+    """CUPAC's inputs that exist for new buyers too: days from the first exposure to the
+    window's end (hour resolution), and days with activity in the pre-period."""
+    act = wh.table("activity")
+    pre = act.filter(
+        (act.date >= ibis.date(q.window.pre_start.date()))
+        & (act.date < ibis.date(q.window.start.date()))
+    )
+    days = pre.group_by("buyer_id").agg(_active_days=pre.count())
+    rows = rows.left_join(days, rows.unit_id == days.buyer_id).drop("buyer_id")
+    exposed = rows.first_exposed.truncate("h").epoch_seconds().cast("float64")
+    end = float((q.window.end - datetime(1970, 1, 1)).total_seconds())
+    return rows.mutate(
+        exposed_days=(ibis.literal(end, "float64") - exposed) / 86400.0,
+        active_days_before=rows._active_days.fill_null(0).cast("float64"),
+    ).drop("_active_days")
 
 
 def _fill_and_derive(rows: ibis.Table, order_slice: bool) -> ibis.Table:
@@ -322,7 +393,7 @@ def _plan_sums(q: Query, rows: ibis.Table) -> dict[str, ibis.Expr]:
     def s(name: str, expr: ibis.Value) -> None:
         aggs.setdefault(name, expr.cast("float64").sum())
 
-    for name in q.metrics:
+    for name in q.summed_metrics:
         m = METRICS[name]
         if q.slice_by in ORDER_SLICES and m.numerator in _NPS_FEATURES:
             continue
@@ -340,14 +411,51 @@ def _plan_sums(q: Query, rows: ibis.Table) -> dict[str, ibis.Expr]:
             s(f"{y}*{x}", rows[y] * rows[x])
             if d is not None:
                 s(f"{d}*{x}", rows[d] * rows[x])
+    if q.with_covariates:
+        _plan_covariate_sums(q, rows, s)
     return aggs
 
 
+def covariate_columns(q: Query, columns: Sequence[str]) -> tuple[str, ...]:
+    """The covariates of a query: every pre-period feature in the unit table, then the unit
+    attributes (the same list for every metric, so one set of cross products serves all)."""
+    if not q.with_covariates:
+        return ()
+    pre = [c for c in columns if c.startswith("pre_") and "*" not in c]
+    predicted = [c for c in columns if c.startswith(cupac.PREFIX) and "*" not in c]
+    return (*sorted(pre), *(a for a in UNIT_ATTRIBUTES if a in columns), *sorted(predicted))
+
+
+def _plan_covariate_sums(q: Query, rows: ibis.Table, s) -> None:
+    xs = covariate_columns(q, rows.columns)
+    for j, a in enumerate(xs):
+        s(a, rows[a])
+        for b in xs[j:]:
+            s(f"{a}*{b}", rows[a] * rows[b])
+    for name in q.summed_metrics:
+        m = METRICS[name]
+        if m.numerator not in rows.columns:
+            continue
+        for v in (m.numerator, m.denominator):
+            for x in xs if v is not None else ():
+                s(f"{v}*{x}", rows[v] * rows[x])
+
+
 def stats_query(wh: Warehouse, q: Query) -> ibis.Table:
-    """The one grouped query: per ``variant`` and ``slice``, ``n`` and every needed sum."""
+    """The one grouped query: per ``variant`` and ``slice``, ``n`` and every needed sum
+    (without CUPAC's predictions, which need a model fitted first: :func:`fetch_aggregates`)."""
+    return _grouped(q, _prepared(wh, q))
+
+
+def _prepared(wh: Warehouse, q: Query) -> ibis.Table:
+    """The unit table, winsorised when asked."""
     rows = unit_table(wh, q)
     if q.winsorize is not None:
         rows = winsorized(rows, features_of(q.metrics), q.winsorize)
+    return rows
+
+
+def _grouped(q: Query, rows: ibis.Table) -> ibis.Table:
     sums = _plan_sums(q, rows)
     named = {_column(k): v for k, v in sums.items()}
     return rows.group_by(["variant", "slice"]).agg(**named)
@@ -363,11 +471,25 @@ class ArmAggregates:
 
     rows: tuple[dict[str, Any], ...]
     arm_totals: dict[str, int]
+    covariates: tuple[str, ...] = ()
+    quantiles: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    cupac: tuple[CupacFit, ...] = ()
 
 
 def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
-    """Run the grouped query; returns plain Python numbers only."""
-    frame = wh.execute(stats_query(wh, q))
+    """Run the grouped query (and one per quantile metric); returns plain Python numbers.
+
+    With CUPAC, a training sample of the unit table is read first and the models fitted
+    (:func:`tianping.experiments.cupac.with_predictions`); their predictions are columns of
+    the grouped query.
+    """
+    rows = _prepared(wh, q)
+    fits: tuple[CupacFit, ...] = ()
+    if q.with_cupac and q.summed_metrics:
+        units = int(wh.execute(exposed_units(wh, q).count()))
+        rows, fits = cupac.with_predictions(wh, rows, features_of(q.summed_metrics), units=units)
+    query = _grouped(q, rows)
+    frame = wh.execute(query)
     rows = tuple(
         {k.replace("__x__", "*"): _number(v) for k, v in rec.items()}
         for rec in frame.to_dict("records")
@@ -376,7 +498,23 @@ def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
     if q.slice_by in ORDER_SLICES:
         counted = wh.execute(exposed_units(wh, q).group_by("variant").agg(n=ibis._.count()))
         totals = {str(r["variant"]): int(r["n"]) for r in counted.to_dict("records")}
-    return ArmAggregates(rows, totals)
+    covariates = covariate_columns(q, [c.replace("__x__", "*") for c in query.columns])
+    quantiles = {}
+    if q.slice_by is None:
+        for m in q.metrics:
+            if METRICS[m].type == "quantile":
+                records = wh.execute(quantile_query(wh, q, m)).to_dict("records")
+                quantiles[m] = tuple({k: _number(v) for k, v in r.items()} for r in records)
+    return ArmAggregates(rows, totals, covariates, quantiles, fits)
+
+
+def cupac_summary(agg: ArmAggregates) -> dict[str, dict[str, Any]]:
+    """CUPAC's models as the report shows them: outcome → out-of-fold ``r2``,
+    ``training_units`` and ``folds``."""
+    return {
+        f.outcome: {"r2": f.r2, "training_units": f.training_units, "folds": f.folds}
+        for f in agg.cupac
+    }
 
 
 def _number(value: Any) -> Any:
@@ -392,8 +530,11 @@ def _number(value: Any) -> Any:
 def arm_stats(
     agg: ArmAggregates, metric: str, variants: Sequence[str], *, cuped: bool, slice_value: str = ALL
 ) -> list[ArmStats]:
-    """The :class:`ArmStats` of ``metric`` for each variant (in ``variants`` order) of a slice."""
+    """The :class:`ArmStats` of ``metric`` for each variant (in ``variants`` order) of a slice
+    (:class:`~tianping.stats.quantile.QuantileArm` for a quantile metric)."""
     m = get_metric(metric)
+    if m.type == "quantile":
+        return quantile_arms(agg, metric, variants)
     by_variant = {r["variant"]: r for r in agg.rows if r["slice"] == slice_value}
     y, d, x = m.numerator, m.denominator, f"pre_{m.numerator}"
     out = []
@@ -415,7 +556,112 @@ def arm_stats(
             }
             if d is not None:
                 fields["pre_den_cross_sum"] = r.get(f"{d}*{x}", 0.0)
+        if cuped and agg.covariates and r:
+            fields["covariates"] = _covariate_sums(r, agg.covariates, y, d)
         out.append(ArmStats(name=v, n=int(n), **fields))
+    return out
+
+
+def _covariate_sums(r: dict[str, Any], xs: tuple[str, ...], y: str, d: str | None):
+    def cross(a: str, b: str) -> float:
+        return r.get(f"{a}*{b}", r.get(f"{b}*{a}", 0.0))
+
+    return CovariateSums(
+        names=xs,
+        sum=tuple(r.get(x, 0.0) for x in xs),
+        cross=tuple(tuple(cross(a, b) for b in xs) for a in xs),
+        y_cross=tuple(r.get(f"{y}*{x}", 0.0) for x in xs),
+        den_cross=None if d is None else tuple(r.get(f"{d}*{x}", 0.0) for x in xs),
+    )
+
+
+# -- quantile metrics ------------------------------------------------------------------------
+
+
+def quantile_events(wh: Warehouse, q: Query, metric: str) -> ibis.Table:
+    """The metric's events in the window: ``unit_id``, ``variant``, ``value`` (non-null)."""
+    m = get_metric(metric)
+    units = exposed_units(wh, q)
+    orders = wh.table("orders")
+    end = ibis.timestamp(q.window.end)
+    ev = orders.join(units, orders.buyer_id == units.unit_id).filter(
+        lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
+    )
+    if m.numerator == "order_value":
+        value = ev.amount.cast("float64")
+    else:  # delivery_hours: only delivered orders, delivered before the window's end
+        ev = ev.filter(ev.delivered_at.notnull() & (ev.delivered_at < end))
+        value = (ev.delivered_at.epoch_seconds() - ev.created_at.epoch_seconds()).cast(
+            "float64"
+        ) / 3600.0
+    return ev.select("unit_id", "variant", value=value)
+
+
+def quantile_query(wh: Warehouse, q: Query, metric: str) -> ibis.Table:
+    """Per arm: ``n`` events, the quantile and its Woodruff bounds (order statistics at the
+    ranks of :func:`tianping.stats.quantile.woodruff_ranks`, computed with the same formula
+    in the engine) and the per-unit sums of events below the quantile (clustered variance)."""
+    level = get_metric(metric).quantile
+    ev = quantile_events(wh, q, metric)
+    ranked = ev.mutate(
+        _rank=ibis.row_number().over(group_by="variant", order_by=["value", "unit_id"]) + 1,
+        _n=ev.count().over(group_by="variant"),
+    )
+    n = ranked._n.cast("float64")
+    s = (level * (1.0 - level) / n).sqrt()
+
+    def rank(p) -> ibis.Value:
+        return ibis.greatest(ibis.least((n * p).ceil().cast("int64"), ranked._n), 1)
+
+    ranked = ranked.mutate(
+        _k_lo=rank(level - Z_WOODRUFF * s),
+        _k=rank(ibis.literal(level)),
+        _k_hi=rank(level + Z_WOODRUFF * s),
+    )
+
+    def at(k: ibis.Value) -> ibis.Value:
+        return ibis.ifelse(ranked._rank == k, ranked.value, ibis.null("float64")).max()
+
+    per_unit = ranked.group_by(["variant", "unit_id"]).agg(
+        events=ranked.count(),
+        below=(ranked._rank <= ranked._k).ifelse(1, 0).sum(),
+        n=ranked._n.max(),
+        q=at(ranked._k),
+        q_lo=at(ranked._k_lo),
+        q_hi=at(ranked._k_hi),
+    )
+    e, b = per_unit.events.cast("float64"), per_unit.below.cast("float64")
+    return per_unit.group_by("variant").agg(
+        n=per_unit.n.max(),
+        units=per_unit.count(),
+        quantile=per_unit.q.max(),
+        quantile_lower=per_unit.q_lo.max(),
+        quantile_upper=per_unit.q_hi.max(),
+        below_sum=b.sum(),
+        below_sum_sq=(b * b).sum(),
+        events_sum_sq=(e * e).sum(),
+        below_events_sum=(b * e).sum(),
+    )
+
+
+def quantile_arms(agg: ArmAggregates, metric: str, variants: Sequence[str]) -> list[QuantileArm]:
+    """The :class:`QuantileArm` of a quantile metric for each variant (clustered by unit)."""
+    level = get_metric(metric).quantile
+    by_variant = {r["variant"]: r for r in agg.quantiles.get(metric, ())}
+    out = []
+    for v in variants:
+        r = by_variant.get(v, {})
+        n = int(r.get("n") or 0)
+        if n == 0:
+            out.append(QuantileArm(v, 0, level, 0.0, 0.0, 0.0))
+            continue
+        out.append(
+            QuantileArm(
+                v, n, level, r["quantile"], r["quantile_lower"], r["quantile_upper"],
+                units=int(r["units"]), below_sum=r["below_sum"], below_sum_sq=r["below_sum_sq"],
+                events_sum_sq=r["events_sum_sq"], below_events_sum=r["below_events_sum"],
+            )
+        )  # fmt: skip
     return out
 
 

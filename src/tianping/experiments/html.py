@@ -12,6 +12,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tianping.experiments.report import cupac_note
 from tianping.report.figures import POINTS, points
 from tianping.report.svg import nice_ticks, pct_tick
 
@@ -20,7 +21,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;
 color:#222;padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:right}
+th,td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:right}td{white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 .rec{font-size:1.2rem;padding:.6rem 1rem;border-radius:.3rem;display:inline-block}
 .ship{background:#e3f4e3}.noship{background:#fbe4e4}.none{background:#eee}
@@ -38,7 +39,7 @@ _COLUMNS = (
     ("pvalue", "absolute p"),
     ("chance_to_win", "chance to win"),
     ("risk", "risk"),
-    ("variance_reduction", "CUPED var. reduction"),
+    ("variance_reduction", "variance reduction"),
 )
 _PCT = {"rel_effect_size", "rel_effect_size_ci_lower", "rel_effect_size_ci_upper"}
 _PCT |= {"chance_to_win", "variance_reduction"}
@@ -69,8 +70,11 @@ def render_html(report: Mapping[str, Any]) -> str:
         f'<p class="muted">{e(str(window.get("start", "")))} – {e(str(window.get("end", "")))}'
         f" · method {e(str(report.get('method', '')))} · alpha {report.get('alpha', '')}"
         f" · correction {e(str(report.get('correction', '')))}"
-        f" · CUPED {'on' if report.get('cuped') else 'off'}</p>"
+        f" · CUPED {'on' if report.get('cuped') else 'off'}"
+        f"{' · CUPAC on' if report.get('cupac') else ''}{_split(report)}</p>"
     )
+    if cupac_note(report):
+        parts.append(f'<p class="muted">{e(cupac_note(report))}</p>')
     parts.append(f'<p class="rec {cls}"><strong>{e(rec)}</strong></p>')
     if report.get("scale_note"):
         parts.append(f'<p class="muted">{e(str(report["scale_note"]))}</p>')
@@ -90,6 +94,13 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts.append(_slices_section(report.get("slices") or {}))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
+
+
+def _split(report: Mapping[str, Any]) -> str:
+    split = report.get("alpha_split")
+    if not split:
+        return ""
+    return " · alpha split " + ", ".join(f"{html.escape(g)} {a:.4g}" for g, a in split.items())
 
 
 def _arms_table(report: Mapping[str, Any]) -> str:
@@ -137,7 +148,8 @@ def _windows_table(report: Mapping[str, Any], windows: Sequence[Mapping[str, Any
 def _metric_section(m: Mapping[str, Any]) -> str:
     unit = ", in points" if m["metric"] in POINTS else ""
     title = f"{html.escape(m['metric'])} <span class='muted'>({m['role']}, {m['metric_type']}{unit}"
-    title += ", higher is better)" if m.get("higher_is_better", True) else ", lower is better)"
+    title += ", higher is better" if m.get("higher_is_better", True) else ", lower is better"
+    title += _adjusted_by(m) + ")"
     if m.get("error"):
         return f"<h2>{title}</span></h2><p class='warn'>not analysed: {html.escape(m['error'])}</p>"
     comps = [_shown(c, m.get("role")) for c in m.get("comparisons", [])]
@@ -151,6 +163,23 @@ def _metric_section(m: Mapping[str, Any]) -> str:
     bad = set(m.get("guardrail_hurt_in", []))
     chart = forest_svg(m.get("comparisons", []), good=good, bad=bad)
     return f"<h2>{title}</span></h2>{chart}<table><tr>{head}</tr>{body}</table>"
+
+
+def _adjusted_by(m: Mapping[str, Any]) -> str:
+    """``, regression on 5 covariates, alpha 0.04``: what the analysis adjusted for and the
+    alpha it was tested at (which an alpha split makes differ between metrics)."""
+    out = ""
+    first = (m.get("comparisons") or [{}])[0]
+    coefficients = first.get("covariate_coefficients")
+    if coefficients:
+        out += f", regression on {len(coefficients)} covariates"
+        predicted = sum(name.startswith("cupac_") for name in coefficients)
+        out += f" ({predicted} CUPAC predictions)" if predicted else ""
+    elif m.get("cuped"):
+        out += ", CUPED"
+    if m.get("alpha") is not None:
+        out += f", alpha {m['alpha']:.4g}"
+    return out
 
 
 def _label(key: str, m: Mapping[str, Any]) -> str:
@@ -206,7 +235,14 @@ def _slices_section(slices: Mapping[str, Any]) -> str:
             for s, analysis in per_slice.items()
             for c in analysis.get("comparisons", [])
         ]
+        strat = (slices.get("post_stratified") or {}).get(metric) or {}
+        rows += [
+            {**c, "treatment": f"post-stratified: {c['treatment']}"}
+            for c in strat.get("comparisons", [])
+        ]
         out.append(f"<p>{html.escape(metric)}</p>{forest_svg(rows)}")
+        if strat.get("error"):
+            out.append(f"<p class='warn'>post-stratified: {html.escape(strat['error'])}</p>")
     return "".join(out)
 
 

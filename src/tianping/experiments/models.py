@@ -13,7 +13,7 @@ from tianping.store.types import UTCDateTime
 
 STATUSES = ("draft", "running", "stopped")
 METHODS = ("frequentist", "sequential", "bayesian")
-CORRECTIONS = ("holm", "bh")
+CORRECTIONS = ("holm", "bh", "by")
 
 
 class Experiment(Base):
@@ -21,7 +21,7 @@ class Experiment(Base):
 
     JSON columns: ``variants`` ``[{"name", "weight"}]`` (control first), ``secondary_metrics``
     ``[name]``, ``guardrails`` ``[{"metric", "higher_is_better"}]`` and ``forced``
-    ``{unit_id: variant}``. ``shipped_variant`` (with ``shipped_at``) is set once, when the
+    ``{unit_id: variant}``; ``alpha_split`` ``{group: weight}`` or null. ``shipped_variant`` (with ``shipped_at``) is set once, when the
     experiment is shipped: it is then stopped and that variant is served to every unit.
     """
 
@@ -29,7 +29,7 @@ class Experiment(Base):
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'running', 'stopped')", name="status"),
         CheckConstraint("method IN ('frequentist', 'sequential', 'bayesian')", name="method"),
-        CheckConstraint("correction IN ('holm', 'bh')", name="correction"),
+        CheckConstraint("correction IN ('holm', 'bh', 'by')", name="correction"),
         CheckConstraint("traffic >= 0 AND traffic <= 1", name="traffic"),
         CheckConstraint("alpha > 0 AND alpha < 1", name="alpha"),
         CheckConstraint("power > 0 AND power < 1", name="power"),
@@ -59,7 +59,9 @@ class Experiment(Base):
     power: Mapped[float] = mapped_column(Float, default=0.8)
     method: Mapped[str] = mapped_column(String(20), default="frequentist")
     correction: Mapped[str] = mapped_column(String(10), default="holm")
+    alpha_split: Mapped[dict[str, float] | None] = mapped_column(JSON)
     cuped: Mapped[bool] = mapped_column(default=True)
+    cupac: Mapped[bool] = mapped_column(default=False)
     winsorize: Mapped[float | None] = mapped_column(Float)
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)

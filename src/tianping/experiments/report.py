@@ -8,6 +8,12 @@ Decision rules (``docs/experiments.md``):
   the absolute scale decides that comparison, and the report says so;
 - p-values of the primary metric are adjusted across treatment arms with the experiment's
   correction (Holm by default); secondary metrics are adjusted across arms only;
+- with an ``alpha_split`` (e.g. primary 0.8, secondary 0.2) each group of metrics is tested
+  at its share of alpha (intervals at the matching level), and the secondary metrics are
+  adjusted jointly across metrics and arms; guardrails keep the full alpha unless the split
+  names them;
+- with CUPED on, every mean, proportion and ratio metric is regression-adjusted for all the
+  covariates the warehouse returned (CUPED++); quantile metrics are never adjusted;
 - a guardrail is *hurt* when a treatment moves it in its bad direction with an unadjusted
   p-value below alpha (Bayesian: chance of being worse ≥ 1 − alpha); guardrails are not
   corrected, so the check errs on the side of caution, and a guardrail whose whole interval
@@ -32,12 +38,15 @@ from tianping.stats import (
     ArmStats,
     Comparison,
     SRMResult,
+    adjust_across,
     analyze,
     analyze_slices,
+    analyze_stratified,
     sample_size,
     srm_over_windows,
     srm_test,
 )
+from tianping.stats.multitest import split_alpha
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +63,24 @@ class ReportPlan:
     alpha: float = 0.05
     correction: str = "holm"
     cuped: bool = True
+    cupac: bool = False
     hypothesis: str = ""
     window: tuple[str, str] = ("", "")
     mde: float | None = None
     power: float = 0.8
     days: int = 0
+    alpha_split: tuple[tuple[str, float], ...] = ()
+
+    def alpha_of(self, role: str) -> float:
+        """The alpha a metric of ``role`` (primary, secondary, guardrail) is tested at."""
+        if not self.alpha_split:
+            return self.alpha
+        shares = split_alpha(dict(self.alpha_split), self.alpha)
+        return shares.get(_GROUPS.get(role, role), self.alpha)
+
+
+#: The alpha_split group of each metric role.
+_GROUPS = {"primary": "primary", "secondary": "secondary", "guardrail": "guardrails"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +127,7 @@ class Report:
     slices: Mapping[str, Any] = field(default_factory=dict)
     runtime: Mapping[str, Any] | None = None
     srm_windows: tuple[WeightWindow, ...] = ()
+    cupac: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see ``docs/experiments.md``)."""
@@ -139,15 +162,26 @@ def better(c: Comparison, higher_is_better: bool, method: str, alpha: float, adj
     return 1 if up == higher_is_better else -1
 
 
+def adjustment_of(plan: ReportPlan, metric_type: str, arms: Sequence[Any]) -> dict[str, Any]:
+    """The CUPED settings a metric gets: ``covariates="regression"`` when every arm carries
+    covariate sums, single-covariate CUPED when only the pre-period sums are there, none for
+    quantile metrics or with CUPED off."""
+    if not plan.cuped or metric_type == "quantile":
+        return {"cuped": False, "covariates": None}
+    if all(getattr(a, "covariates", None) is not None for a in arms):
+        return {"cuped": False, "covariates": "regression"}
+    return {"cuped": all(getattr(a, "pre_sum", None) is not None for a in arms), "covariates": None}
+
+
 def _analyse(plan: ReportPlan, metric: str, arms: Sequence[ArmStats], role: str) -> MetricResult:
     m = get_metric(metric)
     try:
         config = AnalysisConfig(
             metric_type=m.type,
             method=plan.method,
-            alpha=plan.alpha,
-            cuped=plan.cuped and all(a.pre_sum is not None for a in arms),
+            alpha=plan.alpha_of(role),
             correction=plan.correction,
+            **adjustment_of(plan, m.type, arms),
         )
         analysis = analyze(arms, config=config)
     except InvalidInput as exc:
@@ -159,8 +193,9 @@ def _judged(plan: ReportPlan, r: MetricResult, higher_is_better: bool) -> Metric
     if r.analysis is None:
         return r
     adjusted = r.role != "guardrail"
+    alpha = r.analysis.config.alpha
     verdicts = {
-        c.treatment: better(c, higher_is_better, plan.method, plan.alpha, adjusted)
+        c.treatment: better(c, higher_is_better, plan.method, alpha, adjusted)
         for c in r.analysis.comparisons
     }
     return MetricResult(
@@ -183,6 +218,7 @@ def build_report(
     slices: Mapping[str, Mapping[str, Sequence[ArmStats]]] | None = None,
     slice_by: str | None = None,
     srm_windows: Sequence[WeightWindow] | None = None,
+    cupac: Mapping[str, Any] | None = None,
 ) -> Report:
     """Analyse every metric, check SRM and guardrails, and recommend.
 
@@ -196,6 +232,8 @@ def build_report(
         srm_windows: when the weights changed while units arrived (a race), the units of
             each window of weights: the sample-ratio check expects each window's units at
             that window's weights instead of all units at ``plan.weights``.
+        cupac: with CUPAC, its models: outcome → ``r2`` (out of fold), ``training_units``,
+            ``folds`` (shown as they are).
     """
     srm = _srm(plan, counts, srm_windows)
     results = [_analyse(plan, plan.primary, stats[plan.primary], "primary")]
@@ -203,6 +241,8 @@ def build_report(
         _analyse(plan, m, stats[m], "secondary") for m in plan.secondary if m != plan.primary
     ]
     results += [_analyse(plan, m, stats[m], "guardrail") for m, _ in plan.guardrails]
+    if plan.alpha_split:
+        results = _secondaries_adjusted_jointly(plan, results)
     directions = dict(plan.guardrails)
     judged = tuple(_judged(plan, r, directions.get(r.metric, r.higher_is_better)) for r in results)
     recommendation, reasons = _recommend(plan, judged, srm)
@@ -222,7 +262,22 @@ def build_report(
         sliced,
         runtime_estimate(plan, judged[0], counts),
         tuple(srm_windows or ()),
+        dict(cupac or {}),
     )
+
+
+def _secondaries_adjusted_jointly(
+    plan: ReportPlan, results: list[MetricResult]
+) -> list[MetricResult]:
+    """With an alpha split the secondary metrics are one family: adjusted across metrics and
+    arms together (at the secondary group's alpha, set in their configs)."""
+    index = [i for i, r in enumerate(results) if r.role == "secondary" and r.analysis]
+    adjusted = adjust_across([results[i].analysis for i in index], plan.correction)
+    out = list(results)
+    for i, a in zip(index, adjusted, strict=True):
+        r = out[i]
+        out[i] = MetricResult(r.metric, r.role, r.metric_type, r.higher_is_better, a, r.error)
+    return out
 
 
 def _srm(
@@ -245,6 +300,8 @@ def runtime_estimate(
     far over the days so far. None without an MDE, data or days.
     """
     if plan.mde is None or primary.analysis is None or plan.days <= 0 or sum(counts) == 0:
+        return None
+    if primary.metric_type == "quantile":
         return None
     control = primary.analysis.arms[0]
     if control.mean == 0 or control.variance <= 0:
@@ -352,17 +409,23 @@ def _warnings(
     return tuple(out)
 
 
+#: Slice dimensions that partition the units (each unit in one slice): the strata of a
+#: post-stratified estimate. Order-column slices (category, ...) split units' orders instead.
+STRATA_DIMENSIONS = ("buyer_type",)
+
+
 def _slices(
     plan: ReportPlan, slices: Mapping[str, Mapping[str, Sequence[ArmStats]]], slice_by: str | None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"by": slice_by, "metrics": {}, "warning": None}
+    stratified: dict[str, Any] = {}
     for metric, per_slice in slices.items():
         m = get_metric(metric)
         cfg = AnalysisConfig(
             metric_type=m.type,
             method=plan.method,
             alpha=plan.alpha,
-            cuped=plan.cuped,
+            cuped=plan.cuped and m.type != "quantile",
             correction=plan.correction,
         )
         try:
@@ -372,7 +435,36 @@ def _slices(
             continue
         out["metrics"][metric] = {k: a.to_dict() for k, a in rep.analyses.items()}
         out["warning"] = out["warning"] or rep.warning
+        if slice_by in STRATA_DIMENSIONS:
+            stratified[metric] = _post_stratified(dict(per_slice), cfg)
+    if stratified:
+        out["post_stratified"] = stratified
     return out
+
+
+def _post_stratified(strata: dict[str, Sequence[ArmStats]], cfg: AnalysisConfig) -> dict:
+    try:
+        return analyze_stratified(strata, config=cfg).to_dict()
+    except InvalidInput as exc:
+        return {"error": exc.message}
+
+
+def cupac_note(report: Mapping[str, Any]) -> str | None:
+    """One line on CUPAC's models for people (None without CUPAC): what each predicts, its
+    out-of-fold R², and what it learned from. The CLI and the HTML report print it."""
+    if not report.get("cupac"):
+        return None
+    models = report["cupac"].get("models") or {}
+    if not models:
+        return "CUPAC: too few units to fit its models; the regression ran without predictions"
+    # a model no better than the mean scores a little below 0 out of fold: "0.0%", not "-0.0%"
+    shown = {o: f"{m['r2']:.1%}".replace("-0.0%", "0.0%") for o, m in models.items()}
+    parts = ", ".join(f"{o} (R² {r2})" for o, r2 in shown.items())
+    first = next(iter(models.values()))
+    return (
+        f"CUPAC: cross-fitted predictions of {parts} join the covariates; learned from "
+        f"{first['training_units']:,} units in {first['folds']} folds (R² out of fold)"
+    )
 
 
 SCALE_NOTE = (
@@ -416,6 +508,12 @@ def report_dict(r: Report) -> dict[str, Any]:
         "alpha": p.alpha,
         "correction": p.correction,
         "cuped": p.cuped,
+        "cupac": {"models": dict(r.cupac)} if p.cupac else None,
+        "alpha_split": (
+            {g: p.alpha_of(role) for role, g in _GROUPS.items() if g in dict(p.alpha_split)}
+            if p.alpha_split
+            else None
+        ),
         "arms": _arms(r),
         "srm_pvalue": None if r.srm is None else r.srm.pvalue,
         "srm_flagged": bool(r.srm and r.srm.flagged),

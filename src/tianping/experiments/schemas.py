@@ -59,8 +59,10 @@ class ExperimentSpec(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     power: float = Field(default=0.8, gt=0, lt=1)
     method: Literal["frequentist", "sequential", "bayesian"] = "frequentist"
-    correction: Literal["holm", "bh"] = "holm"
+    correction: Literal["holm", "bh", "by"] = "holm"
+    alpha_split: dict[Literal["primary", "secondary", "guardrails"], float] | None = None
     cuped: bool = True
+    cupac: bool = False
     winsorize: float | None = Field(default=None, gt=0.5, lt=1)
     start_date: date | None = None
     end_date: date | None = None
@@ -79,6 +81,20 @@ class ExperimentSpec(BaseModel):
             return [{"metric": g} if isinstance(g, str) else g for g in value]
         return value
 
+    @field_validator("alpha_split")
+    @classmethod
+    def _positive_shares(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError(
+                "alpha_split needs at least one group (primary, secondary, guardrails)"
+            )
+        for group, weight in value.items():
+            if not weight > 0 or weight == float("inf"):
+                raise ValueError(f"the weight of {group} must be a positive number, got {weight}")
+        return value
+
     @field_validator("primary_metric")
     @classmethod
     def _known_primary(cls, value: str) -> str:
@@ -93,6 +109,8 @@ class ExperimentSpec(BaseModel):
     def _consistent(self) -> ExperimentSpec:
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
+        if self.cupac and not self.cuped:
+            raise ValueError("cupac needs cuped: true (the prediction joins its covariates)")
         self.to_config()  # the assignment rules (unique variants, forced names, buckets)
         return self
 

@@ -43,7 +43,9 @@ _SPEC_COLUMNS = (
     "power",
     "method",
     "correction",
+    "alpha_split",
     "cuped",
+    "cupac",
     "winsorize",
     "start_date",
     "end_date",
@@ -344,7 +346,9 @@ def analyze_experiment(
     spec = spec_of(get_or_raise(name, session=session))
     clock = clock or SystemClock()
     window = analysis_window(spec, clock=clock)
-    query = an.Query(name, window, spec.metrics, cuped=spec.cuped, winsorize=spec.winsorize)
+    query = an.Query(
+        name, window, spec.metrics, cuped=spec.cuped, winsorize=spec.winsorize, cupac=spec.cupac
+    )
     agg = an.fetch_aggregates(warehouse, query)
     _need_exposures(spec, window, agg)
     variants = tuple(v.name for v in spec.variants)
@@ -372,7 +376,9 @@ def analyze_experiment(
         method=spec.method,
         alpha=spec.alpha,
         correction=spec.correction,
+        alpha_split=tuple((spec.alpha_split or {}).items()),
         cuped=spec.cuped,
+        cupac=spec.cupac,
         hypothesis=spec.hypothesis,
         window=(
             window.start.date().isoformat(),
@@ -388,6 +394,7 @@ def analyze_experiment(
         stats,
         counts,
         multiple_exposed=an.multiple_exposed(agg),
+        cupac=an.cupac_summary(agg),
         slices=slices,
         slice_by=slice_by,
         srm_windows=_srm_windows(

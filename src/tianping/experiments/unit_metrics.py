@@ -7,7 +7,9 @@ A metric is one of the three statistical shapes of :mod:`tianping.stats`:
 - ``mean``: the per-unit average of one feature (e.g. GMV per buyer);
 - ``proportion``: the share of units whose 0/1 feature is 1 (conversion);
 - ``ratio``: sum of a numerator feature over sum of a denominator feature across units
-  (AOV = GMV / orders), analysed with the delta method.
+  (AOV = GMV / orders), analysed with the delta method;
+- ``quantile``: a quantile (median, p90) of an order-level value (order value, delivery
+  hours) over the arm's orders, with Woodruff's interval clustered by unit.
 
 ``higher_is_better`` is the direction a guardrail protects: a guardrail is *hurt* when its
 effect goes significantly the other way.
@@ -34,6 +36,12 @@ FEATURES: dict[str, str] = {
     "moded_orders": "orders with a known delivery mode",
 }
 
+#: Order-level values quantile metrics are taken over.
+EVENT_VALUES: dict[str, str] = {
+    "order_value": "amount paid per order (major units)",
+    "delivery_hours": "hours from payment to delivery (delivered orders only)",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class MetricDef:
@@ -41,11 +49,13 @@ class MetricDef:
 
     Attributes:
         name: the metric's name in configs and reports.
-        type: ``mean``, ``proportion`` or ``ratio``.
-        numerator: the unit feature averaged (or the ratio's numerator).
+        type: ``mean``, ``proportion``, ``ratio`` or ``quantile``.
+        numerator: the unit feature averaged (or the ratio's numerator; for a quantile, the
+            order-level value of :data:`EVENT_VALUES`).
         denominator: the ratio's denominator feature; None for mean and proportion.
         higher_is_better: the good direction (guardrails are hurt the other way).
         doc: one line for people.
+        quantile: quantile metrics: the level (0.5 median, 0.9 p90).
     """
 
     name: str
@@ -54,10 +64,14 @@ class MetricDef:
     denominator: str | None = None
     higher_is_better: bool = True
     doc: str = ""
+    quantile: float | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
-        """The per-unit columns the metric needs: its numerator, and its denominator for a ratio."""
+        """The per-unit columns the metric sums: its numerator, and its denominator for a ratio
+        (none for a quantile metric, which reads events)."""
+        if self.type == "quantile":
+            return ()
         return (self.numerator,) if self.denominator is None else (self.numerator, self.denominator)
 
 
@@ -94,7 +108,33 @@ METRICS: dict[str, MetricDef] = {
             "moded_orders",
             doc="share of orders (with a known mode) delivered to the door",
         ),
-    )
+        MetricDef(
+            "order_value_median", "quantile", "order_value", quantile=0.5, doc="median order value"
+        ),
+        MetricDef(
+            "order_value_p90",
+            "quantile",
+            "order_value",
+            quantile=0.9,
+            doc="90th percentile of order value",
+        ),
+        MetricDef(
+            "delivery_hours_median",
+            "quantile",
+            "delivery_hours",
+            quantile=0.5,
+            higher_is_better=False,
+            doc="median hours from payment to delivery",
+        ),
+        MetricDef(
+            "delivery_hours_p90",
+            "quantile",
+            "delivery_hours",
+            quantile=0.9,
+            higher_is_better=False,
+            doc="90th percentile of hours to delivery",
+        ),
+    )  # fmt: skip
 }
 
 #: Consumer-first guardrails every experiment gets unless its config says otherwise.

@@ -25,6 +25,7 @@ Entry points
     compare(control, treatment, config) -> Comparison
     adjust_across(analyses, method="holm") -> list[Analysis]
     analyze_slices(slices, *, planned_weights=None, config=None, **fields) -> SliceReport
+    analyze_stratified(strata, *, planned_weights=None, config=None, **fields) -> Analysis
     analyze_summary(document: dict) -> dict          (the JSON interface)
     srm_test(counts, weights, *, threshold=0.001) -> SRMResult
     srm_over_windows([(counts, weights), ...], *, threshold=0.001) -> SRMResult
@@ -39,6 +40,13 @@ Entry points
     winsorize(values, upper=0.99, lower=None) -> ndarray;  clip(values, lower, upper)
     aa_report(pvalues, alpha=0.05, *, confidence=0.95) -> AAReport
     always_valid_path(pvalues) -> ndarray            (running minimum over looks)
+
+Sharper comparisons: ``ArmStats(..., covariates=CovariateSums(...))`` with
+``covariates="regression"`` (CUPED++, OLS-exact) or ``"ratio"``; ``metric_type="quantile"``
+with :class:`QuantileArm` (Woodruff); :func:`analyze_stratified` (post-stratification);
+``correction="by"`` (Benjamini–Yekutieli); :func:`tianping.stats.multitest.split_alpha`;
+CUPAC's cross-fitted models: :func:`tianping.stats.cupac.fit_cross_fitted` (their predictions
+are covariates like any other).
 
 Building blocks (for custom pipelines): :func:`validate_arms`, :func:`arm_moments`,
 :func:`cuped_moments`, :func:`effect_of`, :func:`welch_test`, :func:`sequential_test`,
@@ -61,6 +69,7 @@ from tianping.stats.analysis import (
 )
 from tianping.stats.bayesian import bayesian_test, beta_binomial_test
 from tianping.stats.contrast import Contrast
+from tianping.stats.covariates import RegressionFit, regression_moments
 from tianping.stats.effects import Effect, effect_of
 from tianping.stats.frequentist import welch_test
 from tianping.stats.moments import ArmMoments, CupedFit, arm_moments, cuped_moments
@@ -72,6 +81,7 @@ from tianping.stats.power import (
     runtime_days,
     sample_size,
 )
+from tianping.stats.quantile import QuantileArm, quantile_moments, woodruff_ranks
 from tianping.stats.sequential import (
     always_valid_path,
     mixture_halfwidth,
@@ -81,7 +91,8 @@ from tianping.stats.sequential import (
 )
 from tianping.stats.slices import SliceReport, analyze_slices
 from tianping.stats.srm import SRM_THRESHOLD, SRMResult, srm_over_windows, srm_test
-from tianping.stats.sufficient import ArmStats, validate_arms
+from tianping.stats.stratified import analyze_stratified
+from tianping.stats.sufficient import ArmStats, CovariateSums, validate_arms
 from tianping.stats.summary import analyze_summary
 from tianping.stats.winsor import clip, winsor_bounds, winsorize
 
@@ -95,9 +106,12 @@ __all__ = [
     "ArmSummary",
     "Comparison",
     "Contrast",
+    "CovariateSums",
     "CupedFit",
     "Effect",
     "PowerPlan",
+    "QuantileArm",
+    "RegressionFit",
     "SRMResult",
     "SliceReport",
     "aa_report",
@@ -106,6 +120,7 @@ __all__ = [
     "always_valid_path",
     "analyze",
     "analyze_slices",
+    "analyze_stratified",
     "analyze_summary",
     "arm_moments",
     "bayesian_test",
@@ -119,6 +134,8 @@ __all__ = [
     "mixture_pvalue",
     "mixture_rho2",
     "power_of",
+    "quantile_moments",
+    "regression_moments",
     "runtime_days",
     "sample_size",
     "sequential_test",
@@ -128,4 +145,5 @@ __all__ = [
     "welch_test",
     "winsor_bounds",
     "winsorize",
+    "woodruff_ranks",
 ]

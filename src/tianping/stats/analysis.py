@@ -20,10 +20,12 @@ from tianping.stats.contrast import (
     check_alternative,
     check_relative_scale,
 )
+from tianping.stats.covariates import COVARIATE_MODES, regression_moments
 from tianping.stats.effects import effect_of
 from tianping.stats.frequentist import welch_test
 from tianping.stats.moments import arm_moments, cuped_moments
 from tianping.stats.multitest import CORRECTIONS, adjust_pvalues
+from tianping.stats.quantile import QuantileArm, quantile_moments, validate_quantile_arms
 from tianping.stats.sequential import DEFAULT_TUNING_N, sequential_test
 from tianping.stats.srm import SRMResult, srm_test
 from tianping.stats.sufficient import ArmStats, validate_arms
@@ -37,13 +39,18 @@ class AnalysisConfig:
     """How to analyse a metric. Every field has the documented default.
 
     Attributes:
-        metric_type: ``mean``, ``proportion`` or ``ratio``.
+        metric_type: ``mean``, ``proportion``, ``ratio`` or ``quantile`` (arms are then
+            :class:`~tianping.stats.quantile.QuantileArm`).
         method: ``frequentist`` (Welch), ``sequential`` (mSPRT) or ``bayesian``.
         alpha: significance level (intervals have level ``1 - alpha``).
         alternative: ``two-sided``, ``greater`` or ``less`` (for Bayesian: ``less`` means
             lower is better).
         cuped: adjust for the pre-exposure covariate.
-        correction: ``holm``, ``bh``, ``bonferroni`` or ``none`` across treatments.
+        covariates: ``regression`` (adjust for every covariate of the arms'
+            :class:`~tianping.stats.sufficient.CovariateSums`, OLS slopes pooled over the
+            arms: CUPED++) or ``ratio`` (their two covariates form one ratio covariate);
+            takes the place of ``cuped``. None: no regression adjustment.
+        correction: ``holm``, ``bh``, ``by``, ``bonferroni`` or ``none`` across treatments.
         relative_scale: ``delta`` (default) or ``log`` for relative intervals.
         tuning_n: sequential: total units at which the confidence sequence is tightest.
         mixing_variance: sequential: the mixture's ``rho2``, overriding ``tuning_n``.
@@ -57,6 +64,7 @@ class AnalysisConfig:
     alpha: float = 0.05
     alternative: str = "two-sided"
     cuped: bool = False
+    covariates: str | None = None
     correction: str = "holm"
     relative_scale: str = "delta"
     tuning_n: float = DEFAULT_TUNING_N
@@ -74,7 +82,16 @@ class AnalysisConfig:
         check_relative_scale(self.relative_scale)
         if not isinstance(self.cuped, bool):
             raise InvalidInput(f"cuped must be true or false, got {self.cuped!r}", field="cuped")
-        if self.bayesian_model == "beta" and (self.metric_type != "proportion" or self.cuped):
+        if self.covariates is not None:
+            _choice(self.covariates, COVARIATE_MODES, "covariates")
+        if self.metric_type == "quantile" and (self.cuped or self.covariates):
+            raise InvalidInput(
+                "quantile metrics are not adjusted for covariates; set cuped false",
+                field="cuped",
+            )
+        if self.bayesian_model == "beta" and (
+            self.metric_type != "proportion" or self.cuped or self.covariates
+        ):
             raise InvalidInput(
                 "the beta model applies to proportions without cuped", field="bayesian_model"
             )
@@ -124,7 +141,9 @@ class Comparison:
         risk: Bayesian only: expected relative loss of shipping the treatment.
         risk_control: Bayesian only: expected relative loss of keeping the control.
         cuped_theta: CUPED's coefficient (None without cuped).
-        variance_reduction: share of the effect's variance CUPED removed (None without).
+        variance_reduction: share of the effect's variance the adjustment (CUPED or the
+            covariates) removed (None without).
+        covariate_coefficients: with ``covariates``: covariate name → pooled coefficient.
     """
 
     control: str
@@ -147,6 +166,7 @@ class Comparison:
     risk_control: float | None = None
     cuped_theta: float | None = None
     variance_reduction: float | None = None
+    covariate_coefficients: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,12 +178,14 @@ class Analysis:
         arms: every arm, control first.
         comparisons: one per treatment arm, in input order.
         srm: the sample-ratio-mismatch check (None without planned weights).
+        strata: post-stratified analyses: the strata recombined (empty otherwise).
     """
 
     config: AnalysisConfig
     arms: tuple[ArmSummary, ...]
     comparisons: tuple[Comparison, ...]
     srm: SRMResult | None = None
+    strata: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON-ready dict (infinite bounds become None); see docs/experiments.md."""
@@ -178,9 +200,15 @@ def compare(control: ArmStats, treatment: ArmStats, config: AnalysisConfig) -> C
         treatment: the treatment's.
         config: how to analyse.
     """
-    validate_arms([control, treatment], config.metric_type, cuped=config.cuped)
-    theta = reduction = None
-    if config.cuped:
+    _validate([control, treatment], config)
+    theta = reduction = coefficients = None
+    if config.metric_type == "quantile":
+        mc, mt = quantile_moments(control), quantile_moments(treatment)
+    elif config.covariates:
+        fit = regression_moments(control, treatment, config.metric_type, config.covariates)
+        mc, mt, reduction = fit.control, fit.treatment, fit.variance_reduction
+        coefficients = dict(zip(fit.names, fit.theta, strict=True))
+    elif config.cuped:
         fit = cuped_moments(control, treatment, config.metric_type)
         mc, mt, theta, reduction = fit.control, fit.treatment, fit.theta, fit.variance_reduction
     else:
@@ -201,6 +229,7 @@ def compare(control: ArmStats, treatment: ArmStats, config: AnalysisConfig) -> C
         se=effect.se,
         cuped_theta=theta,
         variance_reduction=reduction,
+        covariate_coefficients=coefficients,
         **fields,
     )
 
@@ -232,7 +261,7 @@ def analyze(
         config = AnalysisConfig(**options)
     elif options:
         config = replace(config, **options)
-    validate_arms(arms, config.metric_type, cuped=config.cuped)
+    _validate(arms, config)
     control = arms[0]
     comparisons = _adjusted([compare(control, t, config) for t in arms[1:]], config.correction)
     srm = None
@@ -292,8 +321,17 @@ def _contrast(effect, control: ArmStats, treatment: ArmStats, config: AnalysisCo
     return welch_test(effect, relative_scale=config.relative_scale, **common)
 
 
+def _validate(arms, config: AnalysisConfig) -> None:
+    if config.metric_type == "quantile":
+        if not all(isinstance(a, QuantileArm) for a in arms):
+            raise InvalidInput("a quantile metric's arms must be quantile arms", field="arms")
+        validate_quantile_arms(arms)
+    else:
+        validate_arms(arms, config.metric_type, cuped=config.cuped and not config.covariates)
+
+
 def _summary(arm: ArmStats, metric_type: str) -> ArmSummary:
-    m = arm_moments(arm, metric_type)
+    m = quantile_moments(arm) if metric_type == "quantile" else arm_moments(arm, metric_type)
     return ArmSummary(arm.name, arm.n, m.mean, m.variance)
 
 
@@ -305,7 +343,7 @@ def _choice(value: object, options: tuple[str, ...], field: str) -> None:
 
 
 _BAYES_ONLY = ("chance_to_win", "risk", "risk_control")
-_CUPED_ONLY = ("cuped_theta", "variance_reduction")
+_CUPED_ONLY = ("cuped_theta",)
 
 
 def _finite(value):
@@ -322,8 +360,11 @@ def _to_dict(analysis: Analysis) -> dict:
         "alpha": cfg.alpha,
         "alternative": cfg.alternative,
         "cuped": cfg.cuped,
+        "covariates": cfg.covariates,
         "correction": cfg.correction,
     }
+    if analysis.strata:
+        out["strata"] = list(analysis.strata)
     if analysis.srm is not None:
         out["srm_pvalue"] = analysis.srm.pvalue
         out["srm_flagged"] = analysis.srm.flagged
@@ -332,9 +373,13 @@ def _to_dict(analysis: Analysis) -> dict:
     for c in analysis.comparisons:
         row = {k: _finite(v) for k, v in asdict(c).items()}
         for k in (() if cfg.method == "bayesian" else _BAYES_ONLY) + (
-            () if cfg.cuped else _CUPED_ONLY
+            () if cfg.cuped and not cfg.covariates else _CUPED_ONLY
         ):
             row.pop(k)
+        if not (cfg.cuped or cfg.covariates):
+            row.pop("variance_reduction")
+        if not cfg.covariates:
+            row.pop("covariate_coefficients")
         rows.append(row)
     out["comparisons"] = rows
     return out

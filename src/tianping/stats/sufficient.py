@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Literal
 
+import numpy as np
+
 from tianping.errors import InvalidInput
 
 MetricType = Literal["mean", "proportion", "ratio"]
@@ -39,6 +41,65 @@ _SUM_FIELDS = (
 
 
 @dataclass(frozen=True)
+class CovariateSums:
+    """One arm's sums of ``k`` covariates, for regression adjustment.
+
+    Attributes:
+        names: the covariates' names (the same in every arm, in the same order).
+        sum: ``Σ x_j`` (length k).
+        cross: ``Σ x_j x_l`` (k × k, symmetric).
+        y_cross: ``Σ y x_j`` with the metric's unit value ``y`` (the ratio's numerator).
+        den_cross: ratio metrics: ``Σ d x_j`` with the denominator ``d``.
+    """
+
+    names: tuple[str, ...]
+    sum: tuple[float, ...]
+    cross: tuple[tuple[float, ...], ...]
+    y_cross: tuple[float, ...]
+    den_cross: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        k = len(self.names)
+        if k == 0:
+            raise InvalidInput("covariates: at least one covariate is needed", field="covariates")
+        if len(set(self.names)) != k:
+            raise InvalidInput("covariates: names must be unique", field="covariates")
+        object.__setattr__(self, "names", tuple(str(n) for n in self.names))
+        object.__setattr__(self, "sum", _vector(self.sum, k, "covariates.sum"))
+        object.__setattr__(self, "y_cross", _vector(self.y_cross, k, "covariates.y_cross"))
+        if self.den_cross is not None:
+            object.__setattr__(
+                self, "den_cross", _vector(self.den_cross, k, "covariates.den_cross")
+            )
+        rows = self.cross if isinstance(self.cross, list | tuple) else None
+        if rows is None or len(rows) != k:
+            raise InvalidInput(
+                f"covariates.cross must be a {k} x {k} matrix (one row per covariate)",
+                field="covariates.cross",
+            )
+        matrix = tuple(_vector(r, k, "covariates.cross") for r in rows)
+        if not np.allclose(np.array(matrix), np.array(matrix).T, rtol=1e-9, atol=1e-9):
+            raise InvalidInput("covariates.cross must be symmetric", field="covariates.cross")
+        object.__setattr__(self, "cross", matrix)
+
+    def __add__(self, other: CovariateSums) -> CovariateSums:
+        if self.names != other.names:
+            raise InvalidInput("arms have different covariates", field="covariates")
+        den = (
+            None
+            if self.den_cross is None or other.den_cross is None
+            else tuple(np.add(self.den_cross, other.den_cross))
+        )
+        return CovariateSums(
+            self.names,
+            tuple(np.add(self.sum, other.sum)),
+            tuple(map(tuple, np.add(self.cross, other.cross))),
+            tuple(np.add(self.y_cross, other.y_cross)),
+            den,
+        )
+
+
+@dataclass(frozen=True)
 class ArmStats:
     """Sufficient statistics of one arm for one metric.
 
@@ -54,6 +115,8 @@ class ArmStats:
         pre_sum_sq: CUPED: sum of ``x**2``.
         pre_cross_sum: CUPED: sum of ``y*x``.
         pre_den_cross_sum: CUPED on a ratio metric: sum of ``d*x``.
+        covariates: regression adjustment: the sums of many covariates
+            (:class:`CovariateSums`).
 
     Values may be ints, floats, ``Decimal`` (warehouse money sums) or NumPy scalars; they
     are stored as ``int`` (n) and ``float``. Non-finite values and a negative or fractional
@@ -75,10 +138,15 @@ class ArmStats:
     pre_sum_sq: float | None = None
     pre_cross_sum: float | None = None
     pre_den_cross_sum: float | None = None
+    covariates: CovariateSums | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise InvalidInput("every arm needs a non-empty name", field="name")
+        if self.covariates is not None and not isinstance(self.covariates, CovariateSums):
+            raise InvalidInput(
+                f"arm {self.name!r}: covariates must be CovariateSums", field="covariates"
+            )
         object.__setattr__(self, "n", _as_count(self.n, self.name))
         for f in _SUM_FIELDS:
             value = getattr(self, f)
@@ -161,7 +229,14 @@ class ArmStats:
             merged["sum_sq"] = None
         elif merged["sum_sq"] is None:
             merged["sum_sq"] = self.sum_sq_or_sum + other.sum_sq_or_sum
-        return ArmStats(name=f"{self.name}+{other.name}", n=self.n + other.n, **merged)
+        covariates = (
+            None
+            if self.covariates is None or other.covariates is None
+            else self.covariates + other.covariates
+        )
+        return ArmStats(
+            name=f"{self.name}+{other.name}", n=self.n + other.n, covariates=covariates, **merged
+        )
 
 
 def arm_field_names() -> tuple[str, ...]:
@@ -326,3 +401,16 @@ def _as_number(value: object, arm: str, field: str) -> float:
     if not math.isfinite(number):
         raise InvalidInput(f"arm {arm!r}: {field} must be finite, got {value!r}", field=field)
     return number
+
+
+def _vector(values: Sequence[float], k: int, field: str) -> tuple[float, ...]:
+    if not isinstance(values, list | tuple | np.ndarray) or len(values) != k:
+        raise InvalidInput(f"{field} must be a list of {k} numbers", field=field)
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float | Decimal | np.number):
+            raise InvalidInput(f"{field} must hold numbers, got {v!r}", field=field)
+        if not math.isfinite(float(v)):
+            raise InvalidInput(f"{field} must be finite, got {v!r}", field=field)
+        out.append(float(v))
+    return tuple(out)
