@@ -117,6 +117,14 @@ def _rows(settings: Settings, table: str) -> list[dict]:
     return sorted(rows, key=lambda r: r[key])
 
 
+def _mapped_orders(tmp_path: Path, orders: pa.Table) -> Path:
+    """``orders`` as a Parquet file and a sources file mapping it with ORDERS_MAP."""
+    pq.write_table(orders, tmp_path / "o.parquet")
+    return Path(
+        _settings(tmp_path, {"orders": {"path": str(tmp_path / "o.parquet"), **ORDERS_MAP}}).sources
+    )
+
+
 def _problems(settings: Settings) -> list[str]:
     with pytest.raises(SourcesInvalid) as caught:
         connect(settings)
@@ -416,12 +424,7 @@ def test_an_engine_url_without_sources_says_what_it_needs(tmp_path):
 
 
 def test_cli_check_lists_problems_and_exits_1_and_reports_read_nothing(tmp_path):
-    pq.write_table(_orders(pay_fen=pa.array(["1", "2", "3"])), tmp_path / "o.parquet")
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        json.dumps({"tables": {"orders": {"path": str(tmp_path / "o.parquet"), **ORDERS_MAP}}}),
-        encoding="utf-8",
-    )
+    sources = _mapped_orders(tmp_path, _orders(pay_fen=pa.array(["1", "2", "3"])))
     home = tmp_path / "home"
     checked = runner.invoke(
         app, ["--home", str(home), "sources", "check", "--sources", str(sources)]
@@ -436,12 +439,7 @@ def test_cli_check_lists_problems_and_exits_1_and_reports_read_nothing(tmp_path)
 
 
 def test_cli_check_passes_and_metrics_read_in_place(tmp_path):
-    pq.write_table(_orders(), tmp_path / "o.parquet")
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        json.dumps({"tables": {"orders": {"path": str(tmp_path / "o.parquet"), **ORDERS_MAP}}}),
-        encoding="utf-8",
-    )
+    sources = _mapped_orders(tmp_path, _orders())
     home = tmp_path / "home"
     checked = runner.invoke(
         app,
@@ -477,12 +475,7 @@ def test_cli_check_passes_and_metrics_read_in_place(tmp_path):
 def test_the_notebook_reads_in_place_too(tmp_path):
     import tianping.notebook as tp
 
-    pq.write_table(_orders(), tmp_path / "o.parquet")
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        json.dumps({"tables": {"orders": {"path": str(tmp_path / "o.parquet"), **ORDERS_MAP}}}),
-        encoding="utf-8",
-    )
+    sources = _mapped_orders(tmp_path, _orders())
     df = tp.headline_metrics("month", home=tmp_path / "home", sources=sources)
     assert [Decimal(str(v)) for v in df["gmv"]] == [
         Decimal("999999999999.99"),
@@ -492,12 +485,7 @@ def test_the_notebook_reads_in_place_too(tmp_path):
 
 
 def test_ingest_beside_sources_keeps_tianpings_own_table_in_the_home(tmp_path):
-    pq.write_table(_orders(), tmp_path / "o.parquet")
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        json.dumps({"tables": {"orders": {"path": str(tmp_path / "o.parquet"), **ORDERS_MAP}}}),
-        encoding="utf-8",
-    )
+    sources = _mapped_orders(tmp_path, _orders())
     nps = tmp_path / "nps.csv"
     nps.write_text("response_id,buyer_id,score,created_at\nn1,b1,9,2024-06-01\n", encoding="utf-8")
     base = ["--home", str(tmp_path / "home"), "--sources", str(sources)]
