@@ -33,6 +33,7 @@ from tianping.attribution.split import (
 from tianping.errors import UsageError
 from tianping.experiments.assignment import BUCKETS, Holdout, draws, round_half_up, unit_hashes
 from tianping.metrics.calendar import Calendar, default_calendar
+from tianping.metrics.why import check_spans
 
 #: The metrics a bridge splits: GMV, and GMV net of the money refunded (by request day).
 METRICS = ("gmv", "net_gmv")
@@ -100,15 +101,7 @@ def _check(metric: str, before: tuple[date, date], after: tuple[date, date]) -> 
         raise UsageError(
             f"cannot bridge {metric!r}; use one of {', '.join(METRICS)}", field="metric"
         )
-    for name, (a, b) in (("from", before), ("to", after)):
-        if a > b:
-            raise UsageError(f"the {name} period starts {a}, after its end {b}", field=name)
-    if after[0] <= before[1]:
-        raise UsageError(
-            f"the periods overlap: the later one starts {after[0]}, before the earlier one "
-            f"ends {before[1]}",
-            field="to",
-        )
+    check_spans(before, after, names=("from", "to"))
 
 
 def _coverage(wh: Any, before, after) -> list[str]:

@@ -35,7 +35,7 @@ def segment_cube(
     dimensions: tuple[str, ...] = DIMENSIONS,
 ) -> Cube:
     """GMV (minor units) and orders per period, day and dimension values: one grouped query."""
-    _check_spans(before, after)
+    check_spans(before, after)
     _check_dimensions(dimensions)
     if not wh.has_table("orders"):
         raise UsageError("no orders in the warehouse: load or simulate some first", field="orders")
@@ -145,15 +145,22 @@ def _instant(day: date) -> ibis.Value:
     return ibis.timestamp(datetime.combine(day, time.min))
 
 
-def _check_spans(before: tuple[date, date], after: tuple[date, date]) -> None:
-    for name, (a, b) in (("before", before), ("after", after)):
+def check_spans(
+    before: tuple[date, date],
+    after: tuple[date, date],
+    *,
+    names: tuple[str, str] = ("before", "after"),
+) -> None:
+    """Raise a :class:`UsageError` unless both periods run forward and the later one starts
+    after the earlier one ends; ``names`` are the fields the errors name."""
+    for name, (a, b) in zip(names, (before, after), strict=True):
         if a > b:
             raise UsageError(f"the {name} period starts {a}, after its end {b}", field=name)
     if after[0] <= before[1]:
         raise UsageError(
             f"the periods overlap: the later one starts {after[0]}, before the earlier one "
             f"ends {before[1]}",
-            field="after",
+            field=names[1],
         )
 
 
