@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from datetime import timedelta
 
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from experiment_data import END, PRE_START, START, load
 
@@ -317,3 +319,44 @@ def test_covariate_sums_and_quantiles_match_pandas_on_every_engine(warehouse, ex
             assert arm.below_sum_sq == pytest.approx((below * below).sum())
             assert arm.events_sum_sq == pytest.approx((events * events).sum())
             assert arm.below_events_sum == pytest.approx((below * events).sum())
+
+
+def test_sums_over_units_with_orders_only_equal_the_sums_over_every_unit(
+    warehouse, experiment_data
+):
+    """Where the query allows it, units without orders are left out of the sums and ``n``
+    comes from the units: the same numbers as joining every unit to its features, on every
+    engine, including an arm none of whose units ever ordered (its sums are zeros)."""
+    ghosts = pa.table(
+        {
+            "experiment": ["checkout"] * 40,
+            "variant": ["ghost"] * 40,
+            "unit_id": [f"ghost{i}" for i in range(40)],
+            "exposed_at": pa.array(
+                [START + timedelta(hours=i) for i in range(40)], pa.timestamp("us")
+            ),
+        }
+    )
+    exposures = experiment_data["exposures"]
+    data = {
+        **experiment_data,
+        "exposures": pa.concat_tables([exposures, ghosts.cast(exposures.schema)]),
+    }
+    load(warehouse, data)
+    window = an.AnalysisWindow(START, END)
+    order_metrics = ("gmv", "orders", "conversion", "aov", "refund_rate")
+    for kw in ({}, {"cuped": False}, {"covariates": False}):
+        q = an.Query("checkout", window, order_metrics, **kw)
+        assert an._sparse(q)
+        sparse = warehouse.execute(an.stats_query(warehouse, q))
+        dense = warehouse.execute(an._grouped(q, an._prepared(warehouse, q)))
+        sparse = sparse.sort_values("variant").reset_index(drop=True)
+        dense = dense.sort_values("variant").reset_index(drop=True)
+        assert list(sparse.columns) == list(dense.columns)
+        assert sparse.variant.tolist() == sorted([*VARIANTS, an.MULTIPLE, "ghost"])
+        ghost = sparse[sparse.variant == "ghost"].iloc[0]
+        assert ghost.n == 40 and ghost.drop(["variant", "slice", "n"]).astype(float).eq(0).all()
+        pd.testing.assert_frame_equal(sparse, dense, check_dtype=False, rtol=1e-12)
+    for kw in ({"winsorize": 0.95}, {"slice_by": "buyer_type"}, {"cupac": True}):
+        assert not an._sparse(an.Query("checkout", window, order_metrics, **kw))
+    assert not an._sparse(an.Query("checkout", window, ("nps",)))

@@ -227,13 +227,18 @@ _ORDER_FEATURES = (
 _NPS_FEATURES = ("nps_responses", "nps_score_sum", "nps_net")
 
 
-def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis.Table:
+def unit_table(
+    wh: Warehouse, q: Query, units: ibis.Table | None = None, *, sparse: bool = False
+) -> ibis.Table:
     """One row per unit (and slice value): ``variant``, ``slice``, features and ``pre_`` features.
 
     With an orders-column slice, a unit has one row per slice value it has orders in (during
     or before the experiment); units without any are absent but counted in ``n`` (their sums
     are zero), see :func:`fetch_aggregates`. ``units`` (``unit_id``, ``variant``,
     ``first_exposed``) replaces the experiment's exposed units, e.g. for A/A splits.
+    ``sparse`` (only where :func:`_sparse` holds) leaves out units without orders the same
+    way: every feature of theirs is zero, so they add nothing to any sum, and the join of
+    every unit back to its features is saved.
     """
     units = exposed_units(wh, q) if units is None else units
     needed = _needed(q)
@@ -262,14 +267,17 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
         during = both.created_at >= both.first_exposed
         before = (both.created_at >= lo) & (both.created_at < start)
         prior = {"_prior": both.count(where=both.created_at < both.first_exposed)}
-        parts = [both.group_by(key).agg(**_order_exprs(both, needed, during),
+        arm = {"variant": both.variant.min()} if sparse else {}
+        parts = [both.group_by(key).agg(**arm, **_order_exprs(both, needed, during),
                                         **_order_exprs(both, needed, before, "pre_"),
                                         **(prior if q.with_covariates else {}))]  # fmt: skip
     else:
         in_window = facts.join(units, facts.buyer_id == units.unit_id).filter(
             lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
         )
-        parts = [_order_features(_sliced(in_window, q), key, needed)]
+        in_window = _sliced(in_window, q)
+        arm = {"variant": in_window.variant.min()} if sparse else {}
+        parts = [in_window.group_by(key).agg(**arm, **_order_exprs(in_window, needed))]
     if with_nps:
         nps_in = nps.join(units, nps.buyer_id == units.unit_id).filter(
             lambda t: (t.created_at >= t.first_exposed) & (t.created_at < end)
@@ -277,9 +285,14 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
         parts.append(_nps_features(nps_in, key))
     if q.cuped:
         parts += _pre_parts(facts, nps if with_nps else None, q, key, orders=order_slice)
-    rows = _spine(units, parts, key)
-    for part in parts:
-        rows = rows.left_join(part, key).select(~ibis.selectors.endswith("_right"))
+    if sparse:
+        if not _sparse(q) or len(parts) != 1:
+            raise ValueError("a sparse unit table needs a query that _sparse() accepts")
+        rows = parts[0]
+    else:
+        rows = _spine(units, parts, key)
+        for part in parts:
+            rows = rows.left_join(part, key).select(~ibis.selectors.endswith("_right"))
     if q.slice_by == "buyer_type":
         rows = _with_buyer_type(rows, facts)
     elif not order_slice:
@@ -289,6 +302,18 @@ def unit_table(wh: Warehouse, q: Query, units: ibis.Table | None = None) -> ibis
     if q.with_cupac:
         rows = _with_cupac_features(wh, rows, q)
     return _fill_and_derive(rows, order_slice)
+
+
+def _sparse(q: Query) -> bool:
+    """Whether the sums can skip units without orders (:func:`unit_table` ``sparse``): every
+    feature is an order feature (no NPS), nothing is computed across all units (winsorising
+    caps, CUPAC's predictions) and no slice needs units without orders (``buyer_type``)."""
+    return (
+        q.slice_by is None
+        and q.winsorize is None
+        and not q.with_cupac
+        and not any(f in _NPS_FEATURES for f in _needed(q))
+    )
 
 
 def _needed(q: Query) -> tuple[str, ...]:
@@ -443,8 +468,26 @@ def _plan_covariate_sums(q: Query, rows: ibis.Table, s) -> None:
 
 def stats_query(wh: Warehouse, q: Query) -> ibis.Table:
     """The one grouped query: per ``variant`` and ``slice``, ``n`` and every needed sum
-    (without CUPAC's predictions, which need a model fitted first: :func:`fetch_aggregates`)."""
-    return _grouped(q, _prepared(wh, q))
+    (without CUPAC's predictions, which need a model fitted first: :func:`fetch_aggregates`).
+
+    Where :func:`_sparse` holds, the sums run over the units with orders only and ``n``
+    comes from the units themselves, in the same query: the same numbers without joining
+    every unit back to its features (the units are a CTE the engine computes once).
+    """
+    if not _sparse(q):
+        return _grouped(q, _prepared(wh, q))
+    units = exposed_units(wh, q)
+    rows = unit_table(wh, q, units, sparse=True)
+    sums = {_column(k): v for k, v in _plan_sums(q, rows).items() if k != "n"}
+    per_arm = rows.group_by("variant").agg(**sums)
+    counts = units.group_by("variant").agg(n=units.count())
+    out = counts.left_join(per_arm, "variant")
+    return out.select(
+        "variant",
+        "n",
+        slice=ibis.literal(ALL),
+        **{k: out[k].fill_null(0.0) for k in sums},
+    ).relocate("slice", after="variant")
 
 
 def _prepared(wh: Warehouse, q: Query) -> ibis.Table:
@@ -483,12 +526,14 @@ def fetch_aggregates(wh: Warehouse, q: Query) -> ArmAggregates:
     (:func:`tianping.experiments.cupac.with_predictions`); their predictions are columns of
     the grouped query.
     """
-    rows = _prepared(wh, q)
     fits: tuple[CupacFit, ...] = ()
     if q.with_cupac and q.summed_metrics:
+        rows = _prepared(wh, q)
         units = int(wh.execute(exposed_units(wh, q).count()))
         rows, fits = cupac.with_predictions(wh, rows, features_of(q.summed_metrics), units=units)
-    query = _grouped(q, rows)
+        query = _grouped(q, rows)
+    else:
+        query = stats_query(wh, q)
     frame = wh.execute(query)
     rows = tuple(
         {k.replace("__x__", "*"): _number(v) for k, v in rec.items()}
