@@ -26,18 +26,19 @@ def ids(prefix: str, n: int) -> pa.Array:
     return pa.array(np.char.add(prefix, np.arange(n).astype(str)))
 
 
-def orders(n: int, days: int = 90, seed: int = 7) -> dict[str, pa.Table]:
-    """``n`` orders over ``days`` days with refunds, reviews, NPS and activity to match."""
-    rng = np.random.default_rng(seed)
-    buyers = max(n // 10, 1)
+def order_table(
+    rng: np.random.Generator, n: int, *, buyers: int, days: int = 90, offset: int = 0
+) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` orders numbered from ``offset`` (so files can be written in chunks), and their
+    times, amounts in fen and buyer numbers."""
     buyer = rng.integers(0, buyers, n)
     ts = START + rng.integers(0, days * DAY_US, n).astype("timedelta64[us]")
     cents = np.round(rng.lognormal(9.0, 0.9, n)).astype(np.int64)
     delivered = rng.random(n) < 0.9
     schema = arrow_schema(TABLES["orders"])
-    orders_t = pa.table(
+    table = pa.table(
         {
-            "order_id": ids("o", n),
+            "order_id": pa.array(np.char.add("o", np.arange(offset, offset + n).astype(str))),
             "buyer_id": pa.array(np.char.add("b", buyer.astype(str))),
             "merchant_id": pa.array(np.char.add("m", rng.integers(0, 5000, n).astype(str))),
             "category": pa.array(
@@ -57,6 +58,14 @@ def orders(n: int, days: int = 90, seed: int = 7) -> dict[str, pa.Table]:
             "channel": pa.nulls(n, pa.string()),
         }
     ).cast(schema)
+    return table, ts, cents, buyer
+
+
+def orders(n: int, days: int = 90, seed: int = 7) -> dict[str, pa.Table]:
+    """``n`` orders over ``days`` days with refunds, reviews, NPS and activity to match."""
+    rng = np.random.default_rng(seed)
+    buyers = max(n // 10, 1)
+    orders_t, ts, cents, buyer = order_table(rng, n, buyers=buyers, days=days)
     k = n // 12
     pick = rng.choice(n, k, replace=False)
     refunds_t = pa.table(

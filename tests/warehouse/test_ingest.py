@@ -10,6 +10,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tianping.errors import UsageError
 from tianping.warehouse.ingest import IngestRejected, ingest_file
@@ -313,3 +315,50 @@ def test_a_malformed_record_in_a_large_file_is_found_by_the_parallel_reader(
                          rejects=tmp_path / "bad.csv")  # fmt: skip
     assert (report.read, report.loaded, report.rejected) == (60_001, 60_000, 1)
     assert [p.row for p in report.problems] == [40_001]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from(" \t\r\n\x00\x01\xa0\u1680\u2000\u200a\u202f\u205f\u3000\ufeff"),
+            st.characters(codec="utf-8"),
+        ),
+        max_size=30,
+    )
+)
+def test_the_text_of_a_value_is_duckdbs_trim_of_it(value):
+    """The cheap trim (ASCII values that need none are passed through) is DuckDB's TRIM for
+    every string: spaces, Unicode space separators, tabs, control characters, empty."""
+    import duckdb
+
+    from tianping.events.validation import _text
+
+    got, want = duckdb.execute(
+        f"SELECT {_text('$v')}, NULLIF(TRIM($v), '')", {"v": value}
+    ).fetchone()
+    assert got == want
+
+
+def test_a_large_scanned_csv_names_the_rows_of_bad_values_in_file_order(duckdb_warehouse, tmp_path):
+    """DuckDB scans a CSV in parallel; a staged row's position is still its data row: bad
+    values spread over a file of many scan blocks are named by their rows, and the valid
+    rows load in file order."""
+    rows = [[f"o{i}", f"b{i}", "m1", "food", "1.00", "2024-06-18"] for i in range(300_000)]
+    bad = [7, 123_457, 250_001, 299_999]
+    for r in bad:
+        rows[r - 1][4] = "1.005"  # more than two decimal places
+    rows[99_999][0] = 'quoted, "id"\nwith a line break'  # a record over two lines
+    path = write_csv(tmp_path / "big.csv", rows)
+    with pytest.raises(IngestRejected) as e:
+        ingest_file(duckdb_warehouse, "orders", path)
+    assert [p.row for p in e.value.report.problems] == bad
+    report = ingest_file(duckdb_warehouse, "orders", path, rejects=tmp_path / "bad.csv")
+    assert (report.read, report.loaded, report.rejected) == (300_000, 299_996, 4)
+    ids = duckdb_warehouse.con.con.execute("SELECT order_id FROM orders").fetchall()
+    expected = [r[0] for i, r in enumerate(rows, start=1) if i not in bad]
+    assert [i for (i,) in ids] == expected
+    with (tmp_path / "bad.csv").open(newline="") as f:
+        assert [(int(r["row"]), r["amount"]) for r in csv.DictReader(f)] == [
+            (r, "1.005") for r in bad
+        ]

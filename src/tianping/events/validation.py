@@ -66,7 +66,7 @@ def column_sql(col: Column, source_type: str | None, *, scale: int, tz: str) -> 
     if source_type is None:
         return ColumnSQL(f"CAST(NULL AS {duckdb_type(col.kind, scale)})", (), "NULL")
     src = q(col.name)
-    text = f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
+    text = _text(f"CAST({src} AS VARCHAR)")
     is_text = source_type.upper() in ("VARCHAR", "JSON")
     builder = {
         "money": _money,
@@ -85,6 +85,22 @@ def column_sql(col: Column, source_type: str | None, *, scale: int, tz: str) -> 
     missing = ((absent, "missing value"),) if col.required else ()
     range_checks = _range_checks(col, value)
     return ColumnSQL(value, missing + checks + range_checks, text)
+
+
+def _text(value: str) -> str:
+    """``value`` without the blanks around it, NULL when nothing is left.
+
+    DuckDB's TRIM copies every string it is given (a tenth of a microsecond per value); a
+    value that is all ASCII (as many bytes as characters) and neither starts nor ends with a
+    space is its own trim (TRIM removes Unicode space separators, and the only ASCII one is the
+    space), so only the other values are trimmed.
+    """
+    return (
+        f"CASE WHEN {value} = '' THEN NULL "
+        f"WHEN strlen({value}) = length({value}) AND NOT starts_with({value}, ' ') "
+        f"AND NOT ends_with({value}, ' ') THEN {value} "
+        f"ELSE NULLIF(TRIM({value}), '') END"
+    )
 
 
 def duckdb_type(kind: str, scale: int) -> str:

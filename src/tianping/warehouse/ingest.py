@@ -1,7 +1,9 @@
 """Load an event file into the warehouse: validate every row, reject with reasons, dedupe by key.
 
-The file is read with Arrow (CSV, Parquet) or DuckDB (JSON Lines) into a staging table; the
-rules of :mod:`tianping.events.validation` type and check every column in one SQL pass; rows
+DuckDB scans the file where it lies (CSV, Parquet) or reads it into Arrow (JSON Lines, and CSV
+files with malformed records, whose rows Arrow's reader numbers); the rules of
+:mod:`tianping.events.validation` type and check every column in one SQL pass into a staging
+table that DuckDB keeps within a memory limit (spilling to disk beyond it); rows
 whose key repeats in the file or is already loaded are counted as duplicates (identical) or
 rejected (different values). Then either nothing is written (the default, when any row is
 invalid) or the valid rows are appended in one transaction and the invalid ones written to a
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,6 +30,8 @@ from tianping.events.validation import column_sql, lit, q
 from tianping.warehouse.backend import Warehouse, arrow_schema
 
 MAX_LISTED = 20
+#: DuckDB's memory limit while ingesting: staged rows beyond it spill to temporary files.
+MEMORY_LIMIT = "2GB"
 FORMATS = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -126,6 +131,7 @@ def ingest_file(
     rejects: str | Path | None = None,
     file_format: str | None = None,
     progress: Progress | None = None,
+    memory_limit: str | None = MEMORY_LIMIT,
 ) -> IngestReport:
     """Validate ``path`` against event table ``table`` and load it into ``wh``.
 
@@ -138,6 +144,9 @@ def ingest_file(
             ``reason`` column); otherwise any invalid row means nothing is loaded.
         file_format: ``csv``, ``parquet`` or ``jsonl``; by default from the file's extension.
         progress: called with (stage, rows) as the stages complete.
+        memory_limit: DuckDB's memory limit while ingesting (e.g. ``1GB``); staged rows beyond
+            it spill to temporary files, so memory stays flat however large the file. None:
+            the engine's own limit (80 % of RAM by default).
 
     Raises:
         UsageError: unknown table, a table mapped by the sources file, unreadable file,
@@ -151,12 +160,29 @@ def ingest_file(
     # Staging tables live in a private in-memory database. On a DuckDB warehouse that database
     # is attached to a cursor of the warehouse, so the valid rows go in with one
     # INSERT ... SELECT without leaving the engine; other engines get the rows as Arrow.
-    con, target = _staging(wh)
+    con, target, restore = _staging(wh, memory_limit)
     try:
         _check_tz(con, tz)
         read, present, ignored = _stage(con, schema, path, file_format)
-        step("read", read)
-        _type_and_check(con, schema, scale=wh.scale, tz=tz)
+        if read is not None:
+            step("read", read)
+        try:
+            _type_and_check(con, schema, scale=wh.scale, tz=tz)
+            again = read is None and _set_aside(con)
+        except duckdb.Error:
+            if read is not None:
+                raise
+            again = True  # the Arrow reader names what is wrong with the file
+        if again:
+            # DuckDB's CSV scan set malformed records aside: Arrow's reader numbers them and
+            # reads again the lines a stray quote swallowed (:func:`_read_csv`).
+            _unstage(con)
+            read, present, ignored = _stage(con, schema, path, file_format, scan=False)
+            step("read", read)
+            _type_and_check(con, schema, scale=wh.scale, tz=tz)
+        if read is None:  # a scan reads and validates in one pass
+            read = con.execute("SELECT count(*) FROM _typed").fetchone()[0]
+            step("read", read)
         step("validated", read)
         _mark_duplicates(con, wh, schema)
         step("deduplicated", read)
@@ -182,29 +208,68 @@ def ingest_file(
             stage = con.execute("SELECT current_database()").fetchone()[0]
             con.execute(f"USE {q(target)}")
             con.execute(f"DETACH {q(stage)}")
+        restore()
         con.close()
 
 
-def _staging(wh: Warehouse) -> tuple[duckdb.DuckDBPyConnection, str | None]:
-    """A connection whose default database is a fresh in-memory one, and the name of the
-    warehouse's database when that connection reaches it too (DuckDB)."""
+def _staging(
+    wh: Warehouse, memory_limit: str | None
+) -> tuple[duckdb.DuckDBPyConnection, str | None, Callable[[], None]]:
+    """A connection whose default database is a fresh in-memory one, the name of the
+    warehouse's database when that connection reaches it too (DuckDB), and a function that
+    puts back the memory limit (a setting of the whole DuckDB instance)."""
     if wh.kind != "duckdb":
-        return duckdb.connect(), None
+        con = duckdb.connect()
+        spill = tempfile.TemporaryDirectory(prefix="tianping-ingest-")
+        con.execute(f"SET temp_directory = {lit(spill.name)}")
+        if memory_limit is not None:
+            _set_memory_limit(con, memory_limit)
+        return con, None, spill.cleanup
     con = wh.con.con.cursor()
     target = con.execute("SELECT current_database()").fetchone()[0]
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    if memory_limit is not None:
+        _set_memory_limit(con, memory_limit)
     stage = f"tp_stage_{uuid.uuid4().hex}"
     con.execute(f"ATTACH ':memory:' AS {stage}")
     con.execute(f"USE {stage}")
-    return con, target
+    return con, target, lambda: con.execute(f"SET memory_limit = {lit(before)}")
 
 
-def _stage(con, schema: TableSchema, path: Path, file_format: str | None):
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    try:
+        con.execute(f"SET memory_limit = {lit(limit)}")
+    except duckdb.Error:
+        raise UsageError(
+            f"memory limit {limit!r} is not a size DuckDB understands (e.g. 1GB, 512MB)",
+            field="memory_limit",
+        ) from None
+
+
+def _stage(con, schema: TableSchema, path: Path, file_format: str | None, *, scan: bool = True):
     """Expose the file as ``_raw`` (the schema's columns present plus a 1-based ``_row``).
 
     Parquet is scanned by DuckDB's reader where it lies (a view: nothing is copied up
-    front); text formats are read into Arrow first, every value as text.
-    Returns (rows read, columns present, columns ignored)."""
-    if (file_format or FORMATS.get(path.suffix.lower())) == "parquet" and path.is_file():
+    front); so is CSV (``scan``), every value as text and without ``_row``: the rows keep
+    their file order, so the staged row's position is its row (:func:`_type_and_check`),
+    as long as DuckDB set no malformed record aside (:func:`_set_aside`); JSON Lines, and
+    CSV without ``scan``, are read into Arrow first, every value as text.
+    Returns (rows read, None when only the scan will tell, columns present, columns ignored)."""
+    fmt = file_format or FORMATS.get(path.suffix.lower())
+    if fmt == "csv" and scan and path.is_file() and os.access(path, os.R_OK):
+        header = _csv_header(path)
+        present, ignored = _check_columns(schema, header, path)
+        types = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header) + "}"
+        # The dialect is fixed (RFC 4180, as Arrow's reader): nothing is sniffed.
+        source = (
+            f"read_csv({lit(str(path))}, header = true, auto_detect = false, delim = ',', "
+            f"quote = '\"', escape = '\"', columns = {types}, store_rejects = true, "
+            f"rejects_table = '_csv_rejects', rejects_scan = '_csv_scans')"
+        )
+        cols = ", ".join(q(c) for c in present)
+        con.execute(f"CREATE VIEW _raw AS SELECT {cols} FROM {source}")
+        return None, present, ignored
+    if fmt == "parquet" and path.is_file():
         import pyarrow.parquet as pq
 
         try:
@@ -307,16 +372,7 @@ def _read_csv(path: Path) -> tuple[pa.Table, pa.Array, list[Malformed]]:
     lines after it into one record: those lines are read again on their own, so one bad line
     costs one row, not the rest of the file.
     """
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), None)
-    if not header:
-        raise UsageError(f"{path}: empty file (a CSV needs a header row)", field="path")
-    header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise UsageError(
-            f"{path}: repeated column(s) in the header: {', '.join(dupes)}", field="path"
-        )
+    header = _csv_header(path)
     tables, rows, malformed = [], [], []
     todo: list[tuple[object, int]] = [(path, 1)]  # (source, data row of its first record)
     while todo:
@@ -332,6 +388,41 @@ def _read_csv(path: Path) -> tuple[pa.Table, pa.Array, list[Malformed]]:
     order = np.argsort(np.concatenate(rows), kind="stable")
     data = pa.concat_tables(tables).take(pa.array(order))
     return data, pa.array(np.concatenate(rows)[order]), sorted(malformed, key=lambda m: m.row)
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The CSV's column names (blanks around them dropped), checked: present and distinct."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path}: cannot read as csv: {exc}", field="path") from None
+    if not header:
+        raise UsageError(f"{path}: empty file (a CSV needs a header row)", field="path")
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise UsageError(
+            f"{path}: repeated column(s) in the header: {', '.join(dupes)}", field="path"
+        )
+    return header
+
+
+def _set_aside(con) -> bool:
+    """Whether DuckDB's CSV scan set any record aside (wrong field count, stray quote, bad
+    encoding, an overlong line)."""
+    return bool(con.execute("SELECT count(*) FROM _csv_rejects").fetchone()[0])
+
+
+def _unstage(con) -> None:
+    """Drop what staging and typing a scanned CSV created, to stage it again."""
+    for statement in (
+        "DROP VIEW IF EXISTS _raw_text",
+        "DROP VIEW IF EXISTS _typed",
+        "DROP TABLE IF EXISTS _typed_rows",
+        "DROP VIEW IF EXISTS _raw",
+    ):
+        con.execute(statement)
 
 
 def _parse_csv(source, header: list[str], *, skip_header: bool):
@@ -437,21 +528,29 @@ def _type_and_check(con, schema: TableSchema, *, scale: int, tz: str) -> None:
                 f"CASE WHEN {condition} THEN {{'column': {lit(col.name)}, 'reason': {lit(reason)}, "
                 f"'value': {sql.raw}}} END"
             )
-    # The problem list is built only for rows that fail a check: most rows are valid, and
-    # building a list of structs per row costs more than the checks themselves.
+    # The problem list is built only for rows that fail a check (NULL for the others, which
+    # costs nothing to store): most rows are valid, and building a list of structs per row
+    # costs more than the checks themselves.
     bad = " OR ".join(conditions) if conditions else "false"
     problem_list = (
-        f"CASE WHEN {bad} THEN list_filter([{', '.join(problems)}], p -> p IS NOT NULL) ELSE [] END"
+        f"CASE WHEN {bad} THEN list_filter([{', '.join(problems)}], p -> p IS NOT NULL) END"
         if problems
-        else "[]"
+        else 'CAST(NULL AS STRUCT("column" VARCHAR, reason VARCHAR, value VARCHAR)[])'
     )
+    checked = f"{', '.join(typed)}, {bad} AS _bad, {problem_list} AS _problems"
+    if "_row" in types:
+        con.execute(f"CREATE TABLE _typed AS SELECT _row, {checked} FROM _raw")
+        # The input as text is needed only for rejected rows (the rejects file): a view, so
+        # only those rows are ever converted.
+        con.execute(f"CREATE VIEW _raw_text AS SELECT _row, {', '.join(raws)} FROM _raw")
+        return
+    # A scan without row numbers: the staged table keeps the file's order (DuckDB preserves
+    # insertion order), so a row's position in it is its data row.
+    con.execute(f"CREATE TABLE _typed_rows AS SELECT {checked} FROM _raw")
+    con.execute("CREATE VIEW _typed AS SELECT rowid + 1 AS _row, * FROM _typed_rows")
     con.execute(
-        f"CREATE TABLE _typed AS SELECT *, len(_problems) > 0 AS _bad FROM ("
-        f"SELECT _row, {', '.join(typed)}, {problem_list} AS _problems FROM _raw)"
+        f"CREATE VIEW _raw_text AS SELECT row_number() OVER () AS _row, {', '.join(raws)} FROM _raw"
     )
-    # The input as text is needed only for rejected rows (the rejects file): a view, so only
-    # those rows are ever converted.
-    con.execute(f"CREATE VIEW _raw_text AS SELECT _row, {', '.join(raws)} FROM _raw")
 
 
 def _row_hash(schema: TableSchema, alias: str = "") -> str:
@@ -559,7 +658,7 @@ def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestR
         CREATE TABLE _outcome AS
         SELECT t._row,
             CASE
-              WHEN len(t._problems) > 0 THEN t._problems
+              WHEN t._bad THEN t._problems
               WHEN c._status = 'conflict' THEN [{{'column': {lit(", ".join(schema.key))},
                    'reason': 'the same key appears in rows ' || c._rows || ' with different values',
                    'value': {_key_text(schema, "c")}}}]
@@ -569,7 +668,7 @@ def _report(con, schema: TableSchema, path: Path, read: int, ignored) -> IngestR
               ELSE []
             END AS problems,
             CASE
-              WHEN len(t._problems) > 0 OR c._status = 'conflict'
+              WHEN t._bad OR c._status = 'conflict'
                    OR (c._eh IS NOT NULL AND c._eh <> c._h) THEN 'rejected'
               WHEN c._status = 'dup' OR c._eh IS NOT NULL THEN 'duplicate'
               ELSE 'load'
