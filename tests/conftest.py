@@ -6,6 +6,8 @@
 - ``spark_cluster``: a Spark standalone master and worker (``tests/sparkcluster.py``), one for
   the whole run; reached from child processes with ``run_on_cluster``, since this process
   holds the local session. Tests using it carry the ``spark_cluster`` marker.
+- ``spark_connect``: a Spark Connect server in local mode, one for the whole run (``sc://…``);
+  its tests carry the ``spark_cluster`` marker too.
 - ``store_url``: parametrised over ``sqlite`` and ``postgres``; each test gets a new, empty
   database. PostgreSQL runs as a throw-away cluster and is skipped, with a message, where
   Debian's ``postgresql`` is not installed.
@@ -25,7 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pgcluster import Cluster, find_bin  # noqa: E402
-from sparkcluster import SparkCluster, unavailable  # noqa: E402
+from sparkcluster import SparkCluster, SparkConnectServer, unavailable  # noqa: E402
 from tianping.settings import Settings  # noqa: E402
 
 _db_counter = itertools.count()
@@ -110,6 +112,17 @@ def spark_cluster():
     cluster = SparkCluster(cores=2, memory="2g")
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect():
+    """A Spark Connect server (local mode) for the whole run: ``.url`` is ``sc://…``."""
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    server = SparkConnectServer("local[2]")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

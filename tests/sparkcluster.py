@@ -17,6 +17,7 @@ Public API:
 - :func:`run_on_cluster` -- ``run_on_cluster(url, script, *, args=(), env=None, timeout=300.0)``
   returns the JSON object the child printed last.
 - :func:`executor_tasks` -- for use *inside* the child: completed tasks per executor.
+- :class:`SparkConnectServer` -- a Spark Connect server (local mode) on a free port: ``.url``.
 """
 
 from __future__ import annotations
@@ -300,6 +301,69 @@ class SparkCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SparkConnectServer:
+    """A Spark Connect server on 127.0.0.1, started as ``tianping spark connect-server`` does
+    (:func:`tianping.warehouse.sparkconnect.server_command`), local mode by default.
+
+    Attributes:
+        url: ``sc://127.0.0.1:PORT``.
+        startup_seconds: from launch to the port accepting connections.
+        log: the server's log file.
+    """
+
+    def __init__(self, master: str = "local[2]", *, timeout: float = 120.0) -> None:
+        from tianping.warehouse.sparkconnect import server_command
+
+        reason = unavailable()
+        if reason is not None:
+            raise RuntimeError(reason)
+        self.dir = Path(tempfile.mkdtemp(prefix="tianping-spark-connect-"))
+        self.log = self.dir / "server.log"
+        (self.dir / "conf").mkdir()
+        (self.dir / "local").mkdir()
+        (self.port,) = _free_ports(1)
+        self.url = f"sc://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+        env.update(
+            SPARK_HOME=str(spark_home()),
+            SPARK_CONF_DIR=str(self.dir / "conf"),
+            SPARK_LOCAL_IP="127.0.0.1",
+            SPARK_LOCAL_DIRS=str(self.dir / "local"),
+            PYSPARK_PYTHON=sys.executable,
+        )
+        conf = {"spark.local.dir": str(self.dir / "local"), "spark.driver.memory": "1g"}
+        started = time.perf_counter()
+        self._proc = _launch(
+            server_command(master, port=self.port, conf=conf), env=env, log=self.log, cwd=self.dir
+        )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"Spark Connect server exited\n{_tail(self.log)}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1),
+            ):
+                break
+            if time.monotonic() > deadline:
+                tail = _tail(self.log)
+                self.stop()
+                raise RuntimeError(f"Spark Connect server not up in {timeout:.0f} s\n{tail}")
+            time.sleep(0.3)
+        self.startup_seconds = time.perf_counter() - started
+
+    def stop(self) -> None:
+        """Stop the server and remove its folder."""
+        try:
+            if self._proc.poll() is None:
+                _stop_group(self._proc)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            atexit.unregister(self.stop)
 
 
 class _PortTaken(Exception):

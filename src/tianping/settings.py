@@ -28,7 +28,8 @@ class Settings:
     Attributes:
         home: folder for the embedded defaults and reports (``./.tianping``).
         warehouse: ``duckdb`` (file under home), ``duckdb:///path.duckdb``, ``duckdb://:memory:``,
-            ``spark`` (local mode), ``local[N]`` or ``spark://host:port``.
+            ``spark`` (local mode), ``local[N]``, ``spark://host:port`` or a long-running Spark
+            Connect server ``sc://host:port`` (no driver started per command).
         store: SQLAlchemy URL; ``sqlite:///<home>/store.sqlite`` by default.
         currency: the marketplace's currency (ISO 4217); money columns use its decimals.
         sources: a sources file (YAML) mapping the event tables onto the warehouse's own tables
@@ -58,14 +59,8 @@ class Settings:
         w = self.warehouse
         if w == "duckdb" or w.startswith("duckdb://"):
             return "duckdb"
-        if w == "spark" or w.startswith(("spark://", "local", "yarn", "k8s://")):
+        if w == "spark" or w.startswith(("spark://", "local", "yarn", "k8s://", "sc://")):
             return "spark"
-        if w.startswith("sc://"):
-            raise UsageError(
-                "Spark Connect (sc://) is not supported yet: use a Spark master URL "
-                "(spark://HOST:PORT) or local[N] (docs/data.md, 'On a Spark cluster')",
-                field="warehouse",
-            )
         if re.match(r"^[a-z][a-z0-9+.-]*://", w):
             return "ibis"
         raise UsageError(

@@ -419,8 +419,23 @@ def test_an_engine_url_without_sources_says_what_it_needs(tmp_path):
         settings.check_warehouse(write=False)
     assert "--sources FILE" in caught.value.message
     assert "s3cret" not in caught.value.message and "ana:***@" in caught.value.message
-    with pytest.raises(UsageError, match=r"Spark Connect \(sc://\) is not supported yet"):
-        Settings(home=tmp_path, warehouse="sc://spark.internal:15002").warehouse_kind  # noqa: B018
+
+
+@pytest.mark.spark
+def test_a_spark_connect_url_nobody_answers_is_named_at_once(tmp_path):
+    """``sc://`` is a Spark warehouse; with no server there the error says so in seconds
+    instead of the client's minutes of retries."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(home=tmp_path, warehouse=f"sc://127.0.0.1:{port}")
+    assert settings.warehouse_kind == "spark"
+    result = runner.invoke(app, ["--home", str(tmp_path), "--warehouse", settings.warehouse,
+                                 "ingest", "orders", str(tmp_path / "none.csv")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"sc://127.0.0.1:{port}: no Spark Connect server answers there" in result.output
 
 
 def test_cli_check_lists_problems_and_exits_1_and_reports_read_nothing(tmp_path):

@@ -4,7 +4,7 @@ The reference is the usual path — the simulator's files loaded with ``tianping
 tianping's own DuckDB. The same rows, reshaped as a company's own tables (other names, fen,
 local times; see ``byow.py``), are then mapped with a sources file and read where they lie:
 Parquet and CSV files on DuckDB, tables and a query on PostgreSQL, Parquet on Spark in local
-mode and on a standalone cluster. Monthly metrics, an experiment analysis with CUPED, a race
+mode, on a standalone cluster and through a Spark Connect server. Monthly metrics, an experiment analysis with CUPED, a race
 step's aggregates and buyers' credit features must agree: money exactly, floats to 1e-9.
 """
 
@@ -111,6 +111,57 @@ def _spark_cluster(m, tmp_path, request):
     }
 
 
+def _spark_connect(m, tmp_path, request):
+    """The same files through a Spark Connect server (``--warehouse sc://…``): the driver is
+    the server's, this client process starts no JVM. Driven from a child process, as a CLI
+    command would be."""
+    server = request.getfixturevalue("spark_connect")
+    sources = _write_sources(tmp_path, _files_origin(m, csv_reviews=True))
+    out = run_on_cluster(
+        server.url,
+        CONNECT_CHILD,
+        args=[str(sources), str(tmp_path / "home"), str(Path(__file__).parent)],
+        timeout=600,
+    )
+    assert out["remote"] and not out["jvm"], "a Connect client starts no Spark driver of its own"
+    checked = json.loads(out["check"])
+    return out["answers"], {
+        "ok": checked["ok"] and out["check_exit"] == 0,
+        "problems": [p for t in checked["tables"] for p in t["problems"]],
+        "tables": sorted(t["table"] for t in checked["tables"]),
+    }
+
+
+CONNECT_CHILD = """
+import json
+import sys
+
+from typer.testing import CliRunner
+
+url, sources, home, helpers = sys.argv[1:5]
+sys.path.insert(0, helpers)
+from byow import answers
+from pyspark import SparkContext
+from tianping.cli.main import app
+from tianping.settings import load_settings
+from tianping.warehouse import connect
+
+wh = connect(load_settings({"warehouse": url, "sources": sources, "home": home}))
+got = answers(wh)
+checked = CliRunner().invoke(
+    app, ["--warehouse", url, "--sources", sources, "--home", home, "sources", "check",
+          "--sample", "2000", "--format", "json"]
+)
+print(json.dumps({
+    "remote": type(wh.con._session).__module__.startswith("pyspark.sql.connect"),
+    "jvm": SparkContext._active_spark_context is not None,
+    "answers": got,
+    "check_exit": checked.exit_code,
+    "check": checked.output,
+}))
+"""
+
+
 CLUSTER_CHILD = """
 import json
 import sys
@@ -152,6 +203,11 @@ ENGINES = [
     pytest.param(
         _spark_cluster,
         id="spark-cluster",
+        marks=[pytest.mark.spark, pytest.mark.spark_cluster, pytest.mark.slow],
+    ),
+    pytest.param(
+        _spark_connect,
+        id="spark-connect",
         marks=[pytest.mark.spark, pytest.mark.spark_cluster, pytest.mark.slow],
     ),
 ]

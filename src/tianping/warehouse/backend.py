@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +286,16 @@ def _connect_spark(settings: Settings, scale: int) -> Warehouse:
     return wh
 
 
+#: The SQL settings every tianping session runs with (portable results: UTC, ANSI off as the
+#: analyses expect, few shuffle partitions for a marketplace's aggregates).
+SESSION_SQL_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.ansi.enabled": "false",
+}
+_REMOTE: dict[str, Any] = {}
+
+
 def spark_session(master: str, conf: dict[str, str] | None = None):
     """A SparkSession set up for portable results: UTC, small shuffles, temp dirs under /tmp.
 
@@ -303,6 +314,8 @@ def spark_session(master: str, conf: dict[str, str] | None = None):
         raise UsageError(
             "the Spark warehouse needs PySpark: pip install 'tianping[spark]'", field="warehouse"
         ) from None
+    if master.startswith("sc://"):
+        return _remote_session(master, conf or {})
     wanted = (conf or {}).get("spark.master", master)
     active = SparkContext._active_spark_context
     if active is not None and active.master != wanted:
@@ -315,15 +328,63 @@ def spark_session(master: str, conf: dict[str, str] | None = None):
     builder = (
         SparkSession.builder.master(master)
         .appName("tianping")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
         .config("spark.local.dir", str(scratch / "local"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch / 'derby'}")
-        .config("spark.sql.ansi.enabled", "false")
     )
+    for key, value in SESSION_SQL_CONF.items():
+        builder = builder.config(key, value)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _remote_session(url: str, conf: dict[str, str]):
+    """A session on a running Spark Connect server (``sc://host:port``), one per URL per
+    process: the driver is the server's, so a command pays a connection, not a JVM start.
+
+    Only runtime SQL settings can be set on a Connect session (tianping's own and the
+    ``spark_conf`` ones); the server's resources are the server's.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    open_one = _REMOTE.get(url)
+    if open_one is not None and not getattr(open_one, "is_stopped", False):
+        return open_one
+    try:
+        from pyspark.sql.connect.session import SparkSession as RemoteSession
+    except ImportError as exc:  # grpcio and friends: pyspark's connect extra
+        raise UsageError(
+            f"--warehouse {url}: Spark Connect needs {exc.name or 'grpcio'}: "
+            "pip install 'tianping[spark]'",
+            field="warehouse",
+        ) from None
+    parts = urlsplit(url.split(";", 1)[0])
+    try:  # the client retries an unreachable server for minutes; say so at once instead
+        socket.create_connection((parts.hostname or "localhost", parts.port or 15002), 5).close()
+    except OSError as exc:
+        raise UsageError(
+            f"--warehouse {url}: no Spark Connect server answers there ({exc.strerror or exc}); "
+            "start one (docs/data.md, 'Spark Connect') or check the host and port",
+            field="warehouse",
+        ) from None
+    session = RemoteSession.builder.remote(url).create()
+    # Ibis hands in-memory tables over with verifySchema, which a Connect session ignores
+    # (its Arrow batches are typed already): nothing for a user to act on.
+    warnings.filterwarnings("ignore", message="'verifySchema' is ignored", category=UserWarning)
+    for key, value in {**SESSION_SQL_CONF, **conf}.items():
+        try:
+            session.conf.set(key, value)
+        except Exception as exc:  # a static or unknown setting: the server refuses it
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            session.stop()
+            raise UsageError(
+                f"spark_conf {key}: the Spark Connect server at {url} refuses it ({first}); "
+                "only runtime SQL settings can be set from a client",
+                field="spark_conf",
+            ) from None
+    _REMOTE[url] = session
+    return session
