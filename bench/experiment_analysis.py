@@ -47,10 +47,11 @@ def _times(rng, lo: datetime, span: timedelta, n: int) -> np.ndarray:
     return base + rng.integers(0, int(span.total_seconds() * US), n).astype("timedelta64[us]")
 
 
-def make_tables(units: int, seed: int = 11) -> dict[str, pa.Table]:
-    """Exposures (10% of units seen twice), orders before and after exposure, refunds."""
+def make_tables(units: int, seed: int = 11, offset: int = 0) -> dict[str, pa.Table]:
+    """Exposures (10% of units seen twice), orders before and after exposure, refunds.
+    ``offset`` numbers units, orders and refunds from there (so big tables come in chunks)."""
     rng = np.random.default_rng(seed)
-    ids = np.char.add("u", np.arange(units).astype(str))
+    ids = np.char.add("u", np.arange(offset, offset + units).astype(str))
     config = ExperimentConfig("bench", "bench", (Variant("control"), Variant("treatment")))
     arm = assign_batch(config, "bench", ids)
     exposed = _times(rng, START, timedelta(days=10), units)
@@ -77,7 +78,7 @@ def make_tables(units: int, seed: int = 11) -> dict[str, pa.Table]:
     ]
     n = buyer.size
     cents = np.round(rng.lognormal(8.5, 0.9, n)).astype(np.int64)
-    order_ids = np.char.add("o", np.arange(n).astype(str))
+    order_ids = np.char.add(f"o{offset}-", np.arange(n).astype(str))
     schema = arrow_schema(TABLES["orders"])
     orders = {
         "order_id": pa.array(order_ids),
@@ -90,7 +91,7 @@ def make_tables(units: int, seed: int = 11) -> dict[str, pa.Table]:
     )
     pick = np.flatnonzero(rng.random(n) < 0.1)
     refunds = {
-        "refund_id": pa.array(np.char.add("r", np.arange(pick.size).astype(str))),
+        "refund_id": pa.array(np.char.add(f"r{offset}-", np.arange(pick.size).astype(str))),
         "order_id": pa.array(order_ids[pick]),
         "requested_at": pa.array(created[pick] + np.timedelta64(86400 * US, "us")),
         "reason": pa.array(np.full(pick.size, "quality")),
