@@ -362,3 +362,56 @@ def test_a_large_scanned_csv_names_the_rows_of_bad_values_in_file_order(duckdb_w
         assert [(int(r["row"]), r["amount"]) for r in csv.DictReader(f)] == [
             (r, "1.005") for r in bad
         ]
+
+
+HOSTILE = st.sampled_from([
+    "", " ", "\u3000", "\x00", "a\x00b", "\x01\x1b[31m", "\t7\t", " 12.34 ", "12.345", "-0.00",
+    "1e400", "NaN", "inf", "-inf", "99999999999999999999.99", "0x1F", "１２", "7.", ".5",
+    "0001-01-01", "9999-12-31T23:59:59.999999", "10000-01-01", "2024-02-30", "2024-06-18 25:00",
+    "2024-06-18T10:00:00+14:00", "2024-06-18T10:00:00-12:00Z", "2024-06-18 10:00:00 BC",
+    "infinity", "epoch", "2024-6-1", "door", "station", "DOOR", "teleport", "😀" * 50,
+    "x" * 5000, 'quo"te', "line\nbreak", "comma,inside", "\ufeffbom", "NULL", "null",
+])  # fmt: skip
+COLUMNS = ["order_id", "buyer_id", "merchant_id", "category", "amount", "created_at",
+           "coupon_amount", "delivered_at", "delivery_mode"]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(HOSTILE, st.text(max_size=12)), min_size=9, max_size=9),
+        min_size=1,
+        max_size=6,
+    ),  # fmt: skip
+    st.lists(st.sampled_from(range(6)), max_size=3),
+)
+def test_scanned_csv_answers_as_arrows_reader_on_hostile_values(tmp_path_factory, rows, copies):
+    """Whatever the values — NUL and control characters, blanks, huge and non-finite numbers,
+    far-past and far-future dates, unknown codes, quotes and line breaks inside fields, repeated
+    keys — DuckDB's scan of a CSV gives the report and the loaded rows Arrow's reader gives."""
+    from functools import partial
+
+    from tianping.settings import Settings
+    from tianping.warehouse import connect, ingest
+
+    rows = rows + [list(rows[i]) for i in copies if i < len(rows)]  # repeated keys too
+    folder = tmp_path_factory.mktemp("hostile")
+    path = write_csv(folder / "o.csv", rows, header=COLUMNS)
+    outcomes = []
+    for scan in (True, False):
+        home = folder / f"scan-{scan}"
+        wh = connect(Settings(home=home, warehouse=f"duckdb://{home}.duckdb"))
+        stage = ingest._stage
+        ingest._stage = partial(stage, scan=scan)
+        try:
+            rejects = folder / f"bad-{scan}.csv"
+            report = ingest.ingest_file(wh, "orders", path, rejects=rejects)
+            written = rejects.read_text(encoding="utf-8") if rejects.exists() else None
+            outcome = (report.to_dict() | {"path": None, "rejects_path": None}, loaded(wh), written)
+        except UsageError as exc:
+            outcome = ("usage", exc.message)
+        finally:
+            ingest._stage = stage
+            wh.close()
+        outcomes.append(outcome)
+    assert outcomes[0] == outcomes[1]
