@@ -415,3 +415,21 @@ def test_scanned_csv_answers_as_arrows_reader_on_hostile_values(tmp_path_factory
             wh.close()
         outcomes.append(outcome)
     assert outcomes[0] == outcomes[1]
+
+
+def test_the_memory_limit_holds_during_an_ingest_only(duckdb_warehouse, tmp_path):
+    """Staging spills beyond the limit (a 96 MB limit still loads 200k rows); the warehouse's
+    own limit is back afterwards; a size DuckDB cannot read is a usage error naming it."""
+    raw = duckdb_warehouse.con.con
+    before = raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    rows = [[f"o{i}", f"b{i % 97}", "m1", "food", "1.00", "2024-06-18"] for i in range(200_000)]
+    path = write_csv(tmp_path / "o.csv", rows)
+    report = ingest_file(duckdb_warehouse, "orders", path, memory_limit="96MB")
+    assert report.loaded == 200_000 == duckdb_warehouse.row_count("orders")
+    assert raw.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+    with pytest.raises(UsageError, match="memory limit 'lots' is not a size"):
+        ingest_file(duckdb_warehouse, "orders", path, memory_limit="lots")
+    with pytest.raises(UsageError, match=r"more than its memory limit \(1MB\).*nothing was loaded"):
+        ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "p.csv", rows[:10]),
+                    memory_limit="1MB")  # fmt: skip
+    assert duckdb_warehouse.row_count("orders") == 200_000

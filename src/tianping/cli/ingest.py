@@ -27,6 +27,11 @@ def ingest(
         None, "--format", help="csv | parquet | jsonl (default: from the extension)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    memory_limit: str = typer.Option(
+        "2GB",
+        "--memory-limit",
+        help="DuckDB's memory while ingesting (e.g. 1GB); staged rows beyond it spill to disk.",
+    ),
 ) -> None:
     """Validate FILE against TABLE's schema and load it into the warehouse.
 
@@ -57,8 +62,9 @@ def ingest(
             bar.update(task, advance=1, description=f"{table}: {stage} {rows:,} rows")
 
         report = ingest_file(
-            wh, table, file, tz=tz, rejects=rejects, file_format=file_format, progress=step
-        )
+            wh, table, file, tz=tz, rejects=rejects, file_format=file_format, progress=step,
+            memory_limit=memory_limit,
+        )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return

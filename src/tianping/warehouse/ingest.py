@@ -201,6 +201,13 @@ def ingest_file(
             report = replace(report, rejects_path=str(rejects))
         step("loaded", report.loaded)
         return report
+    except duckdb.OutOfMemoryException as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UsageError(
+            f"{path}: the ingest needed more than its memory limit ({memory_limit}) and could "
+            f"not spill to disk ({first}); nothing was loaded — raise --memory-limit",
+            field="memory_limit",
+        ) from None
     finally:
         if target is not None:
             # Attached databases belong to the whole DuckDB instance, not the cursor: detach
@@ -233,7 +240,14 @@ def _staging(
     stage = f"tp_stage_{uuid.uuid4().hex}"
     con.execute(f"ATTACH ':memory:' AS {stage}")
     con.execute(f"USE {stage}")
-    return con, target, lambda: con.execute(f"SET memory_limit = {lit(before)}")
+
+    def restore() -> None:
+        # The setting reads back rounded (18.8 GiB): the default is put back exactly by RESET.
+        con.execute("RESET memory_limit")
+        if con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != before:
+            con.execute(f"SET memory_limit = {lit(before)}")
+
+    return con, target, restore
 
 
 def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
