@@ -209,13 +209,13 @@ def ingest_file(
             field="memory_limit",
         ) from None
     finally:
+        restore()  # first: under a limit too small, even the clean-up below would fail
         if target is not None:
             # Attached databases belong to the whole DuckDB instance, not the cursor: detach
             # so the staging tables are freed now and never seen by other connections.
             stage = con.execute("SELECT current_database()").fetchone()[0]
             con.execute(f"USE {q(target)}")
             con.execute(f"DETACH {q(stage)}")
-        restore()
         con.close()
 
 
