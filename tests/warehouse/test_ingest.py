@@ -426,10 +426,19 @@ def test_the_memory_limit_holds_during_an_ingest_only(duckdb_warehouse, tmp_path
     path = write_csv(tmp_path / "o.csv", rows)
     report = ingest_file(duckdb_warehouse, "orders", path, memory_limit="96MB")
     assert report.loaded == 200_000 == duckdb_warehouse.row_count("orders")
-    assert raw.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+    assert _gib(raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]) == (
+        pytest.approx(_gib(before), rel=0.01)
+    )
     with pytest.raises(UsageError, match="memory limit 'lots' is not a size"):
         ingest_file(duckdb_warehouse, "orders", path, memory_limit="lots")
     with pytest.raises(UsageError, match=r"more than its memory limit \(1MB\).*nothing was loaded"):
         ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "p.csv", rows[:10]),
                     memory_limit="1MB")  # fmt: skip
-    assert duckdb_warehouse.row_count("orders") == 200_000
+    assert duckdb_warehouse.row_count("orders") == 200_000  # a query as before: limit back
+    grouped = "SELECT count(*) FROM (SELECT buyer_id, order_id, count(*) FROM orders GROUP BY ALL)"
+    assert raw.execute(grouped).fetchone()[0] == 200_000
+
+
+def _gib(size: str) -> float:
+    number, unit = size.split()
+    return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}[unit]

@@ -235,17 +235,21 @@ def _staging(
     con = wh.con.con.cursor()
     target = con.execute("SELECT current_database()").fetchone()[0]
     before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    if memory_limit is not None:
-        _set_memory_limit(con, memory_limit)
     stage = f"tp_stage_{uuid.uuid4().hex}"
     con.execute(f"ATTACH ':memory:' AS {stage}")
     con.execute(f"USE {stage}")
+    if memory_limit is not None:  # last: whatever runs under it is inside ingest's clean-up
+        try:
+            _set_memory_limit(con, memory_limit)
+        except UsageError:
+            con.execute(f"USE {q(target)}")
+            con.execute(f"DETACH {q(stage)}")
+            raise
 
     def restore() -> None:
-        # The setting reads back rounded (18.8 GiB): the default is put back exactly by RESET.
-        con.execute("RESET memory_limit")
-        if con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != before:
-            con.execute(f"SET memory_limit = {lit(before)}")
+        # SET, not RESET: DuckDB 1.4's RESET reports the default but keeps enforcing the last
+        # limit. The value reads back rounded (18.8 GiB), so it may come back a hair lower.
+        con.execute(f"SET memory_limit = {lit(before)}")
 
     return con, target, restore
 
