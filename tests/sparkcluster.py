@@ -79,6 +79,24 @@ def _free_ports(n: int) -> list[int]:
         return [s.getsockname()[1] for s in socks]
 
 
+def _spark_env(folder: Path, **extra: str) -> dict[str, str]:
+    """The environment of a Spark daemon: this machine's without its Spark settings, an empty
+    conf folder (no spark-defaults.conf or spark-env.sh of the machine), scratch and logs under
+    ``folder``, bound to 127.0.0.1, executors' Python this interpreter."""
+    for sub in ("conf", "local", "logs"):
+        (folder / sub).mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    env.update(
+        SPARK_HOME=str(spark_home()),
+        SPARK_CONF_DIR=str(folder / "conf"),
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_LOCAL_DIRS=str(folder / "local"),
+        PYSPARK_PYTHON=sys.executable,
+        **extra,
+    )
+    return env
+
+
 def _launch(
     cmd: list[str], *, env: Mapping[str, str], log: Path, cwd: Path, stdout: Path | None = None
 ) -> subprocess.Popen:
@@ -222,21 +240,13 @@ class SparkCluster:
         self._wait(self._worker_registered, "the worker to register with the master")
 
     def _env(self) -> dict[str, str]:
-        for sub in ("conf", "local", "work", "logs"):
-            (self.dir / sub).mkdir(exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
-        env.update(
-            SPARK_HOME=str(spark_home()),
-            # An empty conf folder: no spark-defaults.conf or spark-env.sh of the machine.
-            SPARK_CONF_DIR=str(self.dir / "conf"),
-            SPARK_LOCAL_IP="127.0.0.1",
-            SPARK_LOCAL_DIRS=str(self.dir / "local"),
+        (self.dir / "work").mkdir(exist_ok=True)
+        return _spark_env(
+            self.dir,
             SPARK_LOG_DIR=str(self.dir / "logs"),
             SPARK_DAEMON_MEMORY="512m",
             SPARK_DAEMON_JAVA_OPTS="-Dspark.port.maxRetries=0",
-            PYSPARK_PYTHON=sys.executable,
         )
-        return env
 
     def _worker_registered(self, state: dict[str, Any]) -> bool:
         return any(
@@ -321,18 +331,9 @@ class SparkConnectServer:
             raise RuntimeError(reason)
         self.dir = Path(tempfile.mkdtemp(prefix="tianping-spark-connect-"))
         self.log = self.dir / "server.log"
-        (self.dir / "conf").mkdir()
-        (self.dir / "local").mkdir()
         (self.port,) = _free_ports(1)
         self.url = f"sc://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
-        env.update(
-            SPARK_HOME=str(spark_home()),
-            SPARK_CONF_DIR=str(self.dir / "conf"),
-            SPARK_LOCAL_IP="127.0.0.1",
-            SPARK_LOCAL_DIRS=str(self.dir / "local"),
-            PYSPARK_PYTHON=sys.executable,
-        )
+        env = _spark_env(self.dir)
         conf = {"spark.local.dir": str(self.dir / "local"), "spark.driver.memory": "1g"}
         started = time.perf_counter()
         self._proc = _launch(

@@ -93,17 +93,25 @@ def _spark_cluster(m, tmp_path, request):
     """The same files on a standalone master and worker, driven from a child process (one
     Spark context per process); the CLI's own --warehouse spark://… path."""
     cluster = request.getfixturevalue("spark_cluster")
-    sources = _write_sources(tmp_path, _files_origin(m, csv_reviews=True))
-    out = run_on_cluster(
-        cluster.url,
-        CLUSTER_CHILD,
-        args=[str(sources), str(tmp_path / "home"), str(Path(__file__).parent)],
-        timeout=600,
-    )
+    out = _run_child(m, tmp_path, cluster.url, CLUSTER_CHILD)
     assert out["master"] == cluster.url
     assert sum(out["executor_tasks"].values()) > 0, "the work ran on the cluster's executor"
+    return _child_answers(out)
+
+
+def _run_child(m, tmp_path, url: str, script: str) -> dict:
+    """The marketplace's files mapped by a sources file, read by ``script`` in a child."""
+    sources = _write_sources(tmp_path, _files_origin(m, csv_reviews=True))
+    return run_on_cluster(
+        url, script, args=[str(sources), str(tmp_path / "home"), str(Path(__file__).parent)],
+        timeout=600,
+    )  # fmt: skip
+
+
+def _child_answers(out: dict) -> tuple[dict, dict]:
+    """A child's answers and its CLI ``sources check`` (JSON, problems listed per table)."""
     assert out["check_exit"] in (0, 1), out["check"]
-    checked = json.loads(out["check"])  # the CLI's JSON: problems listed per table
+    checked = json.loads(out["check"])
     return out["answers"], {
         "ok": checked["ok"] and out["check_exit"] == 0,
         "problems": [p for t in checked["tables"] for p in t["problems"]],
@@ -116,20 +124,9 @@ def _spark_connect(m, tmp_path, request):
     the server's, this client process starts no JVM. Driven from a child process, as a CLI
     command would be."""
     server = request.getfixturevalue("spark_connect")
-    sources = _write_sources(tmp_path, _files_origin(m, csv_reviews=True))
-    out = run_on_cluster(
-        server.url,
-        CONNECT_CHILD,
-        args=[str(sources), str(tmp_path / "home"), str(Path(__file__).parent)],
-        timeout=600,
-    )
+    out = _run_child(m, tmp_path, server.url, CONNECT_CHILD)
     assert out["remote"] and not out["jvm"], "a Connect client starts no Spark driver of its own"
-    checked = json.loads(out["check"])
-    return out["answers"], {
-        "ok": checked["ok"] and out["check_exit"] == 0,
-        "problems": [p for t in checked["tables"] for p in t["problems"]],
-        "tables": sorted(t["table"] for t in checked["tables"]),
-    }
+    return _child_answers(out)
 
 
 CONNECT_CHILD = """
