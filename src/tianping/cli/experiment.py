@@ -304,8 +304,47 @@ def _print_report(r: dict) -> None:
         )
     for w in r["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
+    _print_rule(r)
     colour = "green" if r["recommendation"].startswith("ship") else "red"
     console.print(f"[bold {colour}]{r['recommendation']}[/]: " + "; ".join(r["reasons"]))
+
+
+_GATE_COLOUR = {"pass": "green", "fail": "red", "warn": "yellow", "n/a": "dim"}
+
+
+def _print_rule(r: dict) -> None:
+    """The rule (version, frozen, changes), one line per health gate, and the rule's tests."""
+    from tianping.cli.common import console, print_table
+
+    rule = r.get("rule")
+    if not rule:
+        return
+    frozen = rule.get("frozen_at")
+    console.print(
+        f"rule {rule['version']} · "
+        + (f"frozen at start {frozen[:16]} UTC" if frozen else "not frozen yet (draft)")
+        + f" · success alpha {rule['alpha_success']:g}, guardrail alpha "
+        f"{rule['alpha_guardrails']:g} (one-sided) · power {rule['power']:.0%}"
+    )
+    for c in rule.get("changes") or []:
+        console.print(
+            f"[yellow]rule changed after start[/] {c['at'][:16]} UTC "
+            f"({c['before']} -> {c['after']}): {c['reason']}"
+        )
+    for g in r.get("health", []):
+        colour = _GATE_COLOUR.get(g["status"], "white")
+        console.print(f"health {g['gate']}: [{colour}]{g['status']}[/] {g['detail']}")
+    rows = []
+    for t in r.get("rule_tests", []):
+        kind = "%" if t["scale"] == "relative" else "g"
+        rows.append({
+            "arm": t["treatment"], "metric": t["metric"], "role": t["role"],
+            "improvement": _cell(t["improvement"], kind), "bound": _cell(t["bound"], kind),
+            "threshold": _cell(t["threshold"], kind), "alpha": f"{t['alpha']:.3g}",
+            "result": "worse" if t["worse"] else ("pass" if t["passed"] else "not shown"),
+        })  # fmt: skip
+    if rows:
+        print_table(rows, list(rows[0]), title="the rule's tests (one-sided bound > threshold)")
 
 
 def _print_slices(slices: dict) -> None:
@@ -349,6 +388,58 @@ def _cell(value, kind: str) -> str:
     if kind == "p":
         return f"{value:.3g}"
     return f"{value:.4g}"
+
+
+@experiment_app.command("decide")
+def decide(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Experiment name."),
+    actor: str = typer.Option(
+        ..., "--actor", envvar="TIANPING_ACTOR", help="Who proposes (env TIANPING_ACTOR)."
+    ),
+) -> None:
+    """Apply the experiment's decision rule; when it says ship, propose the ship decision
+    (never approve it) with the report frozen as evidence."""
+    from tianping.cli.common import console, store_session, warehouse_of
+    from tianping.governance.verdicts import propose_ship
+
+    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+        out = propose_ship(name, session=session, warehouse=wh, actor=actor)
+        d = out.decision
+        if d is None:
+            console.print(f"{out.verdict}: nothing proposed. " + "; ".join(out.reasons),
+                          soft_wrap=True)  # fmt: skip
+        elif out.created:
+            console.print(
+                f"the rule says ship {d.payload['variant']}: decision #{d.id} proposed, needs "
+                f"{d.required} of {', '.join(d.approvers)}; the report is frozen as evidence",
+                soft_wrap=True,
+            )
+        else:
+            console.print(f"the rule says ship {d.payload['variant']}: decision #{d.id} is "
+                          "already pending", soft_wrap=True)  # fmt: skip
+
+
+@experiment_app.command("rule")
+def rule(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Experiment name."),
+    file: Path = typer.Argument(..., help="YAML with the new rule (the `rule:` mapping)."),
+    reason: str = typer.Option("", help="Why the rule changes (required once it started)."),
+) -> None:
+    """Replace an experiment's decision rule; after the start this is an audited change
+    shown on every report."""
+    from tianping.cli.common import console, store_session
+    from tianping.experiments import service
+
+    data = service.read_yaml(_read(file), source=str(file))
+    if isinstance(data, dict) and set(data) == {"rule"}:
+        data = data["rule"]
+    with store_session(ctx) as session:
+        row = service.change_rule(name, data, reason=reason, session=session, source=str(file))
+        version = service.decision_rule_of(row).version
+        frozen = row.rule_frozen_at is not None
+    console.print(f"rule of {name} is now {version}" + (" (change recorded)" if frozen else ""))
 
 
 @experiment_app.command("aa")
