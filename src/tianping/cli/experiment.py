@@ -390,6 +390,49 @@ def _cell(value, kind: str) -> str:
     return f"{value:.4g}"
 
 
+@experiment_app.command("plan")
+def plan(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Experiment name."),
+    start: str | None = typer.Option(None, "--from", help="First baseline day (default: 28 days to --to)."),
+    end: str | None = typer.Option(None, "--to", help="Last baseline day (default: last order day)."),
+    daily_units: float | None = typer.Option(None, help="Expected units per day (default: the history's)."),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:  # fmt: skip
+    """Size the experiment for its whole decision rule: units and days at the expected traffic."""
+    from tianping.cli.common import (
+        check_format,
+        console,
+        dumps_json,
+        print_table,
+        store_session,
+        warehouse_of,
+    )
+    from tianping.cli.metrics import parse_day
+    from tianping.experiments import service
+
+    check_format(fmt)
+    with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
+        out = service.plan(name, session=session, warehouse=wh, first=parse_day(start, "--from"),
+                           last=parse_day(end, "--to"), daily_units=daily_units).to_dict()  # fmt: skip
+    if fmt == "json":
+        typer.echo(dumps_json(out))
+        return
+    rows = [{"metric": x["metric"], "role": x["role"],
+             "effect / margin": _cell(x["effect"], "%" if x["scale"] == "relative" else "g"),
+             "alpha (one-sided)": f"{x['alpha']:.3g}", "power": f"{x['power']:.1%}",
+             "units": f"{x['units']:,}"} for x in out["lines"]]  # fmt: skip
+    print_table(rows, list(rows[0]), title=f"{name}: rule {out['rule_version']}")
+    days = "never at this traffic" if out["days"] is None else f"{out['days']} days"
+    console.print(
+        f"the rule needs {out['units']:,} units ({out['tests_to_pass']} tests must all pass, "
+        f"power {out['power']:.0%} for the whole rule; set by {out['binding']}); at "
+        f"{out['units_per_day']:,.0f} units/day (share {out['traffic_share']:.0%} of new buyers, "
+        f"baseline {out['baseline_window']['start']} .. {out['baseline_window']['end']}): {days}",
+        soft_wrap=True,
+    )
+
+
 @experiment_app.command("decide")
 def decide(
     ctx: typer.Context,

@@ -524,3 +524,21 @@ def _srm_windows(
         WeightWindow(start, weights, tuple(c))
         for (start, weights), c in zip(schedule, counts, strict=True)
     )
+
+
+def plan(
+    name: str,
+    *,
+    session: Session,
+    warehouse: Any,
+    first=None,
+    last=None,
+    daily_units: float | None = None,
+):
+    """Size a stored experiment for its whole decision rule
+    (:func:`tianping.experiments.planning.plan_experiment`)."""
+    from tianping.experiments.planning import plan_experiment
+
+    row = get_or_raise(name, session=session)
+    return plan_experiment(spec_of(row), decision_rule_of(row), warehouse, first=first,
+                           last=last, daily_units=daily_units)  # fmt: skip
