@@ -10,8 +10,8 @@ Each gate gives one :class:`~tianping.experiments.rule.Gate` line (docs/experime
 - **multiple exposure**: the share of units seen in more than one arm;
 - **pre-period imbalance**: Welch's t of each pre-period covariate between the control and
   each treatment, Bonferroni over covariates and treatments;
-- **sample size**: units so far against the rule's plan (not reached is a warning, which
-  keeps the experiment running, not a failure);
+- **sample size**: units so far against the plan frozen in the rule (``min_units``; not
+  reached is a warning, which keeps the experiment running, not a failure);
 - **novelty**: whether the effect in the first week after a unit's first exposure differs
   from its second week (Welch's t on the per-unit difference of the two weeks between arms,
   units exposed at least two weeks before the end).
@@ -146,15 +146,24 @@ def _welch_p(n0: int, s0: float, q0: float, n1: int, s1: float, q1: float) -> fl
     return float(2 * stats.t.sf(abs(m1 - m0) / math.sqrt(se2), df))
 
 
-def sample_gate(units_so_far: int, units_needed: int | None, binding: str | None) -> Gate:
-    """Units so far against the rule's plan (``warn`` while not reached)."""
-    if units_needed is None:
-        return Gate("sample size", "n/a", "no planned size (no baseline for the rule's plan)")
-    detail = f"{units_so_far:,} of {units_needed:,} units the rule needs"
-    if binding:
-        detail += f" (set by {binding})"
-    status = "pass" if units_so_far >= units_needed else "warn"
-    return Gate("sample size", status, detail, {"units": units_so_far, "needed": units_needed})
+def sample_gate(
+    units_so_far: int, planned: int | None, estimate: int | None, binding: str | None
+) -> Gate:
+    """Units so far against the plan frozen in the rule (``warn`` while not reached, which
+    keeps the experiment running). Without a frozen plan the gate only informs (``n/a``):
+    the size re-estimated from the observed variances is itself noisy, and waiting on it
+    would hold back half of the experiments run at exactly their planned size."""
+    data = {"units": units_so_far, "planned": planned, "estimate": estimate}
+    if planned is None:
+        seen = f"{units_so_far:,} units so far; no plan frozen in the rule (health.min_units)"
+        if estimate is not None:
+            seen += f"; at the observed variances the rule needs {estimate:,} (set by {binding})"
+        return Gate("sample size", "n/a", seen, data)
+    detail = f"{units_so_far:,} of the {planned:,} units planned before the start"
+    if estimate is not None:
+        detail += f" (at the observed variances: {estimate:,}, set by {binding})"
+    status = "pass" if units_so_far >= planned else "warn"
+    return Gate("sample size", status, detail, data)
 
 
 def novelty_gate(

@@ -463,11 +463,9 @@ def _gates(
             out.append(gates.srm_by_gate(dim, data.by_dimension[dim], plan.weights, h))
     out.append(gates.multiple_gate(multiple, counts, h))
     out.append(gates.imbalance_gate(_pre_period(stats), plan.variants, h))
-    needed = None if not planned or "units" not in planned else planned["units"]
-    binding = None if needed is None else f"{planned['binding']}, at the observed variances"
-    if h.min_units is not None:
-        needed, binding = h.min_units, "the plan made before the start"
-    out.append(gates.sample_gate(int(sum(counts)), needed, binding))
+    estimate = None if not planned or "units" not in planned else planned["units"]
+    binding = None if estimate is None else planned["binding"]
+    out.append(gates.sample_gate(int(sum(counts)), h.min_units, estimate, binding))
     if data.novelty is not None:
         metric, weeks = data.novelty
         out.append(gates.novelty_gate(metric, plan.variants, weeks, h))
