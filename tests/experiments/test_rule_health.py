@@ -64,7 +64,7 @@ def test_a_healthy_experiment_passes_every_gate_and_its_gates_are_all_shown(sess
     report = _report(_with_channels(make_data(rng), rng), session, tmp_path)
     names = [g["gate"] for g in report["health"]]
     assert names == ["SRM", "SRM by day", "SRM by channel", "SRM by buyer_type",
-                     "multiple exposure", "pre-period balance", "sample size", "novelty"]  # fmt: skip
+                     "multiple exposure", "pre-period balance", "sample size", "novelty", "interactions"]  # fmt: skip
     status = {g["gate"]: g["status"] for g in report["health"]}
     assert status["SRM"] == status["SRM by day"] == status["SRM by channel"] == "pass"
     assert status["multiple exposure"] == "pass"  # 3 of 1,500 units
@@ -187,3 +187,50 @@ def test_the_plan_reads_baselines_as_an_experiment_would(session, tmp_path):
                             last=date(2024, 5, 31), daily_units=100.0)  # fmt: skip
     assert fixed.days == -(-out.plan.units // 100)
     wh.close()
+
+
+def test_overlapping_experiments_are_screened_for_interactions_on_both_reports(session, tmp_path):
+    from tianping.experiments.assignment import ExperimentConfig, Variant, assign_batch
+    from tianping.settings import Settings
+    from tianping.warehouse import connect
+
+    rng = np.random.default_rng(8)
+    data = make_data(rng, n_units=3000)
+    ex = data["exposures"].to_pandas().drop_duplicates("unit_id")
+    banner = ExperimentConfig("banner", "banner", (Variant("hidden"), Variant("shown")))
+    arm = assign_batch(banner, "banner", ex["unit_id"].to_numpy())
+    second = pa.table({"experiment": ["banner"] * len(ex),
+                       "variant": np.array(["hidden", "shown"])[arm], "unit_id": ex["unit_id"],
+                       "exposed_at": ex["exposed_at"]})  # fmt: skip
+    data["exposures"] = pa.concat_tables([data["exposures"], second.cast(data["exposures"].schema)])
+    wh = connect(Settings(home=tmp_path, warehouse=f"duckdb://{tmp_path / 'w.duckdb'}"))
+    load(wh, data)
+    service.create(service.load_yaml(YAML), session=session)
+    other = YAML.replace("name: checkout", "name: banner").replace(
+        "variants: [{name: control}, {name: treatment}, {name: bold, weight: 0.5}]",
+        "variants: [hidden, shown]")  # fmt: skip
+    service.create(service.load_yaml(other), session=session)
+    try:
+        tests = service.interactions(session=session, warehouse=wh)
+        first = service.analyze_experiment("checkout", session=session, warehouse=wh).to_dict()
+        second_report = service.analyze_experiment("banner", session=session, warehouse=wh)
+    finally:
+        wh.close()
+    assert {(t.first, t.second) for t in tests} == {("checkout", "banner"), ("banner", "checkout")}
+    assert first["interactions"] == second_report.to_dict()["interactions"]
+    assert _gate(first, "interactions")["status"] in ("pass", "warn")
+    # checkout's orders by (its arm, banner's arm), recomputed from the raw tables
+    t = next(t for t in tests if t.first == "checkout")
+    orders = data["orders"].to_pandas()
+    units = ex.set_index("unit_id")
+    units["banner"] = np.array(["hidden", "shown"])[arm]
+    multi = data["exposures"].to_pandas().query("experiment == 'checkout'").groupby("unit_id")
+    single = multi["variant"].nunique() == 1
+    units = units[single.reindex(units.index, fill_value=False)]
+    mine = orders.merge(units[["exposed_at"]], left_on="buyer_id", right_index=True)
+    mine = mine[(mine.created_at >= mine.exposed_at) & (mine.created_at < "2024-06-15")]
+    units["y"] = mine.groupby("buyer_id").size().reindex(units.index, fill_value=0)
+    m = units.groupby(["variant", "banner"])["y"].mean()
+    tc, tu = t.contrast
+    did = (m[tc, tu] - m["control", tu]) - (m[tc, "hidden"] - m["control", "hidden"])
+    assert t.estimate == pytest.approx(did, rel=1e-9)

@@ -345,6 +345,13 @@ def _print_rule(r: dict) -> None:
         })  # fmt: skip
     if rows:
         print_table(rows, list(rows[0]), title="the rule's tests (one-sided bound > threshold)")
+    for t in r.get("interactions") or []:
+        said = "[red]interaction[/]" if t["flagged"] else "none found"
+        console.print(
+            f"interaction: {t['first']}'s {t['metric']} by {t['second']}'s arm "
+            f"({' x '.join(t['contrast'])}): {t['estimate']:+.4g}, p = {t['pvalue']:.3g}, "
+            f"q = {t['qvalue']:.3g} over {t['units']:,} units: {said}"
+        )
 
 
 def _print_slices(slices: dict) -> None:
@@ -431,6 +438,25 @@ def plan(
         f"baseline {out['baseline_window']['start']} .. {out['baseline_window']['end']}): {days}",
         soft_wrap=True,
     )
+
+
+@experiment_app.command("interactions")
+def interactions_(
+    ctx: typer.Context,
+    fdr: float = typer.Option(0.05, help="False-discovery rate across the pairs."),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
+    """Screen every pair of overlapping experiments for interactions (Benjamini-Hochberg)."""
+    from tianping.cli.common import check_format, render_rows, store_session, warehouse_of
+    from tianping.experiments import service
+
+    check_format(fmt)
+    with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
+        rows = [t.to_dict() for t in service.interactions(session=session, warehouse=wh, fdr=fdr)]
+    for row in rows:
+        row["contrast"] = " x ".join(row["contrast"])
+    render_rows(rows, fmt, title="interactions",
+                empty="no two experiments overlap in time and units")  # fmt: skip
 
 
 @experiment_app.command("decide")

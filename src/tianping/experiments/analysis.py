@@ -811,3 +811,42 @@ def novelty_sums(
             else (int(r["n"]), *(float(_number(r[k]) or 0.0) for k in ("s1", "s2", "sd", "sdd")))
         )
     return followed, out
+
+
+# -- interactions between experiments -------------------------------------------------------
+
+
+def interaction_cells(
+    wh: Warehouse, first: Query, second: str, metric: str
+) -> list[tuple[str, str, int, float, float]]:
+    """``(arm in first, arm in second, n, Σy, Σy²)`` of ``metric``'s per-unit value (as the
+    first experiment computes it, from the unit's first exposure) over the units exposed to
+    both experiments in the first one's window. Units seen in two arms of either are left
+    out. One grouped query."""
+    m = get_metric(metric)
+    if m.type in ("quantile", "ratio"):
+        raise InvalidInput(f"{metric}: interactions are tested on per-unit metrics", field="metric")
+    y = m.numerator
+    rows = unit_table(wh, replace_metrics(first, (metric,)))
+    other = exposed_units(wh, Query(second, first.window, ("orders",), cuped=False))
+    other = other.select(unit_id="unit_id", other_variant="variant")
+    both = rows.join(other, "unit_id")
+    both = both.filter((both.variant != MULTIPLE) & (both.other_variant != MULTIPLE))
+    value = both[y].cast("float64")
+    frame = wh.execute(
+        both.group_by(["variant", "other_variant"]).agg(
+            n=both.count(), s=value.sum(), ss=(value * value).sum()
+        )
+    )
+    return [
+        (str(r["variant"]), str(r["other_variant"]), int(r["n"]), float(_number(r["s"])),
+         float(_number(r["ss"])))
+        for r in frame.to_dict("records")
+    ]  # fmt: skip
+
+
+def replace_metrics(q: Query, metrics: tuple[str, ...]) -> Query:
+    """``q`` for other metrics, without the pre-period (a plain per-unit table)."""
+    from dataclasses import replace
+
+    return replace(q, metrics=metrics, cuped=False, cupac=False, winsorize=None)

@@ -142,6 +142,7 @@ def rule_section(report: Mapping[str, Any]) -> str:
         )
     out.append("</table>")
     out.append(_tests_table(report.get("rule_tests", [])))
+    out.append(_interactions_table(report.get("interactions")))
     plan = report.get("rule_plan") or {}
     if plan.get("units"):
         out.append(
@@ -150,6 +151,28 @@ def rule_section(report: Mapping[str, Any]) -> str:
             f"{e(str(plan['binding']))}).</p>"
         )
     return "".join(out)
+
+
+def _interactions_table(tests: Sequence[Mapping[str, Any]] | None) -> str:
+    if not tests:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(t['first'])}</td><td>{html.escape(t['second'])}</td>"
+        f"<td>{html.escape(t['metric'])}</td><td>{t['units']:,}</td>"
+        f"<td>{html.escape(' × '.join(t['contrast']))}</td><td>{t['estimate']:+.4g}</td>"
+        f"<td>{'—' if t['relative'] is None else format(t['relative'], '+.2%')}</td>"
+        f"<td>{t['pvalue']:.3g}</td><td>{t['qvalue']:.3g}</td>"
+        f"<td class='{'fail' if t['flagged'] else 'pass'}'>"
+        f"{'interaction' if t['flagged'] else 'none found'}</td></tr>"
+        for t in tests
+    )
+    return (
+        "<table><caption>interactions with concurrent experiments (difference in differences "
+        "of the first one's metric; q: Benjamini-Hochberg over every pair)</caption><tr>"
+        "<th>effect of</th><th>depends on</th><th>metric</th><th>units in both</th>"
+        "<th>contrast</th><th>interaction</th><th>relative</th><th>p</th><th>q</th>"
+        f"<th>result</th></tr>{rows}</table>"
+    )
 
 
 def _margin(g: Mapping[str, Any]) -> str:

@@ -161,6 +161,7 @@ class Report:
     tests: tuple[Bound, ...] = ()
     rule_record: Mapping[str, Any] = field(default_factory=dict)
     rule_plan: Mapping[str, Any] | None = None
+    interactions: tuple[Mapping[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see ``docs/experiments.md``)."""
@@ -254,6 +255,7 @@ def build_report(
     cupac: Mapping[str, Any] | None = None,
     health: HealthData | None = None,
     rule_record: Mapping[str, Any] | None = None,
+    interactions: Sequence[Mapping[str, Any]] | None = None,
 ) -> Report:
     """Analyse every metric, check SRM and guardrails, and recommend.
 
@@ -271,6 +273,9 @@ def build_report(
             ``folds`` (shown as they are).
         health: day and dimension counts and the novelty sums for the health gates.
         rule_record: when the rule was frozen and how it changed since (shown as is).
+        interactions: the interaction tests of the pairs this experiment is in
+            (:meth:`tianping.experiments.interactions.PairTest.to_dict`); None when it
+            overlaps no other experiment.
 
     With a decision rule in the plan the recommendation is the rule's verdict
     (:func:`tianping.experiments.rule.decide`); without one (summary files, old callers) the
@@ -291,6 +296,7 @@ def build_report(
     if plan.rule is not None:
         planned = _rule_plan(plan, judged)
         checks = _gates(plan, stats, counts, srm, multiple_exposed, health, planned)
+        checks.append(_interaction_gate(interactions))
         tests = _rule_tests(plan, stats)
         verdict = decide(plan.rule, plan.variants[1:], *tests, checks)
         recommendation, reasons = verdict.recommendation, verdict.reasons
@@ -316,7 +322,25 @@ def build_report(
         tuple(tests[0]) + tuple(tests[1]) if tests else (),
         dict(rule_record or {}),
         planned,
+        None if interactions is None else tuple(interactions),
     )
+
+
+def _interaction_gate(tests: Sequence[Mapping[str, Any]] | None) -> Gate:
+    """Flagged interactions with concurrent experiments (a warning: the effect measured here
+    depends on another experiment's arm, so it may not hold once that one ships)."""
+    if tests is None:
+        return Gate("interactions", "n/a", "overlaps no other experiment")
+    flagged = [t for t in tests if t["flagged"]]
+    if not flagged:
+        return Gate("interactions", "pass",
+                    f"{len(tests)} overlapping pair test(s), none flagged (Benjamini-Hochberg)")  # fmt: skip
+    shown = "; ".join(
+        f"{t['first']}'s {t['metric']} depends on {t['second']}'s arm "
+        f"(q = {t['qvalue']:.2g}, {t['units']:,} units in both)"
+        for t in flagged
+    )
+    return Gate("interactions", "warn", shown, {"flagged": len(flagged)})
 
 
 # -- the decision rule ----------------------------------------------------------------------
@@ -801,6 +825,7 @@ def rule_sections(r: Report) -> dict[str, Any]:
             for b in r.tests
         ],  # fmt: skip
         "rule_plan": None if r.rule_plan is None else dict(r.rule_plan),
+        "interactions": None if r.interactions is None else [dict(t) for t in r.interactions],
         "verdict": {
             "verdict": r.verdict.verdict,
             "treatment": r.verdict.treatment,

@@ -487,7 +487,18 @@ def analyze_experiment(
         ),
         health=health_data(warehouse, query, plan.rule, spec.primary_metric, variants),
         rule_record=rule_record(row),
+        interactions=_interactions_of(name, session=session, warehouse=warehouse, clock=clock),
     )
+
+
+def _interactions_of(name: str, *, session: Session, warehouse: Any, clock: Clock):
+    """The interaction tests of the pairs ``name`` is in (the false-discovery control is over
+    every pair, so every pair is tested); None when it overlaps no other experiment."""
+    from tianping.experiments.interactions import involving
+
+    tests = interactions(session=session, warehouse=warehouse, clock=clock)
+    mine = involving(tests, name)
+    return mine or None
 
 
 def health_data(warehouse: Any, query, rule: DecisionRule, metric: str, variants):
@@ -542,3 +553,44 @@ def plan(
     row = get_or_raise(name, session=session)
     return plan_experiment(spec_of(row), decision_rule_of(row), warehouse, first=first,
                            last=last, daily_units=daily_units)  # fmt: skip
+
+
+def interactions(
+    *, session: Session, warehouse: Any, fdr: float = 0.05, clock: Clock | None = None
+):
+    """Every pair of experiments that overlap in time and units, each one's primary metric
+    tested for an interaction with the other's arm; Benjamini–Hochberg across all of them
+    (:mod:`tianping.experiments.interactions`).
+
+    Raises:
+        InvalidInput: ``fdr`` not in (0, 1).
+    """
+    from tianping.experiments import analysis as an
+    from tianping.experiments.interactions import Cell, pair_test, screen
+    from tianping.experiments.unit_metrics import METRICS
+
+    if not 0 < fdr < 1:
+        raise InvalidInput("fdr must be between 0 and 1, e.g. 0.05", field="fdr")
+    clock = clock or SystemClock()
+    specs = [spec_of(r) for r in repository.list_experiments(session=session)]
+    specs = [s for s in specs if s.start_date is not None and s.status != "draft"]
+    windows = {s.name: analysis_window(s, clock=clock) for s in specs}
+    tests = []
+    for a in specs:
+        for b in specs:
+            wa, wb = windows[a.name], windows[b.name]
+            if a.name == b.name or wa.end <= wb.start or wb.end <= wa.start:
+                continue
+            # a ratio or quantile primary is followed through GMV per unit (its per-unit sum)
+            kind = METRICS[a.primary_metric].type
+            metric = "gmv" if kind in ("ratio", "quantile") else a.primary_metric
+            query = an.Query(a.name, wa, (metric,), cuped=False)
+            cells = [Cell(*c) for c in an.interaction_cells(warehouse, query, b.name, metric)]
+            if sum(c.n for c in cells) < 2:
+                continue
+            arms_a = [v.name for v in a.variants]
+            arms_b = [v.name for v in b.variants]
+            t = pair_test(a.name, b.name, metric, cells, arms_a, arms_b)
+            if t is not None:
+                tests.append(t)
+    return screen(tests, fdr)
