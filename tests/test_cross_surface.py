@@ -252,6 +252,7 @@ def test_experiment_pages_are_experiment_analyze(demo):
             check(f"{e['name']} units {arm['name']}", row["units"], arm["units"])
         srm = re.search(r"sample-ratio check[^<]*: p = ([^<]+)</p>", text).group(1)
         check(f"{e['name']} SRM p", srm, doc["srm_pvalue"])
+        _same_rule(home, e["name"], text, doc)
         for m in doc["metrics"]:
             if m.get("error"):
                 continue
@@ -267,6 +268,28 @@ def test_experiment_pages_are_experiment_analyze(demo):
                 absolute = next(v for k, v in row.items() if k.startswith("absolute p"))
                 adjusted = c["pvalue"] if m["role"] == "guardrail" else c["pvalue_adjusted"]
                 check(f"{tag} absolute p", absolute, adjusted)
+
+
+def _same_rule(home, name: str, text: str, doc: dict) -> None:
+    """The rule's version, every health gate and every rule test on the page are the CLI's
+    JSON, and the CLI's table says the same gates and verdict."""
+    assert f"version {doc['rule']['version']}" in strip(text)
+    health = [t for t in tables(text) if t["heading"] == "Health"]
+    gates = as_dicts(health[0])
+    assert [(g["gate"], g["status"], g["detail"]) for g in gates] == [
+        (g["gate"], g["status"], " ".join(g["detail"].split())) for g in doc["health"]]  # fmt: skip
+    shown_tests = as_dicts(health[1])
+    for t, row in zip(doc["rule_tests"], shown_tests, strict=True):
+        tag = f"{name} rule {t['treatment']} {t['metric']}"
+        assert (row["arm"], row["metric"], row["role"]) == (t["treatment"], t["metric"], t["role"])
+        check(f"{tag} improvement", row["improvement"], t["improvement"])
+        check(f"{tag} bound", row["bound"], t["bound"])
+        check(f"{tag} threshold", row["threshold"], t["threshold"])
+        assert row["result"] == ("worse" if t["worse"] else "pass" if t["passed"] else "not shown")
+    said = " ".join(run(home, "experiment", "analyze", name).split())
+    for g in doc["health"]:
+        assert f"health {g['gate']}: {g['status']}" in said
+    assert f"{doc['recommendation']}: {doc['reasons'][0]}" in said
 
 
 def test_race_pages_are_race_report(demo):
