@@ -51,3 +51,21 @@ def test_a_guardrail_worse_than_its_margin_blocks_the_winner():
                     margins={"review_score": (0.02, "relative")})  # fmt: skip
         shipped += v.ship
     assert shipped / 200 <= 0.05
+
+
+def test_the_race_report_shows_each_guardrail_against_its_margin():
+    from tianping.races.report import _confirmation_html
+
+    v = {"effect_size": 0.5, "effect_size_ci_lower": 0.1, "effect_size_ci_upper": 0.9,
+         "pvalue": 0.01, "ship": False, "final": True,
+         "guardrails": [{"metric": "review_score", "hurt": False, "bound": -0.031,
+                         "margin": 0.01, "scale": "relative", "non_inferior": False}],
+         "reasons": ["guardrail review_score not shown non-inferior"]}  # fmt: skip
+    race = {"phase": "decided", "winner": "b", "comparator": "a", "confirm_start": "2024-06-01"}
+    text = _confirmation_html(v, race)
+    assert (
+        "guardrail review_score: worst case -3.10% against a margin of 1.00%: not shown "
+        "non-inferior"
+        in text
+        and "do not ship" in text
+    )

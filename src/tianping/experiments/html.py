@@ -27,6 +27,7 @@ th:first-child,td:first-child{text-align:left}
 .ship{background:#e3f4e3}.noship{background:#fbe4e4}.none{background:#eee}
 .warn{color:#a33}.muted{color:#777}
 .pass{color:#2a7a2a}.fail{color:#c0392b;font-weight:600}.gatewarn{color:#a66a00}
+td.text{text-align:left;white-space:normal;min-width:14rem}
 """
 
 _COLUMNS = (
@@ -113,13 +114,17 @@ def rule_section(report: Mapping[str, Any]) -> str:
     out = [
         "<h2>Decision rule</h2>",
         f'<p class="muted">version {e(str(rule.get("version")))} · '
-        + (f"frozen at start {e(str(frozen)[:16])} UTC" if frozen else "not frozen yet (draft)")
+        + (
+            f"frozen at start {e(str(frozen)[:16].replace('T', ' '))} UTC"
+            if frozen
+            else "not frozen yet (draft)"
+        )
         + f" · success alpha {rule['alpha_success']:g} (one-sided), guardrail alpha "
         f"{rule['alpha_guardrails']:g} (one-sided) · power {rule['power']:.0%}</p>",
     ]
     for c in rule.get("changes") or []:
         out.append(
-            f'<p class="warn">⚠ rule changed after start on {e(str(c["at"])[:16])} UTC '
+            f'<p class="warn">⚠ rule changed after start on {e(str(c["at"])[:16].replace("T", " "))} UTC '
             f"({e(str(c['before']))} → {e(str(c['after']))}): {e(str(c['reason']))}</p>"
         )
     items = [
@@ -137,7 +142,7 @@ def rule_section(report: Mapping[str, Any]) -> str:
     for g in report.get("health", []):
         out.append(
             f"<tr><td>{e(g['gate'])}</td><td class='{_GATE_CLASS.get(g['status'], '')}'>"
-            f"{e(g['status'])}</td><td style='text-align:left;white-space:normal'>"
+            f"{e(g['status'])}</td><td class='text'>"
             f"{e(g['detail'])}</td></tr>"
         )
     out.append("</table>")
