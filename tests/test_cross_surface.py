@@ -417,3 +417,25 @@ def test_the_report_shows_the_cli_numbers(demo):
         assert row[heading("policy")] == o["policy"]
         for key in ("requests", "auto_decision_rate", "refunded_total"):
             check(f"report replay {o['policy'][:14]} {key}", row[heading(key)], float(o[key]))
+
+
+def test_the_rule_commands_agree_with_the_report(demo):
+    home = demo["home"]
+    name = "checkout_red_packet"
+    plan = cli_json(home, "experiment", "plan", name)
+    doc = cli_json(home, "experiment", "analyze", name)
+    assert plan["rule_version"] == doc["rule"]["version"]
+    assert plan["units"] == max(line["units"] for line in plan["lines"]) > 0
+    assert [line["metric"] for line in plan["lines"]] == [
+        *(s["metric"] for s in doc["rule"]["success"]),
+        *(g["metric"] for g in doc["rule"]["guardrails"]),
+    ]
+    said = " ".join(run(home, "experiment", "decide", name, "--actor", "Ada").split())
+    if doc["verdict"]["verdict"] == "ship":
+        assert f"the rule says ship {doc['verdict']['treatment']}: decision #" in said
+    else:
+        assert said.startswith(f"{doc['verdict']['verdict']}: nothing proposed")
+    pairs = cli_json(home, "experiment", "interactions")
+    assert [p for p in pairs if name in (p["first"], p["second"])] == [
+        {**t, "contrast": " x ".join(t["contrast"])} for t in doc["interactions"] or []
+    ]

@@ -277,3 +277,35 @@ def test_the_rule_ships_at_its_error_rates_on_simulated_experiments():
     assert stats.binomtest(int((bad == "ship").sum()), runs, 0.05, "greater").pvalue > 0.01
     # and the power is real: most true effects ship
     assert (ab == "ship").mean() > 0.8
+
+
+def test_cli_changes_a_frozen_rule_only_with_a_reason(tmp_path):
+    from typer.testing import CliRunner
+
+    from tianping.cli.main import app
+
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    (tmp_path / "exp.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "rule.yaml").write_text("rule:\n  guardrails: [{metric: nps, margin: 4, "
+                                        "scale: absolute}]\n", encoding="utf-8")  # fmt: skip
+    assert (
+        runner.invoke(app, [*home, "experiment", "create", str(tmp_path / "exp.yaml")]).exit_code
+        == 0
+    )
+    assert runner.invoke(app, [*home, "experiment", "start", "one-click"]).exit_code == 0
+    refused = runner.invoke(
+        app, [*home, "experiment", "rule", "one-click", str(tmp_path / "rule.yaml")]
+    )
+    assert refused.exit_code == 1 and "give the reason" in refused.output
+    assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) <= 2
+    done = runner.invoke(app, [*home, "experiment", "rule", "one-click", str(tmp_path / "rule.yaml"),
+                               "--reason", "NPS answers are too few"])  # fmt: skip
+    assert done.exit_code == 0 and "(change recorded)" in done.output
+    shown = runner.invoke(app, [*home, "experiment", "show", "one-click"]).output
+    assert "margin: 4.0" in shown and "scale: absolute" in shown
+    (tmp_path / "bad.yaml").write_text("rule:\n  guardrails: [{metric: nps, margn: 4}]\n",
+                                       encoding="utf-8")  # fmt: skip
+    bad = runner.invoke(app, [*home, "experiment", "rule", "one-click", str(tmp_path / "bad.yaml"),
+                              "--reason", "x"])  # fmt: skip
+    assert bad.exit_code == 1 and "margn" in bad.output and "Traceback" not in bad.output
