@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from experiment_data import load, make_data
@@ -234,3 +235,49 @@ def test_overlapping_experiments_are_screened_for_interactions_on_both_reports(s
     tc, tu = t.contrast
     did = (m[tc, tu] - m["control", tu]) - (m[tc, "hidden"] - m["control", "hidden"])
     assert t.estimate == pytest.approx(did, rel=1e-9)
+
+
+def test_health_queries_are_the_same_on_every_engine(warehouse, tmp_path):
+    """Units by day and by channel, and the novelty sums, on DuckDB and Spark equal pandas."""
+    from datetime import datetime
+
+    from tianping.experiments import analysis as an
+
+    rng = np.random.default_rng(9)
+    data = _with_channels(make_data(rng, n_units=600), rng)
+    load(warehouse, data)
+    variants = ("control", "treatment", "bold")
+    q = an.Query("checkout", an.AnalysisWindow(datetime(2024, 6, 1), datetime(2024, 6, 15)),
+                 ("orders",), cuped=False)  # fmt: skip
+    ex = data["exposures"].to_pandas()
+    arms = ex.groupby("unit_id")["variant"].agg(["min", "max"])
+    units = ex.groupby("unit_id")["exposed_at"].min().to_frame("first")
+    units["variant"] = arms["min"].where(arms["min"] == arms["max"])
+    units = units.dropna()
+    by_day = units.groupby([units["first"].dt.date.astype(str), "variant"]).size()
+    want = {d: [int(by_day.get((d, v), 0)) for v in variants]
+            for d in sorted({d for d, _ in by_day.index})}  # fmt: skip
+    assert an.exposure_counts(warehouse, q, "day", variants) == want
+    orders = data["orders"].to_pandas()
+    prior = orders.merge(units, left_on="buyer_id", right_index=True)
+    prior = prior[prior.created_at < prior["first"]]
+    last = prior.sort_values("created_at").groupby("buyer_id")["channel"].last()
+    units["channel"] = last.reindex(units.index).fillna("none")
+    by_channel = units.groupby(["channel", "variant"]).size()
+    assert an.exposure_counts(warehouse, q, "channel", variants) == {
+        c: [int(by_channel.get((c, v), 0)) for v in variants] for c in ("app", "none", "web")
+    }
+    followed, sums = an.novelty_sums(warehouse, q, "orders", variants)
+    late = units[units["first"] + pd.Timedelta(days=14) <= pd.Timestamp("2024-06-15")]
+    assert followed == "orders" and sum(s[0] for s in sums) == len(late)
+    mine = orders.merge(late, left_on="buyer_id", right_index=True)
+    days = (mine.created_at - mine["first"]) / pd.Timedelta(days=1)
+    y1 = mine[(days >= 0) & (days < 7)].groupby("buyer_id").size().reindex(late.index, fill_value=0)
+    y2 = (
+        mine[(days >= 7) & (days < 14)].groupby("buyer_id").size().reindex(late.index, fill_value=0)
+    )
+    for v, (n, s1, s2, sd, sdd) in zip(variants, sums, strict=True):
+        mask = late["variant"] == v
+        d = (y1 - y2)[mask]
+        assert (n, s1, s2, sd) == (mask.sum(), y1[mask].sum(), y2[mask].sum(), d.sum())
+        assert sdd == pytest.approx(float((d * d).sum()))
