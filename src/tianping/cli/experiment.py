@@ -426,7 +426,8 @@ def plan(
         typer.echo(dumps_json(out))
         return
     rows = [{"metric": x["metric"], "role": x["role"],
-             "effect / margin": _cell(x["effect"], "%" if x["scale"] == "relative" else "g"),
+             "effect / margin": (f"{x['effect']:.2%}" if x["scale"] == "relative"
+                                 else f"{x['effect']:.4g} (absolute)"),
              "alpha (one-sided)": f"{x['alpha']:.3g}", "power": f"{x['power']:.1%}",
              "units": f"{x['units']:,}"} for x in out["lines"]]  # fmt: skip
     print_table(rows, list(rows[0]), title=f"{name}: rule {out['rule_version']}")
