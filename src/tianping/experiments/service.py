@@ -491,6 +491,14 @@ def analyze_experiment(
     )
 
 
+def _followed(metric: str) -> str:
+    """The per-unit metric an interaction test follows: the metric, or GMV per unit for a
+    ratio or quantile metric."""
+    from tianping.experiments.unit_metrics import METRICS
+
+    return "gmv" if METRICS[metric].type in ("ratio", "quantile") else metric
+
+
 def _interactions_of(name: str, *, session: Session, warehouse: Any, clock: Clock):
     """The interaction tests of the pairs ``name`` is in (the false-discovery control is over
     every pair, so every pair is tested); None when it overlaps no other experiment."""
@@ -559,7 +567,8 @@ def interactions(
     *, session: Session, warehouse: Any, fdr: float = 0.05, clock: Clock | None = None
 ):
     """Every pair of experiments that overlap in time and units, each one's primary metric
-    tested for an interaction with the other's arm; Benjamini–Hochberg across all of them
+    tested for an interaction with the other's arm (once when both follow the same metric:
+    the test is then symmetric); Benjamini–Hochberg across all of them
     (:mod:`tianping.experiments.interactions`).
 
     Raises:
@@ -567,7 +576,6 @@ def interactions(
     """
     from tianping.experiments import analysis as an
     from tianping.experiments.interactions import Cell, pair_test, screen
-    from tianping.experiments.unit_metrics import METRICS
 
     if not 0 < fdr < 1:
         raise InvalidInput("fdr must be between 0 and 1, e.g. 0.05", field="fdr")
@@ -581,9 +589,9 @@ def interactions(
             wa, wb = windows[a.name], windows[b.name]
             if a.name == b.name or wa.end <= wb.start or wb.end <= wa.start:
                 continue
-            # a ratio or quantile primary is followed through GMV per unit (its per-unit sum)
-            kind = METRICS[a.primary_metric].type
-            metric = "gmv" if kind in ("ratio", "quantile") else a.primary_metric
+            metric, other = _followed(a.primary_metric), _followed(b.primary_metric)
+            if metric == other and b.name < a.name:
+                continue  # the same outcome: the difference in differences is symmetric
             query = an.Query(a.name, wa, (metric,), cuped=False)
             cells = [Cell(*c) for c in an.interaction_cells(warehouse, query, b.name, metric)]
             if sum(c.n for c in cells) < 2:
