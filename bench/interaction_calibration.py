@@ -57,7 +57,7 @@ def plant(wh, lift: float, rng) -> None:
     first = ex.groupby(["experiment", "unit_id"]).agg(at=("exposed_at", "min"),
                                                       arm=("variant", "max"))  # fmt: skip
     a, b = first.loc["e0"], first.loc["e1"]
-    both = a.join(b, lsuffix="_a", rsuffix="_b", how="inner")
+    both = a.add_suffix("_a").join(b.add_suffix("_b"), how="inner")
     both = both[(both.arm_a == "treatment") & (both.arm_b == "treatment")]
     since = both[["at_a", "at_b"]].max(axis=1)
     orders = wh.to_arrow(wh.table("orders")).to_pandas()
