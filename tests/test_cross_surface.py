@@ -252,6 +252,7 @@ def test_experiment_pages_are_experiment_analyze(demo):
             check(f"{e['name']} units {arm['name']}", row["units"], arm["units"])
         srm = re.search(r"sample-ratio check[^<]*: p = ([^<]+)</p>", text).group(1)
         check(f"{e['name']} SRM p", srm, doc["srm_pvalue"])
+        _same_rule(home, e["name"], text, doc)
         for m in doc["metrics"]:
             if m.get("error"):
                 continue
@@ -267,6 +268,28 @@ def test_experiment_pages_are_experiment_analyze(demo):
                 absolute = next(v for k, v in row.items() if k.startswith("absolute p"))
                 adjusted = c["pvalue"] if m["role"] == "guardrail" else c["pvalue_adjusted"]
                 check(f"{tag} absolute p", absolute, adjusted)
+
+
+def _same_rule(home, name: str, text: str, doc: dict) -> None:
+    """The rule's version, every health gate and every rule test on the page are the CLI's
+    JSON, and the CLI's table says the same gates and verdict."""
+    assert f"version {doc['rule']['version']}" in strip(text)
+    health = [t for t in tables(text) if t["heading"] == "Health"]
+    gates = as_dicts(health[0])
+    assert [(g["gate"], g["status"], g["detail"]) for g in gates] == [
+        (g["gate"], g["status"], " ".join(g["detail"].split())) for g in doc["health"]]  # fmt: skip
+    shown_tests = as_dicts(health[1])
+    for t, row in zip(doc["rule_tests"], shown_tests, strict=True):
+        tag = f"{name} rule {t['treatment']} {t['metric']}"
+        assert (row["arm"], row["metric"], row["role"]) == (t["treatment"], t["metric"], t["role"])
+        check(f"{tag} improvement", row["improvement"], t["improvement"])
+        check(f"{tag} bound", row["bound"], t["bound"])
+        check(f"{tag} threshold", row["threshold"], t["threshold"])
+        assert row["result"] == ("worse" if t["worse"] else "pass" if t["passed"] else "not shown")
+    said = " ".join(run(home, "experiment", "analyze", name).split())
+    for g in doc["health"]:
+        assert f"health {g['gate']}: {g['status']}" in said
+    assert f"{doc['recommendation']}: {doc['reasons'][0]}" in said
 
 
 def test_race_pages_are_race_report(demo):
@@ -394,3 +417,25 @@ def test_the_report_shows_the_cli_numbers(demo):
         assert row[heading("policy")] == o["policy"]
         for key in ("requests", "auto_decision_rate", "refunded_total"):
             check(f"report replay {o['policy'][:14]} {key}", row[heading(key)], float(o[key]))
+
+
+def test_the_rule_commands_agree_with_the_report(demo):
+    home = demo["home"]
+    name = "checkout_red_packet"
+    plan = cli_json(home, "experiment", "plan", name)
+    doc = cli_json(home, "experiment", "analyze", name)
+    assert plan["rule_version"] == doc["rule"]["version"]
+    assert plan["units"] == max(line["units"] for line in plan["lines"]) > 0
+    assert [line["metric"] for line in plan["lines"]] == [
+        *(s["metric"] for s in doc["rule"]["success"]),
+        *(g["metric"] for g in doc["rule"]["guardrails"]),
+    ]
+    said = " ".join(run(home, "experiment", "decide", name, "--actor", "Ada").split())
+    if doc["verdict"]["verdict"] == "ship":
+        assert f"the rule says ship {doc['verdict']['treatment']}: decision #" in said
+    else:
+        assert said.startswith(f"{doc['verdict']['verdict']}: nothing proposed")
+    pairs = cli_json(home, "experiment", "interactions")
+    assert [p for p in pairs if name in (p["first"], p["second"])] == [
+        {**t, "contrast": " x ".join(t["contrast"])} for t in doc["interactions"] or []
+    ]

@@ -295,6 +295,17 @@ def experiment_spec(truth: dict[str, Any], name: str = DEMO_EXPERIMENT):
             "status": "stopped",
             "primary_metric": "orders",
             "secondary_metrics": ["gmv", "conversion", "aov"],
+            # The rule is sized for the simulated month: a +10 % order gain, and margins the
+            # ~20,000 buyers can show (NPS is answered by few buyers, so its margin is wide).
+            "rule": {
+                "success": [{"metric": "orders", "min_effect": 0.10}],
+                "guardrails": [
+                    {"metric": "nps", "margin": 10, "scale": "absolute"},
+                    {"metric": "refund_rate", "margin": 0.2},
+                    {"metric": "review_score", "margin": 0.02},
+                    {"metric": "door_delivery_rate", "margin": 0.06},
+                ],
+            },
             "start_date": t["start"],
             "end_date": (date.fromisoformat(t["end"]) - timedelta(days=1)).isoformat(),
         },

@@ -141,7 +141,8 @@ def test_a_real_break_in_one_window_is_still_caught(race_home, tmp_path):
     finally:
         wh.close()
     assert report.srm.flagged
-    assert report.recommendation == "do not ship"
+    assert report.recommendation == "investigate"  # the rule's SRM gate failed
+    assert report.health[0].name == "SRM" and report.health[0].status == "fail"
     assert any("splits in force over time" in w for w in report.warnings)
 
 

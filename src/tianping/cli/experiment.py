@@ -304,8 +304,54 @@ def _print_report(r: dict) -> None:
         )
     for w in r["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
+    _print_rule(r)
     colour = "green" if r["recommendation"].startswith("ship") else "red"
     console.print(f"[bold {colour}]{r['recommendation']}[/]: " + "; ".join(r["reasons"]))
+
+
+_GATE_COLOUR = {"pass": "green", "fail": "red", "warn": "yellow", "n/a": "dim"}
+
+
+def _print_rule(r: dict) -> None:
+    """The rule (version, frozen, changes), one line per health gate, and the rule's tests."""
+    from tianping.cli.common import console, print_table
+
+    rule = r.get("rule")
+    if not rule:
+        return
+    frozen = rule.get("frozen_at")
+    console.print(
+        f"rule {rule['version']} · "
+        + (f"frozen at start {frozen[:16]} UTC" if frozen else "not frozen yet (draft)")
+        + f" · success alpha {rule['alpha_success']:g}, guardrail alpha "
+        f"{rule['alpha_guardrails']:g} (one-sided) · power {rule['power']:.0%}"
+    )
+    for c in rule.get("changes") or []:
+        console.print(
+            f"[yellow]rule changed after start[/] {c['at'][:16]} UTC "
+            f"({c['before']} -> {c['after']}): {c['reason']}"
+        )
+    for g in r.get("health", []):
+        colour = _GATE_COLOUR.get(g["status"], "white")
+        console.print(f"health {g['gate']}: [{colour}]{g['status']}[/] {g['detail']}")
+    rows = []
+    for t in r.get("rule_tests", []):
+        kind = "%" if t["scale"] == "relative" else "g"
+        rows.append({
+            "arm": t["treatment"], "metric": t["metric"], "role": t["role"],
+            "improvement": _cell(t["improvement"], kind), "bound": _cell(t["bound"], kind),
+            "threshold": _cell(t["threshold"], kind), "alpha": f"{t['alpha']:.3g}",
+            "result": "worse" if t["worse"] else ("pass" if t["passed"] else "not shown"),
+        })  # fmt: skip
+    if rows:
+        print_table(rows, list(rows[0]), title="the rule's tests (one-sided bound > threshold)")
+    for t in r.get("interactions") or []:
+        said = "[red]interaction[/]" if t["flagged"] else "none found"
+        console.print(
+            f"interaction: {t['first']}'s {t['metric']} by {t['second']}'s arm "
+            f"({' x '.join(t['contrast'])}): {t['estimate']:+.4g}, p = {t['pvalue']:.3g}, "
+            f"q = {t['qvalue']:.3g} over {t['units']:,} units: {said}"
+        )
 
 
 def _print_slices(slices: dict) -> None:
@@ -349,6 +395,121 @@ def _cell(value, kind: str) -> str:
     if kind == "p":
         return f"{value:.3g}"
     return f"{value:.4g}"
+
+
+@experiment_app.command("plan")
+def plan(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Experiment name."),
+    start: str | None = typer.Option(None, "--from", help="First baseline day (default: 28 days to --to)."),
+    end: str | None = typer.Option(None, "--to", help="Last baseline day (default: last order day)."),
+    daily_units: float | None = typer.Option(None, help="Expected units per day (default: the history's)."),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:  # fmt: skip
+    """Size the experiment for its whole decision rule: units and days at the expected traffic."""
+    from tianping.cli.common import (
+        check_format,
+        console,
+        dumps_json,
+        print_table,
+        store_session,
+        warehouse_of,
+    )
+    from tianping.cli.metrics import parse_day
+    from tianping.experiments import service
+
+    check_format(fmt)
+    with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
+        out = service.plan(name, session=session, warehouse=wh, first=parse_day(start, "--from"),
+                           last=parse_day(end, "--to"), daily_units=daily_units).to_dict()  # fmt: skip
+    if fmt == "json":
+        typer.echo(dumps_json(out))
+        return
+    rows = [{"metric": x["metric"], "role": x["role"],
+             "effect / margin": (f"{x['effect']:.2%}" if x["scale"] == "relative"
+                                 else f"{x['effect']:.4g} (absolute)"),
+             "alpha (one-sided)": f"{x['alpha']:.3g}", "power": f"{x['power']:.1%}",
+             "units": f"{x['units']:,}"} for x in out["lines"]]  # fmt: skip
+    print_table(rows, list(rows[0]), title=f"{name}: rule {out['rule_version']}")
+    days = "never at this traffic" if out["days"] is None else f"{out['days']} days"
+    console.print(
+        f"the rule needs {out['units']:,} units ({out['tests_to_pass']} tests must all pass, "
+        f"power {out['power']:.0%} for the whole rule; set by {out['binding']}); at "
+        f"{out['units_per_day']:,.0f} units/day (share {out['traffic_share']:.0%} of new buyers, "
+        f"baseline {out['baseline_window']['start']} .. {out['baseline_window']['end']}): {days}",
+        soft_wrap=True,
+    )
+
+
+@experiment_app.command("interactions")
+def interactions_(
+    ctx: typer.Context,
+    fdr: float = typer.Option(0.05, help="False-discovery rate across the pairs."),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
+    """Screen every pair of overlapping experiments for interactions (Benjamini-Hochberg)."""
+    from tianping.cli.common import check_format, render_rows, store_session, warehouse_of
+    from tianping.experiments import service
+
+    check_format(fmt)
+    with store_session(ctx, write=False) as session, warehouse_of(ctx) as wh:
+        rows = [t.to_dict() for t in service.interactions(session=session, warehouse=wh, fdr=fdr)]
+    for row in rows:
+        row["contrast"] = " x ".join(row["contrast"])
+    render_rows(rows, fmt, title="interactions",
+                empty="no two experiments overlap in time and units")  # fmt: skip
+
+
+@experiment_app.command("decide")
+def decide(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Experiment name."),
+    actor: str = typer.Option(
+        ..., "--actor", envvar="TIANPING_ACTOR", help="Who proposes (env TIANPING_ACTOR)."
+    ),
+) -> None:
+    """Apply the experiment's decision rule; when it says ship, propose the ship decision
+    (never approve it) with the report frozen as evidence."""
+    from tianping.cli.common import console, store_session, warehouse_of
+    from tianping.governance.verdicts import propose_ship
+
+    with store_session(ctx) as session, warehouse_of(ctx) as wh:
+        out = propose_ship(name, session=session, warehouse=wh, actor=actor)
+        d = out.decision
+        if d is None:
+            console.print(f"{out.verdict}: nothing proposed. " + "; ".join(out.reasons),
+                          soft_wrap=True)  # fmt: skip
+        elif out.created:
+            console.print(
+                f"the rule says ship {d.payload['variant']}: decision #{d.id} proposed, needs "
+                f"{d.required} of {', '.join(d.approvers)}; the report is frozen as evidence",
+                soft_wrap=True,
+            )
+        else:
+            console.print(f"the rule says ship {d.payload['variant']}: decision #{d.id} is "
+                          "already pending", soft_wrap=True)  # fmt: skip
+
+
+@experiment_app.command("rule")
+def rule(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Experiment name."),
+    file: Path = typer.Argument(..., help="YAML with the new rule (the `rule:` mapping)."),
+    reason: str = typer.Option("", help="Why the rule changes (required once it started)."),
+) -> None:
+    """Replace an experiment's decision rule; after the start this is an audited change
+    shown on every report."""
+    from tianping.cli.common import console, store_session
+    from tianping.experiments import service
+
+    data = service.read_yaml(_read(file), source=str(file))
+    if isinstance(data, dict) and set(data) == {"rule"}:
+        data = data["rule"]
+    with store_session(ctx) as session:
+        row = service.change_rule(name, data, reason=reason, session=session, source=str(file))
+        version = service.decision_rule_of(row).version
+        frozen = row.rule_frozen_at is not None
+    console.print(f"rule of {name} is now {version}" + (" (change recorded)" if frozen else ""))
 
 
 @experiment_app.command("aa")

@@ -207,9 +207,12 @@ def experiment(request: Request, name: IdPath) -> Response:
     state = request.app.state
 
     def build(who):
+        from tianping.governance.verdicts import pending_ship
+
         body = views.experiment_report(name, state.settings, state.store.sessions,
                                        state.dashboard_cache)  # fmt: skip
-        return {"name": name, "report_html": body}
+        pending = state.store.read(lambda s: getattr(pending_ship(name, session=s), "id", None))
+        return {"name": name, "report_html": body, "pending_ship": pending}
 
     return _page(request, "experiment.html.j2", STAFF, build)
 

@@ -755,3 +755,143 @@ def multiple_exposed(agg: ArmAggregates) -> int:
     if agg.arm_totals:
         return agg.arm_totals.get(MULTIPLE, 0)
     return sum(int(r["n"]) for r in agg.rows if r["variant"] == MULTIPLE)
+
+
+# -- health gates -----------------------------------------------------------------------------
+
+#: Unit attributes fixed before the first exposure, by which the sample ratio is checked.
+HEALTH_DIMENSIONS = ("buyer_type", "channel")
+
+
+def exposure_counts(
+    wh: Warehouse, q: Query, by: str, variants: Sequence[str]
+) -> dict[str, list[int]]:
+    """Units per variant by ``day`` of first exposure or by a unit attribute fixed before it:
+    ``buyer_type`` (``returning`` with an order before the first exposure, else ``new``) or
+    ``channel`` (the channel of the unit's last order before its first exposure, ``none``
+    without one). One grouped query; units seen in two variants are left out.
+    """
+    units = exposed_units(wh, q)
+    if by == "day":
+        keyed = units.mutate(key=units.first_exposed.date().cast("string"))
+    elif by in HEALTH_DIMENSIONS:
+        orders = wh.table("orders")
+        prior = orders.join(units, orders.buyer_id == units.unit_id)
+        prior = prior.filter(prior.created_at < prior.first_exposed)
+        if by == "buyer_type":
+            attr = prior.group_by("unit_id").agg(_prior_orders=prior.count())
+            attr = attr.mutate(_value=ibis.literal("returning")).drop("_prior_orders")
+            fill = "new"
+        else:
+            value = prior.channel.cast("string").fill_null("none")
+            attr = prior.group_by("unit_id").agg(_value=value.argmax(prior.created_at))
+            fill = "none"
+        keyed = units.left_join(attr, "unit_id").select(~ibis.selectors.endswith("_right"))
+        keyed = keyed.mutate(key=keyed._value.fill_null(fill))
+    else:
+        raise InvalidInput(
+            f"cannot check the sample ratio by {by!r}; use day or one of "
+            f"{', '.join(HEALTH_DIMENSIONS)}",
+            field="dimensions",
+        )
+    frame = wh.execute(keyed.group_by(["key", "variant"]).agg(n=keyed.count()))
+    column = {v: i for i, v in enumerate(variants)}
+    out: dict[str, list[int]] = {}
+    for r in frame.to_dict("records"):
+        if r["variant"] in column:
+            row = out.setdefault(str(r["key"]), [0] * len(variants))
+            row[column[r["variant"]]] += int(r["n"])
+    return dict(sorted(out.items()))
+
+
+#: The per-unit order feature each metric's novelty check follows (others: orders).
+_NOVELTY_FEATURE = {"gmv": "gmv", "orders": "orders", "conversion": "converted"}
+
+
+def novelty_sums(
+    wh: Warehouse, q: Query, metric: str, variants: Sequence[str]
+) -> tuple[str, list[tuple[int, float, float, float, float]]]:
+    """Per variant ``(n, Σy₁, Σy₂, Σ(y₁−y₂), Σ(y₁−y₂)²)``: ``y₁`` a unit's value in the week
+    after its first exposure, ``y₂`` in the week after that, over units first exposed at
+    least 14 days before the window's end. ``metric`` is followed when it is GMV, orders or
+    conversion per unit, otherwise orders per unit (returned first, by name).
+    """
+    followed = metric if metric in _NOVELTY_FEATURE else "orders"
+    feature = _NOVELTY_FEATURE[followed]
+    units = exposed_units(wh, q)
+    units = units.filter(
+        units.first_exposed + ibis.interval(days=14) <= ibis.timestamp(q.window.end)
+    )
+    orders = wh.table("orders")
+    joined = orders.join(units, orders.buyer_id == units.unit_id)
+    day7 = joined.first_exposed + ibis.interval(days=7)
+    day14 = joined.first_exposed + ibis.interval(days=14)
+    first = (joined.created_at >= joined.first_exposed) & (joined.created_at < day7)
+    second = (joined.created_at >= day7) & (joined.created_at < day14)
+    if feature == "gmv":
+        value = joined.amount.cast("float64")
+    else:
+        value = joined.amount.notnull().ifelse(1.0, 1.0)  # one per order, as a column
+    per_unit = joined.group_by("unit_id").agg(
+        _y1=value.sum(where=first), _y2=value.sum(where=second)
+    )
+    rows = units.left_join(per_unit, "unit_id").select(~ibis.selectors.endswith("_right"))
+    y1, y2 = rows._y1.fill_null(0.0), rows._y2.fill_null(0.0)
+    if feature == "converted":
+        y1, y2 = (y1 > 0).ifelse(1.0, 0.0), (y2 > 0).ifelse(1.0, 0.0)
+    rows = rows.mutate(y1=y1, y2=y2).mutate(d=lambda t: t.y1 - t.y2)
+    frame = wh.execute(
+        rows.group_by("variant").agg(
+            n=rows.count(), s1=rows.y1.sum(), s2=rows.y2.sum(), sd=rows.d.sum(),
+            sdd=(rows.d * rows.d).sum(),
+        )
+    )  # fmt: skip
+    got = {str(r["variant"]): r for r in frame.to_dict("records")}
+    out = []
+    for v in variants:
+        r = got.get(v)
+        out.append(
+            (0, 0.0, 0.0, 0.0, 0.0)
+            if r is None
+            else (int(r["n"]), *(float(_number(r[k]) or 0.0) for k in ("s1", "s2", "sd", "sdd")))
+        )
+    return followed, out
+
+
+# -- interactions between experiments -------------------------------------------------------
+
+
+def interaction_cells(
+    wh: Warehouse, first: Query, second: str, metric: str
+) -> list[tuple[str, str, int, float, float]]:
+    """``(arm in first, arm in second, n, Σy, Σy²)`` of ``metric``'s per-unit value (as the
+    first experiment computes it, from the unit's first exposure) over the units exposed to
+    both experiments in the first one's window. Units seen in two arms of either are left
+    out. One grouped query."""
+    m = get_metric(metric)
+    if m.type in ("quantile", "ratio"):
+        raise InvalidInput(f"{metric}: interactions are tested on per-unit metrics", field="metric")
+    y = m.numerator
+    rows = unit_table(wh, replace_metrics(first, (metric,)))
+    other = exposed_units(wh, Query(second, first.window, ("orders",), cuped=False))
+    other = other.select(unit_id="unit_id", other_variant="variant")
+    both = rows.join(other, "unit_id")
+    both = both.filter((both.variant != MULTIPLE) & (both.other_variant != MULTIPLE))
+    value = both[y].cast("float64")
+    frame = wh.execute(
+        both.group_by(["variant", "other_variant"]).agg(
+            n=both.count(), s=value.sum(), ss=(value * value).sum()
+        )
+    )
+    return [
+        (str(r["variant"]), str(r["other_variant"]), int(r["n"]), float(_number(r["s"])),
+         float(_number(r["ss"])))
+        for r in frame.to_dict("records")
+    ]  # fmt: skip
+
+
+def replace_metrics(q: Query, metrics: tuple[str, ...]) -> Query:
+    """``q`` for other metrics, without the pre-period (a plain per-unit table)."""
+    from dataclasses import replace
+
+    return replace(q, metrics=metrics, cuped=False, cupac=False, winsorize=None)

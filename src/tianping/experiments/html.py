@@ -26,6 +26,8 @@ th:first-child,td:first-child{text-align:left}
 .rec{font-size:1.2rem;padding:.6rem 1rem;border-radius:.3rem;display:inline-block}
 .ship{background:#e3f4e3}.noship{background:#fbe4e4}.none{background:#eee}
 .warn{color:#a33}.muted{color:#777}
+.pass{color:#2a7a2a}.fail{color:#c0392b;font-weight:600}.gatewarn{color:#a66a00}
+td.text{text-align:left;white-space:normal;min-width:14rem}
 """
 
 _COLUMNS = (
@@ -56,6 +58,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     e = html.escape
     rec = str(report.get("recommendation", ""))
     cls = "ship" if rec.startswith("ship") else ("noship" if rec.startswith("do not") else "none")
+    cls = "noship" if rec == "investigate" else cls
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -80,6 +83,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         parts.append(f'<p class="muted">{e(str(report["scale_note"]))}</p>')
     parts += [f"<p>{e(r)}</p>" for r in report.get("reasons", [])]
     parts += [f'<p class="warn">⚠ {e(w)}</p>' for w in report.get("warnings", [])]
+    parts.append(rule_section(report))
     parts.append(_arms_table(report))
     run = report.get("runtime")
     if run:
@@ -94,6 +98,115 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts.append(_slices_section(report.get("slices") or {}))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
+
+
+_GATE_CLASS = {"pass": "pass", "fail": "fail", "warn": "gatewarn", "n/a": "muted"}
+
+
+def rule_section(report: Mapping[str, Any]) -> str:
+    """The decision rule (frozen when, changed since), its health gates one line each, and
+    its tests per treatment; empty for a report without a rule."""
+    rule = report.get("rule")
+    if not rule:
+        return ""
+    e = html.escape
+    frozen = rule.get("frozen_at")
+    out = [
+        "<h2>Decision rule</h2>",
+        f'<p class="muted">version {e(str(rule.get("version")))} · '
+        + (
+            f"frozen at start {e(str(frozen)[:16].replace('T', ' '))} UTC"
+            if frozen
+            else "not frozen yet (draft)"
+        )
+        + f" · success alpha {rule['alpha_success']:g} (one-sided), guardrail alpha "
+        f"{rule['alpha_guardrails']:g} (one-sided) · power {rule['power']:.0%}</p>",
+    ]
+    for c in rule.get("changes") or []:
+        out.append(
+            f'<p class="warn">⚠ rule changed after start on {e(str(c["at"])[:16].replace("T", " "))} UTC '
+            f"({e(str(c['before']))} → {e(str(c['after']))}): {e(str(c['reason']))}</p>"
+        )
+    items = [
+        f"<li>success: {e(s['metric'])}, improvement of at least {s['min_effect']:+.1%} "
+        f"planned ({'higher' if s['higher_is_better'] else 'lower'} is better)</li>"
+        for s in rule.get("success", [])
+    ]
+    items += [
+        f"<li>guardrail: {e(g['metric'])} at most {_margin(g)} worse "
+        f"({'higher' if g['higher_is_better'] else 'lower'} is better)</li>"
+        for g in rule.get("guardrails", [])
+    ]
+    out.append(f"<ul>{''.join(items)}</ul>")
+    out.append("<h2>Health</h2><table><tr><th>gate</th><th>status</th><th>detail</th></tr>")
+    for g in report.get("health", []):
+        out.append(
+            f"<tr><td>{e(g['gate'])}</td><td class='{_GATE_CLASS.get(g['status'], '')}'>"
+            f"{e(g['status'])}</td><td class='text'>"
+            f"{e(g['detail'])}</td></tr>"
+        )
+    out.append("</table>")
+    out.append(_tests_table(report.get("rule_tests", [])))
+    out.append(_interactions_table(report.get("interactions")))
+    plan = report.get("rule_plan") or {}
+    if plan.get("units"):
+        out.append(
+            f"<p>The whole rule needs {plan['units']:,} units ({plan['tests_to_pass']} tests "
+            f"must pass, each at power {plan['lines'][0]['power']:.1%}; set by "
+            f"{e(str(plan['binding']))}).</p>"
+        )
+    return "".join(out)
+
+
+def _interactions_table(tests: Sequence[Mapping[str, Any]] | None) -> str:
+    if not tests:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(t['first'])}</td><td>{html.escape(t['second'])}</td>"
+        f"<td>{html.escape(t['metric'])}</td><td>{t['units']:,}</td>"
+        f"<td>{html.escape(' × '.join(t['contrast']))}</td><td>{t['estimate']:+.4g}</td>"
+        f"<td>{'—' if t['relative'] is None else format(t['relative'], '+.2%')}</td>"
+        f"<td>{t['pvalue']:.3g}</td><td>{t['qvalue']:.3g}</td>"
+        f"<td class='{'fail' if t['flagged'] else 'pass'}'>"
+        f"{'interaction' if t['flagged'] else 'none found'}</td></tr>"
+        for t in tests
+    )
+    return (
+        "<table><caption>interactions with concurrent experiments (difference in differences "
+        "of the first one's metric; q: Benjamini-Hochberg over every pair)</caption><tr>"
+        "<th>effect of</th><th>depends on</th><th>metric</th><th>units in both</th>"
+        "<th>contrast</th><th>interaction</th><th>relative</th><th>p</th><th>q</th>"
+        f"<th>result</th></tr>{rows}</table>"
+    )
+
+
+def _margin(g: Mapping[str, Any]) -> str:
+    if g.get("scale") == "absolute":
+        return f"{g['margin']:.4g} (absolute)"
+    return f"{g['margin']:.1%}"
+
+
+def _tests_table(tests: Sequence[Mapping[str, Any]]) -> str:
+    if not tests:
+        return ""
+    rows = []
+    for t in tests:
+        fmt = "{:+.2%}" if t["scale"] == "relative" else "{:+.4g}"
+        cell = lambda v, f=fmt: "—" if v is None else f.format(v)  # noqa: E731
+        result = "worse" if t["worse"] else ("pass" if t["passed"] else "not shown")
+        css = "fail" if t["worse"] else ("pass" if t["passed"] else "gatewarn")
+        rows.append(
+            f"<tr><td>{html.escape(t['treatment'])}</td><td>{html.escape(t['metric'])}</td>"
+            f"<td>{t['role']}</td><td>{cell(t['improvement'])}</td><td>{cell(t['bound'])}</td>"
+            f"<td>{cell(t['threshold'])}</td><td>{t['alpha']:.3g}</td>"
+            f"<td class='{css}'>{result}</td></tr>"
+        )
+    return (
+        "<table><caption>the rule's tests (improvement in each metric's good direction; "
+        "one-sided bound must exceed the threshold)</caption><tr><th>arm</th><th>metric</th>"
+        "<th>role</th><th>improvement</th><th>bound</th><th>threshold</th><th>alpha</th>"
+        f"<th>result</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def _split(report: Mapping[str, Any]) -> str:

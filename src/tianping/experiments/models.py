@@ -21,7 +21,10 @@ class Experiment(Base):
 
     JSON columns: ``variants`` ``[{"name", "weight"}]`` (control first), ``secondary_metrics``
     ``[name]``, ``guardrails`` ``[{"metric", "higher_is_better"}]`` and ``forced``
-    ``{unit_id: variant}``; ``alpha_split`` ``{group: weight}`` or null. ``shipped_variant`` (with ``shipped_at``) is set once, when the
+    ``{unit_id: variant}``; ``alpha_split`` ``{group: weight}`` or null. ``rule`` is the
+    resolved decision rule (:meth:`tianping.experiments.rule.DecisionRule.to_dict`), frozen
+    at the first start (``rule_frozen_at``); each later change is kept in ``rule_changes``
+    ``[{"at", "reason", "before", "after"}]`` and audited. ``shipped_variant`` (with ``shipped_at``) is set once, when the
     experiment is shipped: it is then stopped and that variant is served to every unit.
     """
 
@@ -63,6 +66,9 @@ class Experiment(Base):
     cuped: Mapped[bool] = mapped_column(default=True)
     cupac: Mapped[bool] = mapped_column(default=False)
     winsorize: Mapped[float | None] = mapped_column(Float)
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    rule_frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rule_changes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     shipped_variant: Mapped[str | None] = mapped_column(String(100))

@@ -31,7 +31,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tianping.errors import InvalidInput
+from tianping.experiments import health as gates
+from tianping.experiments.rule import (
+    Baseline,
+    Bound,
+    DecisionRule,
+    Gate,
+    Verdict,
+    decide,
+    plan_rule,
+)
 from tianping.experiments.unit_metrics import get_metric
+from tianping.report.figures import POINTS
 from tianping.stats import (
     Analysis,
     AnalysisConfig,
@@ -70,6 +81,7 @@ class ReportPlan:
     power: float = 0.8
     days: int = 0
     alpha_split: tuple[tuple[str, float], ...] = ()
+    rule: DecisionRule | None = None
 
     def alpha_of(self, role: str) -> float:
         """The alpha a metric of ``role`` (primary, secondary, guardrail) is tested at."""
@@ -96,6 +108,22 @@ class WeightWindow:
     start: Any
     weights: tuple[float, ...]
     counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthData:
+    """What the health gates read besides the arms (from the warehouse).
+
+    Attributes:
+        by_day: first-exposure day (ISO) → units per arm.
+        by_dimension: dimension → value → units per arm.
+        novelty: ``(metric, per arm (n, Σy₁, Σy₂, Σ(y₁−y₂), Σ(y₁−y₂)²))`` over units with two
+            whole weeks since their first exposure; None when not measured.
+    """
+
+    by_day: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    by_dimension: Mapping[str, Mapping[str, Sequence[int]]] = field(default_factory=dict)
+    novelty: tuple[str, Sequence[Sequence[float]]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +156,12 @@ class Report:
     runtime: Mapping[str, Any] | None = None
     srm_windows: tuple[WeightWindow, ...] = ()
     cupac: Mapping[str, Any] = field(default_factory=dict)
+    health: tuple[Gate, ...] = ()
+    verdict: Verdict | None = None
+    tests: tuple[Bound, ...] = ()
+    rule_record: Mapping[str, Any] = field(default_factory=dict)
+    rule_plan: Mapping[str, Any] | None = None
+    interactions: tuple[Mapping[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (see ``docs/experiments.md``)."""
@@ -219,6 +253,9 @@ def build_report(
     slice_by: str | None = None,
     srm_windows: Sequence[WeightWindow] | None = None,
     cupac: Mapping[str, Any] | None = None,
+    health: HealthData | None = None,
+    rule_record: Mapping[str, Any] | None = None,
+    interactions: Sequence[Mapping[str, Any]] | None = None,
 ) -> Report:
     """Analyse every metric, check SRM and guardrails, and recommend.
 
@@ -234,6 +271,15 @@ def build_report(
             that window's weights instead of all units at ``plan.weights``.
         cupac: with CUPAC, its models: outcome → ``r2`` (out of fold), ``training_units``,
             ``folds`` (shown as they are).
+        health: day and dimension counts and the novelty sums for the health gates.
+        rule_record: when the rule was frozen and how it changed since (shown as is).
+        interactions: the interaction tests of the pairs this experiment is in
+            (:meth:`tianping.experiments.interactions.PairTest.to_dict`); None when it
+            overlaps no other experiment.
+
+    With a decision rule in the plan the recommendation is the rule's verdict
+    (:func:`tianping.experiments.rule.decide`); without one (summary files, old callers) the
+    primary-metric rule above decides.
     """
     srm = _srm(plan, counts, srm_windows)
     results = [_analyse(plan, plan.primary, stats[plan.primary], "primary")]
@@ -246,6 +292,14 @@ def build_report(
     directions = dict(plan.guardrails)
     judged = tuple(_judged(plan, r, directions.get(r.metric, r.higher_is_better)) for r in results)
     recommendation, reasons = _recommend(plan, judged, srm)
+    checks, verdict, tests, planned = (), None, (), None
+    if plan.rule is not None:
+        planned = _rule_plan(plan, judged)
+        checks = _gates(plan, stats, counts, srm, multiple_exposed, health, planned)
+        checks.append(_interaction_gate(interactions))
+        tests = _rule_tests(plan, stats)
+        verdict = decide(plan.rule, plan.variants[1:], *tests, checks)
+        recommendation, reasons = verdict.recommendation, verdict.reasons
     warnings = _warnings(plan, srm, multiple_exposed, judged)
     sliced = _slices(plan, slices, slice_by) if slices else {}
     if sliced.get("warning"):
@@ -263,7 +317,201 @@ def build_report(
         runtime_estimate(plan, judged[0], counts),
         tuple(srm_windows or ()),
         dict(cupac or {}),
+        tuple(checks),
+        verdict,
+        tuple(tests[0]) + tuple(tests[1]) if tests else (),
+        dict(rule_record or {}),
+        planned,
+        None if interactions is None else tuple(interactions),
     )
+
+
+def _interaction_gate(tests: Sequence[Mapping[str, Any]] | None) -> Gate:
+    """Flagged interactions with concurrent experiments (a warning: the effect measured here
+    depends on another experiment's arm, so it may not hold once that one ships)."""
+    if tests is None:
+        return Gate("interactions", "n/a", "overlaps no other experiment")
+    flagged = [t for t in tests if t["flagged"]]
+    if not flagged:
+        return Gate("interactions", "pass",
+                    f"{len(tests)} overlapping pair test(s), none flagged (Benjamini-Hochberg)")  # fmt: skip
+    shown = "; ".join(
+        f"{t['first']}'s {t['metric']} depends on {t['second']}'s arm "
+        f"(q = {t['qvalue']:.2g}, {t['units']:,} units in both)"
+        for t in flagged
+    )
+    return Gate("interactions", "warn", shown, {"flagged": len(flagged)})
+
+
+# -- the decision rule ----------------------------------------------------------------------
+
+
+def _analysis_at(
+    plan: ReportPlan, metric: str, arms: Sequence[ArmStats], alpha: float
+) -> Analysis | None:
+    """``metric`` analysed two-sided at ``alpha``, no correction (the rule's own tests)."""
+    m = get_metric(metric)
+    try:
+        config = AnalysisConfig(
+            metric_type=m.type, method=plan.method, alpha=min(alpha, 0.999), correction="none",
+            **adjustment_of(plan, m.type, arms),
+        )  # fmt: skip
+        return analyze(arms, config=config)
+    except InvalidInput:
+        return None
+
+
+def _bounds(
+    plan: ReportPlan, metric: str, arms: Sequence[ArmStats], higher_is_better: bool,
+    alpha: float, scale: str, threshold: float, role: str,
+) -> list[Bound]:  # fmt: skip
+    """One-sided ``1 − alpha`` bounds of the improvement (the effect in the metric's good
+    direction) per treatment: the lower end of the two-sided ``1 − 2 alpha`` interval; and
+    whether the metric is significantly worse (two-sided at ``alpha``)."""
+    wide = _analysis_at(plan, metric, arms, 2 * alpha)
+    narrow = _analysis_at(plan, metric, arms, alpha)
+    if wide is None or narrow is None:
+        return [Bound(metric, t, None, None, alpha, False, False, scale, threshold, role)
+                for t in plan.variants[1:]]  # fmt: skip
+    sign = 1.0 if higher_is_better else -1.0
+    out = []
+    for c, c2 in zip(wide.comparisons, narrow.comparisons, strict=True):
+        relative = scale == "relative" and c.rel_effect_size is not None
+        if relative:
+            est, lo, hi = c.rel_effect_size, c.rel_effect_size_ci_lower, c.rel_effect_size_ci_upper
+        else:
+            factor = POINTS.get(metric, 1.0)
+            est, lo, hi = (
+                v * factor for v in (c.effect_size, c.effect_size_ci_lower, c.effect_size_ci_upper)
+            )
+        worst = lo if higher_is_better else hi
+        bound = None if worst is None else sign * worst
+        worse = better(c2, higher_is_better, plan.method, alpha, adjusted=False) < 0
+        out.append(Bound(metric, c.treatment, sign * est, bound, alpha,
+                         bound is not None and bound > threshold, worse,
+                         "relative" if relative else "absolute", threshold, role))  # fmt: skip
+    return out
+
+
+def _rule_tests(
+    plan: ReportPlan, stats: Mapping[str, Sequence[ArmStats]]
+) -> tuple[list[Bound], list[Bound]]:
+    """The success tests (one-sided, Bonferroni) and the guardrails' non-inferiority tests."""
+    rule = plan.rule
+    a_s = rule.success_alpha(len(plan.variants) - 1)
+    success = [
+        b
+        for s in rule.success
+        for b in _bounds(
+            plan, s.metric, stats[s.metric], s.higher_is_better, a_s, "relative", 0.0, "success"
+        )  # fmt: skip
+    ]
+    guard = [
+        b
+        for g in rule.guardrails
+        for b in _bounds(
+            plan,
+            g.metric,
+            stats[g.metric],
+            g.higher_is_better,
+            rule.alpha_guardrails,
+            g.scale,
+            -g.margin,
+            "guardrail",
+        )  # fmt: skip
+    ]
+    return success, guard
+
+
+def _rule_plan(plan: ReportPlan, results: Sequence[MetricResult]) -> dict[str, Any] | None:
+    """The units the whole rule needs, from the control arms' observed moments."""
+    baselines = {
+        r.metric: Baseline(r.metric, r.analysis.arms[0].mean, r.analysis.arms[0].variance ** 0.5)
+        for r in results
+        if r.analysis is not None
+    }
+    try:
+        rp = plan_rule(plan.rule, baselines, plan.weights, display=POINTS)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    return {
+        "units": rp.units,
+        "tests_to_pass": rp.tests_to_pass,
+        "binding": rp.binding.metric,
+        "lines": [
+            {
+                "metric": x.metric,
+                "role": x.role,
+                "effect": x.effect,
+                "scale": x.scale,
+                "alpha": x.alpha,
+                "power": x.power,
+                "units": x.units,
+            }
+            for x in rp.lines
+        ],  # fmt: skip
+    }
+
+
+def _gates(
+    plan: ReportPlan,
+    stats: Mapping[str, Sequence[ArmStats]],
+    counts: Sequence[int],
+    srm: SRMResult | None,
+    multiple: int,
+    data: HealthData | None,
+    planned: Mapping[str, Any] | None,
+) -> list[Gate]:
+    """Every health gate, one line each, in a fixed order."""
+    h = plan.rule.health
+    data = data or HealthData()
+    if srm is None:
+        out = [Gate("SRM", "n/a", "no units yet")]
+    elif srm.windows > 1:  # a race re-weighted it: expected units per window of weights
+        status = "fail" if srm.pvalue < h.srm_alpha else "pass"
+        out = [
+            Gate(
+                "SRM",
+                status,
+                f"against the weights in force over {srm.windows} windows: "
+                f"p = {srm.pvalue:.3g} (fails below {h.srm_alpha:g})",
+                {"pvalue": srm.pvalue},
+            )
+        ]
+    else:
+        out = [gates.srm_gate(counts, plan.weights, h)]
+    if data.by_day and srm is not None and srm.windows <= 1:
+        out.append(gates.srm_by_gate("day", data.by_day, plan.weights, h))
+    for dim in h.dimensions:
+        if dim in data.by_dimension and (srm is None or srm.windows <= 1):
+            out.append(gates.srm_by_gate(dim, data.by_dimension[dim], plan.weights, h))
+    out.append(gates.multiple_gate(multiple, counts, h))
+    out.append(gates.imbalance_gate(_pre_period(stats), plan.variants, h))
+    estimate = None if not planned or "units" not in planned else planned["units"]
+    binding = None if estimate is None else planned["binding"]
+    out.append(gates.sample_gate(int(sum(counts)), h.min_units, estimate, binding))
+    if data.novelty is not None:
+        metric, weeks = data.novelty
+        out.append(gates.novelty_gate(metric, plan.variants, weeks, h))
+    return out
+
+
+def _pre_period(
+    stats: Mapping[str, Sequence[ArmStats]],
+) -> dict[str, list[tuple[int, float, float]]]:
+    """Each pre-period covariate's ``(n, Σx, Σx²)`` per arm, from the arms' sums."""
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    for metric, arms in stats.items():
+        if not arms or not isinstance(arms[0], ArmStats):
+            continue
+        if all(a.covariates is not None for a in arms):
+            for j, name in enumerate(arms[0].covariates.names):
+                if not name.startswith("cupac_"):
+                    out.setdefault(name, [(a.n, a.covariates.sum[j], a.covariates.cross[j][j])
+                                          for a in arms])  # fmt: skip
+        elif all(a.pre_sum is not None and a.pre_sum_sq is not None for a in arms):
+            out.setdefault(f"pre_{metric}", [(a.n, a.pre_sum, a.pre_sum_sq) for a in arms])
+    return out
 
 
 def _secondaries_adjusted_jointly(
@@ -546,4 +794,41 @@ def report_dict(r: Report) -> dict[str, Any]:
         ],
         "slices": dict(r.slices),
         "runtime": None if r.runtime is None else dict(r.runtime),
+        **rule_sections(r),
+    }
+
+
+def rule_sections(r: Report) -> dict[str, Any]:
+    """The rule, its health gates, its tests and its verdict as JSON (empty without a rule)."""
+    if r.plan.rule is None:
+        return {}
+    rule = r.plan.rule
+    return {
+        "rule": {**rule.to_dict(), "version": rule.version, **dict(r.rule_record)},
+        "health": [
+            {"gate": g.name, "status": g.status, "detail": g.detail, "data": dict(g.data)}
+            for g in r.health
+        ],
+        "rule_tests": [
+            {
+                "metric": b.metric,
+                "treatment": b.treatment,
+                "role": b.role,
+                "scale": b.scale,
+                "improvement": b.estimate,
+                "bound": b.bound,
+                "threshold": b.threshold,
+                "alpha": b.alpha,
+                "passed": b.passed,
+                "worse": b.worse,
+            }
+            for b in r.tests
+        ],  # fmt: skip
+        "rule_plan": None if r.rule_plan is None else dict(r.rule_plan),
+        "interactions": None if r.interactions is None else [dict(t) for t in r.interactions],
+        "verdict": {
+            "verdict": r.verdict.verdict,
+            "treatment": r.verdict.treatment,
+            "reasons": list(r.verdict.reasons),
+        },
     }

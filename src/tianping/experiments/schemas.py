@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tianping import yamldoc
 from tianping.errors import InvalidInput
 from tianping.experiments.assignment import BUCKETS, ExperimentConfig, Variant
+from tianping.experiments.rule import (
+    DecisionRule,
+    GuardrailRule,
+    HealthRule,
+    SuccessMetric,
+)
 from tianping.experiments.unit_metrics import DEFAULT_GUARDRAILS, METRICS, get_metric
 
 
@@ -33,6 +39,126 @@ class GuardrailSpec(BaseModel):
         if self.higher_is_better is None:
             self.higher_is_better = get_metric(self.metric).higher_is_better
         return self
+
+
+#: Consumer-first defaults of the decision rule (docs/experiments.md, "Decision rules"): each
+#: default guardrail's margin — NPS at most 2 points lower, the refund rate at most 5 %
+#: higher, the review score 1 % lower, the door-delivery rate 2 % lower — shown at 95 %
+#: one-sided confidence; any other guardrail 2 % worse; the success metric is sized for a
+#: +2 % improvement unless ``mde`` says otherwise.
+DEFAULT_MARGIN = 0.02
+DEFAULT_MARGINS = {"nps": (2.0, "absolute"), "refund_rate": (0.05, "relative"),
+                   "review_score": (0.01, "relative"),
+                   "door_delivery_rate": (0.02, "relative")}  # fmt: skip
+DEFAULT_MIN_EFFECT = 0.02
+#: Unit attributes the sample ratio may be checked by (fixed before the first exposure).
+SRM_DIMENSIONS = ("buyer_type", "channel")
+
+
+class SuccessSpec(BaseModel):
+    """A success metric of the rule; ``min_effect`` is relative (0.02 = +2 %)."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str
+    min_effect: float | None = Field(default=None, gt=0, lt=10)
+    higher_is_better: bool | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return get_metric(value).name
+
+
+class MarginSpec(BaseModel):
+    """A guardrail of the rule: how much worse it may be (``scale``: relative or absolute,
+    absolute in the units the report shows, NPS in points)."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str
+    margin: float | None = Field(default=None, gt=0)
+    scale: Literal["relative", "absolute"] | None = None
+    higher_is_better: bool | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return get_metric(value).name
+
+    @model_validator(mode="after")
+    def _defaults(self) -> MarginSpec:
+        margin, scale = DEFAULT_MARGINS.get(self.metric, (DEFAULT_MARGIN, "relative"))
+        if self.margin is None:
+            self.margin = margin if self.scale in (None, scale) else DEFAULT_MARGIN
+        self.scale = self.scale or scale
+        return self
+
+
+class HealthSpec(BaseModel):
+    """The health gates' thresholds (docs/experiments.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    dimensions: list[Literal["buyer_type", "channel"]] = Field(default_factory=list)
+    max_multiple_exposed: float = Field(default=0.01, ge=0, le=1)
+    imbalance_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    min_units: int | None = Field(default=None, gt=0)
+
+
+class RuleAlphaSpec(BaseModel):
+    """The alpha spent on each part of the rule (each one-sided)."""
+
+    model_config = ConfigDict(extra="forbid")
+    success: float | None = Field(default=None, gt=0, lt=0.5)
+    guardrails: float | None = Field(default=None, gt=0, lt=0.5)
+
+
+class RuleSpec(BaseModel):
+    """The decision rule as written in the definition; what it leaves out takes the
+    experiment's fields and the consumer-first defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    success: list[SuccessSpec] | None = Field(default=None, min_length=1)
+    guardrails: list[MarginSpec] | None = None
+    health: HealthSpec = Field(default_factory=HealthSpec)
+    alpha: RuleAlphaSpec = Field(default_factory=RuleAlphaSpec)
+    power: float | None = Field(default=None, gt=0, lt=1)
+
+    @field_validator("success", mode="before")
+    @classmethod
+    def _success_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"metric": g} if isinstance(g, str) else g for g in value]
+        return value
+
+    @field_validator("guardrails", mode="before")
+    @classmethod
+    def _guardrail_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"metric": g} if isinstance(g, str) else g for g in value]
+        return value
+
+
+def rule_spec_of(rule: DecisionRule) -> dict[str, Any]:
+    """The explicit YAML form of a resolved rule (what ``export`` writes)."""
+    return {
+        "success": [
+            {"metric": s.metric, "min_effect": s.min_effect, "higher_is_better": s.higher_is_better}
+            for s in rule.success
+        ],
+        "guardrails": [
+            {
+                "metric": g.metric,
+                "margin": g.margin,
+                "scale": g.scale,
+                "higher_is_better": g.higher_is_better,
+            }
+            for g in rule.guardrails
+        ],  # fmt: skip
+        "health": {**rule.to_dict()["health"]},
+        "alpha": {"success": rule.alpha_success, "guardrails": rule.alpha_guardrails},
+        "power": rule.power,
+    }
 
 
 class ExperimentSpec(BaseModel):
@@ -64,6 +190,7 @@ class ExperimentSpec(BaseModel):
     cuped: bool = True
     cupac: bool = False
     winsorize: float | None = Field(default=None, gt=0.5, lt=1)
+    rule: RuleSpec | None = None
     start_date: date | None = None
     end_date: date | None = None
 
@@ -112,7 +239,69 @@ class ExperimentSpec(BaseModel):
         if self.cupac and not self.cuped:
             raise ValueError("cupac needs cuped: true (the prediction joins its covariates)")
         self.to_config()  # the assignment rules (unique variants, forced names, buckets)
+        self._rule_consistent()
         return self
+
+    def _rule_consistent(self) -> None:
+        """The rule's guardrails are the experiment's; its success metrics are analysed."""
+        if self.rule is None:
+            return
+        if self.rule.guardrails is not None:
+            named = [GuardrailSpec(metric=g.metric, higher_is_better=g.higher_is_better)
+                     for g in self.rule.guardrails]  # fmt: skip
+            if "guardrails" in self.model_fields_set and [g.metric for g in named] != [
+                g.metric for g in self.guardrails
+            ]:
+                raise ValueError(
+                    "guardrails and rule.guardrails name different metrics; list them once, "
+                    "under rule.guardrails"
+                )
+            self.guardrails = named
+        analysed = {self.primary_metric, *self.secondary_metrics}
+        for s in self.rule.success or ():
+            if s.metric not in analysed:
+                raise ValueError(
+                    f"rule.success metric {s.metric} is neither the primary metric nor a "
+                    "secondary one; add it to secondary_metrics"
+                )
+
+    def decision_rule(self) -> DecisionRule:
+        """The rule this experiment decides by, with every default filled in."""
+        r = self.rule or RuleSpec()
+        success = r.success or [SuccessSpec(metric=self.primary_metric)]
+        margins = {g.metric: g for g in r.guardrails or ()}
+        for g in self.guardrails:
+            margins.setdefault(g.metric, MarginSpec(metric=g.metric))
+        return DecisionRule(
+            success=tuple(
+                SuccessMetric(
+                    s.metric,
+                    _direction(s.metric, s.higher_is_better),
+                    s.min_effect or self.mde or DEFAULT_MIN_EFFECT,
+                )
+                for s in success
+            ),
+            guardrails=tuple(
+                GuardrailRule(
+                    g.metric,
+                    bool(g.higher_is_better),
+                    margins[g.metric].margin,
+                    margins[g.metric].scale,
+                )
+                for g in self.guardrails
+            ),
+            health=HealthRule(
+                srm_alpha=r.health.srm_alpha,
+                dimensions=tuple(r.health.dimensions),
+                max_multiple_exposed=r.health.max_multiple_exposed,
+                imbalance_alpha=r.health.imbalance_alpha,
+                novelty_alpha=r.health.novelty_alpha,
+                min_units=r.health.min_units,
+            ),
+            alpha_success=r.alpha.success or self.alpha,
+            alpha_guardrails=r.alpha.guardrails or self.alpha,
+            power=r.power or self.power,
+        )
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -131,6 +320,10 @@ class ExperimentSpec(BaseModel):
             layer_buckets=tuple(self.layer_buckets),
             forced=tuple(sorted(self.forced.items())),
         )
+
+
+def _direction(metric: str, given: bool | None) -> bool:
+    return get_metric(metric).higher_is_better if given is None else given
 
 
 def parse_spec(data: Any, *, source: str = "experiment", text: str | None = None) -> ExperimentSpec:

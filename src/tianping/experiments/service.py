@@ -22,7 +22,8 @@ from tianping.errors import Conflict, InvalidInput, NoData, NotFound
 from tianping.experiments import repository
 from tianping.experiments.assignment import Holdout, Layer, Snapshot, check_layer_ranges
 from tianping.experiments.models import Experiment
-from tianping.experiments.schemas import ExperimentSpec, parse_spec
+from tianping.experiments.rule import DecisionRule
+from tianping.experiments.schemas import ExperimentSpec, parse_spec, rule_spec_of
 
 #: The audit action of each status an experiment is moved to.
 _MOVED = {"draft": "experiment.drafted", "running": "experiment.started",
@@ -75,6 +76,8 @@ def create(spec: ExperimentSpec, *, session: Session, clock: Clock | None = None
         raise Conflict(f"experiment {spec.name!r} already exists", field="name")
     now = (clock or SystemClock()).now()
     row = Experiment(created_at=now, updated_at=now, **_columns(spec))
+    if row.status != "draft":  # created already started: the rule it starts with is frozen
+        row.rule_frozen_at = now
     if row.status == "running":
         _check_layer(row, session=session)
     session.add(row)
@@ -130,11 +133,88 @@ def set_status(
         _check_layer(row, session=session)
     before, row.status = row.status, status
     row.updated_at = (clock or SystemClock()).now()
+    frozen = status == "running" and row.rule_frozen_at is None
+    if frozen:
+        row.rule = decision_rule_of(row).to_dict()
+        row.rule_frozen_at = row.updated_at
     session.flush()
     if before != status:
+        detail = {"from": before, "to": status}
+        if frozen:
+            detail["rule_version"] = decision_rule_of(row).version
         audit.later(_MOVED[status], subject=_subject(name), now=row.updated_at, session=session,
-                    detail={"from": before, "to": status})  # fmt: skip
+                    detail=detail)  # fmt: skip
     return row
+
+
+def decision_rule_of(row: Experiment) -> DecisionRule:
+    """The rule a stored experiment decides by (its definition's, for rows stored before
+    experiments carried one)."""
+    if row.rule:
+        return DecisionRule.from_dict(row.rule)
+    return spec_of(row).decision_rule()
+
+
+def change_rule(
+    name: str,
+    rule: Any,
+    *,
+    reason: str,
+    session: Session,
+    clock: Clock | None = None,
+    source: str = "rule",
+) -> Experiment:
+    """Replace an experiment's decision rule with ``rule`` (the YAML ``rule:`` mapping).
+
+    Before the first start this is an ordinary edit. After it the rule is frozen: a change
+    needs a reason, is kept in ``rule_changes`` (shown on every report) and audited as
+    ``experiment.rule_changed`` with both versions.
+
+    Raises:
+        NotFound: no such experiment.
+        InvalidInput: the rule is invalid, or a frozen rule is changed without a reason.
+        Conflict: the experiment was shipped.
+    """
+    row = get_or_raise(name, session=session)
+    if row.shipped_variant is not None:
+        raise Conflict(f"experiment {name!r} was shipped; its rule is history", field="rule")
+    reason = (reason or "").strip()
+    if row.rule_frozen_at is not None and not reason:
+        raise InvalidInput(
+            f"the rule of {name!r} was frozen when it started "
+            f"({row.rule_frozen_at:%Y-%m-%d %H:%M} UTC); give the reason for changing it",
+            field="reason",
+        )
+    data = spec_of(row).model_dump(mode="json")
+    data.pop("guardrails")  # the new rule's guardrails (or the old ones) decide
+    data["rule"] = rule
+    if not (isinstance(rule, dict) and rule.get("guardrails") is not None):
+        data["guardrails"] = row.guardrails
+    spec = parse_spec(data, source=source)
+    before, after = decision_rule_of(row), spec.decision_rule()
+    now = (clock or SystemClock()).now()
+    row.rule, row.updated_at = after.to_dict(), now
+    row.guardrails = [g.model_dump() for g in spec.guardrails]
+    action = "experiment.rule_set"
+    if row.rule_frozen_at is not None:
+        action = "experiment.rule_changed"
+        row.rule_changes = [*(row.rule_changes or []), {
+            "at": now.isoformat(), "reason": reason, "before": before.version,
+            "after": after.version,
+        }]  # fmt: skip
+    session.flush()
+    audit.later(action, subject=_subject(name), now=now, session=session,
+                detail={"before": before.version, "after": after.version,
+                        "reason": reason or None})  # fmt: skip
+    return row
+
+
+def rule_record(row: Experiment) -> dict[str, Any]:
+    """When the rule was frozen and each change since (what the reports show)."""
+    return {
+        "frozen_at": None if row.rule_frozen_at is None else row.rule_frozen_at.isoformat(),
+        "changes": list(row.rule_changes or []),
+    }
 
 
 def ship(
@@ -209,6 +289,7 @@ def spec_of(row: Experiment) -> ExperimentSpec:
         layer_buckets=(row.layer_start, row.layer_end),
         variants=row.variants,
         guardrails=row.guardrails,
+        rule=rule_spec_of(DecisionRule.from_dict(row.rule)) if row.rule else None,
     )
     return ExperimentSpec.model_validate(data)
 
@@ -260,6 +341,8 @@ def _columns(spec: ExperimentSpec) -> dict[str, Any]:
         layer_end=spec.layer_buckets[1],
         variants=[v.model_dump() for v in spec.variants],
         guardrails=[g.model_dump() for g in spec.guardrails],
+        rule=spec.decision_rule().to_dict(),
+        rule_changes=[],
     )
     return data
 
@@ -343,7 +426,8 @@ def analyze_experiment(
     from tianping.experiments import analysis as an
     from tianping.experiments.report import ReportPlan, build_report
 
-    spec = spec_of(get_or_raise(name, session=session))
+    row = get_or_raise(name, session=session)
+    spec = spec_of(row)
     clock = clock or SystemClock()
     window = analysis_window(spec, clock=clock)
     query = an.Query(
@@ -387,6 +471,7 @@ def analyze_experiment(
         mde=spec.mde,
         power=spec.power,
         days=_days_observed(window, clock),
+        rule=decision_rule_of(row),
     )
     counts = an.observed_counts(agg, variants)
     return build_report(
@@ -400,6 +485,42 @@ def analyze_experiment(
         srm_windows=_srm_windows(
             name, query, variants, weight_history, session=session, warehouse=warehouse
         ),
+        health=health_data(warehouse, query, plan.rule, spec.primary_metric, variants),
+        rule_record=rule_record(row),
+        interactions=_interactions_of(name, session=session, warehouse=warehouse, clock=clock),
+    )
+
+
+def _followed(metric: str) -> str:
+    """The per-unit metric an interaction test follows: the metric, or GMV per unit for a
+    ratio or quantile metric."""
+    from tianping.experiments.unit_metrics import METRICS
+
+    return "gmv" if METRICS[metric].type in ("ratio", "quantile") else metric
+
+
+def _interactions_of(name: str, *, session: Session, warehouse: Any, clock: Clock):
+    """The interaction tests of the pairs ``name`` is in (the false-discovery control is over
+    every pair, so every pair is tested); None when it overlaps no other experiment."""
+    from tianping.experiments.interactions import involving
+
+    tests = interactions(session=session, warehouse=warehouse, clock=clock)
+    mine = involving(tests, name)
+    return mine or None
+
+
+def health_data(warehouse: Any, query, rule: DecisionRule, metric: str, variants):
+    """The warehouse's part of the health gates: units by first-exposure day and by each
+    declared dimension, and the novelty sums of ``metric`` (a few small grouped queries)."""
+    from tianping.experiments import analysis as an
+    from tianping.experiments.report import HealthData
+
+    return HealthData(
+        by_day=an.exposure_counts(warehouse, query, "day", variants),
+        by_dimension={
+            d: an.exposure_counts(warehouse, query, d, variants) for d in rule.health.dimensions
+        },
+        novelty=an.novelty_sums(warehouse, query, metric, variants),
     )
 
 
@@ -422,3 +543,62 @@ def _srm_windows(
         WeightWindow(start, weights, tuple(c))
         for (start, weights), c in zip(schedule, counts, strict=True)
     )
+
+
+def plan(
+    name: str,
+    *,
+    session: Session,
+    warehouse: Any,
+    first=None,
+    last=None,
+    daily_units: float | None = None,
+):
+    """Size a stored experiment for its whole decision rule
+    (:func:`tianping.experiments.planning.plan_experiment`)."""
+    from tianping.experiments.planning import plan_experiment
+
+    row = get_or_raise(name, session=session)
+    return plan_experiment(spec_of(row), decision_rule_of(row), warehouse, first=first,
+                           last=last, daily_units=daily_units)  # fmt: skip
+
+
+def interactions(
+    *, session: Session, warehouse: Any, fdr: float = 0.05, clock: Clock | None = None
+):
+    """Every pair of experiments that overlap in time and units, each one's primary metric
+    tested for an interaction with the other's arm (once when both follow the same metric:
+    the test is then symmetric); Benjamini–Hochberg across all of them
+    (:mod:`tianping.experiments.interactions`).
+
+    Raises:
+        InvalidInput: ``fdr`` not in (0, 1).
+    """
+    from tianping.experiments import analysis as an
+    from tianping.experiments.interactions import Cell, pair_test, screen
+
+    if not 0 < fdr < 1:
+        raise InvalidInput("fdr must be between 0 and 1, e.g. 0.05", field="fdr")
+    clock = clock or SystemClock()
+    specs = [spec_of(r) for r in repository.list_experiments(session=session)]
+    specs = [s for s in specs if s.start_date is not None and s.status != "draft"]
+    windows = {s.name: analysis_window(s, clock=clock) for s in specs}
+    tests = []
+    for a in specs:
+        for b in specs:
+            wa, wb = windows[a.name], windows[b.name]
+            if a.name == b.name or wa.end <= wb.start or wb.end <= wa.start:
+                continue
+            metric, other = _followed(a.primary_metric), _followed(b.primary_metric)
+            if metric == other and b.name < a.name:
+                continue  # the same outcome: the difference in differences is symmetric
+            query = an.Query(a.name, wa, (metric,), cuped=False)
+            cells = [Cell(*c) for c in an.interaction_cells(warehouse, query, b.name, metric)]
+            if sum(c.n for c in cells) < 2:
+                continue
+            arms_a = [v.name for v in a.variants]
+            arms_b = [v.name for v in b.variants]
+            t = pair_test(a.name, b.name, metric, cells, arms_a, arms_b)
+            if t is not None:
+                tests.append(t)
+    return screen(tests, fdr)

@@ -145,12 +145,23 @@ class Standing:
 
 @dataclass(frozen=True, slots=True)
 class GuardrailCheck:
-    """A guardrail metric of the leader against the comparator."""
+    """A guardrail metric of the leader against the comparator.
+
+    In the confirmation a guardrail with a margin is also tested for non-inferiority, as an
+    experiment's decision rule tests it (:mod:`tianping.experiments.rule`): ``bound`` is the
+    one-sided ``1 − alpha`` worst case of the winner's change in the metric's good direction
+    (relative, or absolute in displayed units), ``non_inferior`` whether it stays within
+    ``margin``.
+    """
 
     metric: str
     effect_size: float
     pvalue: float
     hurt: bool
+    bound: float | None = None
+    margin: float | None = None
+    scale: str | None = None
+    non_inferior: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +378,7 @@ def confirm(
     alpha: float = 0.05,
     method: str = "frequentist",
     guardrails: Mapping[str, tuple[str, bool, ArmStats, ArmStats]] | None = None,
+    margins: Mapping[str, tuple[float, str]] | None = None,
 ) -> Confirmation:
     """Judge the confirmation: ``winner`` against ``comparator`` on fresh units.
 
@@ -378,6 +390,9 @@ def confirm(
         alpha: two-sided significance.
         method: ``frequentist`` (fixed horizon) or ``sequential`` (always valid).
         guardrails: metric → (metric_type, higher_is_better, comparator stats, winner stats).
+        margins: metric → (margin, ``relative`` | ``absolute``): the guardrail must also be
+            shown non-inferior within it (the experiments' decision rule); a guardrail
+            without one is only checked for harm.
     """
     config = AnalysisConfig(metric_type, method=method, alpha=alpha)
     c = compare(comparator, winner, config)
@@ -386,7 +401,10 @@ def confirm(
     for metric, (mtype, hib, comp_g, win_g) in (guardrails or {}).items():
         g = compare(comp_g, win_g, AnalysisConfig(mtype, alpha=alpha))
         worse = g.effect_size < 0 if hib else g.effect_size > 0
-        checks.append(GuardrailCheck(metric, g.effect_size, g.pvalue, worse and g.pvalue < alpha))
+        check = GuardrailCheck(metric, g.effect_size, g.pvalue, worse and g.pvalue < alpha)
+        if metric in (margins or {}):
+            check = _non_inferior(check, mtype, hib, comp_g, win_g, alpha, *margins[metric])
+        checks.append(check)
     reasons = [
         f"{winner.name} vs {comparator.name}: effect {c.effect_size:.6g} "
         f"[{c.effect_size_ci_lower:.6g}, {c.effect_size_ci_upper:.6g}], p = {c.pvalue:.4g}"
@@ -397,7 +415,32 @@ def confirm(
     hurt = [g.metric for g in checks if g.hurt]
     if hurt:
         reasons.append(f"hurts guardrail {', '.join(hurt)}: do not ship {winner.name}")
-    ship = significant and not hurt
+    unproven = [g for g in checks if g.non_inferior is False and not g.hurt]
+    for g in unproven:
+        shown = f"{g.bound:+.2%}" if g.scale == "relative" else f"{g.bound:+.4g}"
+        limit = f"{g.margin:.2%}" if g.scale == "relative" else f"{g.margin:.4g}"
+        reasons.append(f"guardrail {g.metric} not shown non-inferior (worst case {shown}, "
+                       f"margin {limit}): do not ship {winner.name}")  # fmt: skip
+    ship = significant and not hurt and not unproven
     if ship:
         reasons.append(f"ship {winner.name}")
     return Confirmation(winner.name, comparator.name, c, tuple(checks), ship, tuple(reasons))
+
+
+def _non_inferior(check: GuardrailCheck, metric_type: str, higher_is_better: bool,
+                  comparator: ArmStats, winner: ArmStats, alpha: float, margin: float,
+                  scale: str) -> GuardrailCheck:  # fmt: skip
+    """The check with its non-inferiority test: the one-sided ``1 − alpha`` bound (the end
+    of the two-sided ``1 − 2 alpha`` interval) against minus the margin."""
+    from dataclasses import replace
+
+    from tianping.report.figures import POINTS
+
+    wide = compare(comparator, winner, AnalysisConfig(metric_type, alpha=min(2 * alpha, 0.999)))
+    if scale == "relative" and wide.rel_effect_size is not None:
+        lo, hi = wide.rel_effect_size_ci_lower, wide.rel_effect_size_ci_upper
+    else:
+        scale, factor = "absolute", POINTS.get(check.metric, 1.0)
+        lo, hi = wide.effect_size_ci_lower * factor, wide.effect_size_ci_upper * factor
+    bound = lo if higher_is_better else -hi
+    return replace(check, bound=bound, margin=margin, scale=scale, non_inferior=bound > -margin)

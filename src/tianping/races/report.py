@@ -187,11 +187,35 @@ def _confirmation_html(v: dict[str, Any] | None, race: dict[str, Any]) -> str:
         return head + f"<p>Collecting fresh units from {escape(str(race['confirm_start']))}.</p>"
     cls, word = ("ship", "ship") if v["ship"] else ("noship", "do not ship")
     state = "final" if v["final"] else "interim (not yet at the planned units)"
-    return head + (
-        f"<p>Unbiased effect on fresh units ({state}): <b>{v['effect_size']:.6g}</b> "
-        f"[{v['effect_size_ci_lower']:.6g}, {v['effect_size_ci_upper']:.6g}], "
-        f"p = {v['pvalue']:.4g}. Decision: <span class={cls}>{word}</span>.</p>"
+    return (
+        head
+        + (
+            f"<p>Unbiased effect on fresh units ({state}): <b>{v['effect_size']:.6g}</b> "
+            f"[{v['effect_size_ci_lower']:.6g}, {v['effect_size_ci_upper']:.6g}], "
+            f"p = {v['pvalue']:.4g}. Decision: <span class={cls}>{word}</span>.</p>"
+        )
+        + _guardrail_lines(v)
     )
+
+
+def _guardrail_lines(v: dict[str, Any]) -> str:
+    """The confirmation's guardrails, each shown non-inferior within its margin or not (the
+    experiments' decision rule), and the verdict's reasons."""
+    rows = []
+    for g in v.get("guardrails") or []:
+        if g.get("margin") is None:
+            result = "hurt" if g["hurt"] else "not hurt"
+            rows.append(f"<li>{escape(g['metric'])}: {result}</li>")
+            continue
+        rel = g["scale"] == "relative"
+        bound = f"{g['bound']:+.2%}" if rel else f"{g['bound']:+.4g}"
+        margin = f"{g['margin']:.2%}" if rel else f"{g['margin']:.4g}"
+        result = "hurt" if g["hurt"] else (
+            "non-inferior" if g["non_inferior"] else "not shown non-inferior")  # fmt: skip
+        rows.append(f"<li>guardrail {escape(g['metric'])}: worst case {bound} against a margin "
+                    f"of {margin}: {result}</li>")  # fmt: skip
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in v.get("reasons") or [])
+    return f"<ul>{''.join(rows)}</ul>" + (f"<p>Why:</p><ul>{reasons}</ul>" if reasons else "")
 
 
 def _regret_series(data: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:

@@ -50,6 +50,7 @@ class RaceSpec(BaseModel):
     min_share: float = Field(default=0.02, ge=0, le=1)
     max_share: float = Field(default=1.0, gt=0, le=1)
     guardrails: list[str] | None = None
+    guardrail_margins: dict[str, float] = Field(default_factory=dict)
     best_threshold: float = Field(default=0.95, gt=0, lt=1)
     eliminate_below: float = Field(default=0.01, gt=0, lt=1)
     min_units: int = Field(default=100, ge=0)
@@ -76,7 +77,30 @@ class RaceSpec(BaseModel):
         if self.confirm_against is None:
             self.confirm_against = "control" if self.control else "runner_up"
         self.rules()  # the race rules' own checks (shares, thresholds, control)
+        for metric, margin in self.guardrail_margins.items():
+            if metric not in self.guardrails:
+                raise InvalidInput(
+                    f"guardrail_margins: {metric} is not one of the guardrails", field=metric
+                )
+            if not margin > 0:
+                raise InvalidInput(
+                    f"guardrail_margins: the margin of {metric} must be positive", field=metric
+                )
         return self
+
+    def margins(self) -> dict[str, tuple[float, str]]:
+        """Each guardrail's non-inferiority margin and scale in the confirmation: the
+        experiments' decision-rule defaults (docs/experiments.md), or ``guardrail_margins``
+        on the same scale."""
+        from tianping.experiments.schemas import DEFAULT_MARGIN, DEFAULT_MARGINS
+
+        out = {}
+        for m in self.guardrails:
+            if m == self.goal_metric:
+                continue
+            margin, scale = DEFAULT_MARGINS.get(m, (DEFAULT_MARGIN, "relative"))
+            out[m] = (self.guardrail_margins.get(m, margin), scale)
+        return out
 
     def _experiment_fields(self) -> None:
         if not self.goal_metric:

@@ -550,6 +550,7 @@ def judge(spec: RaceSpec, goal: Sequence[ArmStats], guards: dict[str, Any]):
             alpha=spec.alpha,
             method=spec.confirm_method,
             guardrails=guards,
+            margins=spec.margins(),
         )
     except InvalidInput as exc:
         return None, [f"cannot compare yet: {exc.message}"]
@@ -576,6 +577,18 @@ def _verdict_dict(verdict, final: bool) -> dict[str, Any]:
         "pvalue": c.pvalue,
         "ship": verdict.ship,
         "final": final,
+        "guardrails": [
+            {
+                "metric": g.metric,
+                "hurt": g.hurt,
+                "bound": g.bound,
+                "margin": g.margin,
+                "scale": g.scale,
+                "non_inferior": g.non_inferior,
+            }
+            for g in verdict.guardrails
+        ],  # fmt: skip
+        "reasons": list(verdict.reasons),
     }
 
 
