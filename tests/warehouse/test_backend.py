@@ -36,3 +36,36 @@ def test_the_same_master_gives_back_the_open_session(spark_session):
     from tianping.warehouse.backend import spark_session as open_session
 
     assert open_session("local[2]").sparkContext is spark_session.sparkContext
+
+
+def test_a_long_lived_session_keeps_its_views_until_the_files_change(spark_session, tmp_path):
+    """connect() in a process that already registered a home's tables keeps the views (the
+    server does not re-read every footer per page) but sees files another process added,
+    a view dropped behind its back, and a drop and replace of its own."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tianping.events.schema import TABLES
+    from tianping.settings import Settings
+    from tianping.warehouse import connect
+    from tianping.warehouse.backend import arrow_schema
+
+    settings = Settings(home=tmp_path, warehouse="local[2]")
+    schema = arrow_schema(TABLES["nps"])
+
+    def rows(*ids: str) -> pa.Table:
+        n = len(ids)
+        return pa.table({"response_id": list(ids), "buyer_id": ["b"] * n, "score": [9] * n,
+                         "created_at": [None] * n}, schema=schema)  # fmt: skip
+
+    wh = connect(settings)
+    wh.append("nps", rows("n1"))
+    assert connect(settings).row_count("nps") == 1
+    pq.write_table(rows("n2", "n3"), tmp_path / "spark" / "nps" / "part-other.parquet")
+    assert connect(settings).row_count("nps") == 3  # another process's file is seen
+    spark_session.catalog.dropTempView("nps")
+    assert connect(settings).row_count("nps") == 3  # a view dropped behind its back comes back
+    wh.replace("nps", rows("n9"))
+    again = connect(settings)
+    assert again.row_count("nps") == 1
+    assert again.to_arrow(again.table("nps"))["response_id"].to_pylist() == ["n9"]

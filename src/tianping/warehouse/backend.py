@@ -16,6 +16,7 @@ import os
 import tempfile
 import uuid
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,10 @@ from tianping.warehouse.mapped import MappedTable, SourcesInvalid, map_tables
 from tianping.warehouse.sources import read_sources
 
 MONEY_PRECISION = 18
+#: Per Spark session: view name -> (folder, its Parquet files) as last registered.
+_SPARK_VIEWS: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, tuple[str, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def arrow_type(kind: str, scale: int = 2) -> pa.DataType:
@@ -146,6 +151,7 @@ class Warehouse:
         import shutil
 
         self.con._session.catalog.dropTempView(name)
+        _SPARK_VIEWS.get(self.con._session, {}).pop(name, None)
         shutil.rmtree(self._spark_root / name, ignore_errors=True)
 
     def _duckdb_append(self, name: str, data: pa.Table) -> None:
@@ -175,10 +181,19 @@ class Warehouse:
         os.replace(tmp, final)
         self._register_spark(name)
 
-    def _register_spark(self, name: str) -> None:
+    def _register_spark(self, name: str, *, reuse: bool = False) -> None:
+        """Register the table's folder as a view. With ``reuse`` (on connect), a view this
+        session already has over the same folder and the same files is kept: a long-lived
+        process (the server, a notebook) does not list and re-read every table's Parquet
+        footers for each page or call."""
         session = self.con._session
-        df = session.read.parquet(str(self._spark_root / name))
-        df.createOrReplaceTempView(name)
+        folder = self._spark_root / name
+        state = (str(folder), tuple(sorted(p.name for p in folder.glob("*.parquet"))))
+        views = _SPARK_VIEWS.setdefault(session, {})
+        if reuse and views.get(name) == state and session.catalog.tableExists(name):
+            return
+        session.read.parquet(str(folder)).createOrReplaceTempView(name)
+        views[name] = state
 
     def close(self) -> None:
         """Release the connection (DuckDB: close the file; Spark keeps its shared session)."""
@@ -282,7 +297,7 @@ def _connect_spark(settings: Settings, scale: int) -> Warehouse:
     wh = Warehouse(ibis.pyspark.connect(session), "spark", spark_root=root, scale=scale)
     folders = root.iterdir() if root.is_dir() else ()
     for folder in sorted(p for p in folders if p.is_dir() and any(p.glob("*.parquet"))):
-        wh._register_spark(folder.name)
+        wh._register_spark(folder.name, reuse=True)
     return wh
 
 
