@@ -60,3 +60,49 @@ def test_the_thread_checkpoints_on_its_own(tmp_path):
     finally:
         checkpointer.stop()
         engine.dispose()
+
+
+def test_the_log_starts_over_under_steady_reads_and_writes(tmp_path, monkeypatch):
+    """With a reader always holding some snapshot, passive checkpoints alone never let the
+    log start over (it grew ~20 pages per refund decision without end); past RESTART_FRAMES
+    the checkpointer restarts it, so the log stays bounded while writes go on."""
+    import threading
+
+    from tianping.store import db
+
+    monkeypatch.setattr(db, "RESTART_FRAMES", 300)
+    path = tmp_path / "store.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER, pad TEXT)"))
+    checkpointer = WalCheckpointer(engine, every_seconds=0.02)
+    stop = threading.Event()
+
+    def read() -> None:  # short read transactions back to back, as a busy server's
+        reader = sqlite3.connect(path, timeout=5)
+        while not stop.is_set():
+            reader.execute("SELECT count(*) FROM t").fetchone()
+        reader.close()
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for r in readers:
+        r.start()
+    frames, written = [], 0
+    probe = sqlite3.connect(path, timeout=5)
+    try:
+        for i in range(1500):
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (:x, :pad)"), {"x": i, "pad": "p" * 3000})
+            written += 1
+            if i % 50 == 0:  # frames in the log now (a passive checkpoint reports them)
+                frames.append(probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        stop.set()
+        for r in readers:
+            r.join()
+        probe.close()
+        checkpointer.stop()
+        engine.dispose()
+    assert written == 1500  # ~2 pages each: ~3,000+ frames written in all
+    assert max(frames[5:]) < 2_000, frames  # without restarts it only grows
+    assert frames[-1] < frames[-2] or min(frames[5:]) < 1_000, frames
