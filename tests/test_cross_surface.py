@@ -430,6 +430,15 @@ def test_the_rule_commands_agree_with_the_report(demo):
         *(s["metric"] for s in doc["rule"]["success"]),
         *(g["metric"] for g in doc["rule"]["guardrails"]),
     ]
+    # The demo's pending ship proposal and the page's notice never claim the rule said ship
+    # when the report's verdict is otherwise (a person may still propose it, knowingly).
+    pending = [d for d in cli_json(home, "decision", "list") if d["kind"] == "ship_experiment"
+               and d["status"] == "pending"]  # fmt: skip
+    notice = strip(page(demo, f"/dashboard/experiments/{name}"))
+    assert len(pending) == 1 and f"decision #{pending[0]['id']} waits for its approvers" in notice
+    assert "rule said ship" not in notice
+    if doc["verdict"]["verdict"] != "ship":
+        assert pending[0]["title"].endswith(f"its decision rule says {doc['verdict']['verdict']}")
     said = " ".join(run(home, "experiment", "decide", name, "--actor", "Ada").split())
     if doc["verdict"]["verdict"] == "ship":
         assert f"the rule says ship {doc['verdict']['treatment']}: decision #" in said

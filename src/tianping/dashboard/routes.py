@@ -211,7 +211,9 @@ def experiment(request: Request, name: IdPath) -> Response:
 
         body = views.experiment_report(name, state.settings, state.store.sessions,
                                        state.dashboard_cache)  # fmt: skip
-        pending = state.store.read(lambda s: getattr(pending_ship(name, session=s), "id", None))
+        pending = state.store.read(
+            lambda s: (d := pending_ship(name, session=s)) and (d.id, d.payload.get("variant"))
+        )
         return {"name": name, "report_html": body, "pending_ship": pending}
 
     return _page(request, "experiment.html.j2", STAFF, build)
