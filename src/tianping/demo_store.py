@@ -466,8 +466,7 @@ def _ship(session: Any, wh: Any, experiment: str) -> dict[str, Any]:
     ruled = propose_ship(experiment, session=session, warehouse=wh, actor="Chen Jing")
     if ruled.decision is None:
         ship = gov.Proposal(
-            f"Ship the red packet of {experiment}, although its decision rule says "
-            f"{ruled.verdict}",
+            f"Ship the red packet of {experiment}, although its decision rule says {ruled.verdict}",
             "ship_experiment",
             {"experiment": experiment, "variant": "red_packet"},
             evidence=(f"experiment:{experiment}",),
