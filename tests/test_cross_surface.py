@@ -448,3 +448,15 @@ def test_the_rule_commands_agree_with_the_report(demo):
     assert [p for p in pairs if name in (p["first"], p["second"])] == [
         {**t, "contrast": " x ".join(t["contrast"])} for t in doc["interactions"] or []
     ]
+    # The dashboard's interaction table and the CLI's table show the same figures.
+    shown_rows = next(as_dicts(t) for t in tables(page(demo, f"/dashboard/experiments/{name}"))
+                      if t["rows"] and "depends on" in t["rows"][0])  # fmt: skip
+    cli_text = run(home, "experiment", "interactions")
+    assert shown_rows and len(shown_rows) == len(doc["interactions"] or [])
+    for t, row in zip(doc["interactions"], shown_rows, strict=True):
+        assert (row["effect of"], row["depends on"]) == (t["first"], t["second"])
+        check(f"interaction {t['second']} estimate", row["interaction"], t["estimate"])
+        check(f"interaction {t['second']} relative", row["relative"], t["relative"])
+        check(f"interaction {t['second']} p", row["p"], t["pvalue"])
+        for figure in (row["interaction"], row["relative"], row["p"], row["q"]):
+            assert figure in cli_text.split(), (figure, cli_text)

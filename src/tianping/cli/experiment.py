@@ -456,8 +456,25 @@ def interactions_(
         rows = [t.to_dict() for t in service.interactions(session=session, warehouse=wh, fdr=fdr)]
     for row in rows:
         row["contrast"] = " x ".join(row["contrast"])
+        if fmt == "table":  # figures as the report and the dashboard show them
+            row.update(_people_figures(row))
     render_rows(rows, fmt, title="interactions",
                 empty="no two experiments overlap in time and units")  # fmt: skip
+
+
+def _people_figures(row: dict) -> dict:
+    """An interaction row's numbers as the HTML report shows them (JSON and CSV stay exact)."""
+
+    def some(v, spec):
+        return "—" if v is None else format(v, spec)
+
+    return {
+        "units": some(row.get("units"), ","),
+        "estimate": some(row.get("estimate"), "+.4g"),
+        "relative": some(row.get("relative"), "+.2%"),
+        "pvalue": some(row.get("pvalue"), ".3g"),
+        "qvalue": some(row.get("qvalue"), ".3g"),
+    }
 
 
 @experiment_app.command("decide")
