@@ -3,6 +3,7 @@ the weights assignment reads, elimination, stop, confirmation on fresh units, de
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -168,3 +169,27 @@ def test_yaml_round_trip():
     spec = service.load_yaml(SPEC)
     assert service.load_yaml(service.dump_yaml(spec)) == spec
     assert spec.start_date == date(2024, 6, 1) and spec.confirm_against == "control"
+
+
+def test_the_report_states_the_rule_from_the_first_step(race_session):
+    spec = service.load_yaml(
+        SPEC.replace(
+            "guardrails: []",
+            "guardrails: [refund_rate, nps]\nguardrail_margins: {nps: 3}\nbest_threshold: 0.9",
+        )  # fmt: skip
+    )
+    service.create(spec, session=race_session)
+    doc = report_json(service.report_data("checkout-race", session=race_session))
+    rule = doc["rule"]
+    assert (rule["best_threshold"], rule["eliminate_below"], rule["min_units"]) == (0.9, 0.01, 50)
+    assert (rule["confirm_against"], rule["confirm_units"], rule["alpha"]) == ("control", 300, 0.05)
+    assert rule["guardrails"] == [
+        {"metric": "refund_rate", "margin": 0.05, "scale": "relative", "higher_is_better": False},
+        {"metric": "nps", "margin": 3.0, "scale": "absolute", "higher_is_better": True},
+    ]
+    page = report_html(service.report_data("checkout-race", session=race_session))
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "Decision rule" in text and "no winner yet" in text  # before any step
+    assert "leader's chance reaches 90%, every arm still racing has 50 units" in text
+    assert "guardrail refund_rate: at most 5.0% worse (lower is better)" in text
+    assert "guardrail nps: at most 3 (absolute) worse (higher is better)" in text

@@ -114,6 +114,7 @@ def report_json(data: dict[str, Any]) -> dict[str, Any]:
     """The JSON report: the race, latest standings, budget, confirmation and every step."""
     return {
         "race": data["race"],
+        "rule": data.get("rule"),
         "standings": standings_rows(data),
         "standings_note": BIASED,
         "budget": budget_rows(data),
@@ -131,6 +132,7 @@ def report_html(data: dict[str, Any]) -> str:
     parts = [
         f"<h1>Race {escape(race['name'])}</h1>",
         _facts(race),
+        _rule_html(data.get("rule"), race),
         _confirmation_html(verdict(data), race),
         "<h2>Standings</h2>",
         f"<p class=note>{escape(BIASED)}</p>",
@@ -175,6 +177,31 @@ def _facts(race: dict[str, Any]) -> str:
     ]
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
     return f"<table>{cells}</table>"
+
+
+def _rule_html(rule: dict[str, Any] | None, race: dict[str, Any]) -> str:
+    """The race's decision rule, fixed by its definition (the hash above): when the adaptive
+    phase stops and eliminates, and what the confirmation must show to ship."""
+    if rule is None:
+        return ""
+    against = "its control" if rule["confirm_against"] == "control" else "the runner-up"
+    items = [
+        f"adaptive phase: a challenger with at least {rule['min_units']:,} units whose chance to "
+        f"be best is below {rule['eliminate_below']:.0%} is eliminated; the race stops when the "
+        f"leader's chance reaches {rule['best_threshold']:.0%}, every arm still racing has "
+        f"{rule['min_units']:,} units and none of the leader's guardrails is significantly hurt",
+        f"confirmation: the leader against {against} on fresh units ({rule['confirm_units']:,} "
+        f"planned, {rule['confirm_method']}), {escape(race['goal_metric'])} must improve at "
+        f"alpha {rule['alpha']:g} and every guardrail be shown non-inferior within its margin",
+    ]
+    for g in rule["guardrails"]:
+        rel = g["scale"] == "relative"
+        margin = f"{g['margin']:.1%}" if rel else f"{g['margin']:g} (absolute)"
+        better = "higher" if g["higher_is_better"] else "lower"
+        items.append(f"guardrail {escape(g['metric'])}: at most {margin} worse "
+                     f"({better} is better)")  # fmt: skip
+    lis = "".join(f"<li>{i}</li>" for i in items)
+    return f"<h2>Decision rule</h2><ul>{lis}</ul>"
 
 
 def _confirmation_html(v: dict[str, Any] | None, race: dict[str, Any]) -> str:

@@ -624,7 +624,28 @@ def report_data(name: str, *, session: Session) -> dict[str, Any]:
             "spec_hash": race.spec_hash,
             "budget": race.spec.get("budget"),
         },
+        "rule": rule_of(spec_of(race)),
         "steps": [_step_dict(s) for s in steps],
+    }
+
+
+def rule_of(spec: RaceSpec) -> dict[str, Any]:
+    """How the race decides, as its report states it: the adaptive phase's stop and
+    elimination thresholds, then the confirmation's test and each guardrail's margin."""
+    guardrails = []
+    for metric, (margin, scale) in spec.margins().items():
+        _type, higher = spec.metric(metric)
+        guardrails.append({"metric": metric, "margin": margin, "scale": scale,
+                           "higher_is_better": higher})  # fmt: skip
+    return {
+        "best_threshold": spec.best_threshold,
+        "eliminate_below": spec.eliminate_below,
+        "min_units": spec.min_units,
+        "confirm_against": spec.confirm_against,
+        "confirm_method": spec.confirm_method,
+        "confirm_units": spec.confirm_units,
+        "alpha": spec.alpha,
+        "guardrails": guardrails,
     }
 
 
