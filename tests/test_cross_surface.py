@@ -305,6 +305,15 @@ def test_race_pages_are_race_report(demo):
             assert row["arm"] == s["arm"] and row["status"] == s["status"]
             for key in ("units", "estimate (biased)", "p_best", "weight"):
                 check(f"race {s['arm']} {key}", row[key], s[key])
+        # its rule as the definition fixed it, and the health of its experiment's traffic as
+        # `experiment analyze` reports it
+        assert doc["rule"]["best_threshold"] > 0 and "Decision rule" in strip(text)
+        experiment = doc["race"]["confirm_experiment"] or doc["race"]["experiment"]
+        analysed = cli_json(home, "experiment", "analyze", experiment)
+        gates = as_dicts(table(text, heading="Health"))
+        assert [(g["gate"], g["status"], g["detail"]) for g in gates] == [
+            (g["gate"], g["status"], g["detail"]) for g in analysed["health"]
+        ]
 
 
 def test_decision_pages_are_decision_show_and_the_frozen_reports(demo):

@@ -196,6 +196,25 @@ def test_guardrails_share_beta_so_the_whole_rule_has_its_power():
         plan_rule(rule, {"gmv": base["gmv"], "refund_rate": base["refund_rate"]}, (1, 1))
 
 
+def test_an_arm_without_traffic_does_not_set_the_size():
+    # A race's eliminated strategy keeps a weight of 1e-9: it gains no units whatever the size,
+    # so it must not make the rule need 10^14 units (as the demo's race plan once said).
+    rule = DecisionRule(success=(SuccessMetric("gmv", True, 0.05),), alpha_success=0.05,
+                        power=0.8)  # fmt: skip
+    base = {"gmv": Baseline("gmv", 100.0, 170.0)}
+    plan = plan_rule(rule, base, (0.5, 0.5, 1e-9))
+    assert plan.units == plan_rule(rule, base, (0.5, 0.5, 0.0)).units
+    per_arm = NormalIndPower().solve_power(  # two comparisons are still analysed and corrected
+        effect_size=0.05 / (1.05 * 1.7), alpha=rule.success_alpha(2), power=0.8,
+        alternative="larger",
+    )  # fmt: skip
+    assert plan.units == pytest.approx(2 * per_arm, rel=1e-6, abs=2)
+    with pytest.raises(ValueError, match="the control receives no traffic"):
+        plan_rule(rule, base, (1e-9, 0.5, 0.5))
+    with pytest.raises(ValueError, match="no treatment arm receives traffic"):
+        plan_rule(rule, base, (1.0, 0.0))
+
+
 # -- the verdict ------------------------------------------------------------------------------
 
 

@@ -431,7 +431,7 @@ def plan(
              "alpha (one-sided)": f"{x['alpha']:.3g}", "power": f"{x['power']:.1%}",
              "units": f"{x['units']:,}"} for x in out["lines"]]  # fmt: skip
     print_table(rows, list(rows[0]), title=f"{name}: rule {out['rule_version']}")
-    days = "never at this traffic" if out["days"] is None else f"{out['days']} days"
+    days = "never at this traffic" if out["days"] is None else f"{out['days']:,} days"
     console.print(
         f"the rule needs {out['units']:,} units ({out['tests_to_pass']} tests must all pass, "
         f"power {out['power']:.0%} for the whole rule; set by {out['binding']}); at "

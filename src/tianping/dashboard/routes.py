@@ -235,10 +235,12 @@ def races(request: Request) -> Response:
 @router.get("/races/{name}")
 def race(request: Request, name: IdPath) -> Response:
     """One race's report: standings, weights over its steps, the confirmation."""
-    sessions = request.app.state.store.sessions
+    state = request.app.state
 
     def build(who):
-        return {"name": name, "report_html": views.race_report(name, sessions)}
+        body = views.race_report(name, state.settings, state.store.sessions,
+                                 state.dashboard_cache)  # fmt: skip
+        return {"name": name, "report_html": body}
 
     return _page(request, "race.html.j2", STAFF, build)
 

@@ -183,15 +183,14 @@ def _goal(g) -> dict[str, Any]:
     return {"name": g.name, "current": revs[-1] if revs else None, "revisions": revs}
 
 
-def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> str:
-    """The experiment's report as HTML (the experiment report's own renderer, body only)."""
+def experiment_doc(name: str, settings: Settings, sessions, cache: Cache) -> dict:
+    """The experiment's analysed report as JSON-ready data (cached like every computed page)."""
     from tianping.experiments import service as experiments
-    from tianping.experiments.html import render_html
     from tianping.experiments.report import report_dict
     from tianping.races.service import weight_schedule
     from tianping.warehouse import connect
 
-    def compute() -> str:
+    def compute() -> dict:
         settings.check_warehouse(write=False)
         wh = connect(settings)
         try:
@@ -201,20 +200,37 @@ def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> 
                 )
         finally:
             wh.close()
-        page = render_html(report_dict(report))
-        body = re.search(r"<body>(.*)</body>", page, re.S)
-        return body.group(1) if body else html.escape(page)
+        return report_dict(report)
 
     return cache.get(f"experiment:{name}", compute)
 
 
-def race_report(name: str, sessions) -> str:
-    """The race's standings, chance to be best and traffic over its steps (store only: fresh)."""
+def experiment_report(name: str, settings: Settings, sessions, cache: Cache) -> str:
+    """The experiment's report as HTML (the experiment report's own renderer, body only)."""
+    from tianping.experiments.html import render_html
+
+    page = render_html(experiment_doc(name, settings, sessions, cache))
+    body = re.search(r"<body>(.*)</body>", page, re.S)
+    return body.group(1) if body else html.escape(page)
+
+
+def race_report(name: str, settings: Settings, sessions, cache: Cache) -> str:
+    """The race's standings, chance to be best and traffic over its steps (fresh from the
+    store), with the health gates of the traffic its experiment has had so far."""
+    from tianping.errors import TianpingError
     from tianping.races import service as races
     from tianping.races.report import report_html
 
     with sessions() as s:
-        page = report_html(races.report_data(name, session=s))
+        data = races.report_data(name, session=s)
+    experiment = data["race"]["confirm_experiment"] or data["race"]["experiment"]
+    health = None
+    if experiment and data["race"]["kind"] == "experiment":
+        try:
+            health = experiment_doc(experiment, settings, sessions, cache).get("health")
+        except TianpingError:  # no traffic yet, or no warehouse: the report says where to look
+            health = None
+    page = report_html(data, health=health)
     body = re.search(r"<body>(.*)</body>", page, re.S)
     return body.group(1) if body else html.escape(page)
 

@@ -329,6 +329,11 @@ class RulePlan:
         return max(self.lines, key=lambda line: line.units)
 
 
+#: An arm with at most this share of the traffic is taken to receive none (races write 1e-9
+#: for an eliminated strategy).
+NO_TRAFFIC = 1e-6
+
+
 def plan_rule(
     rule: DecisionRule,
     baselines: Mapping[str, Baseline],
@@ -351,15 +356,23 @@ def plan_rule(
             margins.
 
     Raises:
-        ValueError: a metric without a baseline, a zero mean on a relative scale, or a
-            non-positive effect or margin.
+        ValueError: a metric without a baseline, a zero mean on a relative scale, a
+            non-positive effect or margin, or a control (or every treatment) that receives no
+            traffic.
     """
     k = rule.tests_to_pass
     beta = (1 - rule.power) / k
     z_b = stats.norm.ppf(1 - beta)
     total = float(sum(weights))
     shares = [w / total for w in weights]
-    arm_factor = max(1 / shares[0] + 1 / s for s in shares[1:])
+    # An arm that receives no traffic (a race's eliminated strategy, a paused arm) gains no
+    # units whatever the size, so it cannot set it; the control must receive traffic.
+    if shares[0] <= NO_TRAFFIC:
+        raise ValueError("the control receives no traffic, so no test of the rule can gain units")
+    live = [s for s in shares[1:] if s > NO_TRAFFIC]
+    if not live:
+        raise ValueError("no treatment arm receives traffic")
+    arm_factor = max(1 / shares[0] + 1 / s for s in live)
     z_s = stats.norm.ppf(1 - rule.success_alpha(len(weights) - 1))
     z_g = stats.norm.ppf(1 - rule.alpha_guardrails)
     lines = []

@@ -126,13 +126,18 @@ def report_json(data: dict[str, Any]) -> dict[str, Any]:
 # -- HTML ---------------------------------------------------------------------------------
 
 
-def report_html(data: dict[str, Any]) -> str:
-    """One self-contained HTML page (inline CSS and SVG; no scripts, fonts or CDN)."""
+def report_html(data: dict[str, Any], *, health: list[dict[str, Any]] | None = None) -> str:
+    """One self-contained HTML page (inline CSS and SVG; no scripts, fonts or CDN).
+
+    ``health``: the health gates of the race's experiment (its report's ``health``), shown
+    when the caller analysed it; otherwise the page says where they are checked.
+    """
     race = data["race"]
     parts = [
         f"<h1>Race {escape(race['name'])}</h1>",
         _facts(race),
         _rule_html(data.get("rule"), race),
+        _health_html(health, race),
         _confirmation_html(verdict(data), race),
         "<h2>Standings</h2>",
         f"<p class=note>{escape(BIASED)}</p>",
@@ -202,6 +207,39 @@ def _rule_html(rule: dict[str, Any] | None, race: dict[str, Any]) -> str:
                      f"({better} is better)")  # fmt: skip
     lis = "".join(f"<li>{i}</li>" for i in items)
     return f"<h2>Decision rule</h2><ul>{lis}</ul>"
+
+
+def _health_html(health: list[dict[str, Any]] | None, race: dict[str, Any]) -> str:
+    if race.get("kind", "experiment") != "experiment":
+        return ""
+    experiment = race.get("confirm_experiment") or race.get("experiment")
+    if not experiment:
+        return ""
+    name = escape(str(experiment))
+    if health is None:
+        return (
+            "<h2>Health</h2><p>The health gates (sample ratio against the weights in force in "
+            "each window, units seen in two arms, pre-period balance, sample size, novelty, "
+            f"interactions) are checked on the race's experiment: <code>tianping experiment "
+            f"analyze {name}</code>.</p>"
+        )
+    rows = "".join(
+        f"<tr><td>{escape(g['gate'])}</td><td>{escape(g['status'])}</td>"
+        f"<td class=text style='white-space:normal;text-align:left'>{escape(g['detail'])}</td></tr>"
+        for g in health
+    )
+    failing = [g["gate"] for g in health if g["status"] == "fail"]
+    said = (
+        f"<p class=note>Failing: {escape(', '.join(failing))} — the race's figures are not to "
+        "be trusted until the cause is found.</p>"
+        if failing
+        else ""
+    )
+    return (
+        f"<h2>Health</h2><p>The traffic of experiment {name} so far (the sample ratio is tested "
+        "against the weights in force in each window of the race).</p>"
+        f"{said}<table><tr><th>gate</th><th>status</th><th>detail</th></tr>{rows}</table>"
+    )
 
 
 def _confirmation_html(v: dict[str, Any] | None, race: dict[str, Any]) -> str:
