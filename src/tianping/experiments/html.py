@@ -379,13 +379,16 @@ def forest_svg(
     longest = max(len(str(c.get("treatment"))) for c in rows)
     left, width, row_h = max(190, 16 + 7 * longest), 430, 26
     height = row_h * len(rows) + 30
+    # the last tick's label is centred on the axis' end: room for its half (and the page's
+    # font, up to about 9 px a character)
+    right = max(20, 8 + round(4.5 * len(pct_tick(hi))))
 
     def x(v: float) -> float:
         return left + (v - lo) / (hi - lo) * width
 
     out = [
-        f'<svg width="{left + width + 20}" height="{height}" '
-        f'viewBox="0 0 {left + width + 20} {height}" role="img" aria-label="relative effects with intervals" font-size="12">',
+        f'<svg width="{left + width + right}" height="{height}" '
+        f'viewBox="0 0 {left + width + right} {height}" role="img" aria-label="relative effects with intervals" font-size="12">',
         f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="{height - 22}" stroke="#999" '
         'stroke-dasharray="3,3"/>',
     ]
