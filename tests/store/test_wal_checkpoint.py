@@ -90,7 +90,7 @@ def test_the_log_starts_over_under_steady_reads_and_writes(tmp_path, monkeypatch
     frames, written = [], 0
     probe = sqlite3.connect(path, timeout=5)
     try:
-        for i in range(1500):
+        for i in range(3000):
             with engine.begin() as conn:
                 conn.execute(text("INSERT INTO t VALUES (:x, :pad)"), {"x": i, "pad": "p" * 3000})
             written += 1
@@ -103,6 +103,11 @@ def test_the_log_starts_over_under_steady_reads_and_writes(tmp_path, monkeypatch
         probe.close()
         checkpointer.stop()
         engine.dispose()
-    assert written == 1500  # ~2 pages each: ~3,000+ frames written in all
-    assert max(frames[5:]) < 2_000, frames  # without restarts it only grows
-    assert frames[-1] < frames[-2] or min(frames[5:]) < 1_000, frames
+    assert written == 3000  # ~2 pages each: ~6,000+ frames written in all
+    seen = [f for f in frames if f >= 0]  # -1: the probe met another checkpoint, no reading
+    assert len(seen) > 20, frames
+    # Without restarts the log only grows, to all 6,000+ frames; with them it starts over.
+    # The bound leaves room for a slow machine, where a restart can miss a few rounds while
+    # the writes go on (CI once saw 2,253 frames between restarts at 300).
+    assert any(b < a for a, b in zip(seen, seen[1:])), frames
+    assert max(seen) < 4_000, frames
