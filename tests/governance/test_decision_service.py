@@ -331,7 +331,8 @@ def test_a_final_approval_waiting_on_a_locked_experiment_does_not_deadlock(ruled
 
     thread = threading.Thread(target=approve)
     thread.start()
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    waiting = ("SELECT count(*) FROM pg_stat_activity"  # this database's sessions only
+               " WHERE wait_event_type = 'Lock' AND datname = current_database()")
     with engine.connect() as probe:
         for _ in range(200):  # until the approval waits on the experiment's row
             if probe.execute(text(waiting)).scalar():
