@@ -243,6 +243,10 @@ def test_cli_replay_and_policy_commands(wh, tmp_path):
     body = json.loads(out.output)
     assert body["outcome"][0]["refunded_by_merchant"] == "90.00"
     assert body["comparison"][0]["changed"] == 3
+    # No ground truth and no store: the errors are unknown, the platform's cost is not.
+    errors = body["two-sided errors"][0]
+    assert (errors["source"], errors["honest_refused_rate"]) == ("unknown", "unknown")
+    assert errors["platform_cost"] == "300.00"
     table = runner.invoke(
         app, [*base, "replay", str(path_a), "--from", "2024-03-01", "--to", "2024-03-31"]
     )
@@ -266,3 +270,31 @@ def test_cli_replay_and_policy_commands(wh, tmp_path):
     assert broken.exit_code == 1 and "not valid JSON" in broken.output
     listed = runner.invoke(app, [*base, "list", "--format", "csv"])
     assert "taobao-2024-08" in listed.output
+
+
+def test_replay_reports_the_two_sided_errors(wh):
+    wh.append(ABUSE_TRUTH_TABLE, pa.table({"refund_id": ["r1", "r4", "r6"], "abusive": [False, True, True]}))  # fmt: skip
+    report = replay(wh, parse_policy(A), against=parse_policy(B), **WINDOW, split="errs")
+    a, b = (o.errors for o in report.outcomes)
+    # Honest: r1, r2, r3, r5 (absent from the truth table = not abusive); abusive: r4, r6.
+    # A pays r1 (0 h), r2 after a return (408 h), r3 (0 h); sends r5 to review; pays abusive r4
+    # (merchant, 25.00) without a return and rejects abusive r6.
+    assert (a.honest_requests, a.abusive_requests) == (4, 2)
+    assert (a.honest_refused.count, a.abusive_paid.count, a.abusive_paid.of) == (0, 1, 2)
+    assert (a.abusive_paid_minor, a.merchant_loss_minor, a.platform_cost_minor) == (
+        2500,
+        2500,
+        30000,
+    )
+    assert (a.to_a_person, a.honest_paid) == (1, 3)
+    assert (a.time_to_money_median_hours, a.time_to_money_p90_hours) == (0.0, 408.0)
+    # B refunds r2 without a return (0 h everywhere), halves r3 and sends r6 to a person.
+    assert (b.to_a_person, b.time_to_money_p90_hours, b.platform_cost_minor) == (2, 0.0, 15000)
+    sections = report_sections(report)
+    rows = sections["two-sided errors"]
+    assert [r["policy"] for r in rows] == [r["policy"] for r in sections["outcome"]]
+    assert rows[0]["abusive_paid_rate"] == 0.5 and rows[0]["merchant_loss"] == "25.00"
+    assert rows[0]["abusive_paid_rate_low"] < 0.5 < rows[0]["abusive_paid_rate_high"]
+    assert rows[0]["source"] == "ground truth (refund_truth)"
+    arms = sections["two-sided errors by arm (experiment errs)"]
+    assert sum(r["honest_requests"] for r in arms) == 4

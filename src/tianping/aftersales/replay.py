@@ -10,6 +10,7 @@ vectorised evaluator decides every request; :mod:`tianping.aftersales.whatif` su
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from tianping.aftersales import credit, features, whatif
 from tianping.aftersales.policy import ACTIONS, Coded, Policy, evaluate_batch
+from tianping.aftersales.two_sided import Rate, Truth
 from tianping.aftersales.vocabulary import DEFAULT_VOCABULARY, REASON_SYNONYMS, Vocabulary
 from tianping.errors import InvalidInput, UsageError
 from tianping.money import exponent_of, format_major
@@ -84,6 +86,7 @@ def replay(
     currency: str | None = None,
     vocab: Vocabulary = DEFAULT_VOCABULARY,
     split: str | None = None,
+    appeals: Mapping[str, bool] | None = None,
 ) -> ReplayReport:
     """Decide every refund request from ``start`` to ``end`` (both days included, UTC) again.
 
@@ -101,6 +104,9 @@ def replay(
         split: also A/B test ``policy`` (control) against ``against`` (treatment): an
             experiment of this name (and salt) splits buyers evenly, and each arm's requests
             are decided by its policy (:func:`tianping.aftersales.whatif.ab_split`).
+        appeals: decided merchant appeals by refund id (True: upheld, the claim was abuse;
+            False: dismissed, it was honest), the two-sided errors' source where the warehouse
+            has no ground truth (:func:`tianping.refunds.repository.appeal_outcomes`).
 
     Raises:
         UsageError: a policy's currency is not the warehouse's, the window is empty, or a
@@ -120,6 +126,8 @@ def replay(
     batches = [
         evaluate_batch(p, inputs.columns | {"currency": p.currency}) for p in (policy, against) if p
     ]
+    truth, truth_note = _truth(inputs, appeals)
+    asked = inputs.columns["amount_minor"]
     comparison = None
     if against is not None:
         comparison = whatif.compare(
@@ -128,19 +136,39 @@ def replay(
     arms: tuple[whatif.ArmOutcome, ...] = ()
     if split is not None:
         experiment = whatif.policy_experiment(split, ["control", "treatment"])
-        arms = tuple(whatif.ab_split(experiment, batches, inputs.buyer_ids, inputs.abusive))
+        arms = tuple(
+            whatif.ab_split(experiment, batches, inputs.buyer_ids, inputs.abusive,
+                            amount_minor=asked, truth=truth)
+        )  # fmt: skip
     return ReplayReport(
         start=start,
         end=end,
         currency=policy.currency,
         requests=len(inputs.refund_ids),
         unmatched=inputs.unmatched,
-        notes=inputs.notes,
-        outcomes=tuple(whatif.outcome(b, inputs.abusive) for b in batches),
+        notes=(*inputs.notes, truth_note),
+        outcomes=tuple(
+            whatif.outcome(b, inputs.abusive, amount_minor=asked, truth=truth) for b in batches
+        ),
         comparison=comparison,
         split=split,
         arms=arms,
     )
+
+
+def _truth(inputs: ReplayInputs, appeals: Mapping[str, bool] | None) -> tuple[Truth | None, str]:
+    """What the two-sided errors are judged by: ground truth, else appeal outcomes, else nothing."""
+    if inputs.abusive is not None:
+        return Truth.from_abusive(inputs.abusive), "two-sided errors: ground truth (refund_truth)"
+    if appeals is not None:
+        truth = Truth.from_appeals(inputs.refund_ids, dict(appeals))
+        known = int((truth.codes >= 0).sum())
+        return truth, (
+            f"two-sided errors: merchant appeals in the store ({known} of "
+            f"{len(inputs.refund_ids)} request(s) appealed and decided: upheld = abusive, "
+            "dismissed = honest; rates are among those)"
+        )
+    return None, "two-sided errors unknown: no ground truth and no appeal outcomes"
 
 
 def replay_inputs(
@@ -385,6 +413,18 @@ def report_sections(report: ReplayReport) -> dict[str, list[dict[str, object]]]:
             {"arm": a.variant, "buyers": a.buyers, **_outcome_row(f"{names[i]}", a.outcome, cur)}
             for i, a in enumerate(report.arms)
         ]
+    if any(o.errors is not None for o in report.outcomes):
+        sections["two-sided errors"] = [
+            error_row(name, o.errors, cur)
+            for name, o in zip(names, report.outcomes, strict=True)
+            if o.errors is not None
+        ]
+        if report.arms:
+            sections[f"two-sided errors by arm (experiment {report.split})"] = [
+                {"arm": a.variant, **error_row(names[i], a.outcome.errors, cur)}
+                for i, a in enumerate(report.arms)
+                if a.outcome.errors is not None
+            ]
     sections["notes"] = [{"note": n} for n in report.notes]
     return sections
 
@@ -401,3 +441,48 @@ def _outcome_row(name: str, o: whatif.PolicyOutcome, cur: str) -> dict[str, obje
         "abusive_requests": o.abusive_requests,
         "abuse_loss": None if o.abuse_loss_minor is None else format_major(o.abuse_loss_minor, cur),
     }
+
+
+#: What a figure says when neither ground truth nor appeal outcomes know it.
+UNKNOWN = "unknown"
+
+
+def error_row(name: str, e: Any, cur: str) -> dict[str, object]:
+    """One policy's two-sided errors as a row (money in major units, "unknown" where unknown).
+
+    ``e`` is a :class:`tianping.aftersales.two_sided.TwoSidedErrors`.
+    """
+
+    def money(v: int | None) -> object:
+        return UNKNOWN if v is None else format_major(v, cur)
+
+    def known(v: object) -> object:
+        return UNKNOWN if v is None else v
+
+    return {
+        "policy": name,
+        "source": e.source,
+        "honest_requests": known(e.honest_requests),
+        **_rate_cells("honest_refused", e.honest_refused),
+        "honest_refused_amount": money(e.honest_refused_minor),
+        "abusive_requests": known(e.abusive_requests),
+        **_rate_cells("abusive_paid", e.abusive_paid),
+        "abusive_paid_amount": money(e.abusive_paid_minor),
+        "merchant_loss": money(e.merchant_loss_minor),
+        "platform_cost": format_major(e.platform_cost_minor, cur),
+        "to_a_person": e.to_a_person,
+        "time_to_money_median_hours": known(e.time_to_money_median_hours),
+        "time_to_money_p90_hours": known(e.time_to_money_p90_hours),
+    }
+
+
+def _rate_cells(prefix: str, r: Rate | None) -> dict[str, object]:
+    if r is None:
+        return {prefix: UNKNOWN, f"{prefix}_rate": UNKNOWN, f"{prefix}_rate_low": UNKNOWN,
+                f"{prefix}_rate_high": UNKNOWN}  # fmt: skip
+
+    def four(v: float | None) -> object:
+        return None if v is None else round(v, 4)
+
+    return {prefix: r.count, f"{prefix}_rate": four(r.rate), f"{prefix}_rate_low": four(r.low),
+            f"{prefix}_rate_high": four(r.high)}  # fmt: skip

@@ -17,6 +17,7 @@ import numpy as np
 
 from tianping.aftersales.policy import DecisionBatch
 from tianping.aftersales.policy_table import ACTIONS, KEEPS_GOODS, PAYERS
+from tianping.aftersales.two_sided import Truth, TwoSidedErrors, two_sided
 from tianping.errors import InvalidInput
 from tianping.experiments.assignment import ExperimentConfig, Variant, assign_batch
 
@@ -37,6 +38,8 @@ class PolicyOutcome:
             refunds) on abusive requests — what abuse takes (None when unknown).
         abuse_refunded_with_return_minor: money refunded on abusive requests against a
             return (recoverable unless the parcel is empty; None when unknown).
+        errors: the two-sided errors (:mod:`tianping.aftersales.two_sided`; None when the
+            requested amounts were not given).
     """
 
     policy_name: str
@@ -49,6 +52,7 @@ class PolicyOutcome:
     abusive_requests: int | None = None
     abuse_loss_minor: int | None = None
     abuse_refunded_with_return_minor: int | None = None
+    errors: TwoSidedErrors | None = None
 
     @property
     def refunded_total_minor(self) -> int:
@@ -76,8 +80,18 @@ class Comparison:
     sample: list[dict[str, object]] = field(default_factory=list)
 
 
-def outcome(batch: DecisionBatch, abusive: np.ndarray | None = None) -> PolicyOutcome:
-    """Sum a batch of decisions; ``abusive`` (bool per request) adds the abuse figures."""
+def outcome(
+    batch: DecisionBatch,
+    abusive: np.ndarray | None = None,
+    *,
+    amount_minor: np.ndarray | None = None,
+    truth: Truth | None = None,
+) -> PolicyOutcome:
+    """Sum a batch of decisions; ``abusive`` (bool per request) adds the abuse figures.
+
+    With ``amount_minor`` (what each request asked for) the outcome also counts the two-sided
+    errors, judged by ``truth`` (default: ``abusive`` as ground truth; neither: unknown).
+    """
     n = len(batch)
     automatic = int(batch.automatic.sum())
     counts = np.bincount(batch.action_code, minlength=len(ACTIONS))
@@ -106,6 +120,10 @@ def outcome(batch: DecisionBatch, abusive: np.ndarray | None = None) -> PolicyOu
             abuse_loss_minor=int(refund[abusive & keeps].sum()),
             abuse_refunded_with_return_minor=int(refund[abusive & batch.requires_return].sum()),
         )
+    if amount_minor is not None:
+        if truth is None and abusive is not None:
+            truth = Truth.from_abusive(abusive)
+        result["errors"] = two_sided(batch, amount_minor, truth)
     return PolicyOutcome(**result)
 
 
@@ -218,6 +236,9 @@ def ab_split(
     batches: Sequence[DecisionBatch],
     buyer_ids: np.ndarray,
     abusive: np.ndarray | None = None,
+    *,
+    amount_minor: np.ndarray | None = None,
+    truth: Truth | None = None,
 ) -> list[ArmOutcome]:
     """Each arm's outcome when the experiment assigns buyers to policies.
 
@@ -226,6 +247,8 @@ def ab_split(
         batches: every policy's decisions on all requests, row for row with ``buyer_ids``.
         buyer_ids: the buyer of each request (the experiment's unit: a buyer sees one policy).
         abusive: ground truth per request, as for :func:`outcome`.
+        amount_minor, truth: the requested amounts and what is known of each request, for the
+            two-sided errors (as for :func:`outcome`).
 
     Returns:
         One :class:`ArmOutcome` per variant, in the experiment's order; buyers the experiment
@@ -245,8 +268,9 @@ def ab_split(
     arms = []
     for i, (variant, batch) in enumerate(zip(experiment.variant_names, batches, strict=True)):
         rows = np.flatnonzero(arm == i)
-        truth = None if abusive is None else np.asarray(abusive, dtype=bool)[rows]
-        arms.append(
-            ArmOutcome(variant, outcome(take(batch, rows), truth), int(np.unique(ids[rows]).size))
-        )
+        bad = None if abusive is None else np.asarray(abusive, dtype=bool)[rows]
+        asked = None if amount_minor is None else np.asarray(amount_minor)[rows]
+        known = None if truth is None else truth.take(rows)
+        result = outcome(take(batch, rows), bad, amount_minor=asked, truth=known)
+        arms.append(ArmOutcome(variant, result, int(np.unique(ids[rows]).size)))
     return arms

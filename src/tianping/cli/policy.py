@@ -96,13 +96,20 @@ def replay_cmd(
         None,
         help="Also A/B test POLICY against --against: an experiment of this name splits buyers.",
     ),
+    appeals: bool = typer.Option(
+        True,
+        help="Without the simulator's ground truth, judge the two-sided errors by the merchant "
+        "appeals decided in the store (when the home has one).",
+    ),
     fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Decide the warehouse's past refund requests again under POLICY (and --against).
 
     Prints the auto-decision rate, money refunded by who pays, abuse loss (where the simulator
-    recorded abuse truth) and the decisions that change between the two policies; with --split,
-    each policy's outcome on the half of the buyers the experiment assigns it.
+    recorded abuse truth), the two-sided errors (honest buyers refused, abusive claims paid,
+    merchant loss, platform cost, time to money) and the decisions that change between the two
+    policies; with --split, each policy's outcome on the half of the buyers the experiment
+    assigns it.
     """
     from tianping.aftersales.policy import resolve_policy
     from tianping.aftersales.replay import replay, report_sections
@@ -110,16 +117,31 @@ def replay_cmd(
 
     check_format(fmt)
     base, other = resolve_policy(policy), resolve_policy(against) if against else None
+    outcomes = _appeal_outcomes(ctx) if appeals else None
     with warehouse_of(ctx) as wh:
         report = replay(
             wh, base, start=_day(start), end=_day(end), against=other, scores_as_of=scores_as_of,
             sample=sample, seed=seed, currency=settings_of(ctx).currency, split=split,
+            appeals=outcomes,
         )  # fmt: skip
     sections = report_sections(report)
     if fmt == "json":
         typer.echo(json.dumps(sections, indent=2, ensure_ascii=False, default=str))
         return
     render_sections({title: rows for title, rows in sections.items() if rows}, fmt)
+
+
+def _appeal_outcomes(ctx: typer.Context) -> dict[str, bool] | None:
+    """The store's decided merchant appeals, or None on a home without a store."""
+    from tianping.cli.common import store_session
+    from tianping.errors import NoData
+    from tianping.refunds.service import appeal_outcomes
+
+    try:
+        with store_session(ctx, write=False) as session:
+            return appeal_outcomes(session=session)
+    except NoData:
+        return None
 
 
 def _day(value: datetime) -> date:

@@ -109,6 +109,7 @@ def _goal(name: str, session: Session, wh: Any) -> dict[str, Any]:
 def _policy_replay(name: str, session: Session, wh: Any) -> dict[str, Any]:
     from tianping.aftersales.policy import resolve_policy
     from tianping.aftersales.replay import replay, report_sections
+    from tianping.refunds.service import appeal_outcomes
 
     ref, at, window = name.rpartition("@")
     start, dots, end = window.partition("..")
@@ -117,7 +118,9 @@ def _policy_replay(name: str, session: Session, wh: Any) -> dict[str, Any]:
             f"policy-replay evidence {name!r} is not POLICY@START..END", field="evidence"
         )
     policy = resolve_policy(ref)
-    report = replay(wh, policy, start=_day(start), end=_day(end))
+    report = replay(
+        wh, policy, start=_day(start), end=_day(end), appeals=appeal_outcomes(session=session)
+    )
     return {"policy": policy.name, "version": policy.version, "sections": report_sections(report)}
 
 

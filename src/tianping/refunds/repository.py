@@ -558,3 +558,18 @@ def merchant_of_order(session: Session, order_id: str) -> str | None:
 def merchant_of_refund(session: Session, refund_id: str) -> str | None:
     """The merchant of a refund request, or None when there is no such request."""
     return session.scalar(select(RefundRequest.merchant_id).where(RefundRequest.id == refund_id))
+
+
+#: The events that decide a merchant's appeal, and what each says of the claim (True: abuse).
+APPEAL_VERDICTS = {"appeal_upheld": True, "appeal_dismissed": False}
+
+
+def appeal_outcomes(session: Session) -> dict[str, bool]:
+    """Every decided merchant appeal: refund id → True when upheld (the claim was abuse),
+    False when dismissed (it was honest)."""
+    rows = session.execute(
+        select(RefundEvent.refund_id, RefundEvent.event).where(
+            RefundEvent.event.in_(sorted(APPEAL_VERDICTS))
+        )
+    )
+    return {refund_id: APPEAL_VERDICTS[event] for refund_id, event in rows}

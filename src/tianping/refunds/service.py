@@ -494,3 +494,10 @@ def _request_view(req: RefundRequest, decision, events, timers) -> dict[str, Any
         "events": events,
         "timers": timers,
     }
+
+
+def appeal_outcomes(*, session: Session) -> dict[str, bool]:
+    """Decided merchant appeals by refund id: True when upheld (the claim was abuse), False when
+    dismissed (it was honest) — what the two-sided error report is judged by where no ground
+    truth exists (:mod:`tianping.aftersales.two_sided`)."""
+    return repo.appeal_outcomes(session)
