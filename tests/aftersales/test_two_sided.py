@@ -151,3 +151,31 @@ def test_nearest_rank():
     assert nearest_rank(np.array([]), 0.5) is None
     assert nearest_rank(np.arange(1.0, 11.0), 0.9) == 9.0
     assert nearest_rank(np.arange(1.0, 11.0), 0.5) == 5.0
+
+
+def test_a_row_says_unknown_where_no_request_of_the_kind_is_known():
+    from tianping.aftersales.two_sided import error_row
+
+    ids = np.array([f"r{i}" for i in range(len(ROWS))], dtype=object)
+    only_honest = Truth.from_appeals(ids, {"r5": False})
+    row = error_row("p", two_sided(batch(), ASKED, only_honest), "CNY")
+    assert (row["honest_refused"], row["honest_refused_rate"], row["honest_refused_amount"]) == (
+        1, 1.0, "7.00"
+    )  # fmt: skip
+    assert row["abusive_requests"] == 0
+    assert row["abusive_paid"] == row["abusive_paid_rate"] == row["merchant_loss"] == "unknown"
+    assert row["platform_cost"] == "20.00" and row["time_to_money_median_hours"] == "unknown"
+    full = error_row("p", two_sided(batch(), ASKED, Truth.from_abusive(ABUSIVE)), "CNY")
+    assert (full["abusive_paid_rate"], full["merchant_loss"]) == (0.4, "5.00")
+    assert full["abusive_paid_rate_low"] == round(wilson(2, 5)[0], 4)
+
+
+def test_counts_add_over_disjoint_windows():
+    from tianping.aftersales.two_sided import add, counts, from_counts
+
+    truth = Truth.from_abusive(ABUSIVE)
+    first, second = np.arange(4), np.arange(4, len(ROWS))
+    parts = [counts(whatif.take(batch(), r), ASKED[r], truth.take(r)) for r in (first, second)]
+    assert from_counts(add(*parts)) == two_sided(batch(), ASKED, truth)
+    with pytest.raises(InvalidInput, match="judged by"):
+        add(parts[0], counts(batch(), ASKED, None))

@@ -175,6 +175,7 @@ def test_a_step_measures_each_arm_as_an_independent_computation_does(race_sessio
     row = _step(session, wh, start, end)
     inputs = replay_inputs(wh, start=start, end=end)
     per_buyer: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    errs: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     arm_of = {}
     cols = inputs.columns
     for i, buyer in enumerate(inputs.buyer_ids.tolist()):
@@ -196,6 +197,21 @@ def test_a_step_measures_each_arm_as_an_independent_computation_does(race_sessio
         )  # fmt: skip
         values["auto_decision_rate"].append(0.0 if people else 1.0)
         values["genuine_rejected_rate"].append(float(d.action == "reject" and not abusive))
+        e = errs[arm]
+        e["abusive" if abusive else "honest"] += 1
+        e["honest_refused"] += d.action == "reject" and not abusive
+        e["honest_refused_minor"] += request["amount_minor"] * (
+            d.action == "reject" and not abusive
+        )
+        paid_bad = kept and abusive and d.refund_amount_minor > 0
+        e["abusive_paid"] += paid_bad
+        e["abusive_paid_minor"] += d.refund_amount_minor * paid_bad
+        e["merchant_loss_minor"] += d.refund_amount_minor * (paid_bad and d.payer == "merchant")
+        e["platform_cost_minor"] += platform
+        e["to_a_person"] += people
+        honest_paid = not abusive and d.refund_amount_minor > 0
+        e["paid_at_once"] += honest_paid and not d.requires_return
+        e["paid_after_return"] += honest_paid and d.requires_return
     assert race.spec["goal_metric"] == "cost_per_request"
     for s in row.standings:
         buyers = [b for b, a in arm_of.items() if a == s["arm"]]
@@ -211,10 +227,27 @@ def test_a_step_measures_each_arm_as_an_independent_computation_does(race_sessio
             assert stats["num_den_sum"] == pytest.approx((y * d).sum())
         goal = s["stats"]["cost_per_request"]
         assert s["estimate"] == pytest.approx(goal["sum"] / goal["den_sum"])
-    # the next window adds to the running totals
+        # the window's two-sided errors, judged by the simulator's ground truth
+        assert s["errors"] == dict(errs[s["arm"]]) | {
+            "source": "ground truth (refund_truth)", "currency": "CNY"
+        }  # fmt: skip
+    # the next window adds to the running totals; the report sums the errors over the steps
     row2 = _step(session, wh, *_windows(2)[1])
     for s1, s2 in zip(row.standings, row2.standings, strict=True):
         assert s2["n"] == s1["n"] + s2["new_units"]
+    from tianping.races import report as rr
+
+    doc = rr.report_json(service.report_data("refund-race", session=session))
+    by_arm = {r["arm"]: r for r in doc["errors"]}
+    assert sorted(by_arm) == sorted(ARMS)
+    for s1, s2 in zip(row.standings, row2.standings, strict=True):
+        honest = s1["errors"]["honest"] + s2["errors"]["honest"]
+        refused = s1["errors"]["honest_refused"] + s2["errors"]["honest_refused"]
+        assert by_arm[s1["arm"]]["honest_requests"] == honest
+        assert by_arm[s1["arm"]]["honest_refused"] == refused
+        assert by_arm[s1["arm"]]["honest_refused_rate"] == round(refused / honest, 4)
+    html = rr.report_html(service.report_data("refund-race", session=session))
+    assert "Two-sided errors" in html
 
 
 def test_bad_definitions_and_windows_fail_with_one_clear_error(race_session, wh, tmp_path):

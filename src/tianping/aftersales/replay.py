@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from tianping.aftersales import credit, features, whatif
 from tianping.aftersales.policy import ACTIONS, Coded, Policy, evaluate_batch
-from tianping.aftersales.two_sided import Rate, Truth
+from tianping.aftersales.two_sided import Truth, error_row
 from tianping.aftersales.vocabulary import DEFAULT_VOCABULARY, REASON_SYNONYMS, Vocabulary
 from tianping.errors import InvalidInput, UsageError
 from tianping.money import exponent_of, format_major
@@ -441,48 +441,3 @@ def _outcome_row(name: str, o: whatif.PolicyOutcome, cur: str) -> dict[str, obje
         "abusive_requests": o.abusive_requests,
         "abuse_loss": None if o.abuse_loss_minor is None else format_major(o.abuse_loss_minor, cur),
     }
-
-
-#: What a figure says when neither ground truth nor appeal outcomes know it.
-UNKNOWN = "unknown"
-
-
-def error_row(name: str, e: Any, cur: str) -> dict[str, object]:
-    """One policy's two-sided errors as a row (money in major units, "unknown" where unknown).
-
-    ``e`` is a :class:`tianping.aftersales.two_sided.TwoSidedErrors`.
-    """
-
-    def money(v: int | None) -> object:
-        return UNKNOWN if v is None else format_major(v, cur)
-
-    def known(v: object) -> object:
-        return UNKNOWN if v is None else v
-
-    return {
-        "policy": name,
-        "source": e.source,
-        "honest_requests": known(e.honest_requests),
-        **_rate_cells("honest_refused", e.honest_refused),
-        "honest_refused_amount": money(e.honest_refused_minor),
-        "abusive_requests": known(e.abusive_requests),
-        **_rate_cells("abusive_paid", e.abusive_paid),
-        "abusive_paid_amount": money(e.abusive_paid_minor),
-        "merchant_loss": money(e.merchant_loss_minor),
-        "platform_cost": format_major(e.platform_cost_minor, cur),
-        "to_a_person": e.to_a_person,
-        "time_to_money_median_hours": known(e.time_to_money_median_hours),
-        "time_to_money_p90_hours": known(e.time_to_money_p90_hours),
-    }
-
-
-def _rate_cells(prefix: str, r: Rate | None) -> dict[str, object]:
-    if r is None:
-        return {prefix: UNKNOWN, f"{prefix}_rate": UNKNOWN, f"{prefix}_rate_low": UNKNOWN,
-                f"{prefix}_rate_high": UNKNOWN}  # fmt: skip
-
-    def four(v: float | None) -> object:
-        return None if v is None else round(v, 4)
-
-    return {prefix: r.count, f"{prefix}_rate": four(r.rate), f"{prefix}_rate_low": four(r.low),
-            f"{prefix}_rate_high": four(r.high)}  # fmt: skip

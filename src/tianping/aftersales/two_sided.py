@@ -40,6 +40,7 @@ import numpy as np
 from tianping.aftersales.policy import DecisionBatch
 from tianping.aftersales.policy_table import ACTIONS, KEEPS_GOODS, PAYERS
 from tianping.errors import InvalidInput
+from tianping.money import format_major
 
 #: Truth codes, one per request.
 ABUSIVE, HONEST, UNKNOWN = 1, 0, -1
@@ -50,6 +51,8 @@ NO_SOURCE = "unknown"
 #: Hours by which a return-and-refund is paid at the latest: the return shipment (7 days) and
 #: receipt (10 days) windows of the refund lifecycle (``docs/refunds.md``).
 RETURN_HOURS = 24 * (7 + 10)
+#: Actions that hand the request to a person: neither refused nor paid by the policy.
+PEOPLE = ("manual_review", "merchant_negotiation")
 #: Normal quantile of a two-sided 95 % interval.
 Z95 = 1.959963984540054
 
@@ -172,6 +175,15 @@ def nearest_rank(values: np.ndarray, q: float) -> float | None:
     return float(np.sort(values)[max(0, math.ceil(q * values.size) - 1)])
 
 
+#: The additive counts behind :class:`TwoSidedErrors` (money in minor units); a race sums them
+#: over windows. The truth-based ones are None when the source is :data:`NO_SOURCE`.
+COUNTS = (
+    "honest", "honest_refused", "honest_refused_minor", "abusive", "abusive_paid",
+    "abusive_paid_minor", "merchant_loss_minor", "paid_at_once", "paid_after_return",
+)  # fmt: skip
+ALWAYS_KNOWN = ("platform_cost_minor", "to_a_person")
+
+
 def two_sided(
     batch: DecisionBatch, amount_minor: np.ndarray, truth: Truth | None
 ) -> TwoSidedErrors:
@@ -185,38 +197,140 @@ def two_sided(
     Raises:
         InvalidInput: the arrays differ in length.
     """
+    return from_counts(counts(batch, amount_minor, truth))
+
+
+def counts(
+    batch: DecisionBatch, amount_minor: np.ndarray, truth: Truth | None
+) -> dict[str, object]:
+    """The additive counts of :func:`two_sided` (:data:`COUNTS`, :data:`ALWAYS_KNOWN`, ``source``)."""
     n = len(batch)
     amount_minor = np.asarray(amount_minor, dtype=np.int64)
     if amount_minor.shape != (n,) or (truth is not None and truth.codes.shape != (n,)):
-        raise InvalidInput(f"amounts and truth must have one value per decision ({n})",
-                           field="truth")  # fmt: skip
+        raise InvalidInput(
+            f"amounts and truth must have one value per decision ({n})", field="truth"
+        )
     refund = batch.refund_amount_minor.astype(np.int64)
     platform = batch.payer_code == PAYERS.index("platform")
-    person = np.isin(
-        batch.action_code, [ACTIONS.index(a) for a in ("manual_review", "merchant_negotiation")]
-    )
-    common = dict(platform_cost_minor=int(refund[platform].sum()), to_a_person=int(person.sum()))
+    person = np.isin(batch.action_code, [ACTIONS.index(a) for a in PEOPLE])
+    out: dict[str, object] = {
+        "source": NO_SOURCE if truth is None else truth.source,
+        "platform_cost_minor": int(refund[platform].sum()),
+        "to_a_person": int(person.sum()),
+    }
     if truth is None:
-        return TwoSidedErrors(NO_SOURCE, None, None, None, None, None, None, None,
-                              honest_paid=None, time_to_money_median_hours=None,
-                              time_to_money_p90_hours=None, **common)  # fmt: skip
+        return out | dict.fromkeys(COUNTS)
     honest, abusive = truth.codes == HONEST, truth.codes == ABUSIVE
-    refused = batch.action_code == ACTIONS.index("reject")
+    refused = honest & (batch.action_code == ACTIONS.index("reject"))
     keeps = np.isin(batch.action_code, [ACTIONS.index(a) for a in KEEPS_GOODS])
     bad_paid = abusive & keeps & (refund > 0)
     paid = honest & (refund > 0)
-    hours = np.where(batch.requires_return[paid], float(RETURN_HOURS), 0.0)
+    return out | {
+        "honest": int(honest.sum()),
+        "honest_refused": int(refused.sum()),
+        "honest_refused_minor": int(amount_minor[refused].sum()),
+        "abusive": int(abusive.sum()),
+        "abusive_paid": int(bad_paid.sum()),
+        "abusive_paid_minor": int(refund[bad_paid].sum()),
+        "merchant_loss_minor": int(refund[bad_paid & ~platform].sum()),
+        "paid_at_once": int((paid & ~batch.requires_return).sum()),
+        "paid_after_return": int((paid & batch.requires_return).sum()),
+    }
+
+
+def add(a: dict[str, object], b: dict[str, object]) -> dict[str, object]:
+    """The counts of two disjoint sets of requests together (unknown stays unknown).
+
+    Raises:
+        InvalidInput: the two were judged by different sources.
+    """
+    if a["source"] != b["source"]:
+        raise InvalidInput(
+            f"cannot add errors judged by {a['source']} to errors judged by {b['source']}",
+            field="source",
+        )
+    out: dict[str, object] = {"source": a["source"]}
+    for k in (*COUNTS, *ALWAYS_KNOWN):
+        out[k] = None if a[k] is None or b[k] is None else int(a[k]) + int(b[k])  # type: ignore[call-overload]
+    return out
+
+
+def from_counts(c: dict[str, object]) -> TwoSidedErrors:
+    """The figures of a set of counts (:func:`counts`, maybe summed by :func:`add`)."""
+    common = {"platform_cost_minor": int(c["platform_cost_minor"]),  # type: ignore[call-overload]
+              "to_a_person": int(c["to_a_person"])}  # type: ignore[call-overload]  # fmt: skip
+    if c["honest"] is None:
+        return TwoSidedErrors(str(c["source"]), None, None, None, None, None, None, None,
+                              honest_paid=None, time_to_money_median_hours=None,
+                              time_to_money_p90_hours=None, **common)  # fmt: skip
+    k = {name: int(c[name]) for name in COUNTS}  # type: ignore[call-overload]
+    hours = np.repeat([0.0, float(RETURN_HOURS)], [k["paid_at_once"], k["paid_after_return"]])
     return TwoSidedErrors(
-        source=truth.source,
-        honest_requests=int(honest.sum()),
-        abusive_requests=int(abusive.sum()),
-        honest_refused=rate(int((honest & refused).sum()), int(honest.sum())),
-        honest_refused_minor=int(amount_minor[honest & refused].sum()),
-        abusive_paid=rate(int(bad_paid.sum()), int(abusive.sum())),
-        abusive_paid_minor=int(refund[bad_paid].sum()),
-        merchant_loss_minor=int(refund[bad_paid & ~platform].sum()),
-        honest_paid=int(paid.sum()),
+        source=str(c["source"]),
+        honest_requests=k["honest"],
+        abusive_requests=k["abusive"],
+        honest_refused=rate(k["honest_refused"], k["honest"]),
+        honest_refused_minor=k["honest_refused_minor"],
+        abusive_paid=rate(k["abusive_paid"], k["abusive"]),
+        abusive_paid_minor=k["abusive_paid_minor"],
+        merchant_loss_minor=k["merchant_loss_minor"],
+        honest_paid=k["paid_at_once"] + k["paid_after_return"],
         time_to_money_median_hours=nearest_rank(hours, 0.5),
         time_to_money_p90_hours=nearest_rank(hours, 0.9),
         **common,
     )
+
+
+#: What a figure says when neither ground truth nor appeal outcomes know it.
+UNKNOWN_TEXT = "unknown"
+
+
+def error_row(name: str, e: TwoSidedErrors, cur: str) -> dict[str, object]:
+    """One policy's two-sided errors as a row (money in major units, "unknown" where unknown).
+
+    A figure is unknown without a source, and also when its source knows no request of the
+    kind (no honest or no abusive request among those appealed): 0 would read as "no error".
+    The same columns on every surface: ``tianping policy replay``, the race report, the
+    dashboard and the HTML report.
+    """
+    honest = e.honest_refused if e.honest_refused and e.honest_refused.of else None
+    abusive = e.abusive_paid if e.abusive_paid and e.abusive_paid.of else None
+
+    def money(v: int | None, known_kind: Rate | None) -> object:
+        return UNKNOWN_TEXT if v is None or known_kind is None else format_major(v, cur)
+
+    def known(v: object) -> object:
+        return UNKNOWN_TEXT if v is None else v
+
+    return {
+        "policy": name,
+        "source": e.source,
+        "honest_requests": known(e.honest_requests),
+        **_rate_cells("honest_refused", honest),
+        "honest_refused_amount": money(e.honest_refused_minor, honest),
+        "abusive_requests": known(e.abusive_requests),
+        **_rate_cells("abusive_paid", abusive),
+        "abusive_paid_amount": money(e.abusive_paid_minor, abusive),
+        "merchant_loss": money(e.merchant_loss_minor, abusive),
+        "platform_cost": format_major(e.platform_cost_minor, cur),
+        "to_a_person": e.to_a_person,
+        "time_to_money_median_hours": known(e.time_to_money_median_hours),
+        "time_to_money_p90_hours": known(e.time_to_money_p90_hours),
+    }
+
+
+def _rate_cells(prefix: str, r: Rate | None) -> dict[str, object]:
+    if r is None:
+        return dict.fromkeys(
+            (prefix, f"{prefix}_rate", f"{prefix}_rate_low", f"{prefix}_rate_high"), UNKNOWN_TEXT
+        )
+    return {
+        prefix: r.count,
+        f"{prefix}_rate": _four(r.rate),
+        f"{prefix}_rate_low": _four(r.low),
+        f"{prefix}_rate_high": _four(r.high),
+    }
+
+
+def _four(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)

@@ -141,7 +141,8 @@ def report(
         return
     if fmt == "csv":
         render_sections({"standings over time": rr.history_rows(data),
-                         "standings": rr.standings_rows(data), "budget": rr.budget_rows(data)},
+                         "standings": rr.standings_rows(data), "budget": rr.budget_rows(data),
+                         "two-sided errors": rr.error_rows(data)},
                         "csv")  # fmt: skip
         return
     text = dumps_json(rr.report_json(data)) if fmt == "json" else rr.report_html(data)
@@ -197,6 +198,8 @@ def _print_report(data: dict) -> None:
         render_rows(rr.standings_rows(data), "table", title=rr.BIASED)
     if rr.budget_rows(data):
         render_rows(rr.budget_rows(data), "table", title="budget")
+    if rr.error_rows(data):
+        render_rows(rr.error_rows(data), "table", title=f"two-sided errors: {rr.ERRORS_NOTE}")
     v = rr.verdict(data)
     if v is not None:
         word = "ship" if v["ship"] else "do not ship"

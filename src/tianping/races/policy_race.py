@@ -13,7 +13,11 @@ for any race. A step over a window of past requests (``--from``/``--to``):
    :mod:`tianping.refunds.race_policy`); in the confirmation, buyers who had a request during
    the adaptive phase are left out, so it runs on fresh units;
 3. decides each arm's requests under the arm's policy (the vectorised evaluator) and measures
-   them (:mod:`tianping.aftersales.policy_metrics`, the buyer as unit);
+   them (:mod:`tianping.aftersales.policy_metrics`, the buyer as unit), and counts each arm's
+   two-sided errors (:mod:`tianping.aftersales.two_sided`: honest buyers refused, abusive
+   claims paid), judged by the simulator's ground truth, else by the merchant appeals decided
+   in the store; each step keeps its window's counts per arm (``errors``), which the race
+   report sums;
 4. adds the window's sufficient statistics to the phase's running totals and runs the race's
    step (posteriors, chance to be best, elimination, new weights, stop) or its confirmation.
 
@@ -32,7 +36,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from tianping.aftersales import policy_metrics as pm
-from tianping.aftersales import replay
+from tianping.aftersales import replay, two_sided
 from tianping.aftersales.policy import Policy, evaluate_batch, resolve_policy
 from tianping.clock import Clock, SystemClock
 from tianping.errors import Conflict, InvalidInput, UsageError
@@ -45,6 +49,7 @@ from tianping.races.race import Guardrail, race_step
 from tianping.races.refund_arms import race_snapshot
 from tianping.races.schemas import RaceSpec
 from tianping.refunds import policies
+from tianping.refunds.service import appeal_outcomes
 from tianping.stats import ArmStats
 
 
@@ -142,11 +147,15 @@ def step(
     if confirming:
         seen = replay.requesting_buyers(warehouse, **_adaptive_days(race, session))
         assigned[np.isin(np.asarray(inputs.buyer_ids, dtype=str), seen)] = -1
-    window = measure(spec, arms, inputs, assigned, session=session, scale=warehouse.scale)
+    truth = _truth(inputs, session=session)
+    window, errors = _measure(
+        spec, arms, inputs, assigned, truth, session=session, scale=warehouse.scale
+    )
     same_phase = previous is not None and previous.phase == race.phase
     totals = _add(window, previous.standings if same_phase else None, arms)
     make = _confirmation_step if confirming else _adaptive_step
     row = make(race, spec, totals, window, previous, end, session=session, clock=clock)
+    row.standings = [s | {"errors": errors[s["arm"]]} for s in row.standings]
     row.window_start, row.window_end = start, end
     return service.record_step(race, row, session=session)
 
@@ -180,6 +189,13 @@ def _adaptive_days(race: Race, session: Session) -> dict[str, date]:
     return {"start": racing[0].window_start, "end": racing[-1].window_end}
 
 
+def _truth(inputs: replay.ReplayInputs, *, session: Session) -> two_sided.Truth:
+    """The ground truth where the warehouse has it, else the store's decided merchant appeals."""
+    if inputs.abusive is not None:
+        return two_sided.Truth.from_abusive(inputs.abusive)
+    return two_sided.Truth.from_appeals(inputs.refund_ids, appeal_outcomes(session=session))
+
+
 def measure(
     spec: RaceSpec,
     arms: tuple[str, ...],
@@ -191,7 +207,22 @@ def measure(
 ) -> dict[str, list[ArmStats]]:
     """Each metric's per-arm statistics when arm ``i``'s policy decides the requests assigned
     to ``i`` (-1: in no arm)."""
+    return _measure(spec, arms, inputs, assigned, None, session=session, scale=scale)[0]
+
+
+def _measure(
+    spec: RaceSpec,
+    arms: tuple[str, ...],
+    inputs: replay.ReplayInputs,
+    assigned: np.ndarray,
+    truth: two_sided.Truth | None,
+    *,
+    session: Session,
+    scale: int | None = None,
+) -> tuple[dict[str, list[ArmStats]], dict[str, dict[str, object]]]:
+    """:func:`measure`, and each arm's two-sided error counts (with the arm's currency)."""
     metrics = service._metrics(spec)
+    errors: dict[str, dict[str, object]] = {}
     values = {m: np.zeros(len(inputs.refund_ids)) for m in metrics}
     for i, arm in enumerate(arms):
         policy = policies.by_version(spec.policy_versions[arm], session=session)
@@ -203,14 +234,18 @@ def measure(
             )
         rows = np.flatnonzero(assigned == i)
         columns = pm.take_columns(inputs.columns, rows) | {"currency": policy.currency}
-        truth = None if inputs.abusive is None else inputs.abusive[rows]
+        batch = evaluate_batch(policy, columns)
+        abusive = None if inputs.abusive is None else inputs.abusive[rows]
         got = pm.request_values(
-            evaluate_batch(policy, columns), truth, metrics,
-            handling_cost_minor=spec.handling_cost_minor,
-        )  # fmt: skip
+            batch, abusive, metrics, handling_cost_minor=spec.handling_cost_minor
+        )
         for m in metrics:
             values[m][rows] = got[m]
-    return {m: pm.arm_stats(values[m], inputs.buyer_ids, assigned, arms) for m in metrics}
+        known = None if truth is None else truth.take(rows)
+        asked = columns["amount_minor"]
+        errors[arm] = two_sided.counts(batch, asked, known) | {"currency": policy.currency}
+    stats = {m: pm.arm_stats(values[m], inputs.buyer_ids, assigned, arms) for m in metrics}
+    return stats, errors
 
 
 def _add(window: dict[str, list[ArmStats]], standings, arms) -> dict[str, list[ArmStats]]:

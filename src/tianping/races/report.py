@@ -13,6 +13,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from tianping.aftersales import two_sided
+
 PALETTE = (
     "#1b6ca8", "#d9534f", "#3c9d5d", "#e8a33d", "#7b5ea7",
     "#2bb3b1", "#c2185b", "#6d4c41", "#546e7a", "#9e9d24",
@@ -104,6 +106,38 @@ def budget_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+#: What the two-sided error table of a policy race covers.
+ERRORS_NOTE = (
+    "every request each arm's policy decided, over all steps of both phases "
+    "(docs/aftersales.md, two-sided errors)"
+)
+
+
+def error_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy race's two-sided errors per arm, summed over every step (empty for other races).
+
+    Each step keeps its window's counts per arm (``standings[].errors``); the rows are
+    :func:`tianping.aftersales.two_sided.error_row`'s, as ``tianping policy replay`` shows them.
+    """
+    totals: dict[str, dict[str, Any]] = {}
+    for step in data["steps"]:
+        for s in step["standings"]:
+            counts = s.get("errors")
+            if counts is None:
+                continue
+            arm = s["arm"]
+            totals[arm] = (
+                counts
+                if arm not in totals
+                else two_sided.add(totals[arm], counts) | {"currency": counts["currency"]}
+            )
+    return [
+        {"arm": arm} | two_sided.error_row(arm, two_sided.from_counts(c), c["currency"])
+        for arm in data["race"]["strategies"]
+        if (c := totals.get(arm)) is not None
+    ]
+
+
 def verdict(data: dict[str, Any]) -> dict[str, Any] | None:
     """The latest confirmation result (None before the confirmation has data)."""
     done = [s["confirmation"] for s in data["steps"] if s["confirmation"]]
@@ -119,6 +153,8 @@ def report_json(data: dict[str, Any]) -> dict[str, Any]:
         "standings_note": BIASED,
         "budget": budget_rows(data),
         "confirmation": verdict(data),
+        "errors": error_rows(data),
+        "errors_note": ERRORS_NOTE,
         "steps": data["steps"],
     }
 
@@ -151,6 +187,9 @@ def report_html(data: dict[str, Any], *, health: list[dict[str, Any]] | None = N
     ]
     if budget_rows(data):
         parts += ["<h2>Budget</h2>", _table(budget_rows(data))]
+    if error_rows(data):
+        parts += ["<h2>Two-sided errors</h2>", f"<p>{escape(ERRORS_NOTE)}</p>",
+                  _table(error_rows(data))]  # fmt: skip
     parts += ["<h2>Steps</h2>", _table(_step_rows(data))]
     return _PAGE.format(title=escape(f"race {race['name']}"), body="\n".join(parts))
 
