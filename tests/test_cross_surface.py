@@ -469,3 +469,51 @@ def test_the_rule_commands_agree_with_the_report(demo):
         check(f"interaction {t['second']} p", row["p"], t["pvalue"])
         for figure in (row["interaction"], row["relative"], row["p"], row["q"]):
             assert figure in cli_text.split(), (figure, cli_text)
+
+
+#: The two-sided error columns compared on every surface (``tianping policy replay``).
+ERROR_FIGURES = ("honest_requests", "honest_refused", "honest_refused_rate",
+                 "honest_refused_rate_low", "honest_refused_rate_high", "honest_refused_amount",
+                 "abusive_requests", "abusive_paid", "abusive_paid_rate", "abusive_paid_rate_low",
+                 "abusive_paid_rate_high", "abusive_paid_amount", "merchant_loss",
+                 "platform_cost", "to_a_person", "time_to_money_median_hours",
+                 "time_to_money_p90_hours")  # fmt: skip
+
+
+def _same_errors(where: str, shown_rows: list[dict[str, str]], rows: list[dict]) -> None:
+    from tianping.report.figures import label as heading
+
+    assert len(shown_rows) == len(rows) > 0, where
+    for e, row in zip(rows, shown_rows, strict=True):
+        assert row[heading("policy")] == e["policy"] and row[heading("source")] == e["source"]
+        for key in ERROR_FIGURES:
+            value = e[key]
+            if value == "unknown":
+                assert row[heading(key)] == "unknown", (where, key)
+                continue
+            check(f"{where} {e['policy'][:14]} {key}", row[heading(key)], float(value))
+
+
+def test_two_sided_errors_are_the_same_on_every_surface(demo):
+    home = demo["home"]
+    end = date.fromisoformat(cli_json(home, "metrics", "--grain", "day")[-1]["period"])
+    first = str(end - timedelta(days=29))
+    both = cli_json(home, "policy", "replay", "taobao-2024-08", "--against", "pinduoduo-2021",
+                    "--from", first, "--to", str(end))  # fmt: skip
+    errors = both["two-sided errors"]
+    assert errors[0]["source"] == "ground truth (refund_truth)"
+    assert (
+        errors[0]["honest_requests"] + errors[0]["abusive_requests"]
+        == both["window"][0]["requests"]
+    )
+    text = (home / "report.html").read_text(encoding="utf-8")
+    _same_errors("report", as_dicts(table(text, heading="Two-sided errors")), errors)
+
+    # the dashboard shows the replay frozen as the policy decision's evidence (one policy)
+    from tianping.demo import NEXT_POLICY
+    from tianping.report.figures import label as heading
+
+    one = cli_json(home, "policy", "replay", NEXT_POLICY, "--from", first, "--to", str(end))
+    page_text = page(demo, "/dashboard/after-sales")
+    shown = next(t for t in tables(page_text) if heading("honest_refused_rate") in t["rows"][0])
+    _same_errors("dashboard", as_dicts(shown), one["two-sided errors"])

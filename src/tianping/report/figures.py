@@ -18,7 +18,8 @@ SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 MONEY_KEYS = frozenset({
     "refunded_by_merchant", "refunded_by_platform", "refunded_total", "abuse_loss",
     "refund_change", "requested", "refunded", "requested_amount", "refunded_amount", "amount",
-    "gmv", "aov", "spend", "return",
+    "gmv", "aov", "spend", "return", "honest_refused_amount", "abusive_paid_amount",
+    "merchant_loss", "platform_cost",
 })  # fmt: skip
 #: Metrics stored as a fraction of a scale but read in points: NPS 0.35 is 35 points.
 POINTS = {"nps": 100.0}
