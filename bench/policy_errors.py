@@ -62,6 +62,11 @@ def one_seed(
         e = whatif.outcome(
             batch, inputs.abusive, amount_minor=inputs.columns["amount_minor"]
         ).errors
+        if e.honest_refused.rate is None or e.abusive_paid.rate is None:
+            raise SystemExit(
+                f"seed {seed}: no {'honest' if e.honest_refused.rate is None else 'abusive'} "
+                f"request in the last {args.window} days; simulate more buyers or days"
+            )
         out[name] = {
             "honest_refused": e.honest_refused.rate,
             "abusive_paid": e.abusive_paid.rate,

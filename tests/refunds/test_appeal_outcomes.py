@@ -3,6 +3,7 @@ errors where the warehouse has no ground truth."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,16 +21,15 @@ from tianping.refunds.export import export_refunds
 from tianping.refunds.schemas import AppealIn, ReviewIn
 
 ORDERS = ("o1", "o2", "o3")
-REJECT_ALL = parse_policy(
-    {
-        "name": "reject-all",
-        "title": "Refuses every request",
-        "source": "tests",
-        "currency": "CNY",
-        "reasons": {"r": {"buyer": "test", "merchant": "test"}},
-        "rules": [{"id": "no", "then": {"action": "reject", "reasons": ["r"]}}],
-    }
-)
+REJECT_ALL_DOC = {
+    "name": "reject-all",
+    "title": "Refuses every request",
+    "source": "tests",
+    "currency": "CNY",
+    "reasons": {"r": {"buyer": "test", "merchant": "test"}},
+    "rules": [{"id": "no", "then": {"action": "reject", "reasons": ["r"]}}],
+}
+REJECT_ALL = parse_policy(REJECT_ALL_DOC)
 
 
 @pytest.fixture
@@ -56,8 +56,8 @@ def test_appeal_outcomes_read_each_decided_appeal(session, appealed):
     assert service.appeal_outcomes(session=session) == {appealed["o1"]: True, appealed["o2"]: False}
 
 
-def test_replay_judges_by_the_store_appeals(session, appealed, duckdb_warehouse):
-    wh = duckdb_warehouse
+def _fill(session, wh) -> None:
+    """The store's settled requests and their orders into the warehouse (no ground truth)."""
     assert export_refunds(session=session, wh=wh).written == 3
     names = TABLES["orders"].names
     rows = [
@@ -68,6 +68,11 @@ def test_replay_judges_by_the_store_appeals(session, appealed, duckdb_warehouse)
         for o in ORDERS
     ]  # fmt: skip
     wh.append("orders", pa.table({n: [r.get(n) for r in rows] for n in names}))
+
+
+def test_replay_judges_by_the_store_appeals(session, appealed, duckdb_warehouse):
+    wh = duckdb_warehouse
+    _fill(session, wh)
     outcomes = service.appeal_outcomes(session=session)
     from refund_helpers import LIFECYCLE_POLICY
 
@@ -89,3 +94,36 @@ def test_replay_judges_by_the_store_appeals(session, appealed, duckdb_warehouse)
     row = blind["two-sided errors"][0]
     assert row["honest_refused"] == row["abusive_paid_rate"] == row["merchant_loss"] == "unknown"
     assert row["platform_cost"] == "0.00"
+
+
+def test_the_cli_reads_the_appeals_from_the_store(
+    session, appealed, duckdb_warehouse, store_url, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from tianping.cli.main import app
+
+    _fill(session, duckdb_warehouse)
+    session.commit()  # the command opens its own session
+    duckdb_warehouse.close()
+    base = ["--home", str(tmp_path / "home"), "--store", store_url,
+            "--warehouse", f"duckdb://{tmp_path / 'w.duckdb'}", "policy", "replay",
+            "reject-all.yaml", "--from", str(T0.date()), "--to", str(T0.date()),
+            "--format", "json"]  # fmt: skip
+    import yaml
+
+    (tmp_path / "reject-all.yaml").write_text(yaml.safe_dump(REJECT_ALL_DOC), encoding="utf-8")
+    base[base.index("reject-all.yaml")] = str(tmp_path / "reject-all.yaml")
+    runner = CliRunner()
+    out = runner.invoke(app, base)
+    assert out.exit_code == 0, out.output
+    row = json.loads(out.stdout)["two-sided errors"][0]
+    assert (row["source"], row["honest_refused"], row["honest_refused_amount"]) == (
+        APPEALS,
+        1,
+        "40.00",
+    )
+    assert (row["abusive_paid"], row["abusive_paid_rate"]) == (0, 0.0)
+    blind = runner.invoke(app, [*base, "--no-appeals"])
+    assert blind.exit_code == 0, blind.output
+    assert json.loads(blind.stdout)["two-sided errors"][0]["honest_refused"] == "unknown"

@@ -139,11 +139,12 @@ def _policy_replay(data: dict[str, Any]) -> tuple[str, list, str | None]:
                 f"({window['from']} to {window['to']}): {first['auto_decision_rate']:.1%} "
                 f"decided automatically, {first['refunded_total']} refunded")  # fmt: skip
     facts = []
+    errors = {e["policy"]: e for e in sections.get("two-sided errors") or []}
     for o in outcomes:
         loss = "" if o.get("abuse_loss") is None else f", abuse loss {o['abuse_loss']}"
         facts.append((o["policy"], f"{o['auto_decision_rate']:.1%} automatic; refunded "
                       f"{o['refunded_by_merchant']} by merchants, {o['refunded_by_platform']} by "
-                      f"the platform{loss}"))  # fmt: skip
+                      f"the platform{loss}{_two_sided(errors.get(o['policy']))}"))  # fmt: skip
     by_action = sections.get("decisions by action") or []
     chart = None
     if by_action:
@@ -151,6 +152,19 @@ def _policy_replay(data: dict[str, Any]) -> tuple[str, list, str | None]:
         chart = bar_chart([r["action"] for r in by_action], [float(r[column]) for r in by_action],
                           title=f"decisions by action, {column}")  # fmt: skip
     return headline, facts, chart
+
+
+def _two_sided(e: dict[str, Any] | None) -> str:
+    """The two errors of a frozen replay in words ("unknown" where its source knew nothing)."""
+    if e is None:
+        return ""
+
+    def share(key: str) -> str:
+        value = e[f"{key}_rate"]
+        return value if isinstance(value, str) else f"{value:.2%}"
+
+    return (f"; honest buyers refused {share('honest_refused')}, abusive claims paid "
+            f"{share('abusive_paid')} ({e['source']})")  # fmt: skip
 
 
 def _policy(data: dict[str, Any]) -> tuple[str, list, str | None]:
