@@ -106,7 +106,7 @@ def replay(
             are decided by its policy (:func:`tianping.aftersales.whatif.ab_split`).
         appeals: decided merchant appeals by refund id (True: upheld, the claim was abuse;
             False: dismissed, it was honest), the two-sided errors' source where the warehouse
-            has no ground truth (:func:`tianping.refunds.repository.appeal_outcomes`).
+            has no ground truth (:func:`tianping.refunds.service.appeal_outcomes`).
 
     Raises:
         UsageError: a policy's currency is not the warehouse's, the window is empty, or a

@@ -1,11 +1,13 @@
 """What-if summaries of a policy over past refund requests, and what changes between two (pure).
 
 :func:`outcome` sums one policy's batch of decisions: how many were decided automatically, the
-money refunded by who pays, and — where the simulator recorded which claims were abuse — the
-money abuse would have taken. :func:`compare` lists the decisions that change between two
-policies, by from→to action, with a seeded sample of the changed requests. :func:`ab_split`
-treats policies as the arms of an experiment: the experiment engine's deterministic assignment
-puts each buyer in one arm, and each arm's requests are decided by that arm's policy.
+money refunded by who pays, where the simulator recorded which claims were abuse the money
+abuse would have taken, and, given the requested amounts, the two-sided errors
+(:mod:`tianping.aftersales.two_sided`: honest buyers refused, abusive claims paid).
+:func:`compare` lists the decisions that change between two policies, by from→to action, with
+a seeded sample of the changed requests. :func:`ab_split` treats policies as the arms of an
+experiment: the experiment engine's deterministic assignment puts each buyer in one arm, and
+each arm's requests are decided by that arm's policy.
 """
 
 from __future__ import annotations

@@ -122,8 +122,8 @@ def latest_replay(session: Session) -> dict | None:
 
 #: The replay report's sections and leading columns in the order the CLI prints them (the
 #: frozen copy is canonical JSON, whose keys are sorted).
-_SECTIONS = ("window", "outcome", "decisions by action", "comparison", "changes by action",
-             "sample of changed decisions")  # fmt: skip
+_SECTIONS = ("window", "outcome", "two-sided errors", "decisions by action", "comparison",
+             "changes by action", "sample of changed decisions")  # fmt: skip
 _LEADING = ("policy", "action", "arm", "from", "refund_id", "note")
 
 
