@@ -40,3 +40,82 @@ def check(
     rows = [{"check": v.check, "subject": v.subject, "detail": v.detail} for v in found]
     render_rows(rows, fmt, title=f"{len(found)} ledger violation(s)")
     raise typer.Exit(1)
+
+
+fund_app = typer.Typer(
+    no_args_is_help=True,
+    help="The merchant protection fund: filled by approved spend decisions, paying upheld "
+    "merchant appeals.",
+)
+ledger_app.add_typer(fund_app, name="fund")
+
+
+@fund_app.command("show")
+def fund_show(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, min=1, max=1000, help="Latest movements to list."),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
+    """Each currency's balance, what came in and went out, and the latest movements."""
+    from tianping.cli.common import check_format, console, dumps_json, render_rows, store_session
+    from tianping.refunds.fund import view
+
+    check_format(fmt)
+    with store_session(ctx, write=False) as session:
+        fund = view(session=session, limit=limit)
+    if fmt == "json":
+        typer.echo(dumps_json(fund))
+        return
+    if fmt == "table":
+        for f in fund["funds"]:
+            console.print(
+                f"protection fund {f['currency']}: {f['balance']} held; {f['top_ups']} top-up(s) "
+                f"{f['topped_up']}, {f['payouts']} payout(s) {f['paid_out']}",
+                soft_wrap=True,
+            )
+    rows = [
+        {"at": m["at"], "kind": m["kind"], "amount": f"{m['amount']} {m['currency']}",
+         "refund": m["refund_id"] or "", "transfer": m["transfer"], "memo": m["memo"]}
+        for m in fund["movements"]
+    ]  # fmt: skip
+    render_rows(
+        rows, fmt, title=f"latest {len(rows)} of {fund['movement_count']} movement(s)",
+        empty="the protection fund has no movements: propose a top-up with "
+        "'tianping ledger fund top-up AMOUNT --purpose TEXT' and approve it",
+    )  # fmt: skip
+
+
+@fund_app.command("top-up")
+def fund_top_up(
+    ctx: typer.Context,
+    amount: str = typer.Argument(..., help="The amount in major units (yuan), e.g. 200000."),
+    purpose: str = typer.Option(..., help="Why the fund needs it (kept with the decision)."),
+    currency: str = typer.Option("CNY", help="The amount's currency."),
+    actor: str = typer.Option(
+        ..., "--actor", envvar="TIANPING_ACTOR", help="Who proposes it (env TIANPING_ACTOR)."
+    ),
+    override: bool = typer.Option(False, help="Above the spend cap: ask the override role."),
+) -> None:
+    """Propose a spend decision that fills the fund when its quorum approves it.
+
+    The fund is money the platform spends, so it goes through governance like any spend: the
+    spend cap and quorum in force apply, and nothing enters the fund before approval.
+    """
+    from tianping.cli.common import console, store_session
+    from tianping.cli.decision import _spend_amount
+    from tianping.governance.service import Proposal, propose
+
+    payload = {**_spend_amount(amount, currency), "purpose": purpose, "fund": "protection_fund"}
+    title = f"Top up the merchant protection fund by {amount} {currency}"
+    proposal = Proposal(title, "spend", payload, (), (), override)
+    with store_session(ctx) as session:
+        d = propose(proposal, session=session, actor=actor, key_id=None)
+    if d.status != "pending":
+        console.print(f"decision #{d.id} {d.status}: {d.status_reason}", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(
+        f"decision #{d.id} proposed: needs {d.required} of {', '.join(d.approvers)} "
+        f"by {d.expires_at:%Y-%m-%d %H:%M} UTC; the fund is filled when it is approved "
+        f"('tianping decision approve {d.id} --actor NAME')",
+        soft_wrap=True,
+    )
