@@ -200,7 +200,7 @@ def test_cli_the_protection_fund_fills_through_an_approved_spend(home):
     ]
     assert shown["movements"][0]["memo"] == "spend decision #1: appeals this quarter"
     r = _run(home, "ledger", "fund", "show")
-    assert "protection fund CNY: 200000.00 held; 1 top-up(s) 200000.00, 0 payout(s) 0.00" in (
+    assert "protection fund CNY: ¥200,000.00 held; 1 top-up(s) ¥200,000.00, 0 payout(s) ¥0.00" in (
         " ".join(r.output.split())
     )
     assert _run(home, "ledger", "check").exit_code == 0

@@ -19,7 +19,9 @@ def check(
 ) -> None:
     """Every transfer sums to zero, no order is over-refunded, no restricted account is negative.
 
-    Also: no red packet is paid out as cash, and each order's refunded cash matches its ledger.
+    Also: no red packet is paid out as cash, each order's refunded cash matches its ledger, the
+    merchant protection fund's running balance never went below zero, and its payouts are
+    exactly the upheld merchant appeals (one each, of the refund's amount).
     Exits 1 listing every violation; prints a one-line summary when all rules hold.
     """
     from tianping.cli.common import check_format, console, render_rows, store_session
@@ -33,7 +35,8 @@ def check(
         console.print(
             f"ok: {summary['transfers']} transfers, {summary['entries']} entries, "
             f"{summary['orders']} orders: balanced, none over-refunded, no restricted "
-            "account negative",
+            "account negative, the protection fund never below zero and its payouts equal "
+            "the upheld appeals",
             soft_wrap=True,
         )
         return
@@ -59,6 +62,7 @@ def fund_show(
     """Each currency's balance, what came in and went out, and the latest movements."""
     from tianping.cli.common import check_format, console, dumps_json, render_rows, store_session
     from tianping.refunds.fund import view
+    from tianping.report.figures import money
 
     check_format(fmt)
     with store_session(ctx, write=False) as session:
@@ -66,15 +70,18 @@ def fund_show(
     if fmt == "json":
         typer.echo(dumps_json(fund))
         return
-    if fmt == "table":
+    if fmt == "table":  # the dashboard's figures, written the same way
         for f in fund["funds"]:
+            cur = f["currency"]
             console.print(
-                f"protection fund {f['currency']}: {f['balance']} held; {f['top_ups']} top-up(s) "
-                f"{f['topped_up']}, {f['payouts']} payout(s) {f['paid_out']}",
+                f"protection fund {cur}: {money(f['balance_minor'], cur, minor=True)} held; "
+                f"{f['top_ups']} top-up(s) {money(f['topped_up_minor'], cur, minor=True)}, "
+                f"{f['payouts']} payout(s) {money(f['paid_out_minor'], cur, minor=True)}",
                 soft_wrap=True,
+                highlight=False,
             )
     rows = [
-        {"at": m["at"], "kind": m["kind"], "amount": f"{m['amount']} {m['currency']}",
+        {"at": m["at"] if fmt == "csv" else f"{m['at']:%Y-%m-%d %H:%M}", "kind": m["kind"], "amount": money(m["amount_minor"], m["currency"], minor=True),
          "refund": m["refund_id"] or "", "transfer": m["transfer"], "memo": m["memo"]}
         for m in fund["movements"]
     ]  # fmt: skip
