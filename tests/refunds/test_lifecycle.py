@@ -314,3 +314,64 @@ def test_a_request_object_kept_in_the_session_shows_later_changes(session, env):
     assert _tick(session, env) == 1
     assert service.view(req, session=session) == _stored_view(session, req.id)
     assert ("merchant_response", "fired") in _timers(session, req)
+
+
+def test_two_appeals_upheld_at_once_never_overdraw_the_fund(engine, session, env, monkeypatch):
+    """The fund covers one of two upheld appeals decided in parallel: exactly one is paid, the
+    other is refused with fund_insufficient, on SQLite and PostgreSQL alike. Each payout waits
+    (up to 2 s) after reading the balance for the other to read it too: without the fund's lock
+    both read 15,000 and both pay (checked by removing it)."""
+    import contextlib
+    import threading
+
+    from tianping.store import make_sessionmaker
+
+    both_read = threading.Barrier(2)
+    reverse = ledger.reverse
+
+    def reverse_when_both_read(*args, **kwargs):  # runs right after the payout's balance check
+        # broken: the other waits on the fund's lock (or SQLite's), as it should
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=2)
+        return reverse(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "reverse", reverse_when_both_read)
+
+    refund_orders.record_order(order_in("o2", 10_000), session=session, env=env)
+    session.commit()
+    reqs = []
+    for order_id in ("o1", "o2"):
+        r = service.request_refund(refund_in(order_id, 10_000, "quality"), session=session, env=env)
+        session.commit()
+        reqs.append(r.id)
+    env.clock.advance(days=6)
+    for rid in reqs:
+        service.appeal(rid, AppealIn(note="resold"), session=session, env=env)
+    ledger.fund_top_up(1, 15_000, "CNY", session=session, now=env.clock.now())
+    session.commit()
+    sessions, start, outcome = make_sessionmaker(engine), threading.Barrier(2), {}
+
+    def uphold(rid: str) -> None:
+        s = sessions()
+        try:
+            start.wait()
+            service.review(rid, ReviewIn(action="uphold_appeal"), reviewer="ops", session=s,
+                           env=env)  # fmt: skip
+            s.commit()
+            outcome[rid] = "paid"
+        except Conflict as exc:
+            s.rollback()
+            outcome[rid] = exc.code
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=uphold, args=(rid,)) for rid in reqs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcome.values()) == ["fund_insufficient", "paid"], outcome
+    session.expire_all()
+    assert ledger_repo.balance(session, P.PROTECTION_FUND, "CNY") == 5_000
+    assert len(ledger.fund_payouts(session=session)) == 1
+    assert refund_reconcile.audit(session=session) == []
