@@ -336,9 +336,12 @@ def test_a_final_approval_waiting_on_a_locked_experiment_does_not_deadlock(ruled
         " WHERE wait_event_type = 'Lock' AND datname = current_database()"
     )
     with engine.connect() as probe:
-        for _ in range(200):  # until the approval waits on the experiment's row
+        for _ in range(1200):  # until the approval waits on the experiment's row (30 s: CI's
+            # loaded cores once took longer than 5 s to get the approval that far)
             if probe.execute(text(waiting)).scalar():
                 break
+            if not thread.is_alive():  # it ended without waiting: say how
+                pytest.fail(f"the approval ended without waiting on the row: {outcome}")
             threading.Event().wait(0.025)
         else:
             pytest.fail("the approval never waited on the experiment's row")
