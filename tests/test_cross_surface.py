@@ -350,6 +350,29 @@ def test_decision_pages_are_decision_show_and_the_frozen_reports(demo):
                           s["p_best"])  # fmt: skip
 
 
+def test_after_sales_fund_is_ledger_fund_show(demo):
+    """The protection fund's balance, top-ups and payouts on the After-sales page are the
+    CLI's (the demo's approvers filled it by decision at the month's start)."""
+    fund = cli_json(demo["home"], "ledger", "fund", "show")
+    cny = next(f for f in fund["funds"] if f["currency"] == "CNY")
+    assert cny["top_ups"] >= 1 and cny["balance_minor"] > 0
+    text = page(demo, "/dashboard/after-sales")
+    line = re.search(r'<p class="fund" data-currency="CNY">(.*?)</p>', text, re.S)
+    assert line, "no fund line on the After-sales page"
+    parts = [strip(p) for p in line.group(1).split("·")]
+    check("after-sales fund held", parts[0], cny["balance_minor"] / 100)
+    count, amount = parts[1].split(" ", 1)
+    assert int(count) == cny["top_ups"]
+    check("after-sales fund topped up", amount.split(" ", 1)[1], cny["topped_up_minor"] / 100)
+    count, amount = parts[2].split(" ", 1)
+    assert int(count) == cny["payouts"]
+    check("after-sales fund paid out", amount.split(" ", 1)[1], cny["paid_out_minor"] / 100)
+    rows = as_dicts(table(text, heading="Merchant protection fund"))
+    assert len(rows) == len(fund["movements"][:10])
+    for row, m in zip(rows, fund["movements"], strict=False):
+        check(f"after-sales fund {m['transfer']}", row["amount"], m["amount_minor"] / 100)
+
+
 def test_every_other_page_renders(demo):
     text = page(demo, "/dashboard/after-sales")
     merchants = re.findall(r'href="/dashboard/merchants/([^"]+)"', text)

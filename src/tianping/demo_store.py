@@ -67,6 +67,7 @@ class AfterSales:
     packets: Counter = field(default_factory=Counter)  # red packets returned: restored...
     queue: int = 0
     merchant: str | None = None  # the merchant with the most requests
+    fund: dict[str, Any] = field(default_factory=dict)  # the protection fund at the end
 
     def to_dict(self) -> dict[str, Any]:
         """The counts as plain JSON-ready data (the demo's summary and its report read them)."""
@@ -74,7 +75,7 @@ class AfterSales:
             "since": self.since, "orders": self.orders, "requests": self.requests,
             "decided": dict(self.decided), "status": dict(self.status),
             "events": dict(self.events), "packets": dict(self.packets), "queue": self.queue,
-            "merchant": self.merchant,
+            "merchant": self.merchant, "fund": self.fund,
         }  # fmt: skip
 
 
@@ -95,6 +96,7 @@ def fill_aftersales(
     orders, requests, abusive = _read_window(wh, start_at, stop_at)
     run = _Replay(session, start_at, np.random.default_rng([seed, 15]), abusive, currency)
     policies.activate_policy(policy, session=session, now=start_at, by=APPROVERS[0])
+    decision = _fill_fund(session, start_at, currency)
     run.done.since = since
     for o in orders:
         run.at(_utc(o["created_at"]), run.order, o)
@@ -106,7 +108,48 @@ def fill_aftersales(
         day += timedelta(days=1)
     run.play(until=stop_at)
     _count_end(run.done, session)
+    run.done.fund = _fund_at_end(session, decision, currency)
     return run.done
+
+
+def _fund_at_end(session: Any, decision: dict[str, Any], currency: str) -> dict[str, Any]:
+    from tianping.refunds.fund import view
+
+    mine = [f for f in view(session=session, limit=1)["funds"] if f["currency"] == currency]
+    f = mine[0] if mine else {"balance_minor": 0, "payouts": 0, "paid_out_minor": 0}
+    return {"decision": decision["id"], "currency": currency, "balance_minor": f["balance_minor"],
+            "payouts": f["payouts"], "paid_out_minor": f["paid_out_minor"]}  # fmt: skip
+
+
+#: What the approvers put in the merchant protection fund at the window's start, in major units.
+FUND_MAJOR = 5_000
+
+
+def _rules(session: Any, clock: Any, currency: str) -> None:
+    """Two of the three approvers decide; the spend cap is in the marketplace's currency."""
+    from tianping.governance import service as gov
+
+    gov.set_rules({"default": {"approvers": list(APPROVERS), "required": 2},
+                   "spend_cap": {"currency": currency}}, session=session,
+                  actor=APPROVERS[0], clock=clock)  # fmt: skip
+
+
+def _fill_fund(session: Any, at: datetime, currency: str) -> dict[str, Any]:
+    """The rules, then an approved spend that fills the merchant protection fund, so upheld
+    merchant appeals during the window are paid from it."""
+    from tianping.clock import FixedClock
+    from tianping.governance import service as gov
+    from tianping.money import to_minor
+
+    clock = FixedClock(at)
+    _rules(session, clock, currency)
+    p = gov.Proposal(
+        f"Fill the merchant protection fund with {FUND_MAJOR:,} {currency}",
+        "spend",
+        {"amount_minor": to_minor(Decimal(FUND_MAJOR), currency), "currency": currency,
+         "purpose": "merchants' upheld appeals this month", "fund": "protection_fund"},
+    )  # fmt: skip
+    return _decide(session, p, None, clock, approve=APPROVERS[:2])
 
 
 def _utc(at: datetime) -> datetime:
@@ -326,8 +369,11 @@ class _Replay:
             acting_as(self.session, actor)
         try:
             return step(refund_id, body, session=self.session, env=self.env)
-        except TianpingError:
-            self.done.events["too late (timer first)"] += 1
+        except TianpingError as exc:
+            if exc.code == "fund_insufficient":  # the appeal waits in the queue for a top-up
+                self.done.events["appeal waits: protection fund too small"] += 1
+            else:
+                self.done.events["too late (timer first)"] += 1
             return None
         finally:
             if actor:
@@ -386,8 +432,8 @@ def fill_governance(
     from tianping.governance import service as gov
 
     clock = FixedClock(datetime.combine(end, time(18, 0), tzinfo=UTC))
-    gov.set_rules({"default": {"approvers": list(APPROVERS), "required": 2}}, session=session,
-                  actor=APPROVERS[0], clock=clock)  # fmt: skip
+    if not gov.current_rules(session=session).default.approvers:  # the store step set them
+        _rules(session, clock, "CNY")
     people = People(keys=_keys(session, merchant, clock.now()))
     people.goal = _goal(session, wh, clock, dac)
     first = end - timedelta(days=replay_days - 1)

@@ -28,6 +28,7 @@ MATRIX = {
     ("POST", "/v1/manual-reviews/{refund_id}/decide"): {A, O},
     ("GET", "/v1/buyers/{buyer_id}/credit"): {A, O, S},
     ("GET", "/v1/merchants/{merchant_id}/quality"): {A, O, N, S, M},
+    ("GET", "/v1/protection-fund"): STAFF,
     ("POST", "/v1/coupons"): {A, O, S},
     ("GET", "/v1/coupons/{coupon_id}"): {A, O, S},
     ("GET", "/v1/buyers/{buyer_id}/coupons"): {A, O, S},

@@ -172,13 +172,21 @@ def test_demo_fills_the_store_through_the_real_services(demo_home):
     assert stat.S_IMODE(home.stat().st_mode) == 0o700  # store, secret and keys inside
     assert keys_file.read_text().count("tp_") == len(keys)  # each key once, for signing in
     decisions = json.loads(cli("decision", "list", "--format", "json"))
-    assert sorted(d["status"] for d in decisions) == ["approved", "approved", "pending"]
+    assert sorted(d["status"] for d in decisions) == ["approved"] * 3 + ["pending"]
     pending = next(d for d in decisions if d["status"] == "pending")
     assert pending["kind"] == "ship_experiment" and pending["approvals"] == "1/2"
+    # the approvers filled the merchant protection fund at the month's start (decision #1)
+    first = next(d for d in decisions if d["id"] == 1)
+    assert (first["kind"], first["status"]) == ("spend", "approved")
+    fund = json.loads(cli("ledger", "fund", "show", "--format", "json"))
+    (cny,) = fund["funds"]
+    assert (cny["currency"], cny["top_ups"], cny["topped_up"]) == ("CNY", 1, "5000.00")
+    assert cny["balance_minor"] == cny["topped_up_minor"] - cny["paid_out_minor"]
+    assert fund["movements"][-1]["transfer"] == "fund:top-up:decision:1"
     history = json.loads(cli("goal", "history", "dac-year-end", "--format", "json"))
     assert [h["revision"] for h in history] == [1, 2]
     assert (
-        history[1]["reason"].endswith("(decision #1)")
+        history[1]["reason"].endswith("(decision #2)")
         and history[1]["target"] > history[0]["target"]
     )
     race = json.loads(cli("race", "report", "homepage_feed_race", "--format", "json"))

@@ -331,12 +331,17 @@ def test_a_final_approval_waiting_on_a_locked_experiment_does_not_deadlock(ruled
 
     thread = threading.Thread(target=approve)
     thread.start()
-    waiting = ("SELECT count(*) FROM pg_stat_activity"  # this database's sessions only
-               " WHERE wait_event_type = 'Lock' AND datname = current_database()")
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity"  # this database's sessions only
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
     with engine.connect() as probe:
-        for _ in range(200):  # until the approval waits on the experiment's row
+        for _ in range(1200):  # until the approval waits on the experiment's row (30 s: CI's
+            # loaded cores once took longer than 5 s to get the approval that far)
             if probe.execute(text(waiting)).scalar():
                 break
+            if not thread.is_alive():  # it ended without waiting: say how
+                pytest.fail(f"the approval ended without waiting on the row: {outcome}")
             threading.Event().wait(0.025)
         else:
             pytest.fail("the approval never waited on the experiment's row")
@@ -350,3 +355,37 @@ def test_a_final_approval_waiting_on_a_locked_experiment_does_not_deadlock(ruled
     actions = [e.action for e in audit.entries(session=ruled)]
     assert actions.index("experiment.noted") < actions.index("decision.approved")
     assert audit.verify(session=ruled).ok
+
+
+def test_a_spend_for_the_protection_fund_fills_it_on_approval_only_and_once(ruled, clock):
+    from tianping.ledger import service as ledger
+
+    d = _spend(ruled, clock, amount_minor=20_000_000, fund="protection_fund")
+    assert d.payload["fund"] == "protection_fund"
+    vote(d.id, "approve", session=ruled, actor="ana", clock=clock)
+    assert ledger.fund_balances(session=ruled) == {}  # nothing before the quorum
+    vote(d.id, "approve", session=ruled, actor="bo", clock=clock)
+    assert (d.status, d.effect_status) == ("approved", "applied")
+    assert d.effect["transfer"] == f"fund:top-up:decision:{d.id}"
+    assert ledger.fund_balances(session=ruled) == {"CNY": 20_000_000}
+    assert ("system", "decision.effect_applied") in _actions(ruled, f"decision:{d.id}")
+    # the effect is the decision's: applying it again (a retry) adds nothing
+    ledger.fund_top_up(d.id, 20_000_000, "CNY", session=ruled, now=clock.now())
+    assert ledger.fund_balances(session=ruled) == {"CNY": 20_000_000}
+    with pytest.raises(Conflict, match="already exists with different postings"):
+        ledger.fund_top_up(d.id, 1, "CNY", session=ruled, now=clock.now())
+
+
+def test_a_fund_top_up_is_capped_like_any_spend(ruled, clock):
+    from tianping.ledger import service as ledger
+
+    d = _spend(ruled, clock, amount_minor=150_000_001, fund="protection_fund")
+    assert d.status == "rejected" and "above the spend cap" in d.status_reason
+    assert ledger.fund_balances(session=ruled) == {}
+
+
+@pytest.mark.parametrize("fund", ["reserve", "protection_fund\x00", "", 7])
+def test_a_spend_names_only_a_known_fund(ruled, clock, fund):
+    with pytest.raises(InvalidInput, match="unknown fund") as err:
+        _spend(ruled, clock, fund=fund)
+    assert err.value.field == "fund"

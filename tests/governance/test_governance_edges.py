@@ -178,3 +178,102 @@ def test_api_warehouse_evidence_is_refused_with_a_reason(client):
             "payload": {"amount_minor": 1, "currency": "CNY", "purpose": "x"}}  # fmt: skip
     r = client.post("/v1/decisions", json=body, headers=_as_key(client.keys["dan"]))
     assert r.status_code == 400 and "read from the warehouse" in r.json()["error"]["message"]
+
+
+def test_cli_the_protection_fund_fills_through_an_approved_spend(home):
+    _run(home, "decision", "rules", "set", str(home / "rules.json"), "--actor", "admin")
+    r = _run(home, "ledger", "fund", "show")
+    assert r.exit_code == 0 and "the protection fund has no movements" in r.output
+    r = _run(home, "ledger", "fund", "top-up", "200000", "--purpose", "appeals this quarter",
+             "--actor", "dan")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "decision #1 proposed: needs 2 of ana, bo, chen" in r.output
+    assert "filled when it is approved" in r.output
+    assert (
+        json.loads(_run(home, "ledger", "fund", "show", "--format", "json").output)["funds"] == []
+    )
+    for voter in ("ana", "bo"):
+        assert _run(home, "decision", "approve", "1", "--actor", voter).exit_code == 0
+    shown = json.loads(_run(home, "ledger", "fund", "show", "--format", "json").output)
+    assert [(f["currency"], f["balance"], f["top_ups"]) for f in shown["funds"]] == [
+        ("CNY", "200000.00", 1)
+    ]
+    assert shown["movements"][0]["memo"] == "spend decision #1: appeals this quarter"
+    r = _run(home, "ledger", "fund", "show")
+    assert "protection fund CNY: ¥200,000.00 held; 1 top-up(s) ¥200,000.00, 0 payout(s) ¥0.00" in (
+        " ".join(r.output.split())
+    )
+    assert _run(home, "ledger", "check").exit_code == 0
+    r = _run(home, "ledger", "fund", "top-up", "2000000", "--purpose", "x", "--actor", "dan")
+    assert r.exit_code == 1 and "rejected: above the spend cap" in r.output
+    for args, message in [
+        (("ledger", "fund", "top-up", "-5", "--purpose", "x", "--actor", "dan"), "amount"),
+        (("ledger", "fund", "top-up", "nan", "--purpose", "x", "--actor", "dan"), "amount"),
+        (("ledger", "fund", "top-up", "1", "--purpose", "x\x00", "--actor", "dan"), "purpose"),
+        (
+            (
+                "ledger",
+                "fund",
+                "top-up",
+                "1",
+                "--purpose",
+                "x",
+                "--currency",
+                "XXX",
+                "--actor",
+                "dan",
+            ),
+            "currency",
+        ),  # fmt: skip
+        (
+            (
+                "decision",
+                "propose",
+                "--title",
+                "x",
+                "--kind",
+                "spend",
+                "--amount",
+                "1",
+                "--purpose",
+                "x",
+                "--fund",
+                "reserve",
+                "--actor",
+                "dan",
+            ),
+            "unknown fund",
+        ),  # fmt: skip
+    ]:
+        r = _run(home, *args)
+        assert r.exit_code != 0 and message in r.output.lower(), (args, r.output)
+        assert "Traceback" not in r.output
+
+
+def test_api_the_protection_fund_fills_through_an_approved_spend(client):
+    client.put("/v1/governance/rules", json={"rules": RULES}, headers=_as_key(client.keys["admin"]))
+    body = {"title": "Fund", "kind": "spend", "payload": {"amount_minor": 5_000_000,
+            "currency": "CNY", "purpose": "appeals", "fund": "protection_fund"}}  # fmt: skip
+    d = client.post("/v1/decisions", json=body, headers=_as_key(client.keys["dan"])).json()
+    assert client.get("/v1/protection-fund").json() == {
+        "funds": [],
+        "movements": [],
+        "movement_count": 0,
+    }
+    for voter in ("ana", "bo"):
+        r = client.post(f"/v1/decisions/{d['id']}/approve", json={},
+                        headers=_as_key(client.keys[voter]))  # fmt: skip
+        assert r.status_code == 200, r.text
+    assert r.json()["effect_status"] == "applied"
+    fund = client.get("/v1/protection-fund").json()
+    assert fund["funds"][0] | {} == {
+        "currency": "CNY", "balance_minor": 5_000_000, "balance": "50000.00", "top_ups": 1,
+        "topped_up_minor": 5_000_000, "topped_up": "50000.00", "payouts": 0,
+        "paid_out_minor": 0, "paid_out": "0.00",
+    }  # fmt: skip
+    assert fund["movements"][0]["transfer"] == f"fund:top-up:decision:{d['id']}"
+    bad = {**body, "payload": {**body["payload"], "fund": "reserve"}}
+    r = client.post("/v1/decisions", json=bad, headers=_as_key(client.keys["dan"]))
+    assert r.status_code == 422 and "fund" in r.text
+    for limit in ("0", "1001", "abc", "1e3"):
+        assert client.get("/v1/protection-fund", params={"limit": limit}).status_code == 422

@@ -8,6 +8,7 @@ from refund_helpers import make_env, order_in, refund_in, use_lifecycle_policy
 from tianping.errors import Conflict, InvalidInput
 from tianping.ledger import postings as P
 from tianping.ledger import repository as ledger_repo
+from tianping.ledger import service as ledger
 from tianping.refunds import orders as refund_orders
 from tianping.refunds import policies, service
 from tianping.refunds import reconcile as refund_reconcile
@@ -166,22 +167,89 @@ def test_merchant_silent_on_receipt_refunds(session, env):
     assert _events(session, req)[-1] == "receipt_not_confirmed"
 
 
-def test_appeal_upheld_moves_the_cost_to_the_platform_by_reversal(session, env):
-    req = _request(session, env, "quality")
+def _appealed(session, env, amount=10_000):
+    req = _request(session, env, "quality", amount=amount)
     env.clock.advance(days=6)
     service.appeal(req.id, AppealIn(note="resold"), session=session, env=env)
     session.commit()
-    assert req.status == "appealed"
-    assert service.review_queue(session=session, limit=10, offset=0)[1] == 1
+    return req
+
+
+def _uphold(session, env, req):
     service.review(
         req.id, ReviewIn(action="uphold_appeal"), reviewer="ops", session=session, env=env
     )
     session.commit()
+
+
+def test_appeal_upheld_pays_the_refund_from_the_protection_fund(session, env):
+    ledger.fund_top_up(1, 25_000, "CNY", session=session, now=env.clock.now())
+    req = _appealed(session, env)
+    assert req.status == "appealed"
+    assert service.review_queue(session=session, limit=10, offset=0)[1] == 1
+    _uphold(session, env, req)
     assert (req.status, req.payer, req.refunded_minor) == ("closed", "platform", 10_000)
-    assert ledger_repo.balance(session, P.MERCHANT_ESCROW, "o1") == 10_000
-    assert ledger_repo.balance(session, P.PLATFORM_SUBSIDY, P.PLATFORM) == -10_000
+    assert ledger_repo.balance(session, P.MERCHANT_ESCROW, "o1") == 10_000  # made whole
+    assert ledger_repo.balance(session, P.PROTECTION_FUND, "CNY") == 15_000
+    assert ledger_repo.balance(session, P.PLATFORM_SUBSIDY, P.PLATFORM) == 0
     assert ledger_repo.get_transfer(session, f"reversal:refund:{req.id}") is not None
+    assert ledger.fund_payouts(session=session) == {f"refund:{req.id}:fund": 10_000}
+    assert ledger.order_cash("o1", session=session).refunded_minor == 10_000  # buyer keeps it
     assert refund_reconcile.audit(session=session) == []
+
+
+def test_an_upheld_appeal_the_fund_cannot_cover_is_refused_and_nothing_is_written(session, env):
+    ledger.fund_top_up(1, 9_999, "CNY", session=session, now=env.clock.now())
+    req = _appealed(session, env)
+    transfers = ledger.summary(session=session)["transfers"]
+    with pytest.raises(Conflict) as err:
+        _uphold(session, env, req)
+    session.rollback()
+    assert err.value.code == "fund_insufficient"
+    assert "99.99 CNY" in err.value.message and "100.00 CNY" in err.value.message
+    session.refresh(req)
+    assert (req.status, req.payer) == ("appealed", "merchant")
+    assert ledger.summary(session=session)["transfers"] == transfers
+    assert ledger_repo.balance(session, P.PROTECTION_FUND, "CNY") == 9_999
+    ledger.fund_top_up(2, 1, "CNY", session=session, now=env.clock.now())  # topped up: it pays
+    _uphold(session, env, req)
+    assert ledger_repo.balance(session, P.PROTECTION_FUND, "CNY") == 0
+    assert refund_reconcile.audit(session=session) == []
+
+
+def test_a_fund_in_another_currency_does_not_pay(session, env):
+    ledger.fund_top_up(1, 50_000, "USD", session=session, now=env.clock.now())
+    req = _appealed(session, env)
+    with pytest.raises(Conflict, match="holds 0.00 CNY"):
+        _uphold(session, env, req)
+
+
+def test_the_audit_names_a_payout_without_an_appeal_and_an_appeal_without_its_payout(session, env):
+    now = env.clock.now()
+    ledger.fund_top_up(1, 50_000, "CNY", session=session, now=now)
+    ledger.fund_pay("r-none", order_id="o1", buyer_id="b1", amount_minor=1_000,
+                    currency="CNY", session=session, now=now)  # fmt: skip
+    found = refund_reconcile.fund_matches_appeals(session=session)
+    assert [(v.check, v.subject) for v in found] == [("fund_payout", "refund:r-none:fund")]
+    assert "without an upheld appeal" in found[0].detail
+
+
+def test_the_fund_never_dipped_below_zero_is_checked_through_its_history(session, env):
+    """A restricted account is refused at posting; the audit also reads the running balance,
+    so a dip that rows written around the service (an import, a hand fix) left is found even
+    when the balance is positive again now."""
+    from tianping.ledger.postings import Posting, TransferDraft
+
+    now = env.clock.now()
+    out = TransferDraft("hand:out", P.FUND_PAYOUT, "CNY",
+                        (Posting(P.PROTECTION_FUND, "CNY", -500), Posting(P.BUYER_PAYMENT, "b1", 500)))  # fmt: skip
+    ledger_repo.insert_transfer(session, out, now)  # around the service's check
+    ledger.fund_top_up(1, 1_000, "CNY", session=session, now=now)
+    assert ledger_repo.balance(session, P.PROTECTION_FUND, "CNY") == 500
+    dips = [v for v in ledger.check(session=session) if v.check == "fund_negative"]
+    assert [(v.subject, v.detail) for v in dips] == [
+        ("protection_fund:CNY", "balance -500 after hand:out")
+    ]
 
 
 def test_appeal_after_the_window_is_refused(session, env):
@@ -246,3 +314,64 @@ def test_a_request_object_kept_in_the_session_shows_later_changes(session, env):
     assert _tick(session, env) == 1
     assert service.view(req, session=session) == _stored_view(session, req.id)
     assert ("merchant_response", "fired") in _timers(session, req)
+
+
+def test_two_appeals_upheld_at_once_never_overdraw_the_fund(engine, session, env, monkeypatch):
+    """The fund covers one of two upheld appeals decided in parallel: exactly one is paid, the
+    other is refused with fund_insufficient, on SQLite and PostgreSQL alike. Each payout waits
+    (up to 2 s) after reading the balance for the other to read it too: without the fund's lock
+    both read 15,000 and both pay (checked by removing it)."""
+    import contextlib
+    import threading
+
+    from tianping.store import make_sessionmaker
+
+    both_read = threading.Barrier(2)
+    reverse = ledger.reverse
+
+    def reverse_when_both_read(*args, **kwargs):  # runs right after the payout's balance check
+        # broken: the other waits on the fund's lock (or SQLite's), as it should
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=2)
+        return reverse(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "reverse", reverse_when_both_read)
+
+    refund_orders.record_order(order_in("o2", 10_000), session=session, env=env)
+    session.commit()
+    reqs = []
+    for order_id in ("o1", "o2"):
+        r = service.request_refund(refund_in(order_id, 10_000, "quality"), session=session, env=env)
+        session.commit()
+        reqs.append(r.id)
+    env.clock.advance(days=6)
+    for rid in reqs:
+        service.appeal(rid, AppealIn(note="resold"), session=session, env=env)
+    ledger.fund_top_up(1, 15_000, "CNY", session=session, now=env.clock.now())
+    session.commit()
+    sessions, start, outcome = make_sessionmaker(engine), threading.Barrier(2), {}
+
+    def uphold(rid: str) -> None:
+        s = sessions()
+        try:
+            start.wait()
+            service.review(rid, ReviewIn(action="uphold_appeal"), reviewer="ops", session=s,
+                           env=env)  # fmt: skip
+            s.commit()
+            outcome[rid] = "paid"
+        except Conflict as exc:
+            s.rollback()
+            outcome[rid] = exc.code
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=uphold, args=(rid,)) for rid in reqs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcome.values()) == ["fund_insufficient", "paid"], outcome
+    session.expire_all()
+    assert ledger_repo.balance(session, P.PROTECTION_FUND, "CNY") == 5_000
+    assert len(ledger.fund_payouts(session=session)) == 1
+    assert refund_reconcile.audit(session=session) == []

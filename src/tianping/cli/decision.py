@@ -60,6 +60,9 @@ def propose_(
     currency: str = typer.Option("CNY", help="spend: the amount's currency."),
     purpose: str | None = typer.Option(None, help="spend: what the money is for."),
     override: bool = typer.Option(False, help="spend above the cap: ask the override role."),
+    fund: str | None = typer.Option(
+        None, help="spend: the reserve it fills when approved (protection_fund)."
+    ),
     goal: str | None = typer.Option(None, help="goal_change: the goal's name."),
     metric: str | None = typer.Option(None, help="goal_change: the metric."),
     target: float | None = typer.Option(None, help="goal_change: the new target."),
@@ -74,7 +77,7 @@ def propose_(
     from tianping.governance.service import Proposal, propose
 
     fields = {"experiment": experiment, "race": race, "variant": variant, "policy": policy,
-              "purpose": purpose, "goal": goal, "metric": metric, "target": target,
+              "purpose": purpose, "fund": fund, "goal": goal, "metric": metric, "target": target,
               "deadline": deadline, "grain": grain, "reason": reason}  # fmt: skip
     payload = {k: v for k, v in fields.items() if v is not None}
     if kind == "spend":

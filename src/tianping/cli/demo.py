@@ -152,6 +152,18 @@ def _print_store(store: dict) -> None:
         f"orders, {store['requests']:,} refund requests decided {decided}; "
         f"{store['queue']} waiting for a reviewer; red packets given back: {packets}"
     )
+    fund = store.get("fund")
+    if fund:
+        from tianping.report.figures import money
+
+        cur = fund["currency"]
+        console.print(
+            f"merchant protection fund: filled by decision #{fund['decision']}; "
+            f"{fund['payouts']} upheld appeal(s) paid {money(fund['paid_out_minor'], cur, minor=True)}"
+            f", {money(fund['balance_minor'], cur, minor=True)} left "
+            "(tianping ledger fund show)",
+            highlight=False,
+        )
 
 
 def _print_people(people) -> None:

@@ -250,7 +250,8 @@ def after_sales(
     request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     merchants_offset: Annotated[int, Query(ge=0, le=10**9)] = 0, done: str | None = None,
 ) -> Response:  # fmt: skip
-    """After-sales: the review queue, refunds by reason and category, policy versions, the latest replay, merchant quality."""
+    """After-sales: the review queue, the merchant protection fund, refunds by reason and category, policy versions, the latest replay, merchant quality."""
+    from tianping.refunds import fund as protection_fund
     from tianping.refunds import scores as refund_scores
     from tianping.refunds import service
 
@@ -266,6 +267,7 @@ def after_sales(
                 "reasons": queries.refund_rates_by_reason(s), "done": done,
                 "policies": queries.policy_history(s),
                 "categories": queries.rates_by_category(s), "replay": queries.latest_replay(s),
+                "fund": protection_fund.view(session=s, limit=10),
                 "can_review": False}  # fmt: skip
 
     def build(who):

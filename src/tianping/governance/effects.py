@@ -8,7 +8,8 @@ to keep plus evidence to freeze with it (a refund policy's full content, a goal'
 - ``goal_change``: records a goal revision (reason and decision number kept with it);
 - ``ship_experiment`` / ``ship_race_winner``: ships the variant through the experiment or race
   service (the experiment stops and serves that variant to every unit);
-- ``spend``: the approval itself is the outcome (effect status ``none``).
+- ``spend``: the approval itself is the outcome (effect status ``none``); a spend that names
+  ``fund: protection_fund`` fills the merchant protection fund with its amount (once).
 """
 
 from __future__ import annotations
@@ -118,7 +119,19 @@ def _prepare_spend(p: dict[str, Any], session: Session) -> Prepared:
         "currency": currency,
         "purpose": _text(p, "purpose", free=True),
     }
+    fund = p.get("fund")
+    if fund is not None:  # the spend fills a reserve when approved
+        if fund not in FUNDS:
+            raise InvalidInput(
+                f"unknown fund {str(fund)[:40]!r}; a spend can fill: {', '.join(FUNDS)}",
+                field="fund",
+            )
+        payload["fund"] = fund
     return Prepared(payload, amount_minor=amount, currency=currency)
+
+
+#: Reserves a spend decision can fill on approval.
+FUNDS = ("protection_fund",)
 
 
 def _prepare_goal(p: dict[str, Any], session: Session) -> Prepared:
@@ -207,6 +220,15 @@ def apply(d: Decision, *, session: Session, now: datetime) -> tuple[str, dict[st
                          decision_id=d.id)  # fmt: skip
         return "applied", {"race": race.name, "shipped": race.shipped_variant,
                            "experiment": race.experiment, "phase": race.phase}  # fmt: skip
+    if d.kind == "spend" and p.get("fund") == "protection_fund":
+        from tianping.ledger.service import fund_top_up
+
+        transfer = fund_top_up(
+            d.id, p["amount_minor"], p["currency"], session=session, now=now,
+            memo=f"spend decision #{d.id}: {p['purpose']}"[:500],
+        )  # fmt: skip
+        return "applied", {"fund": "protection_fund", "amount_minor": p["amount_minor"],
+                           "currency": p["currency"], "transfer": transfer}  # fmt: skip
     return "none", {}
 
 

@@ -56,6 +56,9 @@ class SpendPayload(BaseModel):
     amount_minor: SpendMoney
     currency: Currency = "CNY"
     purpose: Said
+    fund: Literal["protection_fund"] | None = Field(
+        None, description="A reserve the spend fills when approved (the merchant protection fund)."
+    )
 
 
 class PolicyPayload(BaseModel):

@@ -21,6 +21,12 @@ MERCHANT_ESCROW = "merchant_escrow"
 PLATFORM_SUBSIDY = "platform_subsidy"
 #: The platform's red-packet budget: funds packets, receives their lapsed value (goes negative).
 PLATFORM_REDPACKET_BUDGET = "platform_redpacket_budget"
+#: The merchant protection fund, one per currency (owner: the currency code): a reserve the
+#: platform fills through approved spend decisions and that pays in a merchant's place when
+#: the merchant's appeal against a refund the platform decided is upheld. Never negative.
+PROTECTION_FUND = "protection_fund"
+#: The platform's own money set aside for reserves (an expense; goes negative as it funds them).
+PLATFORM_RESERVES = "platform_reserves"
 
 ACCOUNT_KINDS = (
     BUYER_PAYMENT,
@@ -28,9 +34,11 @@ ACCOUNT_KINDS = (
     MERCHANT_ESCROW,
     PLATFORM_SUBSIDY,
     PLATFORM_REDPACKET_BUDGET,
+    PROTECTION_FUND,
+    PLATFORM_RESERVES,
 )
 #: Accounts whose balance must never be negative.
-RESTRICTED_KINDS = (BUYER_REDPACKETS, MERCHANT_ESCROW)
+RESTRICTED_KINDS = (BUYER_REDPACKETS, MERCHANT_ESCROW, PROTECTION_FUND)
 PLATFORM = "platform"
 
 ORDER_PAYMENT = "order_payment"
@@ -41,6 +49,8 @@ REDPACKET_REPLACEMENT = "redpacket_replacement"
 REDPACKET_LAPSE = "redpacket_lapse"
 REFUND = "refund"
 REVERSAL = "reversal"
+FUND_TOP_UP = "fund_top_up"
+FUND_PAYOUT = "fund_payout"
 
 TRANSFER_KINDS = (
     ORDER_PAYMENT,
@@ -51,6 +61,8 @@ TRANSFER_KINDS = (
     REDPACKET_LAPSE,
     REFUND,
     REVERSAL,
+    FUND_TOP_UP,
+    FUND_PAYOUT,
 )
 
 
@@ -192,6 +204,32 @@ def refund(
     else:
         raise InvalidInput(f"unknown payer {payer!r}; use merchant or platform", field="payer")
     return TransferDraft(transfer_id, REFUND, currency, legs, order_id)
+
+
+def fund_top_up(
+    decision_id: int, amount_minor: int, currency: str, *, memo: str = ""
+) -> TransferDraft:
+    """An approved spend decision fills the protection fund of its currency (one per decision)."""
+    legs = _move((PLATFORM_RESERVES, PLATFORM), (PROTECTION_FUND, currency), amount_minor)
+    return TransferDraft(fund_top_up_id(decision_id), FUND_TOP_UP, currency, legs, memo=memo)
+
+
+def fund_top_up_id(decision_id: int) -> str:
+    """The transfer id of decision ``decision_id``'s top-up: a decision fills the fund once."""
+    return f"fund:top-up:decision:{decision_id}"
+
+
+def fund_payout(
+    refund_id: str, *, order_id: str, buyer_id: str, amount_minor: int, currency: str
+) -> TransferDraft:
+    """The fund pays a buyer's refund in the merchant's place (the merchant's appeal upheld)."""
+    legs = _move((PROTECTION_FUND, currency), (BUYER_PAYMENT, buyer_id), amount_minor)
+    return TransferDraft(fund_payout_id(refund_id), FUND_PAYOUT, currency, legs, order_id)
+
+
+def fund_payout_id(refund_id: str) -> str:
+    """The transfer id of the fund's payout for refund request ``refund_id`` (at most one)."""
+    return f"refund:{refund_id}:fund"
 
 
 def reversal(original: TransferDraft, *, memo: str = "") -> TransferDraft:

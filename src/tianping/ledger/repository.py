@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, func, insert, select
+from sqlalchemy import and_, bindparam, case, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tianping.ledger import postings as P
@@ -191,3 +191,97 @@ def packet_cash_transfers(session: Session) -> list[str]:
         .distinct()
     )
     return list(session.execute(stmt).scalars())
+
+
+# -- the protection fund ---------------------------------------------------------------------
+
+#: Arbitrary constant naming the PostgreSQL advisory locks of the protection funds (one per
+#: currency: the second key is the currency's hash).
+FUND_LOCK = 0x7470_6675
+
+
+def lock_fund(session: Session, currency: str) -> None:
+    """Hold the ``currency`` fund until the transaction ends, so two payouts never both read
+    the same balance. SQLite writers already hold the database lock (``BEGIN IMMEDIATE``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:k, hashtext(:c))"), {"k": FUND_LOCK, "c": currency}
+        )
+
+
+def fund_balances(session: Session) -> dict[str, int]:
+    """Each currency's protection-fund balance, in minor units."""
+    stmt = (
+        select(LedgerEntry.account_owner, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.account_kind == P.PROTECTION_FUND)
+        .group_by(LedgerEntry.account_owner)
+        .order_by(LedgerEntry.account_owner)
+    )
+    return {c: int(s) for c, s in session.execute(stmt)}
+
+
+def fund_movements(session: Session, *, limit: int) -> tuple[Sequence, int]:
+    """The fund's latest movements (newest first): ``(transfer id, kind, currency, signed
+    amount, time, memo, order id)``, and how many there are."""
+    base = (
+        select(
+            LedgerTransfer.id,
+            LedgerTransfer.kind,
+            LedgerEntry.account_owner,
+            LedgerEntry.amount_minor,
+            LedgerTransfer.created_at,
+            LedgerTransfer.memo,
+            LedgerTransfer.order_id,
+        )
+        .join(LedgerTransfer, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerEntry.account_kind == P.PROTECTION_FUND)
+    )
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = session.execute(base.order_by(LedgerEntry.id.desc()).limit(limit)).all()
+    return rows, int(total)
+
+
+def fund_dips(session: Session) -> list[tuple[str, str, int]]:
+    """Entries after which a fund's running balance was below zero: ``(currency, transfer id,
+    balance then)`` — the fund must never have been negative, not only be positive now."""
+    running = (
+        func.sum(LedgerEntry.amount_minor)
+        .over(partition_by=LedgerEntry.account_owner, order_by=LedgerEntry.id)
+        .label("running")
+    )
+    inner = (
+        select(LedgerEntry.account_owner, LedgerEntry.transfer_id, running)
+        .where(LedgerEntry.account_kind == P.PROTECTION_FUND)
+        .subquery()
+    )
+    stmt = select(inner.c.account_owner, inner.c.transfer_id, inner.c.running).where(
+        inner.c.running < 0
+    )
+    return [(c, t, int(r)) for c, t, r in session.execute(stmt)]
+
+
+def fund_payouts(session: Session) -> dict[str, int]:
+    """The fund's payouts by transfer id: the amount each paid out (positive)."""
+    stmt = (
+        select(LedgerEntry.transfer_id, -func.sum(LedgerEntry.amount_minor))
+        .join(LedgerTransfer, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerTransfer.kind == P.FUND_PAYOUT, LedgerEntry.account_kind == P.PROTECTION_FUND)
+        .group_by(LedgerEntry.transfer_id)
+    )
+    return {t: int(a) for t, a in session.execute(stmt)}
+
+
+def fund_totals(session: Session) -> list[tuple[str, str, int, int]]:
+    """``(currency, transfer kind, movements, signed sum into the fund)`` per currency and kind."""
+    stmt = (
+        select(
+            LedgerEntry.account_owner,
+            LedgerTransfer.kind,
+            func.count(),
+            func.sum(LedgerEntry.amount_minor),
+        )
+        .join(LedgerTransfer, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .where(LedgerEntry.account_kind == P.PROTECTION_FUND)
+        .group_by(LedgerEntry.account_owner, LedgerTransfer.kind)
+    )
+    return [(c, k, int(n), int(a)) for c, k, n, a in session.execute(stmt)]

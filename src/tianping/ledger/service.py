@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tianping.errors import Conflict, NotFound
 from tianping.ledger import postings as P
 from tianping.ledger import repository as repo
+from tianping.money import format_major
 
 
 def post(draft: P.TransferDraft, *, session: Session, now: datetime) -> bool:
@@ -117,9 +118,75 @@ def check(*, session: Session) -> list[P.Violation]:
         P.Violation("packet_as_cash", t, "red-packet value paid out as cash")
         for t in repo.packet_cash_transfers(session)
     ]
+    found += [
+        P.Violation("fund_negative", f"{P.PROTECTION_FUND}:{c}", f"balance {b} after {t}")
+        for c, t, b in repo.fund_dips(session)
+    ]
     return found
+
+
+# -- the protection fund ---------------------------------------------------------------------
+
+
+def fund_top_up(
+    decision_id: int, amount_minor: int, currency: str, *, session: Session, now: datetime,
+    memo: str = "",
+) -> str:  # fmt: skip
+    """Fill the ``currency`` fund with an approved spend decision's amount (once per decision);
+    returns the transfer's id."""
+    draft = P.fund_top_up(decision_id, amount_minor, currency, memo=memo)
+    post(draft, session=session, now=now)
+    return draft.transfer_id
+
+
+def fund_pay(
+    refund_id: str, *, order_id: str, buyer_id: str, amount_minor: int, currency: str,
+    session: Session, now: datetime,
+) -> str:  # fmt: skip
+    """Pay a refund from the ``currency`` fund in the merchant's place; returns the transfer id.
+
+    Raises:
+        Conflict: ``fund_insufficient`` — the fund holds less than ``amount_minor`` (nothing is
+            written; the caller's transaction is whole).
+    """
+    repo.lock_fund(session, currency)
+    held = repo.balance(session, P.PROTECTION_FUND, currency)
+    if held < amount_minor:
+        raise Conflict(
+            f"the merchant protection fund holds {format_major(held, currency)} {currency}, less "
+            f"than the {format_major(amount_minor, currency)} {currency} refund {refund_id} "
+            "needs; top it up through an approved spend decision (tianping ledger fund top-up)",
+            field="protection_fund",
+            code="fund_insufficient",
+        )
+    draft = P.fund_payout(
+        refund_id, order_id=order_id, buyer_id=buyer_id, amount_minor=amount_minor,
+        currency=currency,
+    )  # fmt: skip
+    post(draft, session=session, now=now)
+    return draft.transfer_id
+
+
+def fund_balances(*, session: Session) -> dict[str, int]:
+    """Each currency's protection-fund balance, in minor units."""
+    return repo.fund_balances(session)
+
+
+def fund_movements(*, session: Session, limit: int = 50):
+    """The fund's latest movements, newest first, and how many there are in all."""
+    return repo.fund_movements(session, limit=limit)
+
+
+def fund_payouts(*, session: Session) -> dict[str, int]:
+    """Every payout the fund made, by transfer id."""
+    return repo.fund_payouts(session)
 
 
 def summary(*, session: Session) -> dict[str, int]:
     """How many transfers and entries the ledger holds."""
     return {"transfers": repo.count_transfers(session), "entries": repo.count_entries(session)}
+
+
+def fund_totals(*, session: Session) -> list[tuple[str, str, int, int]]:
+    """``(currency, transfer kind, movements, signed sum)`` of the fund's movements."""
+    return repo.fund_totals(session)

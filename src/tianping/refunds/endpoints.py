@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
 
@@ -18,6 +18,7 @@ from tianping.auth import service as auth
 from tianping.auth.deps import Owner, admit, guard, pre_admit, principal_of
 from tianping.auth.keys import ADMIN, ANALYST, MERCHANT, OPERATOR, SERVICE, key_id_of
 from tianping.errors import NotFound
+from tianping.refunds import fund as protection_fund
 from tianping.refunds import orders as refund_orders
 from tianping.refunds import repository as repo
 from tianping.refunds import schemas as S
@@ -376,3 +377,11 @@ def merchant_quality(merchant_id: IdPath, store: StoreDep):
     return store.read(
         lambda s: refund_scores.merchant_quality(merchant_id, session=s, env=store.env)
     )
+
+
+@router.get("/protection-fund", response_model=S.FundOut, **guard(ADMIN, OPERATOR, ANALYST))
+def protection_fund_view(store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20):
+    """The merchant protection fund: balance per currency, top-ups and payouts, the latest
+    ``limit`` movements. It is filled by approved ``spend`` decisions whose payload names
+    ``"fund": "protection_fund"`` (``POST /v1/decisions``)."""
+    return store.read(lambda s: protection_fund.view(session=s, limit=limit))

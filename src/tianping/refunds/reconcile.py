@@ -31,6 +31,31 @@ def audit(*, session: Session) -> list[P.Violation]:
                     f"refunded {cash.refunded_minor}",
                 )
             )
+    return found + fund_matches_appeals(session=session)
+
+
+def fund_matches_appeals(*, session: Session) -> list[P.Violation]:
+    """The protection fund paid exactly the upheld appeals: one payout per appeal that moved a
+    merchant's refund onto the fund, of the same amount, and no payout without one. (Appeals
+    upheld before the fund existed were paid by the platform's subsidy and expect none.)"""
+    expected = {
+        P.fund_payout_id(refund_id): int((data or {}).get("fund_payout_minor") or 0)
+        for refund_id, data in repo.upheld_appeals(session)
+    }
+    paid = ledger.fund_payouts(session=session)
+    found = []
+    for transfer_id, amount in sorted(expected.items()):
+        if amount and paid.get(transfer_id) != amount:
+            got = paid.get(transfer_id)
+            found.append(P.Violation(
+                "fund_payout", transfer_id,
+                f"upheld appeal moved {amount} onto the fund; the fund paid {got or 0}",
+            ))  # fmt: skip
+    for transfer_id, amount in sorted(paid.items()):
+        if not expected.get(transfer_id):
+            found.append(P.Violation(
+                "fund_payout", transfer_id, f"the fund paid {amount} without an upheld appeal"
+            ))  # fmt: skip
     return found
 
 

@@ -544,6 +544,14 @@ def export_rows(session: Session, statuses, *, after: str | None, limit: int) ->
     return list(session.execute(stmt))
 
 
+def upheld_appeals(session: Session) -> list[Row]:
+    """``(refund id, event data)`` of every upheld merchant appeal."""
+    stmt = select(RefundEvent.refund_id, RefundEvent.data).where(
+        RefundEvent.event == "appeal_upheld"
+    )
+    return list(session.execute(stmt))
+
+
 def order_totals(session: Session) -> list[Row]:
     """``(order, cash paid, refunded)`` as the order rows keep them."""
     stmt = select(Order.id, Order.amount_minor, Order.refunded_minor)

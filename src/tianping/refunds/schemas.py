@@ -290,3 +290,39 @@ class BuyerCreditOut(BaseModel):
     buyer_id: str
     score: int
     lines: list[CreditLineOut]
+
+
+class FundBalanceOut(BaseModel):
+    """One currency's merchant protection fund: what it holds, took in and paid out."""
+
+    currency: str
+    balance_minor: int
+    balance: str
+    top_ups: int
+    topped_up_minor: int
+    topped_up: str
+    payouts: int
+    paid_out_minor: int
+    paid_out: str
+
+
+class FundMovementOut(BaseModel):
+    """A top-up (an approved spend decision) or a payout (an upheld merchant appeal)."""
+
+    transfer: str
+    kind: Literal["top-up", "payout"]
+    at: datetime
+    currency: str
+    amount_minor: int = Field(description="Signed: into the fund (+) or out of it (−).")
+    amount: str
+    refund_id: str | None
+    order_id: str | None
+    memo: str
+
+
+class FundOut(BaseModel):
+    """``GET /v1/protection-fund``: balances per currency and the latest movements."""
+
+    funds: list[FundBalanceOut]
+    movements: list[FundMovementOut]
+    movement_count: int

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from tianping.aftersales.policy import RefundInputs, evaluate
 from tianping.aftersales.vocabulary import canonical_reason
 from tianping.errors import Conflict, InvalidInput, NotFound
-from tianping.ledger import postings as P
 from tianping.ledger import service as ledger
 from tianping.refunds import lifecycle as L
 from tianping.refunds import race_policy, signals
@@ -411,20 +410,16 @@ def _decide_appeal(
         raise InvalidInput(
             f"refund request {req.id} is appealed: uphold_appeal or dismiss_appeal", field="action"
         )
+    paid_by_fund = 0
     if req.payer == "merchant" and req.refunded_minor > 0:
-        # The buyer keeps the refund; the platform pays it instead of the merchant.
+        # The buyer keeps the refund; the merchant protection fund pays it in the merchant's
+        # place (refused, with nothing written, when the fund cannot cover it).
+        ledger.fund_pay(
+            req.id, order_id=order.id, buyer_id=order.buyer_id, amount_minor=req.refunded_minor,
+            currency=order.currency, session=session, now=now,
+        )  # fmt: skip
         ledger.reverse(f"refund:{req.id}", session=session, now=now, memo="merchant appeal upheld")
-        draft = P.refund(
-            f"refund:{req.id}:platform",
-            order_id=order.id,
-            buyer_id=order.buyer_id,
-            cash_minor=req.refunded_minor,
-            packet_share_minor=0,
-            payer="platform",
-            currency=order.currency,
-        )
-        ledger.post(draft, session=session, now=now)
-        req.payer = "platform"
+        req.payer, paid_by_fund = "platform", req.refunded_minor
     T.transition(
         req,
         "appeal_upheld",
@@ -432,7 +427,7 @@ def _decide_appeal(
         session=session,
         env=env,
         now=now,
-        data={"note": data.note},
+        data={"note": data.note, "fund_payout_minor": paid_by_fund},
     )
 
 
