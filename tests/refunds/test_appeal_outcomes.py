@@ -15,6 +15,7 @@ from tianping.aftersales.policy import parse_policy
 from tianping.aftersales.replay import replay, report_sections
 from tianping.aftersales.two_sided import APPEALS
 from tianping.events.schema import TABLES
+from tianping.ledger import service as ledger
 from tianping.refunds import orders as refund_orders
 from tianping.refunds import service
 from tianping.refunds.export import export_refunds
@@ -39,6 +40,8 @@ def appealed(session):
     use_lifecycle_policy(session, env)
     for o in ORDERS:
         refund_orders.record_order(order_in(o, 10_000), session=session, env=env)
+    # the protection fund pays the upheld appeal in the merchant's place
+    ledger.fund_top_up(1, 10_000, "CNY", session=session, now=env.clock.now())
     session.commit()
     ids = {}
     for o in ORDERS:
