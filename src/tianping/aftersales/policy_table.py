@@ -867,9 +867,13 @@ def _buyer_range(s: Interval) -> str:
 
 
 def rule_rows(policy: Policy) -> list[dict[str, object]]:
-    """The policy's rules in evaluation order, one display row each."""
-    return [
-        {
+    """The policy's rules in evaluation order, one display row each (with a ``negotiation``
+    column saying which rules a merchant above the bar negotiates first, when the policy has
+    negotiation first)."""
+    n = policy.negotiation
+    rows: list[dict[str, object]] = []
+    for r in policy.rules:
+        row: dict[str, object] = {
             "priority": r.priority,
             "rule": r.id,
             "when": "; ".join(c.text for c in r.conditions) or "(any input)",
@@ -878,8 +882,24 @@ def rule_rows(policy: Policy) -> list[dict[str, object]]:
             "payer": r.action.payer,
             "reasons": ", ".join(r.action.reasons),
         }
-        for r in policy.rules
-    ]
+        if n is not None:
+            row["negotiation"] = (
+                f"first at merchant_score >= {n.quality_bar:g}" if n.applies(5.0, r) else ""
+            )
+        rows.append(row)
+    return rows
+
+
+def negotiation_text(policy: Policy) -> str | None:
+    """One line on the policy's negotiation first, or None without one."""
+    n = policy.negotiation
+    if n is None:
+        return None
+    exempt = f"; rules {', '.join(sorted(n.exempt))} pay at once" if n.exempt else ""
+    return (
+        f"negotiation first: merchants scoring >= {n.quality_bar:g} settle what the rules would "
+        f"refund; after {n.sla_hours:g} h without agreement the rules decide{exempt}"
+    )
 
 
 def _decimal_text(f: Fraction | None) -> str | None:
