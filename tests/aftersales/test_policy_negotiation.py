@@ -57,3 +57,24 @@ def test_evidence_inputs_are_checked_like_any_input():
         evaluate(policy, RefundInputs(**BASE, evidence_count=-1))
     with pytest.raises(InvalidInput, match="has_photo"):
         evaluate(policy, RefundInputs(**BASE, has_photo=1))  # type: ignore[arg-type]
+
+
+def test_negotiation_that_gives_the_better_buyer_the_worse_outcome_is_refused():
+    from tianping.aftersales.policy import parse_policy
+
+    doc = {
+        "name": "unfair", "title": "t", "source": "tests", "currency": "CNY",
+        "reasons": {"r": {"buyer": "b", "merchant": "m"}},
+        "rules": [
+            {"id": "low-credit", "priority": 10, "when": {"buyer_score": {"lt": 600}},
+             "then": {"action": "refund_only", "payer": "merchant", "reasons": ["r"]}},
+            {"id": "high-credit", "priority": 10, "when": {"buyer_score": {"gte": 600}},
+             "then": {"action": "refund_only", "payer": "merchant", "reasons": ["r"]}},
+        ],
+    }  # fmt: skip
+    parse_policy(doc | {"negotiation": {"quality_bar": 4.8, "sla_hours": 48}})  # both negotiate
+    with pytest.raises(InvalidInput, match=r"high-credit \(negotiated first\) and low-credit|"
+                       r"rules low-credit and high-credit \(negotiated first\)"):  # fmt: skip
+        parse_policy(
+            doc | {"negotiation": {"quality_bar": 4.8, "sla_hours": 48, "except": ["low-credit"]}}
+        )

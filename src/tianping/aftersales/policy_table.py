@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from importlib import resources
@@ -714,6 +714,9 @@ def _build(content: dict, version: str, origin: str) -> Policy:
     scope = content["refund_only_categories"]
     problems = _Problems()
     warnings = _analyse(ordered, _values(scope, "category") if scope else None, problems)
+    negotiation = _built_negotiation(content.get("negotiation"))
+    if negotiation is not None and not problems.items:
+        _check_negotiated_monotone(ordered, negotiation, problems)
     used = {c for r in ordered for c in r.action.reasons}
     used |= set((content.get("negotiation") or {}).get("reasons", ()))
     warnings += [f"reason code {c} is never used" for c in content["reasons"] if c not in used]
@@ -733,7 +736,7 @@ def _build(content: dict, version: str, origin: str) -> Policy:
         version=version,
         content=content,
         warnings=tuple(warnings),
-        negotiation=_built_negotiation(content.get("negotiation")),
+        negotiation=negotiation,
     )
 
 
@@ -821,6 +824,32 @@ def _effective_regions(rules: tuple[Rule, ...]) -> list[list[space.Box]]:
         higher = [h.box for h in rules if h.priority > r.priority]
         out.append(space.subtract_all([r.box], higher))
     return out
+
+
+def _check_negotiated_monotone(rules: tuple[Rule, ...], n: Negotiation, p: _Problems) -> None:
+    """Monotonicity with negotiation first applied: above the bar, a rule it covers acts as
+    ``merchant_negotiation`` (an exempt rule refunding low scores while a covered one sends high
+    scores to the merchant would give the better buyer the worse outcome)."""
+    m = DIMENSION_NAMES.index("merchant_score")
+    above = Interval.make(n.quality_bar, True, INF, True, False)
+    below = Interval.make(-INF, True, n.quality_bar, False, False)
+    virtual: list[Rule] = []
+    regions: list[list[space.Box]] = []
+    for r, boxes in zip(rules, _effective_regions(rules), strict=True):
+        if not n.applies(5.0, r):
+            virtual.append(r)
+            regions.append(boxes)
+            continue
+        for part, rule in (
+            (above, replace(r, id=f"{r.id} (negotiated first)",
+                            action=replace(r.action, action="merchant_negotiation", payer=None,
+                                           fraction=None))),
+            (below, r),
+        ):  # fmt: skip
+            cut = [(*b[:m], b[m].intersect(part), *b[m + 1 :]) for b in boxes]
+            virtual.append(rule)
+            regions.append([b for b in cut if not space.is_empty(b)])
+    _check_monotone(tuple(virtual), regions, p)
 
 
 def _check_monotone(
