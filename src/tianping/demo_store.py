@@ -4,7 +4,8 @@ The simulator writes the warehouse; a marketplace would also have called tianpin
 while those days happened. :func:`fill_aftersales` replays the last :data:`STORE_DAYS` days of
 the simulation through them, in time order, on a clock that follows the simulated time: every
 order is recorded (its red packet redeemed), every refund request is decided by the refund
-policy in force, merchants answer negotiations (or stay silent until the SLA timer pays),
+policy in force, merchants answer negotiations (or stay silent until the SLA timer: the merchant
+then pays, or the platform decides by the policy when it put the merchant first),
 buyers send returns back, merchants appeal refunds they doubt, named reviewers work the
 manual-review queue, and the SLA timers fire each midnight. What was still open when the
 simulation ended stays open: the queue has requests and appeals waiting for a person.

@@ -130,7 +130,15 @@ def test_taobao_2023_12(kw, expected):
         ),
         (
             {"merchant_score": 4.8, "defect_flag": True},
-            ("top-store-negotiates", "merchant_negotiation", 0, False, None),
+            ("data-judged-defect", "merchant_negotiation", 0, False, None),
+        ),
+        (  # negotiation first covers returns too, never the platform's refusals
+            {"merchant_score": 4.9, "reason": "changed_mind", "days_since_delivery": 3},
+            ("changed-mind", "merchant_negotiation", 0, False, None),
+        ),
+        (
+            {"merchant_score": 4.9, "reason": "changed_mind", "days_since_delivery": 8},
+            ("changed-mind-late", "reject", 0, False, None),
         ),
         (
             {"merchant_score": 4.79, "defect_flag": True},
@@ -281,6 +289,7 @@ inputs = st.builds(
     reason=st.sampled_from(REASONS), buyer_score=SCORES, merchant_score=MERCHANT,
     defect_flag=st.booleans(), delivered=st.booleans(), days_since_delivery=DAYS,
     buyer_recent_claims=CLAIMS, abnormal_behaviour=st.booleans(),
+    evidence_count=st.integers(0, 20), has_photo=st.booleans(),
 )  # fmt: skip
 
 

@@ -258,7 +258,13 @@ def test_cli_replay_and_policy_commands(wh, tmp_path):
     assert result.exit_code == 1 and "no rule covers inputs where" in result.output
     assert "delivered = false" in result.output
     shown = runner.invoke(app, [*base, "show", "taobao-2024-08", "--format", "json"])
-    assert json.loads(shown.output)[0]["rule"] == "abnormal-behaviour"
+    rows = {r["rule"]: r for r in json.loads(shown.output)}
+    assert list(rows)[0] == "abnormal-behaviour"
+    assert rows["data-judged-defect"]["negotiation"] == "first at merchant_score >= 4.8"
+    assert rows["abnormal-behaviour"]["negotiation"] == rows["not-delivered"]["negotiation"] == ""
+    checked = runner.invoke(app, [*base, "validate", "taobao-2024-08"])
+    assert "negotiation first: merchants scoring >= 4.8" in checked.output
+    assert "after 48 h" in checked.output and "not-delivered pay at once" in checked.output
     request = {"amount_minor": 1999, "currency": "CNY", "category": "food", "reason": "quality",
                "buyer_score": 600, "merchant_score": 4.5, "defect_flag": False, "delivered": True,
                "days_since_delivery": 1, "buyer_recent_claims": 0}  # fmt: skip

@@ -99,6 +99,7 @@ def _world(store_url, home):
 
 
 _REFUND = {"order_id": "o1", "reason": "quality", "requested_amount_minor": 100}
+_EVIDENCE = {"kind": "photo", "ref": "img/1.jpg", "sha256": "ab" * 32}
 _SPEND = {"title": "Packets", "kind": "spend",
           "payload": {"amount_minor": 100, "currency": "CNY", "purpose": "618"}}  # fmt: skip
 _GOAL = {"title": "Goal", "kind": "goal_change",
@@ -112,8 +113,9 @@ def _bodies(refund_id: str, decision_id: int) -> list[tuple[str, str, dict]]:
         ("POST", "/v1/orders", order_json("o2", 500,
                                           coupon={"coupon_id": "c9", "amount_minor": 50,
                                                   "expires_at": "2026-01-01T00:00:00Z"})),
-        ("POST", "/v1/refund-requests", _REFUND),
-        ("POST", f"/v1/refund-requests/{refund_id}/appeal", {"note": "n", "evidence_urls": ["u"]}),
+        ("POST", "/v1/refund-requests", {**_REFUND, "evidence": [_EVIDENCE]}),
+        ("POST", f"/v1/refund-requests/{refund_id}/appeal",
+         {"note": "n", "evidence_urls": ["u"], "evidence": [_EVIDENCE]}),
         ("POST", f"/v1/refund-requests/{refund_id}/merchant-response", {"accept": True}),
         ("POST", f"/v1/refund-requests/{refund_id}/return-shipped", {"tracking_number": "t"}),
         ("POST", f"/v1/refund-requests/{refund_id}/return-received", {"note": "n"}),

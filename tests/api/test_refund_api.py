@@ -13,6 +13,7 @@ from tianping.ledger import service as ledger
 from tianping.ledger.models import LedgerEntry, LedgerTransfer
 from tianping.refunds import policies
 from tianping.refunds import reconcile as refund_reconcile
+from tianping.refunds import repository as repo
 from tianping.refunds.models import RefundRequest
 from tianping.server.app import create_app
 from tianping.settings import Settings
@@ -321,3 +322,41 @@ def test_the_server_fires_due_timers_in_the_background(tmp_path):
         got = c.get(f"/v1/refund-requests/{rid}").json()
     assert got["status"] == "refunded"
     assert got["decision"]["reasons"][0]["code"] == "merchant_silent_48h"
+
+
+_PHOTO = {"kind": "photo", "ref": "oss://claims/1.jpg", "sha256": "0f" * 32}
+
+
+def test_evidence_is_kept_with_the_claim_and_the_appeal_and_decided_on(client):
+    _order(client)
+    r = _refund(client, "ev1", amount=4000, evidence=[_PHOTO])
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["events"][0]["data"] == {"evidence": [_PHOTO]}
+    stored = client.get(f"/v1/refund-requests/{body['id']}").json()
+    assert stored["events"][0]["data"] == {"evidence": [_PHOTO]}
+    inputs = client.store.transact(
+        lambda s: repo.get_decision(s, repo.get_request(s, body["id"]).decision_id).inputs
+    )
+    assert (inputs["evidence_count"], inputs["has_photo"]) == (1, True)
+    doc = {"kind": "document", "ref": "oss://appeals/courier.pdf", "sha256": "e3" * 32}
+    a = client.post(f"/v1/refund-requests/{body['id']}/appeal", json={"evidence": [doc]})
+    assert a.status_code == 200, a.text
+    assert a.json()["events"][-1]["data"]["evidence"] == [doc]
+
+
+@pytest.mark.parametrize(
+    ("evidence", "where"),
+    [
+        ([{**_PHOTO, "sha256": "0f" * 31}], "sha256"),
+        ([{**_PHOTO, "ref": "a\u0000b"}], "ref"),
+        ([{**_PHOTO, "ref": "r" * 301}], "ref"),
+        ([{**_PHOTO, "kind": "video"}], "kind"),
+        ([_PHOTO] * 21, "evidence"),
+    ],
+)
+def test_hostile_evidence_is_a_422_naming_the_field(client, evidence, where):
+    _order(client)
+    r = _refund(client, "ev-bad", evidence=evidence)
+    assert r.status_code == 422, r.text
+    assert where in r.json()["error"]["field"], r.json()

@@ -33,7 +33,9 @@ from tianping.aftersales.policy_table import (
     AUTOMATIC,
     DIMENSION_NAMES,
     DIMENSIONS,
+    NEGOTIATION_REASON,
     PAYERS,
+    REFUNDING,
     Action,
     Policy,
     ReasonCode,
@@ -85,6 +87,8 @@ class RefundInputs:
         days_since_delivery: whole days since delivery (0 when not delivered).
         buyer_recent_claims: the buyer's refund requests in the last 30 days, this one excluded.
         abnormal_behaviour: abuse detection flagged this claim or buyer.
+        evidence_count: evidence references (photos, documents) attached to the claim.
+        has_photo: a photo is among them.
     """
 
     amount_minor: int
@@ -98,6 +102,8 @@ class RefundInputs:
     days_since_delivery: int
     buyer_recent_claims: int
     abnormal_behaviour: bool = False
+    evidence_count: int = 0
+    has_photo: bool = False
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> RefundInputs:
@@ -110,9 +116,8 @@ class RefundInputs:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidInput(f"unknown input field(s): {', '.join(unknown)}", field=unknown[0])
-        missing = [
-            f.name for f in fields(cls) if f.name not in data and f.name != "abnormal_behaviour"
-        ]
+        optional = {"abnormal_behaviour", *(d.name for d in DIMENSIONS if d.default is not None)}
+        missing = [f.name for f in fields(cls) if f.name not in data and f.name not in optional]
         if missing:
             raise InvalidInput(f"missing input field(s): {', '.join(missing)}", field=missing[0])
         return cls(**data)  # type: ignore[arg-type]
@@ -260,8 +265,12 @@ def _check(cset: Interval | Values) -> Check:
     return lambda v: low(v) and v < hi
 
 
-def evaluate(policy: Policy, inputs: RefundInputs) -> Decision:
+def evaluate(policy: Policy, inputs: RefundInputs, *, negotiate: bool = True) -> Decision:
     """Decide one refund request.
+
+    A policy with negotiation first sends a request its table would refund to a merchant at or
+    above its quality bar; ``negotiate=False`` gives the table's own decision, the one the
+    platform takes when the negotiation's SLA passes without agreement.
 
     Raises:
         InvalidInput: an input outside its domain (named), or a currency other than the policy's.
@@ -272,7 +281,8 @@ def evaluate(policy: Policy, inputs: RefundInputs) -> Decision:
             if not ok(values[index]):
                 break
         else:
-            return _decision(policy, rule, inputs, values)
+            decided = _decision(policy, rule, inputs, values)
+            return _negotiated(policy, rule, decided, inputs) if negotiate else decided
     raise AssertionError(f"policy {policy.name} covers every input, yet no rule matched")
 
 
@@ -298,6 +308,31 @@ def _decision(policy: Policy, rule: Rule, inputs: RefundInputs, values: tuple) -
     )
 
 
+def _negotiated(policy: Policy, rule: Rule, d: Decision, inputs: RefundInputs) -> Decision:
+    n = policy.negotiation
+    if n is None or not n.applies(inputs.merchant_score, rule):
+        return d
+    reasons = tuple(policy.reasons[c] for c in n.reasons) or (NEGOTIATION_REASON,)
+    bar = ConditionMatch(
+        "merchant_score", f"merchant_score >= {n.quality_bar:g} (negotiation first)",
+        inputs.merchant_score,
+    )  # fmt: skip
+    return Decision(  # built directly: dataclasses.replace cost a third of a decision
+        action="merchant_negotiation",
+        refund_amount_minor=0,
+        currency=d.currency,
+        requires_return=False,
+        payer=None,
+        reasons=reasons,
+        rule_id=d.rule_id,
+        priority=d.priority,
+        policy_name=d.policy_name,
+        policy_version=d.policy_version,
+        matched=(*d.matched, bar),
+        fraction=None,
+    )
+
+
 def _validated(policy: Policy, x: RefundInputs) -> tuple:
     if x.currency != policy.currency:
         raise InvalidInput(
@@ -308,6 +343,7 @@ def _validated(policy: Policy, x: RefundInputs) -> tuple:
     values = (
         x.amount_minor, x.category, x.reason, x.buyer_score, x.merchant_score, x.defect_flag,
         x.delivered, x.days_since_delivery, x.buyer_recent_claims, x.abnormal_behaviour,
+        x.evidence_count, x.has_photo,
     )  # fmt: skip
     for dim, v in zip(DIMENSIONS, values, strict=True):
         _check_value(dim, v)
@@ -409,13 +445,17 @@ class DecisionBatch:
         }
 
 
-def evaluate_batch(policy: Policy, columns: Mapping[str, object]) -> DecisionBatch:
+def evaluate_batch(
+    policy: Policy, columns: Mapping[str, object], *, negotiate: bool = True
+) -> DecisionBatch:
     """Decide many requests at once, exactly as :func:`evaluate` would one by one.
 
     Args:
         policy: the policy.
         columns: one array per input of :class:`RefundInputs` (``currency`` may be one string);
-            string inputs may be NumPy arrays or :class:`Coded`.
+            string inputs may be NumPy arrays or :class:`Coded`. The evidence columns may
+            be left out (no evidence on any row).
+        negotiate: apply the policy's negotiation first, as :func:`evaluate` does.
 
     Raises:
         InvalidInput: a missing column, lengths that differ, or a value outside its domain
@@ -432,7 +472,18 @@ def evaluate_batch(policy: Policy, columns: Mapping[str, object]) -> DecisionBat
         open_rows = open_rows[~mask]
         if not len(open_rows):
             break
-    return _batch_outputs(policy, index, cols["amount_minor"])
+    out = _batch_outputs(policy, index, cols["amount_minor"])
+    n_ = policy.negotiation
+    if negotiate and n_ is not None:
+        eligible = np.array(
+            [r.action.action in REFUNDING and r.id not in n_.exempt for r in policy.rules]
+        )
+        first = eligible[index] & (cols["merchant_score"] >= n_.quality_bar)
+        out.action_code[first] = ACTIONS.index("merchant_negotiation")
+        out.refund_amount_minor[first] = 0
+        out.requires_return[first] = False
+        out.payer_code[first] = -1
+    return out
 
 
 def _vector_test(cset, col, rows: np.ndarray, policy: Policy, name: str) -> np.ndarray:
@@ -452,6 +503,13 @@ def _vector_test(cset, col, rows: np.ndarray, policy: Policy, name: str) -> np.n
 
 
 def _batch_columns(policy: Policy, columns: Mapping[str, object]) -> tuple[int, dict]:
+    n = len(columns["amount_minor"]) if "amount_minor" in columns else 0  # type: ignore[arg-type]
+    defaults = {
+        d.name: np.full(n, d.default, dtype=bool if d.kind == "bool" else np.int64)
+        for d in DIMENSIONS
+        if d.default is not None and d.name not in columns
+    }
+    columns = {**columns, **defaults}
     missing = [n for n in DIMENSION_NAMES if n not in columns]
     if missing:
         raise InvalidInput(f"missing column(s): {', '.join(missing)}", field=missing[0])

@@ -3,7 +3,8 @@
 The graph is input → one decision table (hit policy ``first``, rules in tianping's evaluation
 order, so the same rule fires) → output, and each cell is a ZEN unary test: ``[2000..5000)``,
 ``>= 4.8``, ``"quality", "damaged"``, ``not in ["electronics"]``, ``true``. The table outputs the
-rule id and the action; the benchmark and the cross-check tests evaluate it with the zen-engine.
+rule id and the action (a policy's negotiation first adds, before each rule it covers, a row
+for that rule's region at merchants above the bar); the benchmark and the cross-check tests evaluate it with the zen-engine.
 """
 
 from __future__ import annotations
@@ -23,12 +24,27 @@ def to_jdm(policy: Policy) -> dict:
         {"id": "out_action", "name": "action", "field": "action"},
     ]
     rules = []
+    neg = policy.negotiation
     for r in policy.rules:
         row = {"_id": r.id, **{f"in_{n}": "" for n in DIMENSION_NAMES}}
         for c in r.conditions:
             row[f"in_{c.dimension}"] = unary_test(c.set)
         row["out_rule"] = json.dumps(r.id)
         row["out_action"] = json.dumps(r.action.action)
+        if neg is not None and neg.applies(5.0, r):
+            # negotiation first: the rule's region at merchants above the bar, one row before it
+            score = next((c.set for c in r.conditions if c.dimension == "merchant_score"), None)
+            bar = Interval.make(neg.quality_bar, True, math.inf, False, False)
+            first = bar if score is None else score.intersect(bar)
+            if not first.empty:
+                rules.append(
+                    row
+                    | {
+                        "_id": f"{r.id}:negotiation",
+                        "in_merchant_score": unary_test(first),
+                        "out_action": json.dumps("merchant_negotiation"),
+                    }
+                )
         rules.append(row)
     table = {"hitPolicy": "first", "inputs": inputs, "outputs": outputs, "rules": rules}
     return {

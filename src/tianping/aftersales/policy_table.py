@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from importlib import resources
@@ -59,6 +59,8 @@ class Dimension:
     lo: float = -INF
     hi: float = INF
     doc: str = ""
+    #: The value assumed when a caller does not supply this input (None: it is required).
+    default: object = None
 
     @property
     def domain(self) -> space.Set:
@@ -82,6 +84,12 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("buyer_recent_claims", "int", 0, INF, "buyer's refund requests, last 30 days"),
     Dimension("abnormal_behaviour", "bool", doc="abuse detection flagged the claim"),
 )
+#: Evidence the buyer attached to the claim (references with their hashes; none when absent).
+EVIDENCE_DIMENSIONS: tuple[Dimension, ...] = (
+    Dimension("evidence_count", "int", 0, INF, "evidence references attached", default=0),
+    Dimension("has_photo", "bool", doc="a photo is among the evidence", default=False),
+)
+DIMENSIONS += EVIDENCE_DIMENSIONS
 DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
 DOMAIN: space.Box = tuple(d.domain for d in DIMENSIONS)
 _DIM = {d.name: d for d in DIMENSIONS}
@@ -96,7 +104,11 @@ _TOP_KEYS = {
     "refund_only_categories",
     "reasons",
     "rules",
+    "negotiation",
 }
+_NEGOTIATION_KEYS = {"quality_bar", "sla_hours", "reasons", "except"}
+#: Longest negotiation SLA a policy may set (30 days).
+MAX_SLA_HOURS = 720
 _RULE_KEYS = {"id", "priority", "description", "when", "then"}
 _THEN_KEYS = {"action", "payer", "fraction", "reasons"}
 _BOUND_OPS = {"gt", "gte", "lt", "lte"}
@@ -170,6 +182,44 @@ class Rule:
         return tuple(box)
 
 
+@dataclass(frozen=True, slots=True)
+class Negotiation:
+    """Negotiation first: a merchant at or above the quality bar settles with the buyer first.
+
+    A request the table would refund goes to the merchant instead; if no agreement is reached
+    within ``sla_hours`` the platform decides it by the table (docs/refunds.md).
+
+    Attributes:
+        quality_bar: lowest merchant quality score (0-5) that negotiates first.
+        sla_hours: how long the merchant has to agree before the platform decides.
+        reasons: the reason codes the negotiation decision gives.
+        exempt: rules whose refunds are paid at once even at such merchants (e.g. goods not
+            delivered).
+    """
+
+    quality_bar: float
+    sla_hours: float
+    reasons: tuple[str, ...]
+    exempt: frozenset[str] = frozenset()
+
+    def applies(self, merchant_score: float, rule: Rule) -> bool:
+        """Whether a request the table decides by ``rule`` is negotiated first."""
+        return (
+            rule.action.action in REFUNDING
+            and rule.id not in self.exempt
+            and merchant_score >= self.quality_bar
+        )
+
+
+#: The reason a negotiation decision gives when the policy names none.
+NEGOTIATION_REASON = ReasonCode(
+    "negotiation_first",
+    "Please settle this with the store first; the platform decides if you do not agree in time.",
+    "Your quality score lets you settle with the buyer first; the platform decides if you do "
+    "not agree in time.",
+)
+
+
 @dataclass(frozen=True)
 class Policy:
     """A validated refund policy.
@@ -194,6 +244,7 @@ class Policy:
     version: str
     content: Mapping[str, object]
     warnings: tuple[str, ...] = ()
+    negotiation: Negotiation | None = None
 
     @property
     def short_version(self) -> str:
@@ -331,6 +382,46 @@ def _canonical(data: object, p: _Problems) -> dict:
         )
     out["reasons"] = _reasons(data.get("reasons"), p)
     out["rules"] = _rules(data.get("rules"), set(out["reasons"]), p)
+    if "negotiation" in data:  # absent, the key stays out so older versions keep their hash
+        out["negotiation"] = _negotiation(data["negotiation"], set(out["reasons"]), out["rules"], p)
+    return out
+
+
+def _negotiation(data: object, codes: set[str], out_rules: list, p: _Problems) -> dict:
+    loc = "negotiation"
+    if not isinstance(data, Mapping):
+        p.add(loc, "must be a mapping with quality_bar and sla_hours")
+        return {}
+    _unknown(data, _NEGOTIATION_KEYS, loc, p)
+    out: dict[str, object] = {}
+    bar = data.get("quality_bar")
+    if not _is_number(bar) or not math.isfinite(bar) or not 0 <= bar <= 5:
+        p.add(f"{loc}.quality_bar", f"must be a merchant score between 0 and 5, got {bar!r}")
+    else:
+        out["quality_bar"] = int(bar) if float(bar).is_integer() else bar
+    hours = data.get("sla_hours")
+    if not _is_number(hours) or not math.isfinite(hours) or not 0 < hours <= MAX_SLA_HOURS:
+        p.add(
+            f"{loc}.sla_hours",
+            f"must be a number of hours above 0 and at most {MAX_SLA_HOURS}, got {hours!r}",
+        )
+    else:
+        out["sla_hours"] = int(hours) if float(hours).is_integer() else hours
+    out["reasons"] = (
+        _reason_refs(data["reasons"], codes, loc, p)
+        if data.get("reasons") not in (None, [])
+        else []
+    )
+    exempt = data.get("except", [])
+    if not isinstance(exempt, list) or not all(isinstance(r, str) and r for r in exempt):
+        p.add(f"{loc}.except", "must be a list of rule ids")
+        exempt = []
+    else:
+        ids = {r.get("id") for r in out_rules if isinstance(r, Mapping)}
+        for r in exempt:
+            if r not in ids:
+                p.add(f"{loc}.except", f"names no rule of this policy: {r!r}")
+    out["except"] = sorted(set(exempt))
     return out
 
 
@@ -623,7 +714,11 @@ def _build(content: dict, version: str, origin: str) -> Policy:
     scope = content["refund_only_categories"]
     problems = _Problems()
     warnings = _analyse(ordered, _values(scope, "category") if scope else None, problems)
+    negotiation = _built_negotiation(content.get("negotiation"))
+    if negotiation is not None and not problems.items:
+        _check_negotiated_monotone(ordered, negotiation, problems)
     used = {c for r in ordered for c in r.action.reasons}
+    used |= set((content.get("negotiation") or {}).get("reasons", ()))
     warnings += [f"reason code {c} is never used" for c in content["reasons"] if c not in used]
     problems.raise_if_any(origin)
     return Policy(
@@ -641,6 +736,18 @@ def _build(content: dict, version: str, origin: str) -> Policy:
         version=version,
         content=content,
         warnings=tuple(warnings),
+        negotiation=negotiation,
+    )
+
+
+def _built_negotiation(data: Mapping | None) -> Negotiation | None:
+    if data is None:
+        return None
+    return Negotiation(
+        float(data["quality_bar"]),
+        float(data["sla_hours"]),
+        tuple(data["reasons"]),
+        frozenset(data["except"]),
     )
 
 
@@ -719,6 +826,32 @@ def _effective_regions(rules: tuple[Rule, ...]) -> list[list[space.Box]]:
     return out
 
 
+def _check_negotiated_monotone(rules: tuple[Rule, ...], n: Negotiation, p: _Problems) -> None:
+    """Monotonicity with negotiation first applied: above the bar, a rule it covers acts as
+    ``merchant_negotiation`` (an exempt rule refunding low scores while a covered one sends high
+    scores to the merchant would give the better buyer the worse outcome)."""
+    m = DIMENSION_NAMES.index("merchant_score")
+    above = Interval.make(n.quality_bar, True, INF, True, False)
+    below = Interval.make(-INF, True, n.quality_bar, False, False)
+    virtual: list[Rule] = []
+    regions: list[list[space.Box]] = []
+    for r, boxes in zip(rules, _effective_regions(rules), strict=True):
+        if not n.applies(5.0, r):
+            virtual.append(r)
+            regions.append(boxes)
+            continue
+        for part, rule in (
+            (above, replace(r, id=f"{r.id} (negotiated first)",
+                            action=replace(r.action, action="merchant_negotiation", payer=None,
+                                           fraction=None))),
+            (below, r),
+        ):  # fmt: skip
+            cut = [(*b[:m], b[m].intersect(part), *b[m + 1 :]) for b in boxes]
+            virtual.append(rule)
+            regions.append([b for b in cut if not space.is_empty(b)])
+    _check_monotone(tuple(virtual), regions, p)
+
+
 def _check_monotone(
     rules: tuple[Rule, ...], effective: list[list[space.Box]], p: _Problems
 ) -> None:
@@ -763,9 +896,13 @@ def _buyer_range(s: Interval) -> str:
 
 
 def rule_rows(policy: Policy) -> list[dict[str, object]]:
-    """The policy's rules in evaluation order, one display row each."""
-    return [
-        {
+    """The policy's rules in evaluation order, one display row each (with a ``negotiation``
+    column saying which rules a merchant above the bar negotiates first, when the policy has
+    negotiation first)."""
+    n = policy.negotiation
+    rows: list[dict[str, object]] = []
+    for r in policy.rules:
+        row: dict[str, object] = {
             "priority": r.priority,
             "rule": r.id,
             "when": "; ".join(c.text for c in r.conditions) or "(any input)",
@@ -774,8 +911,24 @@ def rule_rows(policy: Policy) -> list[dict[str, object]]:
             "payer": r.action.payer,
             "reasons": ", ".join(r.action.reasons),
         }
-        for r in policy.rules
-    ]
+        if n is not None:
+            row["negotiation"] = (
+                f"first at merchant_score >= {n.quality_bar:g}" if n.applies(5.0, r) else ""
+            )
+        rows.append(row)
+    return rows
+
+
+def negotiation_text(policy: Policy) -> str | None:
+    """One line on the policy's negotiation first, or None without one."""
+    n = policy.negotiation
+    if n is None:
+        return None
+    exempt = f"; rules {', '.join(sorted(n.exempt))} pay at once" if n.exempt else ""
+    return (
+        f"negotiation first: merchants scoring >= {n.quality_bar:g} settle what the rules would "
+        f"refund; after {n.sla_hours:g} h without agreement the rules decide{exempt}"
+    )
 
 
 def _decimal_text(f: Fraction | None) -> str | None:

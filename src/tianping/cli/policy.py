@@ -36,10 +36,13 @@ def validate(policy: str = typer.Argument(..., help="Policy file or built-in nam
     Exits 1 with every error (each naming its rules and the input region) when invalid.
     """
     from tianping.aftersales.policy import resolve_policy
+    from tianping.aftersales.policy_table import negotiation_text
     from tianping.cli.common import console
 
     p = resolve_policy(policy)
     console.print(f"ok: {p.name} version {p.version} ({len(p.rules)} rules)", soft_wrap=True)
+    if negotiation_text(p):
+        console.print(negotiation_text(p), soft_wrap=True)
     for w in p.warnings:
         console.print(f"warning: {w}", soft_wrap=True)
 

@@ -53,6 +53,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (NEGOTIATING, "merchant_accepted"): REFUNDED,
     (NEGOTIATING, "merchant_silent"): REFUNDED,
     (NEGOTIATING, "merchant_refused"): MANUAL_REVIEW,
+    # Negotiation first (a policy's capability) lapsed: the platform decides by the policy.
+    (NEGOTIATING, "negotiation_lapsed"): REFUNDED,
+    (NEGOTIATING, "negotiation_lapsed_return"): AWAITING_RETURN,
     (MANUAL_REVIEW, "refund"): REFUNDED,
     (MANUAL_REVIEW, "require_return"): AWAITING_RETURN,
     (MANUAL_REVIEW, "reject"): REJECTED,

@@ -16,6 +16,7 @@ from tianping.inputs import (
     ShortText,
     Text,
 )
+from tianping.refunds.evidence import MAX_EVIDENCE, EvidenceIn
 
 #: Request bodies refuse fields they do not define (a misspelt field is an error, not ignored).
 STRICT = ConfigDict(extra="forbid")
@@ -95,6 +96,7 @@ class RefundRequestIn(BaseModel):
     reason: Id
     requested_amount_minor: PositiveMoney
     evidence_urls: list[Text] = Field(default_factory=list, max_length=20)
+    evidence: list[EvidenceIn] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
 class ReasonOut(BaseModel):
@@ -171,6 +173,7 @@ class AppealIn(BaseModel):
     reason: Id = "merchant_appeal"
     note: Text = ""
     evidence_urls: list[Text] = Field(default_factory=list, max_length=20)
+    evidence: list[EvidenceIn] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
 class ReturnShippedIn(BaseModel):

@@ -13,8 +13,9 @@ shared with the timers :mod:`~tianping.refunds.transitions`, the timers
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,11 +24,13 @@ from tianping.aftersales.policy import RefundInputs, evaluate
 from tianping.aftersales.vocabulary import canonical_reason
 from tianping.errors import Conflict, InvalidInput, NotFound
 from tianping.ledger import service as ledger
+from tianping.refunds import evidence, race_policy, signals
 from tianping.refunds import lifecycle as L
-from tianping.refunds import race_policy, signals
 from tianping.refunds import repository as repo
 from tianping.refunds import transitions as T
 from tianping.refunds.env import Env
+from tianping.refunds.evidence import EvidenceIn
+from tianping.refunds.evidence import policy_inputs as evidence_inputs
 from tianping.refunds.models import Order, RefundRequest
 from tianping.refunds.orders import get_order_or_raise
 from tianping.refunds.schemas import (
@@ -96,8 +99,9 @@ def prepare_request(
     _check_refundable(order, data.requested_amount_minor)
     reason = canonical_reason(data.reason)
     verdict = _policy_verdict(
-        order, reason, data.requested_amount_minor, session=session, env=env, history=history
-    )
+        order, reason, data.requested_amount_minor, session=session, env=env, history=history,
+        evidence=data.evidence,
+    )  # fmt: skip
     return PreparedRequest(data, order, reason, verdict, env, now)
 
 
@@ -144,6 +148,7 @@ def apply_request(p: PreparedRequest, *, session: Session) -> RefundRequest:
         actor=f"buyer:{order.buyer_id}",
         now=now,
         session=session,
+        data={"evidence": evidence.stored(data.evidence)} if data.evidence else None,
     )
     with session.no_autoflush:
         T.apply_verdict(req, order, p.verdict, session=session, env=p.env, now=now)
@@ -219,13 +224,18 @@ def _policy_verdict(
     session: Session,
     env: Env,
     history: signals.BuyerHistory | None = None,
+    evidence: Sequence[EvidenceIn] = (),
 ) -> Verdict:
     policy, arm = race_policy.deciding_policy(
         order.buyer_id, session=session, now=env.clock.now(), default=env.config.policy,
         arms=env.arms,
     )  # fmt: skip
     inputs = decision_inputs(order, reason, amount_minor, session=session, env=env, history=history)
+    inputs.update(evidence_inputs(evidence))
     d = evaluate(policy, RefundInputs(**inputs))
+    sla = None
+    if d.action == "merchant_negotiation" and policy.negotiation is not None:
+        sla = timedelta(hours=policy.negotiation.sla_hours)
     return Verdict(
         action=d.action,
         refund_amount_minor=d.refund_amount_minor,
@@ -238,6 +248,7 @@ def _policy_verdict(
         policy_name=d.policy_name,
         policy_version=d.policy_version,
         inputs=race_policy.with_race(inputs, arm),
+        negotiation_sla=sla,
     )
 
 
@@ -278,6 +289,8 @@ def appeal(refund_id: str, data: AppealIn, *, session: Session, env: Env) -> Ref
     L.next_status(req.status, "appeal", refund_id=req.id)
     T.before_deadline(req, session=session, now=now)
     data_out = {"reason": data.reason, "note": data.note, "evidence_urls": list(data.evidence_urls)}
+    if data.evidence:
+        data_out["evidence"] = evidence.stored(data.evidence)
     T.transition(
         req,
         "appeal",

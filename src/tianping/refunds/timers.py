@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from tianping.coupons import service as coupons
 from tianping.refunds import lifecycle as L
+from tianping.refunds import negotiation
 from tianping.refunds import repository as repo
 from tianping.refunds import transitions as T
 from tianping.refunds.env import Env
@@ -51,6 +52,10 @@ def _fire(
     now: datetime,
 ) -> None:
     actor = f"timer:{kind}"
+    if kind == "merchant_response" and negotiation.platform_decides(
+        req, order, actor=actor, session=session, env=env, now=now
+    ):
+        return
     if kind == "merchant_response":
         hours = int(env.config.merchant_response.total_seconds() // 3600)
         T.merchant_refunds_in_full(

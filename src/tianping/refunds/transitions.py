@@ -9,7 +9,7 @@ order's row lock taken by :func:`locked`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,6 +42,8 @@ class Verdict:
     policy_name: str | None = None
     policy_version: str | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    #: How long a negotiation the policy put first lasts (None: the store's merchant window).
+    negotiation_sla: timedelta | None = None
 
 
 def apply_verdict(
@@ -67,7 +69,10 @@ def apply_verdict(
         req.payer = v.payer
         transition(req, "require_return", actor=actor, session=session, env=env, now=now)
     elif v.action == "merchant_negotiation":
-        transition(req, "negotiate", actor=actor, session=session, env=env, now=now)
+        transition(
+            req, "negotiate", actor=actor, session=session, env=env, now=now,
+            delay=v.negotiation_sla,
+        )  # fmt: skip
     elif v.action == "manual_review":
         transition(req, "escalate", actor=actor, session=session, env=env, now=now)
     elif v.action == "reject":
@@ -217,8 +222,12 @@ def transition(
     env: Env,
     now: datetime,
     data: dict[str, Any] | None = None,
+    delay: timedelta | None = None,
 ) -> None:
-    """Move a request by one event: close the timer of the status it leaves, start the next."""
+    """Move a request by one event: close the timer of the status it leaves, start the next.
+
+    ``delay`` sets the next status's timer instead of the store's window for it.
+    """
     before = req.status
     after = L.next_status(before, event, refund_id=req.id)
     leaving = L.timer_for(before)
@@ -231,7 +240,7 @@ def transition(
     req.status, req.updated_at = after, now
     entering = L.timer_for(after)
     if entering is not None:
-        due = now + env.config.delay(entering)
+        due = now + (delay if delay is not None else env.config.delay(entering))
         repo.insert_timer(session, {"refund_id": req.id, "kind": entering, "due_at": due})
         written = written_of(req)
         if written is not None:
