@@ -92,3 +92,21 @@ def test_orders_without_the_attribute_columns_have_no_rings(warehouse):
     }))  # fmt: skip
     f = ring_features.buyer_rings(warehouse, as_of=AS_OF)
     assert f.ring_size.tolist() == [1, 1] and not f.flagged().any()
+
+
+def test_scores_with_rings_mark_down_the_ring_and_no_one_else(warehouse):
+    from tianping.aftersales import features
+
+    rows = [(f"o{b[1]}", b, 1, "DRING", None, None) for b in ("b1", "b2", "b3")]
+    rows += [("o4", "b4", 1, "D4", None, None), ("o5", "b5", 1, "D5", None, None)]
+    load(warehouse, rows, claims=[("o1", 3), ("o2", 3.5), ("o3", 4), ("o4", 3)])
+    scores, ring = ring_features.buyer_credit_with_rings(warehouse, as_of=AS_OF)
+    plain = features.buyer_credit(warehouse, as_of=AS_OF)
+    before = dict(zip(plain.buyer_id, plain.raw, strict=True))  # raw: before clipping to 350
+    drop = {b: before[b] - s for b, s in zip(scores.buyer_id, scores.raw, strict=True)}
+    assert drop == {"b1": 300, "b2": 300, "b3": 300, "b4": 0, "b5": 0}
+    i = list(ring.buyer_id).index("b2")
+    assert list(scores.buyer_id) == list(ring.buyer_id)
+    assert ring.reason(i) == (
+        "shares device DRING with 2 other accounts; 3 of the ring's accounts claimed 3 times in 48 h"
+    )

@@ -113,3 +113,23 @@ def test_rules_refuse_nonsense():
         rings.RingRules(cap_accounts=1)
     with pytest.raises(ValueError, match="burst_hours"):
         rings.RingRules(burst_hours=0)
+
+
+def test_the_ring_scorecard_marks_down_rings_that_claim_together_only():
+    from tianping.aftersales import credit
+
+    f = example()
+    history = credit.BuyerFeatures.from_columns({"buyer_id": f.buyer_id, "orders": ORDERS})
+    plain = credit.score_buyers(history)
+    ringed = credit.score_buyers(
+        credit.BuyerFeatures(**{**history.__dict__, "rings": f.columns()}), credit.RING_SCORECARD
+    )
+    # the ring of three (3 accounts in 48 h) loses 300 points; the household pair, 0
+    assert (plain.raw - ringed.raw).tolist() == [300, 300, 300, 0, 0, 0, 0]  # before clipping
+    assert ringed.explain(0)[-1].reason.startswith("three or more accounts of a ring")
+    for i in range(7):
+        values = {"orders": float(ORDERS[i]), **{k: float(v[i]) for k, v in f.columns().items()}}
+        assert credit.score_one(values, credit.RING_SCORECARD) == ringed.score[i]
+    assert (
+        credit.score_buyers(history, credit.RING_SCORECARD).score.tolist() == plain.score.tolist()
+    )

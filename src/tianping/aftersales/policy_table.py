@@ -81,6 +81,9 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("days_since_delivery", "int", 0, INF, "whole days; 0 when not delivered"),
     Dimension("buyer_recent_claims", "int", 0, INF, "buyer's refund requests, last 30 days"),
     Dimension("abnormal_behaviour", "bool", doc="abuse detection flagged the claim"),
+    # abuse rings (tianping.aftersales.rings); absent = linked to no one
+    Dimension("ring_size", "int", 1, INF, "accounts in the buyer's ring (1: linked to no one)"),
+    Dimension("ring_burst_accounts", "int", 0, INF, "ring accounts that claimed within 48 h"),
 )
 DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
 DOMAIN: space.Box = tuple(d.domain for d in DIMENSIONS)

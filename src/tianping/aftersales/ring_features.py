@@ -14,6 +14,7 @@ without the attribute columns (data from before they existed) have no links.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -21,52 +22,49 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
-from tianping.aftersales import rings
-from tianping.aftersales.features import _as_of, _orders
+from tianping.aftersales import credit, rings
+from tianping.aftersales.features import _as_of, _orders, buyer_features
 from tianping.clock import Clock
 
 
 def link_expr(wh: Any, as_of: datetime, rules: rings.RingRules) -> ibis.Table | None:
     """Every link ``(left, right, attribute, value)`` with ``left < right``; None: no attributes."""
     orders = _orders(wh, as_of)
-    window = rules.window_days * 86400.0
-    parts = []
-    for attribute in rings.ATTRIBUTES:
-        if attribute not in orders.columns:
-            continue
-        value = orders[attribute]
-        used = orders.filter(value.notnull() & (value.strip() != "")).select(
-            "buyer_id", value=value, t=orders.created_at.epoch_seconds()
-        )
-        spans = used.group_by(["value", "buyer_id"]).aggregate(
-            first=used.t.min(), last=used.t.max()
-        )
-        accounts = spans.group_by("value").aggregate(accounts=spans.count())
-        shared = accounts.filter(
-            (accounts.accounts >= 2) & (accounts.accounts <= rules.cap_accounts)
-        )
-        a = spans.join(shared.select("value"), "value")
-        b = a.select(value_b="value", right="buyer_id", first_b="first", last_b="last")
-        pairs = a.join(
-            b,
-            [
-                a.value == b.value_b,
-                a.buyer_id < b.right,
-                a.first <= b.last_b + window,
-                b.first_b <= a.last + window,
-            ],
-        )
-        parts.append(
-            pairs.select(
-                left=pairs.buyer_id,
-                right=pairs.right,
-                attribute=ibis.literal(attribute),
-                value=pairs.value,
-            )
-        )
-    if not parts:
+    present = [a for a in rings.ATTRIBUTES if a in orders.columns]
+    if not present:
         return None
-    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+    t = orders.created_at.epoch_seconds().cast("float64")
+    used = ibis.union(
+        *[
+            orders.select("buyer_id", attribute=ibis.literal(a), value=orders[a], t=t)
+            for a in present
+        ],
+        distinct=False,
+    )
+    used = used.filter(used.value.notnull() & (used.value.strip() != ""))
+    spans = used.group_by(["attribute", "value", "buyer_id"]).aggregate(
+        first=used.t.min(), last=used.t.max()
+    )
+    per_value = ibis.window(group_by=[spans.attribute, spans.value])
+    spans = spans.mutate(accounts=spans.buyer_id.count().over(per_value))
+    a = spans.filter((spans.accounts >= 2) & (spans.accounts <= rules.cap_accounts))
+    b = a.select(
+        attribute_b="attribute", value_b="value", right="buyer_id", first_b="first", last_b="last"
+    )
+    window = rules.window_days * 86400.0
+    pairs = a.join(
+        b,
+        [
+            a.attribute == b.attribute_b,
+            a.value == b.value_b,
+            a.buyer_id < b.right,
+            a.first <= b.last_b + window,
+            b.first_b <= a.last + window,
+        ],
+    )
+    return pairs.select(
+        left=pairs.buyer_id, right=pairs.right, attribute="attribute", value="value"
+    )
 
 
 def buyer_rings(
@@ -82,7 +80,7 @@ def buyer_rings(
     per_buyer = wh.to_arrow(orders.group_by("buyer_id").aggregate(orders=orders.count()))
     expr = link_expr(wh, at, rules)
     edges = rings.Edges.empty() if expr is None else _edges(wh.to_arrow(expr))
-    claim_buyer, claim_seconds = _claims_of(wh, at, expr)
+    claim_buyer, claim_seconds = _claims_of(wh, at)
     return rings.ring_features(
         _objects(per_buyer, "buyer_id"),
         per_buyer.column("orders").to_numpy(),
@@ -93,17 +91,14 @@ def buyer_rings(
     )
 
 
-def _claims_of(wh: Any, at: datetime, links: ibis.Table | None) -> tuple[np.ndarray, np.ndarray]:
-    """Buyer and time (epoch seconds) of every claim by a linked buyer."""
-    if links is None or not wh.has_table("refunds"):
+def _claims_of(wh: Any, at: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """Buyer and time (epoch seconds) of every claim (a few per hundred orders)."""
+    if not wh.has_table("refunds"):
         return np.zeros(0, dtype=object), np.zeros(0)
-    linked = ibis.union(links.select(linked="left"), links.select(linked="right"), distinct=True)
     r = wh.table("refunds")
     r = r.filter(r.requested_at <= at)
-    o = _orders(wh, at).select("order_id", "buyer_id")
-    j = r.join(o, "order_id")
-    j = j.semi_join(linked, j.buyer_id == linked.linked)
-    table = wh.to_arrow(j.select("buyer_id", t=j.requested_at.epoch_seconds()))
+    j = r.join(_orders(wh, at).select("order_id", "buyer_id"), "order_id")
+    table = wh.to_arrow(j.select("buyer_id", t=j.requested_at.epoch_seconds().cast("float64")))
     return _objects(table, "buyer_id"), table.column("t").to_numpy(zero_copy_only=False)
 
 
@@ -113,3 +108,40 @@ def _edges(table: pa.Table) -> rings.Edges:
 
 def _objects(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def buyer_credit_with_rings(
+    wh: Any,
+    *,
+    as_of: datetime | None = None,
+    clock: Clock | None = None,
+    rules: rings.RingRules = rings.RingRules(),
+    card: credit.ExpertScorecard = credit.RING_SCORECARD,
+) -> tuple[credit.CreditScores, rings.RingFeatures]:
+    """Credit scores of every buyer with their ring features scored, and the ring features.
+
+    Both come in the same buyer order; ``ring.reason(i)`` says what links buyer ``i``.
+    """
+    at = _as_of(as_of, clock)
+    history = buyer_features(wh, as_of=at)
+    ring = buyer_rings(wh, as_of=at, rules=rules)
+    pos = _positions(ring.buyer_id, history.buyer_id)
+    ring = _take(ring, pos)
+    scored = dataclasses.replace(history, rings=ring.columns())
+    return credit.score_buyers(scored, card), ring
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Index in ``ids`` of every id in ``wanted`` (the same set of buyers, another order)."""
+    order = np.argsort(ids.astype(str))
+    pos = order[np.searchsorted(ids[order].astype(str), wanted.astype(str))]
+    if not np.array_equal(ids[pos].astype(str), wanted.astype(str)):
+        raise AssertionError("ring features and credit history describe different buyers")
+    return pos
+
+
+def _take(f: rings.RingFeatures, pos: np.ndarray) -> rings.RingFeatures:
+    return dataclasses.replace(
+        f, buyer_id=f.buyer_id[pos], ring=f.ring[pos],
+        **{name: getattr(f, name)[pos] for name in rings.FEATURES},
+    )  # fmt: skip
