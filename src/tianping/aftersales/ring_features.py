@@ -1,15 +1,16 @@
 """Ring features from the event tables: links built in the warehouse, components in NumPy.
 
-The links (see :mod:`tianping.aftersales.rings`) are one Ibis expression per identity
-attribute: each account's first and last use of a value, values used by 2 to ``cap_accounts``
-accounts only, then a self-join on the value whose use periods, widened by the window,
-overlap. Only the links come back (a value used by one account, the vast majority, never
-leaves the engine), plus one row per buyer and one per claim of a linked buyer. Orders tables
-without the attribute columns (data from before they existed) have no links.
+The links (see :mod:`tianping.aftersales.rings`) are one Ibis expression over the three
+identity attributes: each account's first and last use of each value, the number of accounts
+per value (a window count), values used by 2 to ``cap_accounts`` accounts only, then a
+self-join on the value whose use periods, widened by the window, overlap. Only the links come back, plus one row per buyer (its order count) and
+one per claim. Orders tables without the attribute columns (a marketplace's own tables read
+in place) have no links; empty values never link.
 
     from tianping.aftersales import ring_features
     rf = ring_features.buyer_rings(wh, as_of=at)     # rings.RingFeatures
     rf.flagged(), rf.reason(0)
+    scores, rf = ring_features.buyer_credit_with_rings(wh, as_of=at)
 """
 
 from __future__ import annotations
