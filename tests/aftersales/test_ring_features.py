@@ -55,6 +55,7 @@ def test_links_follow_the_window_the_cap_and_unknown_values(warehouse):
     rows += [(f"l{i}", f"k{i:02d}", 5, None, "LOCKER", None) for i in range(25)]
     load(warehouse, rows, claims=[("o1", 3), ("o2", 23.5), ("o4", 4), ("o5", 4.5)])
     f = ring_features.buyer_rings(warehouse, as_of=AS_OF)
+    assert list(f.buyer_id) == sorted(f.buyer_id)  # the same order on every engine and run
     size = links(f)
     assert size["b1"] == size["b2"] == 2 and size["b3"] == 1
     assert size["b4"] == size["b5"] == 2

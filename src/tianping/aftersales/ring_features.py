@@ -78,7 +78,10 @@ def buyer_rings(
     """Ring features of every buyer with an order up to ``as_of`` (default: now)."""
     at = _as_of(as_of, clock)
     orders = _orders(wh, at)
-    per_buyer = wh.to_arrow(orders.group_by("buyer_id").aggregate(orders=orders.count()))
+    # sorted: the same buyers come back in the same order on every engine and every run
+    per_buyer = wh.to_arrow(
+        orders.group_by("buyer_id").aggregate(orders=orders.count()).order_by("buyer_id")
+    )
     expr = link_expr(wh, at, rules)
     edges = rings.Edges.empty() if expr is None else _edges(wh.to_arrow(expr))
     claim_buyer, claim_seconds = _claims_of(wh, at)
