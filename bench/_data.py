@@ -56,6 +56,9 @@ def order_table(
                 np.where(delivered, np.where(rng.random(n) < 0.3, "door", "station"), None)
             ),
             "channel": pa.nulls(n, pa.string()),
+            "device_id": pa.nulls(n, pa.string()),
+            "address_hash": pa.nulls(n, pa.string()),
+            "payment_fingerprint": pa.nulls(n, pa.string()),
         }
     ).cast(schema)
     return table, ts, cents, buyer

@@ -92,6 +92,9 @@ def tables(buyers: int, per_buyer: float, seed: int = 6) -> dict[str, pa.Table]:
                                           np.datetime64("NaT")), pa.timestamp("us")),
         "delivery_mode": pa.array(np.where(rng.random(n) < 0.3, "door", "station")),
         "channel": pa.nulls(n, pa.string()),
+        "device_id": pa.nulls(n, pa.string()),
+        "address_hash": pa.nulls(n, pa.string()),
+        "payment_fingerprint": pa.nulls(n, pa.string()),
     }).cast(arrow_schema(TABLES["orders"]))  # fmt: skip
     # claim-prone buyers claim far more often, so every band of the scorecard is reached
     prone = rng.random(buyers) < 0.03

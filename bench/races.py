@@ -58,6 +58,9 @@ def tables(rows: int, seed: int = 5) -> dict[str, pa.Table]:
         "coupon_amount": pa.nulls(n, pa.decimal128(18, 2)), "delivered_at": pa.nulls(n, pa.timestamp("us")),
         "delivery_mode": pa.array(np.where(delivered, np.where(rng.random(n) < 0.3, "door", "station"), None)),
         "channel": pa.nulls(n, pa.string()),
+        "device_id": pa.nulls(n, pa.string()),
+        "address_hash": pa.nulls(n, pa.string()),
+        "payment_fingerprint": pa.nulls(n, pa.string()),
     }).cast(arrow_schema(TABLES["orders"]))  # fmt: skip
     k = n // 12
     pick = rng.choice(n, k, replace=False)

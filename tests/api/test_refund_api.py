@@ -360,3 +360,32 @@ def test_hostile_evidence_is_a_422_naming_the_field(client, evidence, where):
     r = _refund(client, "ev-bad", evidence=evidence)
     assert r.status_code == 422, r.text
     assert where in r.json()["error"]["field"], r.json()
+
+
+IDENTITY = {"device_id": "D17", "address_hash": "a3f9c2", "payment_fingerprint": "F-44"}
+
+
+def test_orders_keep_their_optional_identity_attributes(client):
+    r = client.post("/v1/orders", json={**order_json("o7"), **IDENTITY})
+    assert r.status_code == 201, r.text
+    assert {k: r.json()[k] for k in IDENTITY} == IDENTITY
+    plain = client.post("/v1/orders", json=order_json("o8"))
+    assert all(plain.json()[k] is None for k in IDENTITY)  # absent: unknown
+
+    def stored(s):
+        from tianping.refunds.models import Order
+
+        return [(o.id, o.device_id, o.address_hash, o.payment_fingerprint)
+                for o in s.query(Order).filter(Order.id.in_(["o7", "o8"])).order_by(Order.id)]  # fmt: skip
+
+    assert client.store.transact(stored) == [
+        ("o7", "D17", "a3f9c2", "F-44"),
+        ("o8", None, None, None),
+    ]
+
+
+@pytest.mark.parametrize("field", sorted(IDENTITY))
+def test_bad_identity_attributes_are_refused_by_name(client, field):
+    r = client.post("/v1/orders", json={**order_json("o9"), field: "x" * 101})
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["error"]["field"] == field

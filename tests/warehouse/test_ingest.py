@@ -442,3 +442,16 @@ def test_the_memory_limit_holds_during_an_ingest_only(duckdb_warehouse, tmp_path
 def _gib(size: str) -> float:
     number, unit = size.split()
     return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}[unit]
+
+
+def test_orders_load_their_optional_identity_attributes(duckdb_warehouse, tmp_path):
+    header = [*HEADER, "device_id", "address_hash", "payment_fingerprint"]
+    rows = [[*GOOD[0], "D1", "a9f3", "F7"], [*GOOD[1], "", "", ""]]
+    report = ingest_file(duckdb_warehouse, "orders", write_csv(tmp_path / "o.csv", rows, header))
+    assert report.loaded == 2
+    got = {r["order_id"]: r for r in loaded(duckdb_warehouse)}
+    assert (got["o1"]["device_id"], got["o1"]["address_hash"], got["o1"]["payment_fingerprint"]) == (
+        "D1", "a9f3", "F7"
+    )  # fmt: skip
+    # an empty cell is unknown (null), never a shared value
+    assert got["o2"]["device_id"] is None and got["o2"]["payment_fingerprint"] is None

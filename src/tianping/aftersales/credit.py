@@ -49,6 +49,10 @@ FEATURE_COLUMNS = (
 )
 
 
+#: Ring features a scorecard may read (see :mod:`tianping.aftersales.rings`); 0 when unknown.
+RING_COLUMNS = ("ring_size", "ring_claim_rate", "ring_burst_claims", "ring_burst_accounts")
+
+
 @dataclass(frozen=True)
 class BuyerFeatures:
     """One buyer per position; every field is an array of the same length.
@@ -81,10 +85,17 @@ class BuyerFeatures:
     max_weekly_claims: np.ndarray
     not_received_claims: np.ndarray
     misrepresentation_claims: np.ndarray
+    #: ring features (:data:`RING_COLUMNS`, from :mod:`tianping.aftersales.rings`); None: none known
+    rings: Mapping[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         ids = np.asarray(self.buyer_id, dtype=object)
         object.__setattr__(self, "buyer_id", ids)
+        if self.rings is not None:
+            rings = {k: np.asarray(self.rings[k], dtype=np.float64) for k in RING_COLUMNS}
+            if any(v.shape != ids.shape for v in rings.values()):
+                raise InvalidInput("ring features must have one value per buyer", field="rings")
+            object.__setattr__(self, "rings", rings)
         for name in FEATURE_COLUMNS:
             values = np.asarray(getattr(self, name), dtype=np.float64)
             if values.shape != ids.shape:
@@ -288,6 +299,27 @@ EXPERT_CHARACTERISTICS: tuple[Characteristic, ...] = (
 )
 
 
+#: Ring characteristics, scored by :data:`RING_SCORECARD` (the default card does not read them).
+#: ``ring_claimers`` is ``ring_burst_accounts`` of a ring of 3 or more accounts (0 otherwise): two
+#: people of one household claiming the same week are not a ring.
+RING_CHARACTERISTICS: tuple[Characteristic, ...] = (
+    Characteristic(
+        "ring_claimers",
+        (
+            _b(0, 2, 0, "no group of linked accounts claimed together"),
+            _b(2, 3, -200, "two accounts of a ring of linked accounts claimed within 48 h"),
+            _b(
+                3,
+                INF,
+                -300,
+                "three or more accounts of a ring of linked accounts claimed within 48 h",
+            ),
+        ),
+        "accounts sharing a device, address or card with the buyer that claimed in one burst",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class ExpertScorecard:
     """Base points, characteristics and the score range.
@@ -320,10 +352,18 @@ class ExpertScorecard:
         derived["refund_only_ratio"] = (features.refund_only + m) / (
             features.expected_refund_only + m
         )
+        rings = features.rings or {}
+        for name in RING_COLUMNS:
+            derived[name] = rings.get(name, np.zeros(len(features)))
+        derived["ring_claimers"] = np.where(
+            derived["ring_size"] >= 3, derived["ring_burst_accounts"], 0.0
+        )
         return {name: derived[name] for name in self.names}
 
 
 EXPERT_SCORECARD = ExpertScorecard()
+#: The expert scorecard plus :data:`RING_CHARACTERISTICS`.
+RING_SCORECARD = ExpertScorecard(characteristics=EXPERT_CHARACTERISTICS + RING_CHARACTERISTICS)
 
 
 @dataclass(frozen=True)
@@ -402,11 +442,11 @@ def score_one(values: Mapping[str, float], card: ExpertScorecard = EXPERT_SCOREC
     Raises:
         InvalidInput: a value is negative or not a number, or not a known feature.
     """
-    unknown = set(values) - set(FEATURE_COLUMNS)
+    unknown = set(values) - set(FEATURE_COLUMNS) - set(RING_COLUMNS)
     if unknown:
         raise InvalidInput(f"unknown buyer feature(s): {', '.join(sorted(unknown))}")
     v: dict[str, float] = {}
-    for name in FEATURE_COLUMNS:
+    for name in (*FEATURE_COLUMNS, *RING_COLUMNS):
         x = float(values.get(name, 0.0))
         if not x >= 0:
             raise InvalidInput(
@@ -416,6 +456,7 @@ def score_one(values: Mapping[str, float], card: ExpertScorecard = EXPERT_SCOREC
     m = card.ratio_prior
     v["claim_ratio"] = (v["claims"] + m) / (v["expected_claims"] + m)
     v["refund_only_ratio"] = (v["refund_only"] + m) / (v["expected_refund_only"] + m)
+    v["ring_claimers"] = v["ring_burst_accounts"] if v["ring_size"] >= 3 else 0.0
     raw = card.base + sum(c.points_of(v[c.name]) for c in card.characteristics)
     return int(min(max(raw, card.min_score), card.max_score))
 

@@ -70,6 +70,16 @@ __all__ = [
 ]
 
 
+#: Inputs a request may leave out: no abnormal behaviour, not in a ring.
+OPTIONAL = {
+    "abnormal_behaviour": False,
+    "ring_size": 1,
+    "ring_burst_accounts": 0,
+    "ring_reason": "",
+}
+RING_INPUTS = ("ring_size", "ring_burst_accounts")
+
+
 @dataclass(frozen=True, slots=True)
 class RefundInputs:
     """What a policy decides on, for one refund request.
@@ -87,6 +97,10 @@ class RefundInputs:
         days_since_delivery: whole days since delivery (0 when not delivered).
         buyer_recent_claims: the buyer's refund requests in the last 30 days, this one excluded.
         abnormal_behaviour: abuse detection flagged this claim or buyer.
+        ring_size, ring_burst_accounts: the buyer's abuse ring (:mod:`tianping.aftersales.rings`):
+            its accounts (1: linked to no one) and how many of them claimed within 48 h.
+        ring_reason: what links the buyer to the ring (the shared values), cited by a decision
+            whose rule tested a ring input.
         evidence_count: evidence references (photos, documents) attached to the claim.
         has_photo: a photo is among them.
     """
@@ -102,6 +116,10 @@ class RefundInputs:
     days_since_delivery: int
     buyer_recent_claims: int
     abnormal_behaviour: bool = False
+    # abuse rings
+    ring_size: int = 1
+    ring_burst_accounts: int = 0
+    ring_reason: str = ""
     evidence_count: int = 0
     has_photo: bool = False
 
@@ -116,7 +134,7 @@ class RefundInputs:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidInput(f"unknown input field(s): {', '.join(unknown)}", field=unknown[0])
-        optional = {"abnormal_behaviour", *(d.name for d in DIMENSIONS if d.default is not None)}
+        optional = {*OPTIONAL, *(d.name for d in DIMENSIONS if d.default is not None)}
         missing = [f.name for f in fields(cls) if f.name not in data and f.name not in optional]
         if missing:
             raise InvalidInput(f"missing input field(s): {', '.join(missing)}", field=missing[0])
@@ -150,6 +168,8 @@ class Decision:
         matched: each condition of the rule with the input value that satisfied it (a rule
             without conditions is the policy's catch-all).
         fraction: the partial-refund fraction as a decimal string, else None.
+        ring_reason: the shared values linking the buyer to its ring, when the rule that fired
+            tested a ring input (else empty).
     """
 
     action: str
@@ -164,6 +184,7 @@ class Decision:
     policy_version: str
     matched: tuple[ConditionMatch, ...]
     fraction: str | None = None
+    ring_reason: str = ""
 
     @property
     def automatic(self) -> bool:
@@ -179,6 +200,8 @@ class Decision:
         """One paragraph: which rule fired and why."""
         why = "; ".join(f"{m.condition} (was {_show(m.value)})" for m in self.matched)
         why = why or "no condition: the catch-all rule"
+        if self.ring_reason:
+            why += f"; the buyer {self.ring_reason}"
         return (
             f"policy {self.policy_name}@{self.policy_version[:12]}: rule {self.rule_id} "
             f"(priority {self.priority}) fired because {why} -> {self.action}"
@@ -193,6 +216,7 @@ class Decision:
             "requires_return": self.requires_return,
             "payer": self.payer,
             "fraction": self.fraction,
+            "ring_reason": self.ring_reason,
             "reasons": [
                 {"code": r.code, "buyer": r.buyer, "merchant": r.merchant} for r in self.reasons
             ],
@@ -305,6 +329,9 @@ def _decision(policy: Policy, rule: Rule, inputs: RefundInputs, values: tuple) -
             ConditionMatch(c.dimension, c.text, values[c.index]) for c in rule.conditions
         ),
         fraction=_decimal(act.fraction) if act.fraction is not None else None,
+        ring_reason=inputs.ring_reason
+        if any(c.dimension in RING_INPUTS for c in rule.conditions)
+        else "",
     )
 
 
@@ -343,6 +370,7 @@ def _validated(policy: Policy, x: RefundInputs) -> tuple:
     values = (
         x.amount_minor, x.category, x.reason, x.buyer_score, x.merchant_score, x.defect_flag,
         x.delivered, x.days_since_delivery, x.buyer_recent_claims, x.abnormal_behaviour,
+        x.ring_size, x.ring_burst_accounts,
         x.evidence_count, x.has_photo,
     )  # fmt: skip
     for dim, v in zip(DIMENSIONS, values, strict=True):
@@ -510,10 +538,12 @@ def _batch_columns(policy: Policy, columns: Mapping[str, object]) -> tuple[int, 
         if d.default is not None and d.name not in columns
     }
     columns = {**columns, **defaults}
-    missing = [n for n in DIMENSION_NAMES if n not in columns]
+    missing = [n for n in DIMENSION_NAMES if n not in columns and n not in RING_INPUTS]
     if missing:
         raise InvalidInput(f"missing column(s): {', '.join(missing)}", field=missing[0])
     n = len(columns["amount_minor"])  # type: ignore[arg-type]
+    defaults = {k: np.full(n, OPTIONAL[k]) for k in RING_INPUTS}  # absent: not in a ring
+    columns = {**defaults, **columns}
     _batch_currency(policy, columns.get("currency", policy.currency), n)
     cols = {}
     for dim in DIMENSIONS:

@@ -83,6 +83,9 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("days_since_delivery", "int", 0, INF, "whole days; 0 when not delivered"),
     Dimension("buyer_recent_claims", "int", 0, INF, "buyer's refund requests, last 30 days"),
     Dimension("abnormal_behaviour", "bool", doc="abuse detection flagged the claim"),
+    # abuse rings (tianping.aftersales.rings); absent = linked to no one
+    Dimension("ring_size", "int", 1, INF, "accounts in the buyer's ring (1: linked to no one)"),
+    Dimension("ring_burst_accounts", "int", 0, INF, "ring accounts that claimed within 48 h"),
 )
 #: Evidence the buyer attached to the claim (references with their hashes; none when absent).
 EVIDENCE_DIMENSIONS: tuple[Dimension, ...] = (

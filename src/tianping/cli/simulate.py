@@ -23,7 +23,7 @@ def simulate(
     seed: int = typer.Option(0, help="Seed: the same seed gives the same data, byte for byte."),
     start: str = typer.Option("2024-04-01", help="First day (ISO date, UTC days)."),
     scenario: str = typer.Option(
-        "default", help="Shipped scenario (default | baseline) or a scenario YAML file."
+        "default", help="Shipped scenario (default | baseline | rings) or a scenario YAML file."
     ),
     out: Path | None = typer.Option(None, help="Also write Parquet files (and the truth) here."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),

@@ -53,6 +53,10 @@ class Order(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     reserved_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # who placed the order beyond the account (abuse-ring features); None: unknown
+    device_id: Mapped[str | None] = mapped_column(String(100))
+    address_hash: Mapped[str | None] = mapped_column(String(100))
+    payment_fingerprint: Mapped[str | None] = mapped_column(String(100))
 
 
 class RefundRequest(Base):

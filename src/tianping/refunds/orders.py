@@ -70,6 +70,9 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
         recorded_at=now,
         refunded_minor=0,
         reserved_minor=0,
+        device_id=data.device_id,
+        address_hash=data.address_hash,
+        payment_fingerprint=data.payment_fingerprint,
     )
     session.add(order)
     session.flush()
@@ -97,7 +100,9 @@ def record_order(data: OrderIn, *, session: Session, env: Env) -> tuple[Order, b
               "product_id": order.product_id, "category": order.category,
               "amount_minor": order.amount_minor, "currency": order.currency,
               "coupon_id": order.coupon_id, "coupon_minor": order.coupon_minor,
-              "paid_at": paid_at, "delivered_at": delivered_at}  # fmt: skip
+              "paid_at": paid_at, "delivered_at": delivered_at, "device_id": order.device_id,
+              "address_hash": order.address_hash,
+              "payment_fingerprint": order.payment_fingerprint}  # fmt: skip
     audit_log.later("order.recorded", subject=f"order:{order.id}", now=now, detail=detail,
                     session=session)  # fmt: skip
     return order, True

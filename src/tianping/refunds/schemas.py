@@ -61,6 +61,9 @@ class OrderIn(BaseModel):
     coupon: CouponIn | None = None
     paid_at: Instant
     delivered_at: Instant | None = None
+    device_id: Id | None = Field(None, description="device the order was placed from")
+    address_hash: Id | None = Field(None, description="hash of the shipping address")
+    payment_fingerprint: Id | None = Field(None, description="payment-method fingerprint")
 
     @model_validator(mode="after")
     def _something_was_paid(self) -> OrderIn:
@@ -85,6 +88,9 @@ class OrderOut(BaseModel):
     delivered_at: datetime | None
     refunded_minor: int
     reserved_minor: int
+    device_id: str | None = None
+    address_hash: str | None = None
+    payment_fingerprint: str | None = None
 
 
 class RefundRequestIn(BaseModel):

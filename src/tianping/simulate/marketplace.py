@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tianping.simulate import aftersales, redpackets
+from tianping.simulate import aftersales, identity, redpackets
 from tianping.simulate.calendar import session_seconds
 from tianping.simulate.population import PROFESSIONAL, Buyers, burst_cells, make_buyers
 from tianping.simulate.world import World
@@ -71,14 +71,16 @@ class ChunkEvents:
 def simulate_chunk(world: World, index: int, first: int, n: int) -> ChunkEvents:
     """Simulate buyers ``first .. first + n - 1`` (chunk ``index``) over the whole window."""
     rng = np.random.default_rng([world.seed, 1, index])
-    buyers = make_buyers(rng, world.params, first, n)
-    visits = draw_visits(rng, world, buyers)
+    ident = identity.stream(world.seed, index)
+    buyers = identity.organise(ident, world.params, index, make_buyers(rng, world.params, first, n))
+    visits = draw_visits(rng, world, buyers, ident)
     exposure_days, exposures = expose(world, buyers, visits)
     effects = cell_effects(world, visits, exposure_days)
     ordered = convert(rng, world, buyers, visits, effects)
     orders = place_orders(rng, world, buyers, visits, ordered, effects)
     packets = redpackets.redeem(rng, world, buyers, orders)
     after = aftersales.simulate(rng, world, buyers, orders, effects)
+    orders.update(identity.order_attributes(ident, world.params, buyers, orders))
     return ChunkEvents(
         buyers=buyers,
         activity={"buyer": visits.buyer, "day": visits.day},
@@ -92,8 +94,13 @@ def simulate_chunk(world: World, index: int, first: int, n: int) -> ChunkEvents:
     )
 
 
-def draw_visits(rng: np.random.Generator, world: World, buyers: Buyers) -> Visits:
-    """Which buyer-days are active: a Bernoulli draw per cell, plus abusers' burst days."""
+def draw_visits(
+    rng: np.random.Generator, world: World, buyers: Buyers, ident: np.random.Generator | None = None
+) -> Visits:
+    """Which buyer-days are active: a Bernoulli draw per cell, plus abusers' burst days.
+
+    Rings' shared bursts are drawn from ``ident`` (the identity stream) when given.
+    """
     days = world.params.days
     # float32 halves the memory traffic of the grid, the cost that dominates here
     prob = np.multiply.outer(
@@ -105,6 +112,8 @@ def draw_visits(rng: np.random.Generator, world: World, buyers: Buyers) -> Visit
     del prob
     burst = np.zeros(active.shape, dtype=bool)
     burst[burst_cells(rng, world.params, buyers)] = True
+    if ident is not None:
+        burst[identity.ring_burst_cells(ident, world.params, buyers)] = True
     active |= burst
     flat = np.flatnonzero(active)
     second = session_seconds(rng, world.params.hourly_profile, flat.size)

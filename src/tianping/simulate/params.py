@@ -122,6 +122,25 @@ class MarketParams:
     professional_burst_days: tuple[int, int] = (3, 7)
     professional_burst_conversion: float = 0.6
     professional_burst_extra_orders: float = 1.0
+    # organised abuse (off by default; the ``rings`` scenario turns it on)
+    ring_share: float = 0.0
+    ring_size: tuple[int, int] = (3, 8)
+    ring_bursts: tuple[int, int] = (2, 4)
+    ring_burst_days: tuple[int, int] = (1, 2)
+    ring_join_burst: float = 0.85
+    ring_claim_rate: float = 0.8
+    ring_shared_device: float = 0.8
+    ring_shared_address: float = 0.7
+    ring_shared_payment: float = 0.6
+    serial_returner_share: float = 0.0
+    serial_returner_multiplier: float = 8.0
+    # identity attributes of orders (device, shipping address, payment method)
+    attribute_missing_share: float = 0.02
+    public_device_share: float = 0.02
+    public_devices: int = 20
+    parcel_lockers: int = 200
+    household_share: float = 0.04
+    household_shared_payment: float = 0.3
     # merchants and products
     merchant_quality_beta: tuple[float, float] = (6.0, 2.0)
     merchant_popularity_sigma: float = 1.2

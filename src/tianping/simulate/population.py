@@ -74,6 +74,8 @@ class Buyers:
     red_packet_rate: np.ndarray
     honesty: np.ndarray
     claim_rate: np.ndarray
+    ring: np.ndarray | None = None  # global ring number, -1 outside rings (None: no rings drawn)
+    serial: np.ndarray | None = None  # serial returners (None: none drawn)
 
     @property
     def size(self) -> int:
@@ -170,7 +172,10 @@ def burst_cells(
     rng: np.random.Generator, params: MarketParams, buyers: Buyers
 ) -> tuple[np.ndarray, np.ndarray]:
     """(buyer, day) of every day a professional abuser spends in a burst of orders and claims."""
-    pros = np.flatnonzero(buyers.honesty == PROFESSIONAL)
+    solo = buyers.honesty == PROFESSIONAL
+    if buyers.ring is not None:
+        solo &= buyers.ring < 0  # ring members burst together (tianping.simulate.identity)
+    pros = np.flatnonzero(solo)
     lo, hi = params.professional_bursts
     n_bursts = rng.integers(lo, hi + 1, size=pros.size)
     who = np.repeat(pros, n_bursts)

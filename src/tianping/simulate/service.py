@@ -41,7 +41,7 @@ from tianping.simulate.tables import (
 from tianping.simulate.world import World, build_world
 
 CHUNK_BUYERS = 50_000
-SHIPPED = ("default", "baseline")
+SHIPPED = ("default", "baseline", "rings")
 TRUTH_FILE = "truth.json"
 
 Progress = Callable[[int, int], None]
@@ -99,7 +99,7 @@ def refuse_existing_events(wh: Any, *, where: Path, command: str) -> None:
 
 
 def load_scenario(source: str | Path | None) -> Scenario:
-    """A shipped scenario by name (``default``, ``baseline``) or a YAML file; None = default.
+    """A shipped scenario by name (``default``, ``baseline``, ``rings``) or a YAML file; None = default.
 
     Raises:
         UsageError: the file cannot be read.

@@ -15,7 +15,15 @@ import pyarrow.compute as pc
 
 from tianping.events.schema import TABLES
 from tianping.simulate import columns as col
-from tianping.simulate.aftersales import DECISIONS, REASONS, TRUE_REASONS
+from tianping.simulate import identity
+from tianping.simulate.aftersales import (
+    ABUSE,
+    CHANGE_OF_MIND,
+    DECISIONS,
+    NOT_RECEIVED,
+    REASONS,
+    TRUE_REASONS,
+)
 from tianping.simulate.marketplace import ChunkEvents
 from tianping.simulate.population import HONESTY_NAMES, PROFESSIONAL
 from tianping.simulate.world import World
@@ -131,7 +139,16 @@ def _orders(world: World, ev: ChunkEvents, ids: Numbering, order_no: np.ndarray)
         "delivered_at": col.timestamps(_micros(world, o["delivered"]), undelivered),
         "delivery_mode": col.labels(("station", "door"), o["door"].astype(np.int64)),
         "channel": col.labels(world.params.channels, o["channel"]),
+        **{name: _attribute(name, o[name]) for name in identity.ATTRIBUTES},
     })  # fmt: skip
+
+
+def _attribute(name: str, codes: np.ndarray) -> pa.Array:
+    missing = codes < 0
+    ids = col.fixed_ids(identity.PREFIXES[name], np.maximum(codes, 0), identity.SPACE_DIGITS + 1)
+    return (
+        pc.if_else(pa.array(~missing), ids, pa.scalar(None, pa.string())) if missing.any() else ids
+    )
 
 
 def _refunds(world, ev: ChunkEvents, ids: Numbering, order_no, start: int) -> pa.Table:
@@ -210,6 +227,8 @@ def buyers_truth(world: World, ev: ChunkEvents, ids: Numbering) -> pa.Table:
         "is_abuser": b.honesty > 0,
         "is_professional": b.honesty == PROFESSIONAL,
         "abuse_claim_rate": b.claim_rate,
+        "ring_id": _ring_ids(b.ring if b.ring is not None else np.full(b.size, -1)),
+        "serial_returner": b.serial if b.serial is not None else np.zeros(b.size, dtype=bool),
     })  # fmt: skip
 
 
@@ -227,12 +246,36 @@ def _refunds_truth(ev: ChunkEvents, ids: Numbering, order_no, start: int) -> pa.
 
 
 def _abuse_truth(ev: ChunkEvents, ids: Numbering, start: int) -> pa.Table:
-    """``refund_truth``: which requests were abuse, in the shape the what-if replay reads."""
-    r = ev.refunds
+    """``refund_truth``: which requests were abuse (``abusive``, what the what-if replay reads),
+    what kind (:data:`ABUSE_KINDS`, null for an honest claim) and the claimant's ring."""
+    r, b = ev.refunds, ev.buyers
+    buyer = ev.orders["buyer"][r["order"]]
+    ring = b.ring[buyer] if b.ring is not None else np.full(buyer.size, -1)
+    serial = b.serial[buyer] if b.serial is not None else np.zeros(buyer.size, dtype=bool)
+    abusive = r["cause"] == ABUSE
+    kind = np.select(
+        [abusive & (ring >= 0), abusive & (r["reason"] == NOT_RECEIVED), abusive,
+         serial & (r["cause"] == CHANGE_OF_MIND)],
+        [1, 2, 3, 4], 0,
+    )  # fmt: skip
     return pa.table({
         "refund_id": ids.events("R", start + np.arange(r["order"].size)),
-        "abusive": r["cause"] == TRUE_REASONS.index("abuse"),
+        "abusive": abusive,
+        "abuse_kind": pa.array(np.asarray((None, *ABUSE_KINDS), dtype=object)[kind], pa.string()),
+        "ring_id": _ring_ids(ring),
     })  # fmt: skip
+
+
+#: Kinds of abuse in ``refund_truth.abuse_kind``: a ring member's false claim, an empty-parcel
+#: claim (a false "not received"), any other false claim, and a serial returner's change of
+#: mind (not counted as ``abusive``: the goods come back).
+ABUSE_KINDS = ("ring", "empty_parcel", "false_claim", "serial_return")
+
+
+def _ring_ids(ring: np.ndarray) -> pa.Array:
+    ids = col.fixed_ids("G", np.maximum(ring, 0), 9)
+    inside = pa.array(np.asarray(ring) >= 0)
+    return pc.if_else(inside, ids, pa.scalar(None, pa.string()))
 
 
 def _packets_truth(world, ev: ChunkEvents, ids: Numbering, order_no, start: int) -> pa.Table:

@@ -54,6 +54,24 @@ def arrow_schema(table: TableSchema, scale: int = 2) -> pa.Schema:
     return pa.schema([pa.field(c.name, arrow_type(c.kind, scale)) for c in table.columns])
 
 
+def _with_optional_columns(table: TableSchema, schema: pa.Schema, data: pa.Table) -> pa.Table:
+    """``data`` with every optional column it lacks added as nulls (required ones stay missing)."""
+    for column in table.columns:
+        if column.name not in data.column_names and not column.required:
+            data = data.append_column(
+                schema.field(column.name), pa.nulls(data.num_rows, schema.field(column.name).type)
+            )
+    return data
+
+
+def _add_new_columns(raw: Any, name: str, view: str) -> None:
+    """Add to DuckDB table ``name`` the columns of ``view`` it does not have yet."""
+    have = {r[0] for r in raw.execute(f'DESCRIBE "{name}"').fetchall()}
+    for column, kind, *_ in raw.execute(f"DESCRIBE {view}").fetchall():
+        if column not in have:
+            raw.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {kind}')
+
+
 class Warehouse:
     """An Ibis connection plus the few writes tianping needs.
 
@@ -111,9 +129,15 @@ class Warehouse:
 
     # -- writing -----------------------------------------------------------------
     def append(self, name: str, data: pa.Table) -> None:
-        """Append rows (atomically on DuckDB); creates the table on first write."""
+        """Append rows (atomically on DuckDB); creates the table on first write.
+
+        Optional columns of an event table that ``data`` lacks are stored empty; a table made
+        before an optional column existed gains it (its earlier rows empty).
+        """
         self.check_writable(name)
         schema = arrow_schema(TABLES[name], self.scale) if name in TABLES else data.schema
+        if name in TABLES:
+            data = _with_optional_columns(TABLES[name], schema, data)
         data = data.select(schema.names).cast(schema)
         if self.kind == "duckdb":
             self._duckdb_append(name, data)
@@ -161,7 +185,8 @@ class Warehouse:
         try:
             raw.execute("BEGIN TRANSACTION")
             raw.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM {view} LIMIT 0')
-            raw.execute(f'INSERT INTO "{name}" SELECT * FROM {view}')
+            _add_new_columns(raw, name, view)
+            raw.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM {view}')
             raw.execute("COMMIT")
         except Exception:
             raw.execute("ROLLBACK")
@@ -192,7 +217,10 @@ class Warehouse:
         views = _SPARK_VIEWS.setdefault(session, {})
         if reuse and views.get(name) == state and session.catalog.tableExists(name):
             return
-        session.read.parquet(str(folder)).createOrReplaceTempView(name)
+        # mergeSchema: files written before an optional column existed lack it (read as empty)
+        session.read.option("mergeSchema", "true").parquet(str(folder)).createOrReplaceTempView(
+            name
+        )
         views[name] = state
 
     def close(self) -> None:
