@@ -197,6 +197,7 @@ def replay_inputs(
     merchant = _merchant_scores(wh, table.column("merchant_id"), as_of)
     defect = _defect_flags(wh, table.column("product_id"), as_of)
     abusive, truth_note = _abuse_truth(wh, table.column("refund_id"))
+    rings, ring_note = _ring_inputs(wh, table.column("buyer_id"), as_of)
     columns = {
         "amount_minor": _np(table, "amount_minor", np.int64),
         "category": _coded(table.column("category")),
@@ -208,6 +209,7 @@ def replay_inputs(
         "days_since_delivery": _np(table, "days_since_delivery", np.int64),
         "buyer_recent_claims": _np(table, "recent_claims", np.int64),
         "abnormal_behaviour": _np(table, "abnormal", bool),
+        **rings,
     }
     notes = (
         f"buyer, merchant and product scores as of {as_of.isoformat(sep=' ')} UTC",
@@ -215,6 +217,7 @@ def replay_inputs(
         f"abnormal behaviour: >= {ABNORMAL_NOT_RECEIVED} not-received/empty-parcel or >= "
         f"{ABNORMAL_MISREPRESENTATION} counterfeit/not-as-described claims in the prior {RECENT_DAYS} days",
         truth_note,
+        ring_note,
     )
     return ReplayInputs(
         refund_ids=table.column("refund_id").to_numpy(zero_copy_only=False).astype(object),
@@ -339,6 +342,34 @@ def _defect_flags(wh: Any, product_ids: pa.ChunkedArray, as_of: datetime) -> np.
     signals = features.product_defects(wh, as_of=as_of)
     flagged = set(signals.product_id[np.asarray(signals.flagged, dtype=bool)].tolist())
     return np.array([p in flagged for p in product_ids.to_pylist()], dtype=bool)
+
+
+def _ring_inputs(
+    wh: Any, buyer_ids: pa.ChunkedArray, as_of: datetime
+) -> tuple[dict[str, np.ndarray], str]:
+    """Each request's buyer's ring inputs as of ``as_of`` (no later claim or order is seen);
+    none (absent = linked to no one) when the orders carry no identity attributes."""
+    from tianping.aftersales import ring_features
+
+    orders = wh.table("orders")
+    if not any(a in orders.columns for a in ring_features.rings.ATTRIBUTES):
+        return {}, "ring inputs: none (the orders carry no device, address or card)"
+    rf = ring_features.buyer_rings(wh, as_of=as_of)
+    ids = buyer_ids.to_numpy(zero_copy_only=False).astype(str)
+    size, burst = np.ones(ids.size, np.int64), np.zeros(ids.size, np.int64)
+    if rf.buyer_id.size:  # buyers without an order before as_of stay linked to no one
+        known = rf.buyer_id.astype(str)
+        order = np.argsort(known, kind="stable")
+        pos = np.minimum(np.searchsorted(known[order], ids), known.size - 1)
+        at, found = order[pos], known[order][pos] == ids
+        size[found] = rf.ring_size[at[found]]
+        burst[found] = rf.ring_burst_accounts[at[found]]
+    note = (
+        f"ring inputs as of {as_of.isoformat(sep=' ')} UTC: {int((size > 1).sum())} request(s) "
+        f"from buyers linked to others, {int(((size >= rf.rules.min_size) & (burst >= rf.rules.min_burst_accounts)).sum())} "
+        "in a ring that claimed in a burst"
+    )
+    return {"ring_size": size, "ring_burst_accounts": burst}, note
 
 
 def _abuse_truth(wh: Any, refund_ids: pa.ChunkedArray) -> tuple[np.ndarray | None, str]:
