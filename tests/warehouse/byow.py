@@ -54,6 +54,10 @@ def foreign_tables(t: dict[str, pa.Table]) -> dict[str, pa.Table]:
                 "delivered_at": _local(o["delivered_at"]),
                 "delivery_mode": o["delivery_mode"],
                 "channel": o["channel"],
+                # the identity attributes under the company's own names (rings read them)
+                "device": o["device_id"],
+                "addr_hash": o["address_hash"],
+                "card_fp": o["payment_fingerprint"],
             }
         ),
         "after_sales": pa.table(
@@ -106,6 +110,9 @@ MAPPINGS: dict[str, tuple[str, dict[str, Any]]] = {
                 "created_at": "paid_at",
                 "product_id": "sku",
                 "coupon_amount": "coupon_fen",
+                "device_id": "device",
+                "address_hash": "addr_hash",
+                "payment_fingerprint": "card_fp",
             },
         },
     ),
@@ -150,7 +157,12 @@ def answers(wh: Any) -> dict[str, Any]:
         )
         out[name] = {"rows": rows, "totals": agg.arm_totals}
     features = buyer_features(wh, as_of=AS_OF)
-    fields = [f for f in features.__dataclass_fields__ if f != "buyer_id"]
+    # every per-buyer column (``rings`` is filled only when scored with ring features)
+    fields = [
+        f
+        for f in features.__dataclass_fields__
+        if f != "buyer_id" and getattr(features, f) is not None
+    ]
     order = sorted(range(len(features.buyer_id)), key=lambda i: str(features.buyer_id[i]))
     out["credit"] = {
         str(features.buyer_id[i]): {f: getattr(features, f)[i] for f in fields} for i in order
