@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from credit import AS_OF, tables, timed
 
 from tianping.aftersales import features, ring_features
+from tianping.aftersales.rings import ATTRIBUTES, RingRules
 from tianping.settings import Settings
 from tianping.simulate.service import load_scenario, run_simulation
 from tianping.warehouse import connect
@@ -89,21 +90,81 @@ def _strings(prefix: str, numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, pa.array(numbers).cast(pa.string()), "")
 
 
+#: The tightest hand SQL of the links this bench could write: per attribute, values used by two
+#: or more accounts found by a MIN/MAX pair, with a 32-bit bitmap of the buyers' hashes that
+#: drops values seen by more than the cap's accounts before their periods are grouped (DuckDB
+#: only: ``bit_or``/``bit_count`` over a hash), then the same periods, cap and overlap join.
+HAND_LINKS = """
+WITH sp AS ({spans}),
+s AS (SELECT * FROM sp SEMI JOIN
+      (SELECT a, v FROM sp GROUP BY ALL HAVING count(*) BETWEEN 2 AND {cap}) USING (a, v))
+SELECT x.b AS "left", y.b AS "right", x.a AS attribute, x.v AS value
+FROM s x JOIN s y ON x.a = y.a AND x.v = y.v AND x.b < y.b
+  AND x.f <= y.l + {window} AND y.f <= x.l + {window}
+"""
+HAND_SPANS = """
+SELECT '{a}' AS a, v, b, f, l FROM (
+  SELECT {a} AS v, buyer_id AS b, min(epoch(created_at)) AS f, max(epoch(created_at)) AS l
+  FROM orders SEMI JOIN (
+    SELECT v FROM (
+      SELECT {a} AS v, min(buyer_id) AS lo, max(buyer_id) AS hi,
+             bit_or(1::BIGINT << (hash(buyer_id) & 31)::BIGINT) AS m
+      FROM orders WHERE created_at <= $as_of AND {a} IS NOT NULL AND {a} <> '' GROUP BY 1)
+    WHERE lo <> hi AND bit_count(m) <= {cap}) k ON orders.{a} = k.v
+  WHERE created_at <= $as_of GROUP BY 1, 2)
+"""
+
+
+def hand_links(wh, rules) -> pa.Table:
+    spans = " UNION ALL ".join(HAND_SPANS.format(a=a, cap=rules.cap_accounts) for a in ATTRIBUTES)
+    sql = HAND_LINKS.format(spans=spans, cap=rules.cap_accounts, window=rules.window_days * 86400)
+    return wh.con.con.execute(sql, {"as_of": AS_OF}).fetch_arrow_table()
+
+
+def _pairs(table: pa.Table) -> set[tuple]:
+    return set(zip(*(table.column(c).to_pylist() for c in ("left", "right", "attribute", "value"))))
+
+
 def scale(buyers: int, per_buyer: float, repeats: int) -> None:
     data = tables(buyers, per_buyer)
     data["orders"] = with_identity(data["orders"])
+    rules = RingRules()
     with tempfile.TemporaryDirectory() as tmp:
         wh = connect(Settings(home=Path(tmp), warehouse=f"duckdb://{Path(tmp) / 'w.duckdb'}"))
         for name, table in data.items():
             wh.append(name, table)
         print(f"{buyers:,} buyers, {data['orders'].num_rows:,} orders, "
               f"{data['refunds'].num_rows:,} refunds", flush=True)  # fmt: skip
-        today, plain = timed(lambda: features.buyer_credit(wh, as_of=AS_OF), repeats)
-        print(f"scoring today:           {today:6.1f} s", flush=True)
-        rings_s, (scores, ring) = timed(
-            lambda: ring_features.buyer_credit_with_rings(wh, as_of=AS_OF), repeats
-        )
-        print(f"scoring with ring features: {rings_s:6.1f} s ({rings_s / today:.2f}x today)")
+        # in turn, so that a drift in the machine's speed falls on both sides of each ratio
+        today_s, rings_s = [], []
+        for _ in range(repeats):
+            t, plain = timed(lambda: features.buyer_credit(wh, as_of=AS_OF), 1)
+            today_s.append(t)
+            t, (scores, ring) = timed(
+                lambda: ring_features.buyer_credit_with_rings(wh, as_of=AS_OF, rules=rules), 1
+            )
+            rings_s.append(t)
+        ratios = np.array(rings_s) / np.array(today_s)
+        print(f"scoring today:              median {np.median(today_s):6.2f} s  "
+              f"(runs {', '.join(f'{x:.2f}' for x in today_s)})")  # fmt: skip
+        print(f"scoring with ring features: median {np.median(rings_s):6.2f} s  "
+              f"(runs {', '.join(f'{x:.2f}' for x in rings_s)})")  # fmt: skip
+        print(f"ratio, pair by pair: {', '.join(f'{r:.2f}x' for r in ratios)}; "
+              f"median {np.median(ratios):.2f}x (target 1.5x)")  # fmt: skip
+        expr = ring_features.link_expr(wh, AS_OF, rules)
+        ours_l, hand_l = [], []
+        for _ in range(repeats):
+            t, links = timed(lambda: wh.to_arrow(expr), 1)
+            ours_l.append(t)
+            t, hand = timed(lambda: hand_links(wh, rules), 1)
+            hand_l.append(t)
+        same = _pairs(links) == _pairs(hand)
+        print(f"links query alone: ours median {np.median(ours_l):.2f} s, tightest hand SQL "
+              f"{np.median(hand_l):.2f} s ({np.median(np.array(ours_l) / np.array(hand_l)):.2f}x); "
+              f"{links.num_rows:,} links, the same: {same}")  # fmt: skip
+        floor = np.median(today_s) + np.median(hand_l)
+        print(f"floor for scoring with rings (today + hand links, nothing else): {floor:.2f} s "
+              f"= {floor / np.median(today_s):.2f}x today")  # fmt: skip
         flagged = ring.flagged()
         print(f"rings found: {int((ring.ring >= 0).sum()):,} linked buyers, "
               f"{int(flagged.sum()):,} flagged; scores equal where no ring: "
@@ -125,7 +186,7 @@ def main() -> None:
     s = sub.add_parser("scale")
     s.add_argument("--buyers", type=int, default=1_000_000)
     s.add_argument("--orders-per-buyer", type=float, default=5.0)
-    s.add_argument("--repeats", type=int, default=1)
+    s.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     if args.what == "detect":
         detect(args.seeds, args.buyers)

@@ -22,6 +22,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tianping.aftersales import credit, rings
 from tianping.aftersales.features import _as_of, _orders, buyer_features
@@ -29,26 +30,44 @@ from tianping.clock import Clock
 
 
 def link_expr(wh: Any, as_of: datetime, rules: rings.RingRules) -> ibis.Table | None:
-    """Every link ``(left, right, attribute, value)`` with ``left < right``; None: no attributes."""
+    """Every link ``(left, right, attribute, value)`` with ``left < right``; None: no attributes.
+
+    Two stages per attribute, so that the expensive part touches only shared values. Stage one
+    groups the orders by value and keeps the values whose smallest and largest buyer
+    differ (used by at least two accounts: a MIN/MAX pair, not a distinct count). Nearly every
+    value belongs to one account, so about 1 % of them survive. Stage two re-reads only the
+    orders with a surviving value, groups them by ``(attribute, value, buyer)`` into use
+    periods, keeps the values with 2 to ``cap_accounts`` accounts and joins the periods that
+    overlap once widened by the window. Values of only blanks link
+    nobody: the query drops empty strings, :func:`buyer_rings` the links on whitespace (a
+    ``TRIM`` here would run on every order).
+    """
     orders = _orders(wh, as_of)
     present = [a for a in rings.ATTRIBUTES if a in orders.columns]
     if not present:
         return None
-    t = orders.created_at.epoch_seconds().cast("float64")
-    used = ibis.union(
-        *[
-            orders.select("buyer_id", attribute=ibis.literal(a), value=orders[a], t=t)
-            for a in present
-        ],
-        distinct=False,
-    )
-    used = used.filter(used.value.notnull() & (used.value.strip() != ""))
-    spans = used.group_by(["attribute", "value", "buyer_id"]).aggregate(
-        first=used.t.min(), last=used.t.max()
-    )
-    per_value = ibis.window(group_by=[spans.attribute, spans.value])
-    spans = spans.mutate(accounts=spans.buyer_id.count().over(per_value))
-    a = spans.filter((spans.accounts >= 2) & (spans.accounts <= rules.cap_accounts))
+
+    def periods(a: str) -> ibis.Table:
+        # each attribute on its own: grouping one text column is cheaper than (attribute, value)
+        value = orders[a]
+        shared = (
+            orders.filter(value.notnull() & (value != ""))
+            .group_by(value=value)
+            .aggregate(lo=orders.buyer_id.min(), hi=orders.buyer_id.max())
+            .filter(ibis._.lo != ibis._.hi)
+            .select("value")
+        )
+        again = orders.select("buyer_id", "created_at", value=value)
+        again = again.semi_join(shared, "value")
+        t = again.created_at.epoch_seconds().cast("float64")
+        return again.group_by(["value", "buyer_id"]).aggregate(
+            attribute=ibis.literal(a), first=t.min(), last=t.max()
+        )
+
+    spans = ibis.union(*[periods(a) for a in present], distinct=False)
+    accounts = spans.group_by(["attribute", "value"]).aggregate(accounts=spans.count())
+    keep = accounts.filter((accounts.accounts >= 2) & (accounts.accounts <= rules.cap_accounts))
+    a = spans.semi_join(keep, ["attribute", "value"])
     b = a.select(
         attribute_b="attribute", value_b="value", right="buyer_id", first_b="first", last_b="last"
     )
@@ -74,28 +93,28 @@ def buyer_rings(
     as_of: datetime | None = None,
     clock: Clock | None = None,
     rules: rings.RingRules = rings.RingRules(),
+    buyers: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> rings.RingFeatures:
-    """Ring features of every buyer with an order up to ``as_of`` (default: now)."""
+    """Ring features of every buyer with an order up to ``as_of`` (default: now).
+
+    ``buyers``: the buyers' ids and order counts when the caller already has them (the credit
+    history has both); the features then come in that order. Otherwise they are read, sorted
+    by id so that every engine and every run gives the same order.
+    """
     at = _as_of(as_of, clock)
-    orders = _orders(wh, at)
-    # sorted: the same buyers come back in the same order on every engine and every run
-    per_buyer = wh.to_arrow(
-        orders.group_by("buyer_id").aggregate(orders=orders.count()).order_by("buyer_id")
-    )
+    if buyers is None:
+        orders = _orders(wh, at)
+        per_buyer = wh.to_arrow(
+            orders.group_by("buyer_id").aggregate(orders=orders.count()).order_by("buyer_id")
+        )
+        buyers = (_objects(per_buyer, "buyer_id"), per_buyer.column("orders").to_numpy())
     expr = link_expr(wh, at, rules)
     edges = rings.Edges.empty() if expr is None else _edges(wh.to_arrow(expr))
     claim_buyer, claim_seconds = _claims_of(wh, at)
-    return rings.ring_features(
-        _objects(per_buyer, "buyer_id"),
-        per_buyer.column("orders").to_numpy(),
-        edges,
-        claim_buyer,
-        claim_seconds,
-        rules,
-    )
+    return rings.ring_features(*buyers, edges, claim_buyer, claim_seconds, rules)
 
 
-def _claims_of(wh: Any, at: datetime) -> tuple[np.ndarray, np.ndarray]:
+def _claims_of(wh: Any, at: datetime) -> tuple[pa.ChunkedArray | np.ndarray, np.ndarray]:
     """Buyer and time (epoch seconds) of every claim (a few per hundred orders)."""
     if not wh.has_table("refunds"):
         return np.zeros(0, dtype=object), np.zeros(0)
@@ -103,10 +122,13 @@ def _claims_of(wh: Any, at: datetime) -> tuple[np.ndarray, np.ndarray]:
     r = r.filter(r.requested_at <= at)
     j = r.join(_orders(wh, at).select("order_id", "buyer_id"), "order_id")
     table = wh.to_arrow(j.select("buyer_id", t=j.requested_at.epoch_seconds().cast("float64")))
-    return _objects(table, "buyer_id"), table.column("t").to_numpy(zero_copy_only=False)
+    return table.column("buyer_id"), table.column("t").to_numpy(zero_copy_only=False)
 
 
 def _edges(table: pa.Table) -> rings.Edges:
+    """The links as arrays, without those on a value of only blanks (a blank links nobody)."""
+    blank = pc.equal(pc.utf8_trim_whitespace(table.column("value")), "")
+    table = table.filter(pc.invert(blank))
     return rings.Edges(*(_objects(table, c) for c in ("left", "right", "attribute", "value")))
 
 
@@ -124,28 +146,11 @@ def buyer_credit_with_rings(
 ) -> tuple[credit.CreditScores, rings.RingFeatures]:
     """Credit scores of every buyer with their ring features scored, and the ring features.
 
-    Both come in the same buyer order; ``ring.reason(i)`` says what links buyer ``i``.
+    Both come in the same buyer order; ``ring.reason(i)`` says what links buyer ``i``. The ring
+    features reuse the history's buyers and order counts (one query fewer, no reordering).
     """
     at = _as_of(as_of, clock)
     history = buyer_features(wh, as_of=at)
-    ring = buyer_rings(wh, as_of=at, rules=rules)
-    pos = _positions(ring.buyer_id, history.buyer_id)
-    ring = _take(ring, pos)
+    ring = buyer_rings(wh, as_of=at, rules=rules, buyers=(history.buyer_id, history.orders))
     scored = dataclasses.replace(history, rings=ring.columns())
     return credit.score_buyers(scored, card), ring
-
-
-def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Index in ``ids`` of every id in ``wanted`` (the same set of buyers, another order)."""
-    order = np.argsort(ids.astype(str))
-    pos = order[np.searchsorted(ids[order].astype(str), wanted.astype(str))]
-    if not np.array_equal(ids[pos].astype(str), wanted.astype(str)):
-        raise AssertionError("ring features and credit history describe different buyers")
-    return pos
-
-
-def _take(f: rings.RingFeatures, pos: np.ndarray) -> rings.RingFeatures:
-    return dataclasses.replace(
-        f, buyer_id=f.buyer_id[pos], ring=f.ring[pos],
-        **{name: getattr(f, name)[pos] for name in rings.FEATURES},
-    )  # fmt: skip

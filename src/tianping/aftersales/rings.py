@@ -24,7 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import Any
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -139,18 +143,20 @@ def ring_features(
         claim_buyer, claim_seconds: every claim's buyer and time (seconds since any epoch).
         rules: the burst window and flag thresholds.
     """
+    keys = _strings(buyer_id)
     buyer_id = np.asarray(buyer_id, dtype=object)
     n = buyer_id.size
-    order = np.argsort(buyer_id.astype(str), kind="stable")
-    keys = buyer_id[order].astype(str)
-    left, ok_l = _lookup(keys, order, edges.left)
-    right, ok_r = _lookup(keys, order, edges.right)
-    ok = ok_l & ok_r
+    m = len(edges.left)
+    ends = _lookup(keys, pa.concat_arrays([_strings(edges.left), _strings(edges.right)]))
+    left, right = ends[:m], ends[m:]
+    ok = (left >= 0) & (right >= 0)
     label = components(n, left[ok], right[ok])
     size = np.bincount(label, minlength=n)[label]
     ring = np.where(size > 1, label, -1)
-    cb, ok_c = _lookup(keys, order, np.asarray(claim_buyer, dtype=object))
-    cb, cs = cb[ok_c], np.asarray(claim_seconds, dtype=np.float64)[ok_c]
+    # only the claims of buyers in a ring count (the features are 0 outside one)
+    cb = _lookup(keys, _strings(claim_buyer), among=np.flatnonzero(size > 1))
+    cs = np.asarray(claim_seconds, dtype=np.float64)[cb >= 0]
+    cb = cb[cb >= 0]
     claims = np.bincount(label[cb], minlength=n).astype(np.float64)
     ring_orders = np.bincount(label, weights=np.asarray(orders, np.float64), minlength=n)
     rate = np.divide(claims, ring_orders, out=np.zeros(n), where=ring_orders > 0)
@@ -168,12 +174,29 @@ def ring_features(
     )
 
 
-def _lookup(keys: np.ndarray, order: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in the buyer array of ``ids``, and which of them are known buyers."""
-    ids = np.asarray(ids, dtype=object).astype(str)
-    pos = np.minimum(np.searchsorted(keys, ids), max(keys.size - 1, 0))
-    found = keys[pos] == ids if keys.size else np.zeros(ids.size, dtype=bool)
-    return (order[pos] if keys.size else pos), found
+def _strings(ids: Any) -> pa.Array:
+    """Ids as one Arrow string array."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    if not isinstance(ids, pa.Array):
+        ids = pa.array(np.asarray(ids, dtype=object), type=pa.string())
+    return ids.cast(pa.string())
+
+
+def _lookup(keys: pa.Array, ids: pa.Array, among: np.ndarray | None = None) -> np.ndarray:
+    """Position in ``keys`` of every id in ``ids`` (-1: unknown), by hash lookups.
+
+    The hash set is built on the few ids being looked up, not on the million buyers, and the
+    buyers are probed against it once. ``among``: only these positions of ``keys`` may match.
+    """
+    wanted = pc.unique(ids)
+    candidates = keys if among is None else keys.take(pa.array(among))
+    where = pc.index_in(candidates, value_set=wanted)
+    found = where.is_valid().to_numpy(zero_copy_only=False)
+    place = np.full(len(wanted), -1, dtype=np.int64)
+    hit = np.flatnonzero(found)
+    place[where.filter(where.is_valid()).to_numpy()] = hit if among is None else among[hit]
+    return place[pc.index_in(ids, value_set=wanted).to_numpy(zero_copy_only=False)]
 
 
 def _bursts(label, size, cb, cs, window: float, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,25 +230,31 @@ def _bursts(label, size, cb, cs, window: float, n: int) -> tuple[np.ndarray, np.
 
 
 def _shared(comp, attribute, value, left, right, top: int = 2) -> dict[int, tuple]:
-    """Each component's most widely shared values: ``(attribute, value, accounts)``."""
+    """Each component's most widely shared values: ``(attribute, value, accounts)``.
+
+    Ties go to the attribute, then the value, in text order.
+    """
     if comp.size == 0:
         return {}
-    c = np.concatenate([comp, comp])
-    a = np.concatenate([attribute, attribute]).astype(str)
-    v = np.concatenate([value, value]).astype(str)
-    b = np.concatenate([left, right])
-    rows = np.unique(np.stack([c.astype(str), a, v, b.astype(str)]), axis=1)
-    groups, counts = np.unique(rows[:3], axis=1, return_counts=True)
-    ring = groups[0].astype(np.int64)
-    order = np.lexsort((groups[2], groups[1], -counts, ring))
-    ring, counts = ring[order], counts[order]
+    both = pa.table(
+        {
+            "ring": np.concatenate([comp, comp]).astype(np.int64),
+            "attribute": _strings(np.concatenate([attribute, attribute])),
+            "value": _strings(np.concatenate([value, value])),
+            "buyer": np.concatenate([left, right]).astype(np.int64),
+        }
+    )
+    keys = ["ring", "attribute", "value"]
+    distinct = both.group_by([*keys, "buyer"]).aggregate([])
+    counted = distinct.group_by(keys).aggregate([("buyer", "count")]).sort_by(
+        [("ring", "ascending"), ("buyer_count", "descending"),
+         ("attribute", "ascending"), ("value", "ascending")]
+    )  # fmt: skip
+    ring = counted.column("ring").to_numpy()
     start = np.searchsorted(ring, ring)  # first row of each ring (sorted by ring)
     keep = np.flatnonzero(np.arange(ring.size) - start < top)
+    rows = counted.take(pa.array(keep)).to_pydict()
     out: dict[int, tuple] = {}
-    for j in keep:  # at most ``top`` rows per ring
-        k = order[j]
-        out[int(ring[j])] = (
-            *out.get(int(ring[j]), ()),
-            (str(groups[1, k]), str(groups[2, k]), int(counts[j])),
-        )
+    for r, a, v, k in zip(rows["ring"], rows["attribute"], rows["value"], rows["buyer_count"]):
+        out[r] = (*out.get(r, ()), (a, v, k))  # at most ``top`` per ring
     return out
