@@ -23,7 +23,6 @@ a household or a shared flat does not. The edges are built in the warehouse
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import Any
 
 import numpy as np
@@ -68,6 +67,57 @@ class Edges:
         """No links."""
         e = np.zeros(0, dtype=object)
         return cls(e, e.copy(), e.copy(), e.copy())
+
+
+def links_from_periods(
+    attribute: np.ndarray,
+    value: np.ndarray,
+    buyer: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    rules: RingRules = RingRules(),
+) -> Edges:
+    """Links from each account's use period of each shared value (seconds since any epoch).
+
+    The rows are ``(attribute, value, buyer)`` periods of values with 2 to ``cap_accounts``
+    accounts (the warehouse and the store select them; other rows link as well, so the caller
+    must apply the cap; empty or blank values are dropped here). Two accounts of the same value link when their periods, widened by
+    ``window_days``, overlap — the rule :func:`tianping.aftersales.ring_features.link_expr`
+    applies in SQL.
+
+    >>> e = links_from_periods(np.array(["device_id"] * 3), np.array(["D1"] * 3),
+    ...     np.array(["b1", "b2", "b3"]), np.array([0.0, 86400.0, 1e8]), np.array([0.0, 86400.0, 1e8]))
+    >>> list(zip(e.left, e.right))
+    [('b1', 'b2')]
+    """
+    attribute, value = np.asarray(attribute, dtype=object), np.asarray(value, dtype=object)
+    buyer = np.asarray(buyer, dtype=object)
+    first, last = np.asarray(first, np.float64), np.asarray(last, np.float64)
+    known = np.array([v is not None and str(v).strip() != "" for v in value], dtype=bool)
+    if not known.all():  # an unknown or blank value links nobody
+        attribute, value, buyer = attribute[known], value[known], buyer[known]
+        first, last = first[known], last[known]
+    if buyer.size == 0:
+        return Edges.empty()
+    order = np.lexsort((buyer.astype(str), value.astype(str), attribute.astype(str)))
+    attribute, value, buyer = attribute[order], value[order], buyer[order]
+    first, last = first[order], last[order]
+    same = (attribute[1:] != attribute[:-1]) | (value[1:] != value[:-1])
+    starts = np.flatnonzero(np.concatenate([[True], same]))
+    ends = np.append(starts[1:], buyer.size)
+    window = rules.window_days * 86400.0
+    out: list[tuple[int, int]] = []
+    for lo, hi in zip(
+        starts.tolist(), ends.tolist(), strict=True
+    ):  # at most cap_accounts rows each
+        for i in range(lo, hi):
+            for j in range(i + 1, hi):
+                if first[i] <= last[j] + window and first[j] <= last[i] + window:
+                    out.append((i, j))
+    if not out:
+        return Edges.empty()
+    i, j = np.array(out).T
+    return Edges(buyer[i], buyer[j], attribute[i], value[i])
 
 
 def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -255,6 +305,8 @@ def _shared(comp, attribute, value, left, right, top: int = 2) -> dict[int, tupl
     keep = np.flatnonzero(np.arange(ring.size) - start < top)
     rows = counted.take(pa.array(keep)).to_pydict()
     out: dict[int, tuple] = {}
-    for r, a, v, k in zip(rows["ring"], rows["attribute"], rows["value"], rows["buyer_count"]):
+    for r, a, v, k in zip(
+        rows["ring"], rows["attribute"], rows["value"], rows["buyer_count"], strict=True
+    ):
         out[r] = (*out.get(r, ()), (a, v, k))  # at most ``top`` per ring
     return out

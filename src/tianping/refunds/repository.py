@@ -581,3 +581,70 @@ def appeal_outcomes(session: Session) -> dict[str, bool]:
         )
     )
     return {refund_id: APPEAL_VERDICTS[event] for refund_id, event in rows}
+
+
+def shared_identity_periods(
+    session: Session, attributes, *, now: datetime, cap_accounts: int
+) -> list[tuple[str, str, str, datetime, datetime]]:
+    """``(attribute, value, buyer, first paid_at, last paid_at)`` of every identity value that
+    2 to ``cap_accounts`` accounts used up to ``now`` (abuse-ring links; see
+    :mod:`tianping.aftersales.rings`).
+
+    Per attribute, two stages as in the warehouse: the values whose smallest and largest buyer
+    differ, then the use periods of those values only, capped by their number of accounts.
+    """
+    out: list[tuple[str, str, str, datetime, datetime]] = []
+    paid = Order.paid_at <= now
+    for name in attributes:
+        col = getattr(Order, name)
+        shared = (
+            select(col)
+            .where(paid, col.is_not(None), col != "")
+            .group_by(col)
+            .having(func.min(Order.buyer_id) != func.max(Order.buyer_id))
+        )
+        periods = (
+            select(
+                col.label("value"),
+                Order.buyer_id,
+                func.min(Order.paid_at).label("first"),
+                func.max(Order.paid_at).label("last"),
+            )
+            .where(paid, col.in_(shared))
+            .group_by(col, Order.buyer_id)
+            .cte(f"periods_{name}")
+        )
+        capped = (
+            select(periods.c.value).group_by(periods.c.value).having(func.count() <= cap_accounts)
+        )
+        rows = session.execute(
+            select(periods.c.value, periods.c.buyer_id, periods.c.first, periods.c.last).where(
+                periods.c.value.in_(capped)
+            )
+        )
+        out.extend((name, v, b, f, la) for v, b, f, la in rows)
+    return out
+
+
+def buyers_order_counts(session: Session, buyer_ids, *, now: datetime) -> list[tuple[str, int]]:
+    """``(buyer, orders paid up to now)`` of each of these buyers that has one."""
+    q = (
+        select(Order.buyer_id, func.count())
+        .where(Order.buyer_id.in_(bindparam("buyers", expanding=True)), Order.paid_at <= now)
+        .group_by(Order.buyer_id)
+    )
+    return [tuple(r) for part in _chunks(buyer_ids) for r in session.execute(q, {"buyers": part})]
+
+
+def buyers_claim_times(session: Session, buyer_ids, *, now: datetime) -> list[tuple[str, datetime]]:
+    """``(buyer, when)`` of every refund request these buyers made up to ``now``."""
+    q = select(RefundRequest.buyer_id, RefundRequest.created_at).where(
+        RefundRequest.buyer_id.in_(bindparam("buyers", expanding=True)),
+        RefundRequest.created_at <= now,
+    )
+    return [tuple(r) for part in _chunks(buyer_ids) for r in session.execute(q, {"buyers": part})]
+
+
+def _chunks(ids, size: int = 500):
+    ids = sorted(set(ids))
+    return [ids[i : i + size] for i in range(0, len(ids), size)]

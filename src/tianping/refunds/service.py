@@ -213,6 +213,8 @@ def decision_inputs(
         "days_since_delivery": (now - order.delivered_at).days if delivered else 0,
         "buyer_recent_claims": recent,
         "abnormal_behaviour": abnormal,
+        # the buyer's abuse ring as of the references' snapshot (absent: linked to no one)
+        **signals.ring_inputs(order.buyer_id, snap),
     }
 
 
@@ -241,7 +243,8 @@ def _policy_verdict(
         refund_amount_minor=d.refund_amount_minor,
         requires_return=d.requires_return,
         payer=d.payer,
-        reasons=[{"code": r.code, "buyer": r.buyer, "merchant": r.merchant} for r in d.reasons],
+        reasons=[{"code": r.code, "buyer": r.buyer, "merchant": r.merchant} for r in d.reasons]
+        + _ring_citation(d.ring_reason),
         source="policy",
         decided_by=f"policy:{d.policy_name}",
         rule_id=d.rule_id,
@@ -250,6 +253,14 @@ def _policy_verdict(
         inputs=race_policy.with_race(inputs, arm),
         negotiation_sla=sla,
     )
+
+
+def _ring_citation(ring_reason: str) -> list[dict[str, str]]:
+    """When the rule that fired tested the buyer's ring, the shared values it rests on, for the
+    merchant and the reviewer (the buyer is told the policy's own reason only)."""
+    if not ring_reason:
+        return []
+    return [{"code": "ring_links", "buyer": "", "merchant": f"The buyer {ring_reason}."}]
 
 
 # -- people acting on a request ----------------------------------------------------------------

@@ -9,7 +9,9 @@ category's defect prior) need a pass over every row, so they are computed at mos
 ``ttl`` and shared by all requests (:class:`Norms`). A merchant's quality score and a
 product's defect flag are slow judgements over many orders, so they are kept with the
 references for as long (``ttl = 0`` recomputes everything each time); the buyer's own history
-is always read fresh, since a burst of claims must count at once.
+is always read fresh, since a burst of claims must count at once. Abuse rings (accounts linked
+by a shared device, address or card; :func:`ring_memberships`) are a platform-wide pass too and
+are kept with the references: a ring's burst counts within ``ttl``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from sqlalchemy.orm import Session
 
-from tianping.aftersales import credit, defect, merchant
+from tianping.aftersales import credit, defect, merchant, rings
 from tianping.aftersales.vocabulary import DEFAULT_VOCABULARY, normalise
 from tianping.refunds import repository as repo
 
@@ -48,6 +50,8 @@ class Snapshot:
     cache: dict = field(default_factory=dict, compare=False, repr=False)
     #: ``(product, category) → defective`` for every product known when the snapshot was taken.
     defect_flags: dict = field(default_factory=dict, compare=False, repr=False)
+    #: ``buyer → policy inputs`` of every buyer linked to others (:func:`ring_memberships`).
+    rings: dict = field(default_factory=dict, compare=False, repr=False)
 
     def cached(self, key: tuple, compute):
         """``compute()`` once per snapshot and key (bounded: cleared when it grows too big)."""
@@ -105,7 +109,65 @@ def _compute(session: Session, now: datetime) -> Snapshot:
             (p, c): bool(f)
             for p, c, f in zip(judged.product_id, judged.category, judged.flagged, strict=True)
         }
-    return Snapshot(now, claim_rate, ro_rate, norms, priors, defect_flags=flags)
+    return Snapshot(
+        now, claim_rate, ro_rate, norms, priors, defect_flags=flags,
+        rings=ring_memberships(session, now),
+    )  # fmt: skip
+
+
+def ring_memberships(
+    session: Session, now: datetime, rules: rings.RingRules = rings.RingRules()
+) -> dict[str, dict[str, int | str]]:
+    """The ring inputs of every buyer linked to others, from the store's orders and requests.
+
+    Like the warehouse's (:func:`tianping.aftersales.ring_features.buyer_rings`): accounts that
+    used the same device, address or card within the window, values of more than
+    ``cap_accounts`` accounts linking nobody, rings as connected components, bursts of claims
+    within ``burst_hours``. A platform-wide pass, so it is kept with the other references (at
+    most ``ttl`` old); a buyer absent from it is linked to no one. The values: ``ring_size``,
+    ``ring_burst_accounts`` and ``ring_reason`` (the shared values a decision cites).
+    """
+    periods = repo.shared_identity_periods(
+        session, rings.ATTRIBUTES, now=now, cap_accounts=rules.cap_accounts
+    )
+    if not periods:
+        return {}
+    attribute, value, buyer, first, last = (
+        np.array(c, dtype=object) for c in zip(*periods, strict=True)
+    )
+    edges = rings.links_from_periods(
+        attribute, value, buyer, _seconds(first), _seconds(last), rules
+    )
+    linked = sorted(set(edges.left.tolist()) | set(edges.right.tolist()))
+    if not linked:
+        return {}
+    counts = dict(repo.buyers_order_counts(session, linked, now=now))
+    claims = repo.buyers_claim_times(session, linked, now=now)
+    claim_buyer = np.array([b for b, _t in claims], dtype=object)
+    claim_at = _seconds(np.array([t for _b, t in claims], dtype=object))
+    f = rings.ring_features(
+        np.array(linked, dtype=object),
+        np.array([counts.get(b, 0) for b in linked]),
+        edges, claim_buyer, claim_at, rules,
+    )  # fmt: skip
+    return {
+        str(b): {
+            "ring_size": int(f.ring_size[i]),
+            "ring_burst_accounts": int(f.ring_burst_accounts[i]),
+            "ring_reason": f.reason(i),
+        }
+        for i, b in enumerate(f.buyer_id)
+        if f.ring[i] >= 0
+    }
+
+
+def _seconds(instants: np.ndarray) -> np.ndarray:
+    return np.array([t.timestamp() for t in instants], dtype=np.float64)
+
+
+def ring_inputs(buyer_id: str, snap: Snapshot) -> dict[str, int | str]:
+    """The buyer's ring inputs for a policy (none when linked to no one: the defaults apply)."""
+    return dict(snap.rings.get(buyer_id, {}))
 
 
 @dataclass(frozen=True)
