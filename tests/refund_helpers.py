@@ -53,6 +53,26 @@ LIFECYCLE_POLICY = parse_policy(
 )
 
 
+#: Claims from a buyer whose ring of 3+ linked accounts saw 2+ of them claim within 48 h go to a
+#: person; everything else is refunded.
+RING_POLICY = parse_policy(
+    {
+        "name": "ring-test",
+        "title": "Rings to a person",
+        "source": "tests",
+        "currency": "CNY",
+        "reasons": {"r": {"buyer": "b", "merchant": "m"}},
+        "rules": [
+            {"id": "abuse-ring", "priority": 10,
+             "when": {"ring_size": {"gte": 3}, "ring_burst_accounts": {"gte": 2}},
+             "then": {"action": "manual_review", "reasons": ["r"]}},
+            {"id": "otherwise", "priority": 0,
+             "then": {"action": "refund_only", "payer": "merchant", "reasons": ["r"]}},
+        ],
+    }
+)  # fmt: skip
+
+
 def make_env(clock: FixedClock | None = None, **config) -> Env:
     from tianping.races.refund_arms import arm_for
 

@@ -8,7 +8,8 @@ import pytest
 from dashboard_world import populate
 from fastapi.testclient import TestClient
 
-from refund_helpers import make_env
+from auth_helpers import make_key
+from refund_helpers import RING_POLICY, make_env, order_json
 from tianping.server.app import create_app
 from tianping.settings import Settings
 
@@ -155,3 +156,31 @@ def test_the_overview_shows_goals_with_their_revisions_without_event_data(world)
     assert "Revision history of gmv-2026" in page
     assert page.index("first plan") < page.index("618 came in strong")
     assert "GMV (per month) to 1,200,000 by 2026-12-31" in page
+
+
+def test_the_reviewer_sees_the_shared_values_of_a_ring(store_url, tmp_path):
+    """A claim sent to a person because the buyer's ring claimed in a burst: the review queue
+    names the device and card that link the accounts."""
+    from tianping.refunds import policies
+
+    app = create_app(Settings(home=tmp_path, store=store_url), env=make_env())
+    with TestClient(app) as client:
+        store = app.state.store
+        store.transact(lambda s: policies.activate_policy(
+            RING_POLICY, session=s, now=store.env.clock.now()))  # fmt: skip
+        service = {"Authorization": f"Bearer {make_key(app, 'service')}"}
+        identity = {"b1": {"device_id": "D1"}, "b2": {"device_id": "D1", "payment_fingerprint": "F1"},
+                    "b3": {"payment_fingerprint": "F1"}}  # fmt: skip
+        for buyer, ids in identity.items():
+            order = {**order_json(f"o-{buyer}", 20_000, buyer_id=buyer), **ids}
+            assert client.post("/v1/orders", json=order, headers=service).status_code == 201
+        for buyer in identity:
+            body = {"order_id": f"o-{buyer}", "reason": "quality", "requested_amount_minor": 5_000}
+            r = client.post("/v1/refund-requests", json=body,
+                            headers={**service, "Idempotency-Key": buyer})  # fmt: skip
+            assert r.status_code == 201, r.text
+        assert r.json()["status"] == "manual_review"
+        _sign_in(client, make_key(app, "operator", name="Oli"), "/dashboard/after-sales")
+        page = client.get("/dashboard/after-sales").text
+        assert "Manual review queue (1)" in page
+        assert "shares device D1 and card F1 with 2 other accounts" in page, page

@@ -8,29 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from refund_helpers import T0, make_env, order_in
-from tianping.aftersales.policy import parse_policy
+from refund_helpers import RING_POLICY, T0, make_env, order_in
 from tianping.refunds import orders as refund_orders
 from tianping.refunds import policies, service, signals
 from tianping.refunds import repository as repo
 from tianping.refunds.schemas import RefundRequestIn
-
-RING_POLICY = parse_policy(
-    {
-        "name": "ring-test",
-        "title": "Rings to a person",
-        "source": "tests",
-        "currency": "CNY",
-        "reasons": {"r": {"buyer": "b", "merchant": "m"}},
-        "rules": [
-            {"id": "abuse-ring", "priority": 10,
-             "when": {"ring_size": {"gte": 3}, "ring_burst_accounts": {"gte": 2}},
-             "then": {"action": "manual_review", "reasons": ["r"]}},
-            {"id": "otherwise", "priority": 0,
-             "then": {"action": "refund_only", "payer": "merchant", "reasons": ["r"]}},
-        ],
-    }
-)  # fmt: skip
 
 
 def _order(session, env, order_id, buyer, *, days_ago=5.0, **identity):

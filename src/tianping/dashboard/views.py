@@ -293,7 +293,10 @@ def queue_reason(r: dict[str, Any]) -> str:
     d = r.get("decision")
     if d is None:
         return "it was sent to review."
-    reasons = "; ".join(x.get("buyer") or x.get("code", "") for x in d.get("reasons") or [])
+    # a reason with no buyer text is for the merchant and the reviewer (e.g. the shared values
+    # of an abuse ring): the reviewer reads it
+    reasons = "; ".join(x.get("buyer") or x.get("merchant") or x.get("code", "")
+                        for x in d.get("reasons") or [])  # fmt: skip
     if d.get("source") == "policy":
         version = (d.get("policy_version") or "")[:12]
         return f"{reasons} (policy {d.get('policy_name')} {version}, rule {d.get('rule_id')})"
