@@ -355,15 +355,11 @@ def _ring_inputs(
     if not any(a in orders.columns for a in ring_features.rings.ATTRIBUTES):
         return {}, "ring inputs: none (the orders carry no device, address or card)"
     rf = ring_features.buyer_rings(wh, as_of=as_of)
-    ids = buyer_ids.to_numpy(zero_copy_only=False).astype(str)
-    size, burst = np.ones(ids.size, np.int64), np.zeros(ids.size, np.int64)
-    if rf.buyer_id.size:  # buyers without an order before as_of stay linked to no one
-        known = rf.buyer_id.astype(str)
-        order = np.argsort(known, kind="stable")
-        pos = np.minimum(np.searchsorted(known[order], ids), known.size - 1)
-        at, found = order[pos], known[order][pos] == ids
-        size[found] = rf.ring_size[at[found]]
-        burst[found] = rf.ring_burst_accounts[at[found]]
+    at = rf.positions(buyer_ids)
+    found = at >= 0  # buyers without an order before as_of stay linked to no one
+    size, burst = np.ones(at.size, np.int64), np.zeros(at.size, np.int64)
+    size[found] = rf.ring_size[at[found]]
+    burst[found] = rf.ring_burst_accounts[at[found]]
     note = (
         f"ring inputs as of {as_of.isoformat(sep=' ')} UTC: {int((size > 1).sum())} request(s) "
         f"from buyers linked to others, {int(((size >= rf.rules.min_size) & (burst >= rf.rules.min_burst_accounts)).sum())} "

@@ -152,6 +152,10 @@ class RingFeatures:
         r = self.rules
         return (self.ring_size >= r.min_size) & (self.ring_burst_accounts >= r.min_burst_accounts)
 
+    def positions(self, ids: Any) -> np.ndarray:
+        """Where each of ``ids`` stands among :attr:`buyer_id` (-1: not a buyer described here)."""
+        return _lookup(_strings(self.buyer_id), _strings(ids))
+
     def columns(self) -> dict[str, np.ndarray]:
         """The features by name (what the scorecard and the policies read)."""
         return {name: getattr(self, name) for name in FEATURES}
