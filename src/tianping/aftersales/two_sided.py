@@ -172,7 +172,7 @@ def nearest_rank(values: np.ndarray, q: float) -> float | None:
     """
     if values.size == 0:
         return None
-    return float(np.sort(values)[max(0, math.ceil(q * values.size) - 1)])
+    return float(np.quantile(values, q, method="inverted_cdf"))  # numpy's name for nearest rank
 
 
 #: The additive counts behind :class:`TwoSidedErrors` (money in minor units); a race sums them
